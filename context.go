@@ -1,0 +1,37 @@
+package ward
+
+import "context"
+
+// Principal is the caller of a request: the project it acts in and what it
+// may see there. Every store call reads it from the context and compiles it
+// into the SQL it issues; a context without a Principal cannot query at all.
+type Principal struct {
+	// ProjectID is the project the caller acts in. Reads are limited to it
+	// (and ReadProjects); writes always land in it.
+	ProjectID string
+	// ReadProjects lists further projects readable but not writable
+	// (linked projects). Empty for now.
+	ReadProjects []string
+	// System marks an explicit system or super-admin principal that may act
+	// across projects. It is never set from request input.
+	System bool
+	// Author is the reference written to meta.author, e.g. "Practitioner/…".
+	Author string
+}
+
+type principalKey struct{}
+
+// NewContextWithPrincipal returns a copy of ctx carrying p.
+func NewContextWithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFromContext returns the caller, or nil when there is none.
+func PrincipalFromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// SystemPrincipal acts across every project. Use it only for server
+// internals (migrations, reindex, seeding), never for a request.
+func SystemPrincipal() *Principal { return &Principal{System: true, Author: "system"} }
