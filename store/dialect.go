@@ -1,0 +1,53 @@
+package store
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Dialect holds what differs between the SQL engines. The schema and the
+// generated SQL are otherwise the same text for both.
+type Dialect interface {
+	// Name is "sqlite" or "postgres".
+	Name() string
+	// Rebind turns the ? placeholders of query into the engine's own.
+	Rebind(query string) string
+	// ForUpdate is the suffix that locks a selected row for the rest of the
+	// write transaction ("" where writers are serialised anyway).
+	ForUpdate() string
+}
+
+// SQLite is the dialect of modernc.org/sqlite.
+type SQLite struct{}
+
+func (SQLite) Name() string               { return "sqlite" }
+func (SQLite) Rebind(query string) string { return query }
+func (SQLite) ForUpdate() string          { return "" }
+
+// Postgres is the dialect of PostgreSQL through pgx.
+type Postgres struct{}
+
+func (Postgres) Name() string      { return "postgres" }
+func (Postgres) ForUpdate() string { return " FOR UPDATE" }
+
+// Rebind numbers the placeholders: ? → $1, $2, …. Queries are built by this
+// package and never contain a literal '?' inside a string.
+func (Postgres) Rebind(query string) string {
+	n := strings.Count(query, "?")
+	if n == 0 {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + n*3)
+	i := 0
+	for _, c := range query {
+		if c == '?' {
+			i++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
