@@ -1,0 +1,145 @@
+package wardhttp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/wardhealth/ward"
+)
+
+// Media types accepted in request bodies.
+const (
+	mediaJSON      = "application/json"
+	mediaFHIRJSON  = "application/fhir+json"
+	mediaJSONPatch = "application/json-patch+json"
+	mediaForm      = "application/x-www-form-urlencoded"
+)
+
+// readBody reads the whole request body. A body over the limit is ETOOLARGE.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	data, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, tooLarge(tooBig.Limit)
+	} else if err != nil {
+		return nil, invalidf("Could not read request body: %v", err)
+	}
+	return data, nil
+}
+
+// checkMediaType returns EUNSUPPORTED unless the request's Content-Type is
+// one of allowed. A missing Content-Type is taken as the first allowed type.
+func checkMediaType(r *http.Request, allowed ...string) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		for _, a := range allowed {
+			if mt == a {
+				return nil
+			}
+		}
+	}
+	return ward.Errorf(ward.EUNSUPPORTED, "Unsupported content type %q; expected %s", ct, allowed[0])
+}
+
+// resourceHead is what the API needs to know of a client's resource before
+// handing it to the store.
+type resourceHead struct {
+	Type string
+	ID   string
+}
+
+// readResource reads and checks a resource body of type wantType.
+func readResource(r *http.Request, wantType string) ([]byte, *resourceHead, error) {
+	data, err := readBody(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) == 0 {
+		return nil, nil, invalidf("Missing request body")
+	}
+	if err := checkMediaType(r, mediaFHIRJSON, mediaJSON); err != nil {
+		return nil, nil, err
+	}
+	head, err := checkResource(data, wantType)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, head, nil
+}
+
+// checkResource validates that data is a JSON object with a resourceType,
+// equal to wantType when that is not empty, and a string id if any.
+func checkResource(data []byte, wantType string) (*resourceHead, error) {
+	if err := checkJSON(data); err != nil {
+		return nil, err
+	}
+	members, err := objectMembers(data)
+	if err != nil {
+		return nil, invalidf("Resource must be a JSON object")
+	}
+	head := &resourceHead{}
+	if m := findMember(members, "resourceType"); m != nil {
+		if err := json.Unmarshal(data[m.valStart:m.end], &head.Type); err != nil {
+			return nil, expr(invalidf("resourceType must be a string"), "resourceType")
+		}
+	}
+	if head.Type == "" {
+		return nil, expr(invalidf("Missing resourceType"), "resourceType")
+	}
+	if wantType != "" && head.Type != wantType {
+		return nil, expr(invalidf("Incorrect resource type: expected %s, got %s", wantType, head.Type), "resourceType")
+	}
+	if m := findMember(members, "id"); m != nil {
+		if err := json.Unmarshal(data[m.valStart:m.end], &head.ID); err != nil {
+			return nil, expr(invalidf("id must be a string"), "id")
+		}
+	}
+	return head, nil
+}
+
+// checkJSON returns a clear EINVALID for malformed JSON.
+func checkJSON(data []byte) error {
+	if json.Valid(data) {
+		return nil
+	}
+	var v any
+	err := json.Unmarshal(data, &v)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return invalidf("Invalid JSON at offset %d: %v", syntax.Offset, syntax)
+	}
+	return invalidf("Invalid JSON: %v", err)
+}
+
+// expr attaches an expression to a *ward.Error.
+func expr(err error, expression ...string) error {
+	var e *ward.Error
+	if errors.As(err, &e) && len(e.Expression) == 0 {
+		e2 := *e
+		e2.Expression = expression
+		return &e2
+	}
+	return err
+}
+
+// errorf wraps an error's message with a prefix, keeping its code.
+func prefixError(err error, format string, args ...any) error {
+	var e *ward.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	e2 := *e
+	e2.Message = fmt.Sprintf(format, args...) + ": " + e.Message
+	return &e2
+}

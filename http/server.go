@@ -1,0 +1,230 @@
+package wardhttp
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wardhealth/ward"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Options leaves it zero.
+const DefaultMaxBodyBytes = 16 << 20
+
+// SearchParam describes one search parameter for the CapabilityStatement
+// (filled from package fhir by the wiring).
+type SearchParam struct {
+	Code          string
+	Type          string   // token, string, reference, date, …
+	Documentation string   // optional
+	Targets       []string // resource types a reference parameter may point to
+}
+
+// Options configures a Server. Store and Authenticate are required for the
+// FHIR routes; the rest have defaults.
+type Options struct {
+	Store  ward.ResourceStore
+	Logger *slog.Logger // default slog.Default()
+
+	// BaseURL is the public URL of the server, e.g. "https://ward.example.com".
+	// Empty: taken from each request's Host.
+	BaseURL string
+
+	MaxBodyBytes int64                // default DefaultMaxBodyBytes
+	Registry     *prometheus.Registry // default a new registry
+
+	// Authenticate returns the caller of r. No FHIR route runs without it
+	// having returned a Principal: when it is nil every such route is 401.
+	Authenticate func(r *http.Request) (*ward.Principal, error)
+
+	// Parse turns a resource type and URL query into a search (search.Parse).
+	Parse func(resourceType string, q url.Values) (*ward.SearchQuery, error)
+
+	// ResourceTypes lists the known resource types (fhir.ResourceTypes()).
+	ResourceTypes []string
+	// SearchParams lists a type's search parameters (from fhir.SearchParams),
+	// used only for the CapabilityStatement. May be nil.
+	SearchParams func(resourceType string) []SearchParam
+
+	Version  string // reported by /healthcheck
+	Database string // "postgres" or "sqlite": the /healthcheck key for Ping
+}
+
+// Pinger is implemented by stores that can check their database connection.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Server serves the FHIR R4 REST API over a ward.ResourceStore.
+type Server struct {
+	store        ward.ResourceStore
+	logger       *slog.Logger
+	baseURL      string
+	maxBodyBytes int64
+	registry     *prometheus.Registry
+	metrics      *metrics
+	authenticate func(r *http.Request) (*ward.Principal, error)
+	parse        func(resourceType string, q url.Values) (*ward.SearchQuery, error)
+	types        map[string]bool
+	version      string
+	database     string
+
+	capabilities []byte // the CapabilityStatement, built once
+}
+
+// NewServer returns a Server for opts.
+func NewServer(opts Options) *Server {
+	s := &Server{
+		store:        opts.Store,
+		logger:       opts.Logger,
+		baseURL:      strings.TrimRight(opts.BaseURL, "/"),
+		maxBodyBytes: opts.MaxBodyBytes,
+		registry:     opts.Registry,
+		authenticate: opts.Authenticate,
+		parse:        opts.Parse,
+		types:        make(map[string]bool, len(opts.ResourceTypes)),
+		version:      opts.Version,
+		database:     opts.Database,
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.maxBodyBytes <= 0 {
+		s.maxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	if s.parse == nil {
+		s.parse = func(string, url.Values) (*ward.SearchQuery, error) {
+			return nil, ward.Errorf(ward.EINTERNAL, "no search parser configured")
+		}
+	}
+	for _, t := range opts.ResourceTypes {
+		s.types[t] = true
+	}
+	s.metrics = newMetrics(s.registry)
+	s.capabilities = buildCapabilityStatement(opts.ResourceTypes, opts.SearchParams)
+	return s
+}
+
+// Registry returns the Prometheus registry the server's metrics live in; the
+// wiring mounts it at /metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	public := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
+	private := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(pattern, s.requirePrincipal(h)))
+	}
+
+	public("GET /healthcheck", s.handleHealthcheck)
+	public("GET /fhir/R4/metadata", s.handleMetadata)
+
+	private("POST /fhir/R4", s.handleBundle)
+	private("POST /fhir/R4/{$}", s.handleBundle)
+	private("GET /fhir/R4/_history", s.handleHistorySystem)
+
+	private("GET /fhir/R4/{type}", s.withType(s.handleSearch))
+	private("POST /fhir/R4/{type}/_search", s.withType(s.handleSearch))
+	private("POST /fhir/R4/{type}", s.withType(s.handleCreate))
+	private("PUT /fhir/R4/{type}", s.withType(s.handleConditionalUpdate))
+	private("DELETE /fhir/R4/{type}", s.withType(s.handleConditionalDelete))
+	private("GET /fhir/R4/{type}/_history", s.withType(s.handleHistoryType))
+	private("GET /fhir/R4/{type}/{id}", s.withType(s.handleRead))
+	private("PUT /fhir/R4/{type}/{id}", s.withType(s.handleUpdate))
+	private("PATCH /fhir/R4/{type}/{id}", s.withType(s.handlePatch))
+	private("DELETE /fhir/R4/{type}/{id}", s.withType(s.handleDelete))
+	private("GET /fhir/R4/{type}/{id}/_history", s.withType(s.handleHistoryInstance))
+	private("GET /fhir/R4/{type}/{id}/_history/{vid}", s.withType(s.handleVRead))
+
+	fallback := s.instrument("unmatched", s.unmatched(mux))
+	routed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			fallback.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return s.logRequests(s.recoverPanics(s.limitBody(routed)))
+}
+
+// unmatched answers a request no route matched: 405 with Allow when the path
+// exists for other methods, else 404, both as OperationOutcomes (the mux's
+// own answers are plain text).
+func (s *Server) unmatched(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			Error(w, r, ward.Errorf(ward.ENOTFOUND, "Not found"))
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		Error(w, r, ward.Errorf(ward.ENOTALLOWED, "Method %s not allowed on %s", r.Method, r.URL.Path))
+	}
+}
+
+// withType rejects an unknown {type} with 404 before h runs.
+func (s *Server) withType(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.types[r.PathValue("type")] {
+			Error(w, r, ward.Errorf(ward.ENOTFOUND, "Unknown resource type"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// baseFor returns the public base URL (no trailing slash) for r.
+func (s *Server) baseFor(r *http.Request) string {
+	if s.baseURL != "" {
+		return s.baseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// fhirBase is the URL of the FHIR root, e.g. "https://host/fhir/R4".
+func (s *Server) fhirBase(r *http.Request) string { return s.baseFor(r) + "/fhir/R4" }
+
+func (s *Server) handleHealthcheck(w http.ResponseWriter, r *http.Request) {
+	status := http.StatusOK
+	body := `{"ok":true,"version":` + string(jsonString(s.version))
+	if p, ok := s.store.(Pinger); ok {
+		dbOK := p.Ping(r.Context()) == nil
+		if !dbOK {
+			status = http.StatusServiceUnavailable
+			body = `{"ok":false,"version":` + string(jsonString(s.version))
+		}
+		key := s.database
+		if key == "" {
+			key = "database"
+		}
+		body += "," + string(jsonString(key)) + ":" + map[bool]string{true: "true", false: "false"}[dbOK]
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body+"}")
+}
+
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.capabilities)
+}
