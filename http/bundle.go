@@ -112,8 +112,8 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, v view
 	writeJSON(w, http.StatusOK, responseBundle("transaction-response", v, results, nil))
 }
 
-// serveBatch runs each entry in its own store.Write; a failure becomes that
-// entry's response.outcome.
+// serveBatch runs each entry in its own store.Write (reads without one), in
+// Bundle order; a failure becomes that entry's response.outcome.
 func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, v view, entries []entryIn) {
 	ctx := r.Context()
 	ops := make([]*entryOp, len(entries))
@@ -128,8 +128,8 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, v view, entr
 			errs[i] = b.resolveID(ctx, s.store, op)
 		}
 	}
-	for _, op := range processingOrder(ops) {
-		i := op.index
+	// Batch entries are independent: run them in Bundle order.
+	for i, op := range ops {
 		if errs[i] != nil {
 			continue
 		}

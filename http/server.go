@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options leaves it zero.
@@ -44,14 +45,25 @@ type Options struct {
 	// Parse turns a resource type and URL query into a search (search.Parse).
 	Parse func(resourceType string, q url.Values) (*ward.SearchQuery, error)
 
-	// ResourceTypes lists the known resource types (fhir.ResourceTypes()).
+	// ResourceTypes lists the known resource types; nil means
+	// fhir.ResourceTypes().
 	ResourceTypes []string
-	// SearchParams lists a type's search parameters (from fhir.SearchParams),
-	// used only for the CapabilityStatement. May be nil.
+	// SearchParams lists a type's search parameters for the
+	// CapabilityStatement; nil means fhir.SearchParams.
 	SearchParams func(resourceType string) []SearchParam
 
 	Version  string // reported by /healthcheck
 	Database string // "postgres" or "sqlite": the /healthcheck key for Ping
+}
+
+// fhirSearchParams adapts package fhir's search parameters.
+func fhirSearchParams(resourceType string) []SearchParam {
+	params := fhir.SearchParams(resourceType)
+	out := make([]SearchParam, len(params))
+	for i, p := range params {
+		out[i] = SearchParam{Code: p.Code, Type: p.Type, Targets: p.Targets}
+	}
+	return out
 }
 
 // Pinger is implemented by stores that can check their database connection.
@@ -103,6 +115,12 @@ func NewServer(opts Options) *Server {
 		s.parse = func(string, url.Values) (*ward.SearchQuery, error) {
 			return nil, ward.Errorf(ward.EINTERNAL, "no search parser configured")
 		}
+	}
+	if opts.ResourceTypes == nil {
+		opts.ResourceTypes = fhir.ResourceTypes()
+	}
+	if opts.SearchParams == nil {
+		opts.SearchParams = fhirSearchParams
 	}
 	for _, t := range opts.ResourceTypes {
 		s.types[t] = true

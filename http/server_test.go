@@ -153,3 +153,13 @@ func serve(f *fixture, r *http.Request) *httptest.ResponseRecorder {
 	f.h.ServeHTTP(w, r)
 	return w
 }
+
+// doForm posts a form body.
+func (f *fixture) doForm(t *testing.T, path, form string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest("POST", base+path, strings.NewReader(form))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return serve(f, r)
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
