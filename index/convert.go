@@ -282,6 +282,10 @@ func (r *Rows) addReference(param, typ string, data any) {
 	case string:
 		r.reference(param, d)
 	case map[string]any:
+		if rt, id := str(d, "resourceType"), str(d, "id"); rt != "" && id != "" {
+			r.reference(param, rt+"/"+id) // an embedded resource, e.g. Bundle.entry[0].resource
+			return
+		}
 		if typ != "Reference" {
 			return
 		}

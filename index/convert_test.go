@@ -214,6 +214,7 @@ func TestReferenceRows(t *testing.T) {
 		{"canonical", "canonical", `"http://example.org/PlanDefinition/x|1.0"`,
 			[]Reference{{"p", "", "http://example.org/PlanDefinition/x|1.0"}}, nil},
 		{"conditional", "Reference", `{"reference":"Patient?identifier=x"}`, []Reference{{"p", "", "Patient?identifier=x"}}, nil},
+		{"embedded resource", "Composition", `{"resourceType":"Composition","id":"c1"}`, []Reference{{"p", "Composition", "c1"}}, nil},
 		{"not a reference", "CodeableConcept", `{"text":"x"}`, nil, nil},
 	}
 	for _, tt := range tests {
