@@ -150,8 +150,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	m.requests = register(reg, m.requests)
+	m.duration = register(reg, m.duration)
 	return m
+}
+
+// register registers c, or returns the equal collector already registered
+// (two Servers may share a registry, e.g. in tests).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
 }
 
 // instrument counts and times requests of one route. route is the mux

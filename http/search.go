@@ -132,18 +132,26 @@ func writeSearchEntry(b *bytes.Buffer, n *int, v view, res *ward.Resource, mode 
 	b.WriteByte('}')
 }
 
-// normalizeSearchParams maps Medplum's _fields alias to _elements.
+// normalizeSearchParams maps Medplum's _fields alias to _elements and drops
+// the format parameters, which only this package acts on (JSON is the only
+// format).
 func normalizeSearchParams(params url.Values) url.Values {
-	fields, ok := params["_fields"]
-	if !ok {
+	_, fields := params["_fields"]
+	_, format := params["_format"]
+	_, pretty := params["_pretty"]
+	if !fields && !format && !pretty {
 		return params
 	}
 	out := make(url.Values, len(params))
 	for k, vs := range params {
 		out[k] = vs
 	}
-	delete(out, "_fields")
-	out["_elements"] = append(out["_elements"], fields...)
+	delete(out, "_format")
+	delete(out, "_pretty")
+	if fields {
+		delete(out, "_fields")
+		out["_elements"] = append(out["_elements"], params["_fields"]...)
+	}
 	return out
 }
 

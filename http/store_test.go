@@ -26,7 +26,7 @@ type memStore struct {
 	now    time.Time
 	writes int
 
-	// failUpdate, when set, fails an Update whose content contains it.
+	// failOn, when set, fails a write whose content contains it.
 	failOn string
 	// failErr is the error returned for failOn (default EINVALID).
 	failErr error
