@@ -39,11 +39,15 @@ var outcomeShapes = map[string]outcomeShape{
 	ward.EINTERNAL:      {http.StatusInternalServerError, "", "exception", "Internal server error"},
 }
 
-func shapeOf(code string) outcomeShape {
-	if s, ok := outcomeShapes[code]; ok {
-		return s
+func shapeOf(code string) outcomeShape { return outcomeShapes[knownCode(code)] }
+
+// knownCode returns code, or EINTERNAL for a code this table does not know:
+// such an error is a bug and is treated (and hidden) as internal.
+func knownCode(code string) string {
+	if _, ok := outcomeShapes[code]; ok {
+		return code
 	}
-	return outcomeShapes[ward.EINTERNAL]
+	return ward.EINTERNAL
 }
 
 // ErrorStatus returns the HTTP status for err.
@@ -72,8 +76,8 @@ type Details struct {
 // outcomeOf returns the OperationOutcome shown to the caller for err. Errors
 // that are not *ward.Error show only "Internal server error".
 func outcomeOf(err error) *OperationOutcome {
-	code := ward.ErrorCode(err)
-	shape := shapeOf(code)
+	code := knownCode(ward.ErrorCode(err))
+	shape := outcomeShapes[code]
 	text := shape.text
 	var expression []string
 	var e *ward.Error
@@ -118,8 +122,7 @@ func mustJSON(v any) []byte {
 // internal error is logged with its real text and shown as "Internal server
 // error".
 func Error(w http.ResponseWriter, r *http.Request, err error) {
-	code := ward.ErrorCode(err)
-	if code == ward.EINTERNAL {
+	if knownCode(ward.ErrorCode(err)) == ward.EINTERNAL {
 		loggerFrom(r.Context()).ErrorContext(r.Context(), "internal error",
 			"method", r.Method, "path", r.URL.Path, "error", err)
 	}

@@ -205,7 +205,7 @@ func pageLinks(base string, params url.Values, offset, count int, hasMore bool) 
 	if len(params) > 0 {
 		self += "?" + params.Encode()
 	}
-	links := []link{{"self", self}}
+	links := []link{{"self", self}, {"first", page(0)}}
 	if hasMore {
 		links = append(links, link{"next", page(offset + count)})
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardhealth/ward"
-	"github.com/wardhealth/ward/fhir"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options leaves it zero.
@@ -45,25 +44,15 @@ type Options struct {
 	// Parse turns a resource type and URL query into a search (search.Parse).
 	Parse func(resourceType string, q url.Values) (*ward.SearchQuery, error)
 
-	// ResourceTypes lists the known resource types; nil means
-	// fhir.ResourceTypes().
+	// ResourceTypes lists the known resource types (fhir.ResourceTypes());
+	// a type not listed is 404 on every route.
 	ResourceTypes []string
 	// SearchParams lists a type's search parameters for the
-	// CapabilityStatement; nil means fhir.SearchParams.
+	// CapabilityStatement (adapted from fhir.SearchParams). May be nil.
 	SearchParams func(resourceType string) []SearchParam
 
 	Version  string // reported by /healthcheck
 	Database string // "postgres" or "sqlite": the /healthcheck key for Ping
-}
-
-// fhirSearchParams adapts package fhir's search parameters.
-func fhirSearchParams(resourceType string) []SearchParam {
-	params := fhir.SearchParams(resourceType)
-	out := make([]SearchParam, len(params))
-	for i, p := range params {
-		out[i] = SearchParam{Code: p.Code, Type: p.Type, Targets: p.Targets}
-	}
-	return out
 }
 
 // Pinger is implemented by stores that can check their database connection.
@@ -115,12 +104,6 @@ func NewServer(opts Options) *Server {
 		s.parse = func(string, url.Values) (*ward.SearchQuery, error) {
 			return nil, ward.Errorf(ward.EINTERNAL, "no search parser configured")
 		}
-	}
-	if opts.ResourceTypes == nil {
-		opts.ResourceTypes = fhir.ResourceTypes()
-	}
-	if opts.SearchParams == nil {
-		opts.SearchParams = fhirSearchParams
 	}
 	for _, t := range opts.ResourceTypes {
 		s.types[t] = true
