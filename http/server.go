@@ -2,7 +2,7 @@ package wardhttp
 
 import (
 	"context"
-	"io"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -207,23 +207,25 @@ func (s *Server) baseFor(r *http.Request) string {
 func (s *Server) fhirBase(r *http.Request) string { return s.baseFor(r) + "/fhir/R4" }
 
 func (s *Server) handleHealthcheck(w http.ResponseWriter, r *http.Request) {
-	status := http.StatusOK
-	body := `{"ok":true,"version":` + string(jsonString(s.version))
-	if p, ok := s.store.(Pinger); ok {
-		dbOK := p.Ping(r.Context()) == nil
-		if !dbOK {
-			status = http.StatusServiceUnavailable
-			body = `{"ok":false,"version":` + string(jsonString(s.version))
+	status, ok := http.StatusOK, true
+	body := []byte(`{"ok":`)
+	var dbField []byte
+	if p, isPinger := s.store.(Pinger); isPinger {
+		if err := p.Ping(r.Context()); err != nil {
+			s.logger.ErrorContext(r.Context(), "healthcheck: database ping failed", "error", err)
+			status, ok = http.StatusServiceUnavailable, false
 		}
 		key := s.database
 		if key == "" {
 			key = "database"
 		}
-		body += "," + string(jsonString(key)) + ":" + map[bool]string{true: "true", false: "false"}[dbOK]
+		dbField = fmt.Appendf(nil, `,%s:%t`, jsonString(key), ok)
 	}
+	body = fmt.Appendf(body, `%t,"version":%s`, ok, jsonString(s.version))
+	body = append(append(body, dbField...), '}')
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, body+"}")
+	_, _ = w.Write(body)
 }
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
