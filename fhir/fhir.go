@@ -32,6 +32,10 @@ type Element struct {
 	Array  bool     // max != "1"
 	Min    int
 	Choice bool
+
+	// Targets are the resource types a Reference (or canonical) element may
+	// point at ("Resource" for any); nil for other types.
+	Targets []string
 }
 
 // Type kinds of typeDef.Kind.
@@ -106,7 +110,7 @@ func indexElements(td *typeDef) map[string]*Element {
 		for _, typ := range e.Types {
 			typed := e.Name + upperFirst(typ)
 			if _, taken := m[typed]; !taken {
-				m[typed] = &Element{Name: e.Name, Types: []string{typ}, Array: e.Array, Min: e.Min, Choice: true}
+				m[typed] = &Element{Name: e.Name, Types: []string{typ}, Array: e.Array, Min: e.Min, Choice: true, Targets: e.Targets}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -25,8 +26,9 @@ type elementDefinition struct {
 	Max              string `json:"max"`
 	ContentReference string `json:"contentReference"`
 	Type             []struct {
-		Code      string `json:"code"`
-		Extension []struct {
+		Code          string   `json:"code"`
+		TargetProfile []string `json:"targetProfile"`
+		Extension     []struct {
 			URL      string `json:"url"`
 			ValueURL string `json:"valueUrl"`
 		} `json:"extension"`
@@ -43,11 +45,12 @@ const (
 )
 
 type genElement struct {
-	name   string
-	types  []string
-	array  bool
-	min    int
-	choice bool
+	name    string
+	types   []string
+	array   bool
+	min     int
+	choice  bool
+	targets []string
 }
 
 type genType struct {
@@ -75,16 +78,6 @@ func (s *typeSet) add(b bundle[structureDefinition]) {
 		}
 		s.seen[name] = true
 		s.addSnapshot(sd, name, kind)
-	}
-	// integer64 appears in Medplum's profiles but is not an R4 type.
-	if !s.seen["integer64"] {
-		for _, e := range b.Entry {
-			if e.Resource.Kind == "primitive-type" {
-				s.seen["integer64"] = true
-				s.types = append(s.types, &genType{name: "integer64", kind: kindPrimitive})
-				break
-			}
-		}
 	}
 }
 
@@ -143,6 +136,7 @@ func (s *typeSet) addSnapshot(sd structureDefinition, name, kind string) {
 			g.types = []string{el.Path}
 		default:
 			g.types = elementTypes(el, kind == kindResource && parent == root && g.name == "id")
+			g.targets = referenceTargets(el)
 		}
 		parent.elements = append(parent.elements, g)
 	}
@@ -166,6 +160,21 @@ func elementTypes(el elementDefinition, isResourceID bool) []string {
 			}
 		}
 		out = append(out, code)
+	}
+	return out
+}
+
+// referenceTargets returns the resource types a Reference or canonical
+// element may point at, from the targetProfile URLs.
+func referenceTargets(el elementDefinition) []string {
+	var out []string
+	for _, t := range el.Type {
+		for _, url := range t.TargetProfile {
+			name := url[strings.LastIndexByte(url, '/')+1:]
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
 	}
 	return out
 }
@@ -211,7 +220,11 @@ func (s *typeSet) write(buf *bytes.Buffer) {
 			if i > 0 {
 				body.WriteString(", ")
 			}
-			fmt.Fprintf(&body, "{%q, %s, %t, %d, %t}", e.name, listVar(e.types), e.array, e.min, e.choice)
+			targets := "nil"
+			if len(e.targets) > 0 {
+				targets = listVar(e.targets)
+			}
+			fmt.Fprintf(&body, "{%q, %s, %t, %d, %t, %s}", e.name, listVar(e.types), e.array, e.min, e.choice, targets)
 		}
 		body.WriteString("}},\n")
 	}
