@@ -1,20 +1,154 @@
-// Package fhirtest makes sample FHIR resources for tests of other packages:
-// deterministic, valid and richly filled, so that every search parameter
-// finds values in them. It must not be imported by non-test code.
+// Package fhirtest makes sample FHIR resources for the tests of other
+// packages: deterministic for a seed, valid for fhir.ValidateResource, and
+// filled deeply enough that every search parameter finds values in them.
+//
+// It is test support only: no production code may import it, and it does
+// not try to satisfy terminology bindings or FHIR invariants.
 package fhirtest
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"hash/fnv"
+	"math/rand/v2"
 
-// Sample returns a valid resource of resourceType, the same for the same seed.
+	"github.com/wardhealth/ward/fhir"
+)
+
+// Sample returns a valid resource of resourceType, the same for the same
+// seed. Different seeds choose other values, other choice types (seed 0
+// takes the first type of each choice element) and other reference targets
+// (seed 0 prefers Patient). It returns nil for an unknown resource type.
+// Numbers are json.Number, as decoding with UseNumber gives.
 func Sample(resourceType string, seed int64) map[string]any {
-	return map[string]any{"resourceType": resourceType, "id": "00000000-0000-4000-8000-000000000000"}
+	if !fhir.IsResourceType(resourceType) {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(resourceType))
+	g := &sampler{rng: rand.New(rand.NewPCG(uint64(seed), h.Sum64())), seed: seed}
+	return g.resource(resourceType, 0)
 }
 
 // SampleJSON returns Sample marshalled as JSON.
 func SampleJSON(resourceType string, seed int64) []byte {
 	b, err := json.Marshal(Sample(resourceType, seed))
 	if err != nil {
-		panic(err)
+		panic(err) // cannot happen: samples hold only JSON values
 	}
 	return b
+}
+
+// Depths, counted in objects from the resource: up to fullDepth every
+// element is filled, below it only required ones, and nothing below maxDepth.
+const (
+	fullDepth = 3
+	maxDepth  = 8
+)
+
+type sampler struct {
+	rng  *rand.Rand
+	seed int64
+}
+
+func (g *sampler) resource(resourceType string, depth int) map[string]any {
+	r := g.object(resourceType, resourceType, depth)
+	r["resourceType"] = resourceType
+	r["id"] = g.uuid()
+	r["meta"] = g.meta()
+	return r
+}
+
+// skipped elements: set by the server, modifiers that change meaning, or
+// ones whose presence makes other packages treat the sample specially.
+var skipped = map[string]bool{
+	"id": true, "meta": true, "implicitRules": true, "modifierExtension": true,
+	"contained": true, "extension": true,
+}
+
+// skippedPaths are elements of particular types left out for the same reasons.
+var skippedPaths = map[string]bool{
+	"Bundle.entry.request": true, "Bundle.entry.response": true, "Bundle.signature": true,
+	"Parameters.parameter.resource": true, "Parameters.parameter.part": true,
+	"Quantity.comparator": true, "Age.comparator": true, "Duration.comparator": true,
+	"Distance.comparator": true, "Count.comparator": true,
+}
+
+// object fills the elements of typeName. name is the element the object is
+// the value of, used to pick plausible strings.
+func (g *sampler) object(typeName, name string, depth int) map[string]any {
+	if special := g.special(typeName, name, depth); special != nil {
+		return special
+	}
+	obj := map[string]any{}
+	for _, e := range fhir.Elements(typeName) {
+		if (skipped[e.Name] && e.Min == 0) || skippedPaths[typeName+"."+e.Name] {
+			continue
+		}
+		if e.Min == 0 && (depth >= fullDepth || (depth > 0 && g.rng.IntN(8) == 0)) {
+			continue
+		}
+		if depth >= maxDepth && e.Min == 0 {
+			continue
+		}
+		key, typ := e.Name, g.choose(e)
+		if e.Choice {
+			key += upperFirst(typ)
+		}
+		val := g.value(typeName, e, typ, depth)
+		if val == nil {
+			continue
+		}
+		if e.Array {
+			items := []any{val}
+			if g.rng.IntN(3) == 0 {
+				if second := g.value(typeName, e, typ, depth); second != nil {
+					items = append(items, second)
+				}
+			}
+			obj[key] = items
+		} else {
+			obj[key] = val
+		}
+	}
+	if _, ok := fhir.LookupElement(typeName, "extension"); ok && (len(obj) == 0 || depth == 0 && g.rng.IntN(4) == 0) {
+		obj["extension"] = []any{g.extension()}
+	}
+	return obj
+}
+
+// choose picks the type of an element: seed 0 takes the first type of a
+// choice, other seeds rotate through them.
+func (g *sampler) choose(e *fhir.Element) string {
+	n := int64(len(e.Types))
+	return e.Types[((g.seed%n)+n)%n]
+}
+
+func (g *sampler) value(parent string, e *fhir.Element, typ string, depth int) any {
+	switch {
+	case fhir.IsPrimitiveType(typ):
+		return g.primitive(parent, e.Name, typ)
+	case typ == "Reference":
+		return g.reference(e.Targets)
+	case typ == "Resource":
+		if depth+1 >= fullDepth {
+			return nil
+		}
+		return g.resource("Patient", depth+1)
+	case fhir.IsResourceType(typ):
+		r := g.object(typ, e.Name, depth+1)
+		r["resourceType"] = typ
+		return r
+	}
+	obj := g.object(typ, e.Name, depth+1)
+	if len(obj) == 0 {
+		return nil
+	}
+	return obj
+}
+
+func upperFirst(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
