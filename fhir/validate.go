@@ -25,9 +25,6 @@ const (
 // *ward.Error listing every problem (up to 20) with its FHIRPath.
 func ValidateResource(resource map[string]any) error {
 	v := validator{fields: fieldIndex()}
-	if resource == nil {
-		return ward.Errorf(ward.EINVALID, "Resource is missing")
-	}
 	v.resource(resource, nil, "Resource", 0)
 	return v.err()
 }
@@ -264,7 +261,7 @@ func (v *validator) extension(ext, val any, f *field, p *path, depth int) {
 		return
 	}
 	if values, ok := val.([]any); ok && len(values) != len(items) {
-		v.add(p, "Expected %d items to match %s", len(values), f.twin)
+		v.add(p, "Expected %d items to match %s", len(values), strings.TrimPrefix(p.name, "_"))
 	}
 	for i, item := range items {
 		if item != nil {
