@@ -1,0 +1,50 @@
+//go:build wip
+
+// Command ward is the Ward FHIR server.
+//
+//	ward serve     run the server (default)
+//	ward reindex   re-extract every search index row
+//	ward gendata   load synthetic Patients and Observations through the API
+//	ward load      run a load generator against a server
+//
+// Configuration comes from flags, each with an environment variable
+// (WARD_…) as its default. main only wires packages together.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ward:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args)
+	case "reindex":
+		return reindex(ctx, args)
+	case "gendata":
+		return gendata(ctx, args)
+	case "load":
+		return load(ctx, args)
+	case "help", "-h", "--help":
+		fmt.Println("usage: ward [serve|reindex|gendata|load] [flags]; ward <command> -h for flags")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (want serve, reindex, gendata or load)", cmd)
+}

@@ -1,0 +1,46 @@
+//go:build wip
+
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/wardhealth/ward"
+)
+
+// reindex re-extracts every resource's search index rows, showing progress.
+func reindex(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
+	var db dbConfig
+	db.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := db.open(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var bar *progressbar.ProgressBar
+	err = s.Reindex(ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal()), func(done, total int) {
+		if bar == nil {
+			bar = progressbar.Default(int64(total), "reindexing")
+		}
+		bar.Set(done)
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "reindex complete")
+	return nil
+}

@@ -1,0 +1,58 @@
+//go:build wip
+
+// Package postgres opens Ward's store on PostgreSQL through a pgx pool
+// (exposed to package store as database/sql via pgx's stdlib adapter).
+//
+// It only opens connections and picks the dialect; all SQL is in package store.
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/wardhealth/ward/store"
+)
+
+// Options tune the pool.
+type Options struct {
+	// SearchPath, when set, is the schema the store uses (tests isolate
+	// themselves in a fresh schema).
+	SearchPath string
+	MaxConns   int32
+	Logger     *slog.Logger
+}
+
+// Open connects to the database at url (postgres://…), migrates it and
+// returns the store.
+func Open(ctx context.Context, url string, opts Options) (*store.Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if opts.SearchPath != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = opts.SearchPath
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	s := store.New(db, db, store.Postgres{}, opts.Logger)
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,95 @@
+//go:build wip
+
+// Package sqlite opens Ward's store on an embedded SQLite database
+// (modernc.org/sqlite, no cgo) in WAL mode: one writer connection that
+// begins IMMEDIATE transactions, and a pool of read-only readers.
+//
+// It only opens connections and picks the dialect; all SQL is in package store.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/wardhealth/ward/store"
+)
+
+// Options tune the database.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma. "FULL" (the default)
+	// makes an acknowledged write survive power loss; "NORMAL" survives a
+	// process crash only and is faster.
+	Synchronous string
+	// Readers is the size of the read pool (default 2×GOMAXPROCS, at least 4).
+	Readers int
+	Logger  *slog.Logger
+}
+
+// Open opens (creating if needed) the database file at path, migrates it
+// and returns the store.
+func Open(ctx context.Context, path string, opts Options) (*store.Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if opts.Synchronous == "" {
+		opts.Synchronous = "FULL"
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	writer, err := sql.Open("sqlite", dsn(path, opts.Synchronous, true))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	// The writer creates the file and switches it to WAL before readers open.
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	reader, err := sql.Open("sqlite", dsn(path, opts.Synchronous, false))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	reader.SetMaxOpenConns(opts.Readers)
+	reader.SetMaxIdleConns(opts.Readers)
+	reader.SetConnMaxLifetime(0)
+	s := store.New(reader, writer, store.SQLite{}, opts.Logger)
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func dsn(path, synchronous string, writer bool) string {
+	q := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)",
+		"synchronous(" + synchronous + ")",
+		"busy_timeout(10000)",
+		"foreign_keys(ON)",
+		"temp_store(MEMORY)",
+		"cache_size(-65536)",
+		"mmap_size(268435456)",
+	} {
+		q.Add("_pragma", p)
+	}
+	if writer {
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}

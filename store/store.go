@@ -1,0 +1,149 @@
+//go:build wip
+
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/index"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store implements ward.ResourceStore on a SQL database.
+type Store struct {
+	reader  *sql.DB // pool used for reads outside a transaction
+	writer  *sql.DB // pool used for write transactions (one connection on SQLite)
+	dialect Dialect
+	indexer *index.Indexer
+	logger  *slog.Logger
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+}
+
+var _ ward.ResourceStore = (*Store)(nil)
+
+// New returns a store over the given pools. reader and writer may be the
+// same pool. Call Migrate before use.
+func New(reader, writer *sql.DB, d Dialect, logger *slog.Logger) *Store {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Store{
+		reader:  reader,
+		writer:  writer,
+		dialect: d,
+		indexer: index.New(),
+		logger:  logger,
+		Now:     time.Now,
+	}
+}
+
+// Dialect returns the engine dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB returns the read pool (for metrics and benchmarks).
+func (s *Store) DB() *sql.DB { return s.reader }
+
+// WriterDB returns the write pool.
+func (s *Store) WriterDB() *sql.DB { return s.writer }
+
+// Migrate brings the schema up to date. It is safe to run from several
+// processes: goose takes its own lock on PostgreSQL.
+func (s *Store) Migrate(ctx context.Context) error {
+	gd := goose.DialectSQLite3
+	if s.dialect.Name() == "postgres" {
+		gd = goose.DialectPostgres
+	}
+	p, err := goose.NewProvider(gd, s.writer, mustSub(migrations, "migrations"))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.reader.PingContext(ctx) }
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	err := s.reader.Close()
+	if s.writer != s.reader {
+		err = errors.Join(err, s.writer.Close())
+	}
+	return err
+}
+
+// principal returns the caller or an internal error: a store call without
+// a caller is a programming error, never a reason to run unscoped.
+func principal(ctx context.Context) (*ward.Principal, error) {
+	p := ward.PrincipalFromContext(ctx)
+	if p == nil {
+		return nil, fmt.Errorf("store: no principal in context")
+	}
+	if !p.System && p.ProjectID == "" {
+		return nil, fmt.Errorf("store: principal without project")
+	}
+	return p, nil
+}
+
+// readProjects returns the projects the caller may read, nil for System.
+func readProjects(p *ward.Principal) []string {
+	if p.System {
+		return nil
+	}
+	return append([]string{p.ProjectID}, p.ReadProjects...)
+}
+
+// projectClause returns " AND <col> IN (?,…)" and its args, or "" for System.
+func projectClause(p *ward.Principal, col string) (string, []any) {
+	ids := readProjects(p)
+	if ids == nil {
+		return "", nil
+	}
+	if len(ids) == 1 {
+		return " AND " + col + " = ?", []any{ids[0]}
+	}
+	clause := " AND " + col + " IN (?" + repeat(",?", len(ids)-1) + ")"
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return clause, args
+}
+
+func repeat(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	b := make([]byte, 0, len(s)*n)
+	for range n {
+		b = append(b, s...)
+	}
+	return string(b)
+}
+
+// queryer is what reads need: a pool or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// execer is what writes need: a transaction.
+type execer interface {
+	queryer
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}

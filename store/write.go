@@ -1,0 +1,271 @@
+//go:build wip
+
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
+	"github.com/wardhealth/ward/index"
+)
+
+// tx is a write transaction; it reads through the same transaction so a
+// transaction bundle sees its own writes.
+type tx struct {
+	reader
+	s   *Store
+	sql *sql.Tx
+}
+
+var _ ward.ResourceTx = (*tx)(nil)
+
+// Write implements ward.ResourceStore. On SQLite the writer pool has one
+// connection and begins IMMEDIATE transactions, so writers queue here
+// instead of failing with SQLITE_BUSY.
+func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.ResourceTx) error) error {
+	if _, err := principal(ctx); err != nil {
+		return err
+	}
+	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer sqlTx.Rollback()
+	if err := fn(ctx, &tx{reader: reader{sqlTx, s.dialect}, s: s, sql: sqlTx}); err != nil {
+		return err
+	}
+	return sqlTx.Commit()
+}
+
+// Create implements ward.ResourceTx.
+func (t *tx) Create(ctx context.Context, typ string, content []byte) (*ward.Resource, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := t.decode(typ, "", content)
+	if err != nil {
+		return nil, err
+	}
+	project, err := writeProject(p, d)
+	if err != nil {
+		return nil, err
+	}
+	v, err := t.s.build(ctx, p, project, typ, uuid.NewString(), d)
+	if err != nil {
+		return nil, err
+	}
+	return v.res, t.insert(ctx, v, false)
+}
+
+// Update implements ward.ResourceTx.
+func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch string) (*ward.Resource, bool, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if !validID(id) {
+		return nil, false, invalid("Invalid id: %s", id)
+	}
+	d, err := t.decode(typ, id, content)
+	if err != nil {
+		return nil, false, err
+	}
+	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
+	if err != nil && ward.ErrorCode(err) != ward.ENOTFOUND {
+		return nil, false, err
+	}
+	if ifMatch != "" && (old == nil || old.VersionID != ifMatch) {
+		return nil, false, ward.Errorf(ward.EPRECONDITION, "Version mismatch")
+	}
+	if old != nil && old.ProjectID != p.ProjectID && !p.System {
+		// Readable (a linked project) but not the caller's: never writable.
+		return nil, false, ward.Errorf(ward.EFORBIDDEN, "Forbidden")
+	}
+	project, err := writeProject(p, d)
+	if err != nil {
+		return nil, false, err
+	}
+	if old != nil {
+		project = old.ProjectID
+	}
+	v, err := t.s.build(ctx, p, project, typ, id, d)
+	if err != nil {
+		return nil, false, err
+	}
+	// An update that changes nothing but versionId and lastUpdated keeps
+	// the current version, as FHIR and Medplum do.
+	if old != nil && !old.Deleted && sameContent(old.Content, v.res.Content) {
+		return old, false, nil
+	}
+	return v.res, old == nil, t.insert(ctx, v, old != nil)
+}
+
+// Delete implements ward.ResourceTx.
+func (t *tx) Delete(ctx context.Context, typ, id string) error {
+	p, err := principal(ctx)
+	if err != nil {
+		return err
+	}
+	if !fhir.IsResourceType(typ) {
+		return ward.Errorf(ward.ENOTFOUND, "Unknown resource type: %s", typ)
+	}
+	if !validID(id) {
+		return notFound()
+	}
+	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
+	if ward.ErrorCode(err) == ward.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if old.Deleted {
+		return nil
+	}
+	if old.ProjectID != p.ProjectID && !p.System {
+		return ward.Errorf(ward.EFORBIDDEN, "Forbidden")
+	}
+	res := &ward.Resource{
+		Type: typ, ID: id, ProjectID: old.ProjectID, VersionID: uuid.NewString(),
+		LastUpdated: t.s.now(), Deleted: true,
+	}
+	return t.insert(ctx, &version{res: res}, true)
+}
+
+// decode parses and validates content for typ; id, when set, must match.
+func (t *tx) decode(typ, id string, content []byte) (*decodedResource, error) {
+	if !fhir.IsResourceType(typ) {
+		return nil, ward.Errorf(ward.ENOTFOUND, "Unknown resource type: %s", typ)
+	}
+	d, err := decodeResource(content)
+	if err != nil {
+		return nil, err
+	}
+	rt, _ := d.tree["resourceType"].(string)
+	if rt == "" {
+		return nil, invalid("Missing resourceType")
+	}
+	if rt != typ {
+		return nil, invalid("Incorrect resource type: expected %s, found %s", typ, rt)
+	}
+	if bodyID, ok := d.tree["id"]; ok && id != "" && bodyID != id {
+		return nil, invalid("Incorrect ID: the id in the body does not match the URL")
+	}
+	if err := fhir.ValidateResource(d.tree); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// writeProject is the project a new resource lands in: always the caller's,
+// whatever meta.project says; only a system principal may name another.
+func writeProject(p *ward.Principal, d *decodedResource) (string, error) {
+	if !p.System {
+		return p.ProjectID, nil
+	}
+	if proj, _ := d.metaIn["project"].(string); validID(proj) {
+		return proj, nil
+	}
+	if p.ProjectID != "" {
+		return p.ProjectID, nil
+	}
+	return "", invalid("A system write must name meta.project")
+}
+
+// now is the store clock at Medplum's precision (milliseconds).
+func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Millisecond) }
+
+// version is a resource version ready to insert, with its index rows.
+type version struct {
+	res          *ward.Resource
+	rows         *index.Rows // nil for a deletion
+	compartments []string    // UUIDs
+}
+
+// build assigns a new version to d and indexes it.
+func (s *Store) build(ctx context.Context, p *ward.Principal, project, typ, id string, d *decodedResource) (*version, error) {
+	m := serverMeta{
+		versionID:   uuid.NewString(),
+		lastUpdated: s.now().Format("2006-01-02T15:04:05.000Z07:00"),
+		projectID:   project,
+		author:      p.Author,
+	}
+	if p.System {
+		m.accounts = clientAccounts(d.metaIn)
+	}
+	return s.index(ctx, typ, id, m, d)
+}
+
+// index extracts the search rows and compartments of d as it will be
+// stored with meta m, and encodes the stored JSON.
+func (s *Store) index(ctx context.Context, typ, id string, m serverMeta, d *decodedResource) (*version, error) {
+	lastUpdated, err := time.Parse(time.RFC3339Nano, m.lastUpdated)
+	if err != nil {
+		return nil, fmt.Errorf("store: bad lastUpdated %q", m.lastUpdated)
+	}
+	d.tree["id"] = id
+	d.tree["meta"] = metaTree(m, d.metaIn)
+	rows, err := s.indexer.Extract(ctx, typ, d.tree)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", typ, err)
+	}
+	refs, uuids := index.Compartments(m.projectID, typ, id, d.tree, rows)
+	m.compartment = refs
+	res := &ward.Resource{
+		Type: typ, ID: id, VersionID: m.versionID, ProjectID: m.projectID, LastUpdated: lastUpdated,
+		Content: encodeResource(typ, id, m, d),
+	}
+	return &version{res: res, rows: rows, compartments: uuids}, nil
+}
+
+// clientAccounts reads meta.account / meta.accounts references.
+func clientAccounts(meta map[string]any) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(v any) {
+		if ref, ok := v.(map[string]any); ok {
+			if s, _ := ref["reference"].(string); s != "" && !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	add(meta["account"])
+	if list, ok := meta["accounts"].([]any); ok {
+		for _, v := range list {
+			add(v)
+		}
+	}
+	return out
+}
+
+// metaTree is the meta the indexer sees, equal to what is stored.
+func metaTree(m serverMeta, client map[string]any) map[string]any {
+	out := make(map[string]any, len(client)+4)
+	for k, v := range client {
+		if !serverOwnedMeta[k] {
+			out[k] = v
+		}
+	}
+	out["versionId"] = m.versionID
+	out["lastUpdated"] = m.lastUpdated
+	out["project"] = m.projectID
+	if m.author != "" {
+		out["author"] = map[string]any{"reference": m.author}
+	}
+	if len(m.accounts) > 0 {
+		accounts := make([]any, len(m.accounts))
+		for i, a := range m.accounts {
+			accounts[i] = map[string]any{"reference": a}
+		}
+		out["account"] = accounts[0]
+		out["accounts"] = accounts
+	}
+	return out
+}
