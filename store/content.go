@@ -21,10 +21,10 @@ type field struct {
 // decodedResource is a client's resource JSON read two ways: ordered raw
 // fields to write back, and a generic tree to validate and index.
 type decodedResource struct {
-	fields []field         // in order, without resourceType, id and meta
-	meta   []field         // the client's meta members, in order
-	tree   map[string]any  // the whole resource, numbers as json.Number
-	metaIn map[string]any  // the client's meta as a tree (nil if absent)
+	fields []field        // in order, without resourceType, id and meta
+	meta   []field        // the client's meta members, in order
+	tree   map[string]any // the whole resource, numbers as json.Number
+	metaIn map[string]any // the client's meta as a tree (nil if absent)
 }
 
 func invalid(format string, args ...any) error { return ward.Errorf(ward.EINVALID, format, args...) }

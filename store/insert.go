@@ -170,5 +170,3 @@ func conflictOnDuplicate(err error) error {
 	}
 	return err
 }
-
-

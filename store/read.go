@@ -197,7 +197,9 @@ func historyWhere(p *ward.Principal, q ward.HistoryQuery) (string, []any) {
 
 func notFound() error { return &ward.Error{Code: ward.ENOTFOUND, Message: "Not found"} }
 func gone() error     { return &ward.Error{Code: ward.EGONE, Message: "Gone"} }
-func conflict() error { return &ward.Error{Code: ward.ECONFLICT, Message: "Conflict: concurrent write"} }
+func conflict() error {
+	return &ward.Error{Code: ward.ECONFLICT, Message: "Conflict: concurrent write"}
+}
 
 // validID reports whether id can name a stored resource. Ward assigns UUIDs;
 // anything else cannot exist, so it is not found rather than invalid.
@@ -209,5 +211,5 @@ func validID(id string) bool {
 	return err == nil
 }
 
-func toMicros(t time.Time) int64   { return t.UnixMicro() }
+func toMicros(t time.Time) int64    { return t.UnixMicro() }
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -117,13 +117,13 @@ func observationEntry(rng *rand.Rand, patient string) json.RawMessage {
 	c := observationCodes[rng.IntN(len(observationCodes))]
 	when := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.Int64N(int64(10 * 365 * 24 * time.Hour))))
 	o := map[string]any{
-		"resourceType": "Observation",
-		"status":       "final",
-		"category":     []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}}}},
-		"code":         map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": c.code, "display": c.display}}, "text": c.display},
-		"subject":      map[string]any{"reference": "urn:uuid:" + patient},
+		"resourceType":      "Observation",
+		"status":            "final",
+		"category":          []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}}}},
+		"code":              map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": c.code, "display": c.display}}, "text": c.display},
+		"subject":           map[string]any{"reference": "urn:uuid:" + patient},
 		"effectiveDateTime": when.Format(time.RFC3339),
-		"valueQuantity": map[string]any{"value": json.Number(fmt.Sprintf("%.1f", 10+rng.Float64()*150)), "unit": c.unit, "system": "http://unitsofmeasure.org", "code": c.unit},
+		"valueQuantity":     map[string]any{"value": json.Number(fmt.Sprintf("%.1f", 10+rng.Float64()*150)), "unit": c.unit, "system": "http://unitsofmeasure.org", "code": c.unit},
 	}
 	return entry("urn:uuid:"+uuid.NewString(), "Observation", o)
 }

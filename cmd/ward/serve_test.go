@@ -101,7 +101,10 @@ func TestEndToEnd(t *testing.T) {
 		if entries, _ := b["entry"].([]any); status != 200 || len(entries) != 2 {
 			t.Errorf("_include: %d, %v", status, b)
 		}
-		bad := []struct{ method, path, body string; want int }{
+		bad := []struct {
+			method, path, body string
+			want               int
+		}{
 			{"GET", "/fhir/R4/Patient?foo=bar", "", 400},
 			{"GET", "/fhir/R4/Patient?birthdate=2020-13", "", 400},
 			{"GET", "/fhir/R4/Foo/" + id, "", 404},

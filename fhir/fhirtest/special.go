@@ -107,10 +107,12 @@ func (g *sampler) reference(targets []string) map[string]any {
 	return map[string]any{"reference": target + "/" + g.uuid(), "display": g.text("display")}
 }
 
-// meta carries what the _tag, _security, _profile and _source parameters
-// search on; the server sets versionId and lastUpdated itself.
+// meta carries what the _lastUpdated, _tag, _security, _profile and _source
+// parameters search on; a server replaces versionId and lastUpdated.
 func (g *sampler) meta() map[string]any {
 	return map[string]any{
+		"versionId":   g.uuid(),
+		"lastUpdated": g.instant().Format("2006-01-02T15:04:05.000Z07:00"),
 		"source":   "https://example.com/source/" + g.pick(words),
 		"profile":  []any{"https://example.com/fhir/StructureDefinition/" + g.pick(words)},
 		"tag":      []any{map[string]any{"system": "https://example.com/tags", "code": g.pick(words)}},
