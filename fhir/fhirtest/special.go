@@ -10,7 +10,7 @@ import (
 // special builds the datatypes whose generic filling would look wrong
 // (a Coding without a real code, a Period ending before it starts); nil
 // for every other type.
-func (g *sampler) special(typeName, name string, depth int) map[string]any {
+func (g *sampler) special(typeName, name string, pos at) map[string]any {
 	switch typeName {
 	case "Coding":
 		return g.coding()
@@ -51,7 +51,7 @@ func (g *sampler) special(typeName, name string, depth int) map[string]any {
 	case "Money":
 		return map[string]any{"value": json.Number(fmt.Sprintf("%d.%02d", g.rng.IntN(1000), g.rng.IntN(100))), "currency": "USD"}
 	case "Attachment":
-		return map[string]any{"contentType": "application/pdf", "url": g.uri("attachment"), "title": g.text("title")}
+		return map[string]any{"contentType": "application/pdf", "language": "en-US", "url": g.uri("attachment"), "title": g.text("title")}
 	case "Narrative":
 		return map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml"><p>` + g.text("text") + `</p></div>`}
 	case "Extension":
@@ -113,10 +113,10 @@ func (g *sampler) meta() map[string]any {
 	return map[string]any{
 		"versionId":   g.uuid(),
 		"lastUpdated": g.instant().Format("2006-01-02T15:04:05.000Z07:00"),
-		"source":   "https://example.com/source/" + g.pick(words),
-		"profile":  []any{"https://example.com/fhir/StructureDefinition/" + g.pick(words)},
-		"tag":      []any{map[string]any{"system": "https://example.com/tags", "code": g.pick(words)}},
-		"security": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N", "display": "normal"}},
+		"source":      "https://example.com/source/" + g.pick(words),
+		"profile":     []any{"https://example.com/fhir/StructureDefinition/" + g.pick(words)},
+		"tag":         []any{map[string]any{"system": "https://example.com/tags", "code": g.pick(words)}},
+		"security":    []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N", "display": "normal"}},
 	}
 }
 
