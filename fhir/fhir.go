@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -166,7 +167,7 @@ func LookupSearchParam(resourceType, code string) (*SearchParam, bool) {
 
 // SearchParams returns every search parameter of resourceType, sorted by code.
 func SearchParams(resourceType string) []*SearchParam {
-	return index().sortedParams[resourceType]
+	return slices.Clone(index().sortedParams[resourceType])
 }
 
 // IsResourceType reports whether name is a concrete resource type (R4 or Medplum's).
@@ -177,7 +178,7 @@ func IsResourceType(name string) bool {
 
 // ResourceTypes returns every concrete resource type, sorted.
 func ResourceTypes() []string {
-	return index().resources
+	return slices.Clone(index().resources)
 }
 
 // PatientCompartmentParams returns the search parameters that put a resource

