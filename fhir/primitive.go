@@ -2,14 +2,16 @@ package fhir
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"strconv"
 	"strings"
 )
 
 // checkPrimitive returns why val is not a valid JSON value of the FHIR
-// primitive typ, or "" when it is. The formats follow the R4 regexes as
-// Medplum applies them, hand-written so that validation compiles nothing.
+// primitive typ, or "" when it is. Messages and formats follow Medplum's
+// validator (its regexes, hand-written here so that validation compiles
+// nothing), except that dates must exist (no February 30th).
 func checkPrimitive(val any, typ string) string {
 	switch typ {
 	case "boolean":
@@ -17,7 +19,7 @@ func checkPrimitive(val any, typ string) string {
 			return kindMismatch("boolean", val)
 		}
 		return ""
-	case "decimal", "integer", "positiveInt", "unsignedInt", "integer64":
+	case "decimal", "integer", "positiveInt", "unsignedInt":
 		return checkNumber(val, typ)
 	}
 	s, ok := val.(string)
@@ -25,7 +27,10 @@ func checkPrimitive(val any, typ string) string {
 		return kindMismatch("string", val)
 	}
 	if s == "" {
-		return "Invalid empty string"
+		return "Invalid empty value"
+	}
+	if strings.TrimSpace(s) == "" {
+		return "String must contain non-whitespace content"
 	}
 	if !validString(typ, s) {
 		return "Invalid " + typ + " format: " + describe(s)
@@ -44,25 +49,28 @@ func validString(typ, s string) bool {
 	case "code":
 		return isCode(s)
 	case "uri", "url", "canonical":
-		return !strings.ContainsAny(s, " \t\r\n")
+		return !strings.ContainsAny(s, " \t\r\n\f\v")
 	case "oid":
 		return isOID(s)
 	case "uuid":
-		return isUUID(strings.TrimPrefix(s, "urn:uuid:"))
+		rest, ok := strings.CutPrefix(s, "urn:uuid:")
+		return ok && isUUID(rest)
 	case "date":
-		_, ok := scanDate(s, false)
-		return ok
+		return isDate(s)
 	case "dateTime":
 		return isDateTime(s, false)
 	case "instant":
 		return isDateTime(s, true)
 	case "time":
-		rest, ok := scanTime(s, true)
+		rest, ok := scanTime(s)
 		return ok && rest == ""
 	case "base64Binary":
 		return isBase64(s)
+	case "integer64":
+		_, err := strconv.ParseInt(s, 10, 64)
+		return err == nil
 	}
-	return true // string, markdown, xhtml: any non-empty text
+	return true // string, markdown, xhtml: any text with content
 }
 
 // checkNumber accepts json.Number (and, for callers that did not use
@@ -74,8 +82,8 @@ func checkNumber(val any, typ string) string {
 	case json.Number:
 		text = string(n)
 		var err error
-		if f, err = strconv.ParseFloat(text, 64); err != nil {
-			return "Invalid " + typ + " format: " + describe(text)
+		if f, err = strconv.ParseFloat(text, 64); err != nil && !errors.Is(err, strconv.ErrRange) {
+			return "Invalid numeric value: " + describe(text)
 		}
 	case float64:
 		f = n
@@ -84,31 +92,21 @@ func checkNumber(val any, typ string) string {
 	case int64:
 		f = float64(n)
 	default:
-		if s, ok := val.(string); ok && typ == "integer64" {
-			return checkNumber(json.Number(s), typ)
-		}
 		return kindMismatch("number", val)
 	}
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return "Invalid " + typ + " value: out of range"
-	}
-	if typ == "decimal" {
-		return ""
-	}
-	if f != math.Trunc(f) {
-		return "Invalid " + typ + " value: " + formatNumber(text, f) + " is not an integer"
-	}
-	limit := float64(math.MaxInt32)
-	if typ == "integer64" {
-		limit = float64(math.MaxInt64)
-	}
 	switch {
-	case f > limit || f < -limit-1:
-		return "Invalid " + typ + " value: " + formatNumber(text, f) + " is out of range"
+	case math.IsInf(f, 0) || math.IsNaN(f):
+		return "Invalid numeric value: " + formatNumber(text, f) + " is out of range"
+	case typ == "decimal":
+		return ""
+	case f != math.Trunc(f):
+		return "Expected number to be an integer: " + formatNumber(text, f)
+	case f > math.MaxInt32 || f < math.MinInt32:
+		return "Invalid numeric value: " + formatNumber(text, f) + " is out of range for " + typ
 	case typ == "positiveInt" && f < 1:
-		return "Invalid positiveInt value: " + formatNumber(text, f) + " is not positive"
+		return "Expected number to be positive: " + formatNumber(text, f)
 	case typ == "unsignedInt" && f < 0:
-		return "Invalid unsignedInt value: " + formatNumber(text, f) + " is negative"
+		return "Expected number to be non-negative: " + formatNumber(text, f)
 	}
 	return ""
 }
@@ -158,13 +156,14 @@ func isOID(s string) bool {
 		return false
 	}
 	for _, part := range strings.Split(rest[2:], ".") {
-		if part == "" || (part[0] == '0' && len(part) > 1) || !allDigits(part) {
+		if !allDigits(part) || (part[0] == '0' && len(part) > 1) {
 			return false
 		}
 	}
 	return true
 }
 
+// isUUID accepts the lower-case 8-4-4-4-12 form.
 func isUUID(s string) bool {
 	if len(s) != 36 {
 		return false
@@ -182,34 +181,72 @@ func isUUID(s string) bool {
 	return true
 }
 
+// isBase64 is Medplum's strict form: groups of four, padding only at the
+// end, no whitespace.
 func isBase64(s string) bool {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case isAlnum(c) || c == '+' || c == '/' || c == '=':
-			n++
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-		default:
+	if len(s)%4 != 0 {
+		return false
+	}
+	pad := len(s) - len(strings.TrimRight(s, "="))
+	if pad > 2 {
+		return false
+	}
+	for i := 0; i < len(s)-pad; i++ {
+		if c := s[i]; !(isAlnum(c) || c == '+' || c == '/') {
 			return false
 		}
 	}
-	return n%4 == 0
+	return true
 }
 
-// isDateTime accepts YYYY, YYYY-MM, YYYY-MM-DD, or a full date with a time
-// (hh:mm, seconds and fraction optional) and an optional time zone. An
-// instant needs seconds and a time zone.
-func isDateTime(s string, instant bool) bool {
-	rest, full := scanDate(s, true)
-	if rest == "" {
-		return !instant && (full || len(s) < 10) && len(s) >= 4 && checkDatePrefix(s)
-	}
-	if !full || rest[0] != 'T' {
+// isDate accepts YYYY, YYYY-MM and YYYY-MM-DD with a real month and day.
+func isDate(s string) bool {
+	if len(s) != 4 && len(s) != 7 && len(s) != 10 {
 		return false
 	}
-	rest, ok := scanTime(rest[1:], instant)
-	if !ok {
+	if !allDigits(s[:4]) || s[:4] == "0000" {
+		return false
+	}
+	if len(s) == 4 {
+		return true
+	}
+	if s[4] != '-' || !allDigits(s[5:7]) {
+		return false
+	}
+	month := atoi(s[5:7])
+	if month < 1 || month > 12 {
+		return false
+	}
+	if len(s) == 7 {
+		return true
+	}
+	if s[7] != '-' || !allDigits(s[8:10]) {
+		return false
+	}
+	day := atoi(s[8:10])
+	return day >= 1 && day <= daysIn(atoi(s[:4]), month)
+}
+
+// isDateTime follows Medplum's pattern: a date (YYYY, YYYY-MM or
+// YYYY-MM-DD); after a full date optionally Thh or Thh:mm:ss[.fff]; then an
+// optional time zone (Z or ±hh:mm). An instant needs the full date, seconds
+// and a time zone.
+func isDateTime(s string, instant bool) bool {
+	n := dateLength(s)
+	if !isDate(s[:n]) {
+		return false
+	}
+	rest := s[n:]
+	switch {
+	case rest != "" && rest[0] == 'T':
+		if n != 10 {
+			return false
+		}
+		var ok bool
+		if rest, ok = scanDateTimeClock(rest[1:], instant); !ok {
+			return false
+		}
+	case instant:
 		return false
 	}
 	if rest == "" {
@@ -218,62 +255,37 @@ func isDateTime(s string, instant bool) bool {
 	return isZone(rest)
 }
 
-// checkDatePrefix re-validates a partial date (YYYY or YYYY-MM).
-func checkDatePrefix(s string) bool {
-	_, ok := scanDate(s, false)
-	return ok
+// dateLength is how much of s can be its date part: 10, 7 or 4 characters.
+func dateLength(s string) int {
+	for _, n := range []int{10, 7} {
+		if len(s) >= n && (len(s) == n || s[n] == 'T' || s[n] == 'Z' || s[n] == '+' || s[n] == '-') && isDate(s[:n]) {
+			return n
+		}
+	}
+	return min(len(s), 4)
 }
 
-// scanDate reads YYYY[-MM[-DD]] from the start of s. With prefix it returns
-// the rest after a full date and full=true; without, s must be only a date.
-func scanDate(s string, prefix bool) (string, bool) {
-	if len(s) < 4 || !allDigits(s[:4]) || s[:4] == "0000" {
+// scanDateTimeClock reads the time of a dateTime: hh, or hh:mm:ss[.f].
+func scanDateTimeClock(s string, needSeconds bool) (string, bool) {
+	if len(s) > 2 && s[2] == ':' {
+		return scanTime(s)
+	}
+	if needSeconds || len(s) < 2 || !allDigits(s[:2]) || atoi(s[:2]) > 23 {
 		return s, false
 	}
-	year := atoi(s[:4])
-	if len(s) == 4 {
-		return "", !prefix
-	}
-	if len(s) < 7 || s[4] != '-' || !allDigits(s[5:7]) {
-		return s, false
-	}
-	month := atoi(s[5:7])
-	if month < 1 || month > 12 {
-		return s, false
-	}
-	if len(s) == 7 {
-		return "", !prefix
-	}
-	if len(s) < 10 || s[7] != '-' || !allDigits(s[8:10]) {
-		return s, false
-	}
-	day := atoi(s[8:10])
-	if day < 1 || day > daysIn(year, month) {
-		return s, false
-	}
-	if prefix {
-		return s[10:], true
-	}
-	return "", len(s) == 10
+	return s[2:], true
 }
 
-// scanTime reads hh:mm[:ss[.fff]] (seconds required when needSeconds) and
-// returns the rest.
-func scanTime(s string, needSeconds bool) (string, bool) {
-	if len(s) < 5 || !allDigits(s[:2]) || s[2] != ':' || !allDigits(s[3:5]) {
+// scanTime reads hh:mm:ss[.f] (one to nine fraction digits) from the start
+// of s and returns the rest.
+func scanTime(s string) (string, bool) {
+	if len(s) < 8 || !allDigits(s[:2]) || s[2] != ':' || !allDigits(s[3:5]) || s[5] != ':' || !allDigits(s[6:8]) {
 		return s, false
 	}
-	if atoi(s[:2]) > 23 || atoi(s[3:5]) > 59 {
+	if atoi(s[:2]) > 23 || atoi(s[3:5]) > 59 || atoi(s[6:8]) > 60 {
 		return s, false
 	}
-	s = s[5:]
-	if len(s) < 3 || s[0] != ':' {
-		return s, !needSeconds
-	}
-	if !allDigits(s[1:3]) || atoi(s[1:3]) > 60 {
-		return s, false
-	}
-	s = s[3:]
+	s = s[8:]
 	if len(s) > 0 && s[0] == '.' {
 		n := 1
 		for n < len(s) && s[n] >= '0' && s[n] <= '9' {

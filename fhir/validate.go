@@ -122,7 +122,7 @@ func (v *validator) resource(obj map[string]any, p *path, want string, depth int
 	case !present && want != "Resource":
 		rt = want
 	case !present:
-		v.add(p.child("resourceType"), "Missing resourceType")
+		v.add(p.child("resourceType"), "Missing resource type")
 		return
 	case !isString || !IsResourceType(rt):
 		v.add(p.child("resourceType"), "Unknown resource type %s", describe(rtValue))
@@ -236,7 +236,7 @@ func (v *validator) value(val, ext any, f *field, p *path, depth int) {
 		return
 	}
 	if len(items) == 0 {
-		v.add(p, "Invalid empty array")
+		v.add(p, "Invalid empty value")
 		return
 	}
 	extItems, _ := ext.([]any)
@@ -277,7 +277,7 @@ func (v *validator) elementObject(val any, p *path, depth int) {
 		return
 	}
 	if len(obj) == 0 {
-		v.add(p, "Invalid empty object")
+		v.add(p, "Invalid empty value")
 		return
 	}
 	v.object(obj, "Element", p, false, depth+1)
@@ -305,7 +305,7 @@ func (v *validator) single(val any, typ string, p *path, depth int) {
 		return
 	}
 	if len(obj) == 0 {
-		v.add(p, "Invalid empty object")
+		v.add(p, "Invalid empty value")
 		return
 	}
 	if tf.kind == kindResource || typ == "Resource" {

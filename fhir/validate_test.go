@@ -35,7 +35,7 @@ func TestValidateResourceValid(t *testing.T) {
 		  "name":[{"given":[null,"x"],"_given":[{"id":"g1"},null]}]}`,
 		`{"resourceType":"Patient","_gender":{"extension":[{"url":"http://x","valueCode":"u"}]}}`,
 		`{"resourceType":"Observation","status":"final","code":{"text":"hr"},"valueQuantity":{"value":72.5,"unit":"/min"},
-		  "effectivePeriod":{"start":"2020-01","end":"2020-02-03T04:05Z"},"issued":"2020-01-01T00:00:00.123Z",
+		  "effectivePeriod":{"start":"2020-01","end":"2020-02-03T04Z"},"issued":"2020-01-01T00:00:00.123Z",
 		  "component":[{"code":{"text":"a"},"valueInteger":-3}]}`,
 		`{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o1","name":"Acme"}],"managingOrganization":{"reference":"#o1"}}`,
 		`{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:0c3b1d5e-5a6b-4c7d-8e9f-0a1b2c3d4e5f","resource":{"resourceType":"Patient"}}]}`,
@@ -59,7 +59,7 @@ func TestValidateResourceInvalid(t *testing.T) {
 		wantMsg  string // contained in the message
 		wantExpr string // first expression
 	}{
-		{`{}`, "Missing resourceType", "resourceType"},
+		{`{}`, "Missing resource type", "resourceType"},
 		{`{"resourceType":"Patients"}`, `Unknown resource type "Patients"`, "resourceType"},
 		{`{"resourceType":"HumanName"}`, `Unknown resource type "HumanName"`, "resourceType"},
 		{`{"resourceType":7}`, "Unknown resource type number", "resourceType"},
@@ -80,16 +80,17 @@ func TestValidateResourceInvalid(t *testing.T) {
 		{`{"resourceType":"Patient","deceasedDateTime":"2020-01-01T25:00:00Z"}`, "Invalid dateTime format", "Patient.deceasedDateTime"},
 		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"issued":"2020-01-01T10:00:00"}`, "Invalid instant format", "Observation.issued"},
 		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueTime":"10:00"}`, "Invalid time format", "Observation.valueTime"},
-		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":1.5}`, "is not an integer", "Observation.valueInteger"},
+		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":1.5}`, "Expected number to be an integer: 1.5", "Observation.valueInteger"},
 		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":3000000000}`, "out of range", "Observation.valueInteger"},
-		{`{"resourceType":"Appointment","status":"booked","participant":[{"status":"accepted"}],"minutesDuration":0}`, "positiveInt", "Appointment.minutesDuration"},
+		{`{"resourceType":"Appointment","status":"booked","participant":[{"status":"accepted"}],"minutesDuration":0}`, "Expected number to be positive", "Appointment.minutesDuration"},
 		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":"1"}}`, "expected number", "Observation.valueQuantity.value"},
 		{`{"resourceType":"Patient","gender":"fe male"}`, "", ""}, // a code may contain single spaces
 		{`{"resourceType":"Patient","gender":" male"}`, "Invalid code format", "Patient.gender"},
 		{`{"resourceType":"Patient","implicitRules":"http://a b"}`, "Invalid uri format", "Patient.implicitRules"},
-		{`{"resourceType":"Patient","gender":""}`, "Invalid empty string", "Patient.gender"},
-		{`{"resourceType":"Patient","name":[{}]}`, "Invalid empty object", "Patient.name[0]"},
-		{`{"resourceType":"Patient","name":[]}`, "Invalid empty array", "Patient.name"},
+		{`{"resourceType":"Patient","gender":""}`, "Invalid empty value", "Patient.gender"},
+		{`{"resourceType":"Patient","name":[{"family":"  "}]}`, "String must contain non-whitespace content", "Patient.name[0].family"},
+		{`{"resourceType":"Patient","name":[{}]}`, "Invalid empty value", "Patient.name[0]"},
+		{`{"resourceType":"Patient","name":[]}`, "Invalid empty value", "Patient.name"},
 		{`{"resourceType":"Patient","gender":null}`, "Invalid null value", "Patient.gender"},
 		{`{"resourceType":"Patient","name":[null]}`, "Invalid null value", "Patient.name[0]"},
 		{`{"resourceType":"Observation","code":{"text":"x"}}`, "Missing required property", "Observation.status"},
@@ -102,7 +103,7 @@ func TestValidateResourceInvalid(t *testing.T) {
 		{`{"resourceType":"Patient","_birthDate":"x"}`, "expected object, but got string", "Patient._birthDate"},
 		{`{"resourceType":"Patient","name":[{"given":["a"],"_given":[null,{"id":"x"}]}]}`, "Expected 1 items to match given", "Patient.name[0]._given"},
 		{`{"resourceType":"Patient","contained":[{"resourceType":"Nope"}]}`, `Unknown resource type "Nope"`, "Patient.contained[0].resourceType"},
-		{`{"resourceType":"Patient","contained":[{"id":"x"}]}`, "Missing resourceType", "Patient.contained[0].resourceType"},
+		{`{"resourceType":"Patient","contained":[{"id":"x"}]}`, "Missing resource type", "Patient.contained[0].resourceType"},
 		{`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","gender":1}}]}`, "expected string", "Bundle.entry[0].resource.gender"},
 		{`{"resourceType":"Parameters","parameter":[{"name":"r","resource":{"resourceType":"Patient","x":1}}]}`, `Invalid additional property "x"`, "Parameters.parameter[0].resource.x"},
 		{`{"resourceType":"AsyncJob","status":"completed","requestTime":"2020-01-01T00:00:00Z","request":"x","output":{"resourceType":"Patient"}}`, `Expected resource type "Parameters"`, "AsyncJob.output.resourceType"},
@@ -180,8 +181,8 @@ func TestPrimitiveFormats(t *testing.T) {
 		bad   []any
 	}{
 		{"date", []any{"2020", "2020-02", "2020-02-29", "1900-12-31"}, []any{"20", "2020-2", "2021-02-29", "2020-00", "0000", "2020-01-01T", "2020/01/01"}},
-		{"dateTime", []any{"2020", "2020-01", "2020-01-01", "2020-01-01T10:00:00Z", "2020-01-01T10:00:00.123+05:30", "2020-01-01T10:00", "2020-01-01T10:00:00"},
-			[]any{"2020-01-01T", "2020-01-01 10:00:00Z", "2020-01-01T10:00:00+15:00", "2020-01T10:00:00Z", "2020-01-01T10:00:00.Z", "2020-01-01T10:60:00Z"}},
+		{"dateTime", []any{"2020", "2020-01", "2020-01-01", "2020-01-01T10:00:00Z", "2020-01-01T10:00:00.123+05:30", "2020-01-01T10", "2020-01-01T10:00:00", "2020-01Z", "2020-01-01T10-05:00"},
+			[]any{"2020-01-01T", "2020-01-01T10:00", "2020-02-30", "2020-01-01 10:00:00Z", "2020-01-01T10:00:00+15:00", "2020-01T10:00:00Z", "2020-01-01T10:00:00.Z", "2020-01-01T10:60:00Z"}},
 		{"instant", []any{"2020-01-01T10:00:00Z", "2020-01-01T10:00:00.5-03:00"}, []any{"2020-01-01", "2020-01-01T10:00Z", "2020-01-01T10:00:00"}},
 		{"time", []any{"10:00:00", "23:59:60.25"}, []any{"10:00", "24:00:00", "10:00:00Z"}},
 		{"id", []any{"a", "A-b.1"}, []any{"a_b", "a/b", "é"}},
@@ -189,13 +190,13 @@ func TestPrimitiveFormats(t *testing.T) {
 		{"uri", []any{"urn:x", "http://a/b?c=d"}, []any{"a b", 1}},
 		{"oid", []any{"urn:oid:1.2.3"}, []any{"1.2.3", "urn:oid:3.1", "urn:oid:1.02"}},
 		{"uuid", []any{"urn:uuid:0c3b1d5e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"}, []any{"urn:uuid:0C3B1D5E-5A6B-4C7D-8E9F-0A1B2C3D4E5F", "urn:uuid:x"}},
-		{"base64Binary", []any{"SGVsbG8=", "SGVs bG8="}, []any{"SGVsbG8", "SGV$bG8="}},
+		{"base64Binary", []any{"SGVsbG8=", "SGVsbA==", "SGVs"}, []any{"SGVsbG8", "SGV$bG8=", "SGVs bG8=", "S===", "SG=s"}},
 		{"decimal", []any{json.Number("1.50"), json.Number("-1e3"), 2.5}, []any{"1.5", true, json.Number("1e999")}},
 		{"integer", []any{json.Number("-2147483648"), json.Number("1.0"), 3}, []any{json.Number("2147483648"), json.Number("1.5")}},
 		{"unsignedInt", []any{json.Number("0")}, []any{json.Number("-1")}},
 		{"positiveInt", []any{json.Number("1")}, []any{json.Number("0")}},
 		{"boolean", []any{true, false}, []any{"true", 0}},
-		{"string", []any{" x ", "multi\nline"}, []any{"", 1}},
+		{"string", []any{" x ", "multi\nline"}, []any{"", " \n", 1}},
 	}
 	for _, tt := range tests {
 		for _, v := range tt.valid {
