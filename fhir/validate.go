@@ -23,6 +23,10 @@ const (
 // and choice elements. Contained resources, Bundle entries and Parameters
 // resources are validated as their own types. The error is an EINVALID
 // *ward.Error listing every problem (up to 20) with its FHIRPath.
+//
+// Unlike Medplum it does not evaluate FHIRPath invariants or check
+// reference target types (Medplum only warns on those), and it rejects two
+// values of one choice element and dates that do not exist.
 func ValidateResource(resource map[string]any) error {
 	v := validator{fields: fieldIndex()}
 	v.resource(resource, nil, "Resource", 0)
