@@ -16,10 +16,6 @@ import (
 	"github.com/wardhealth/ward/store/sqlite"
 )
 
-// DefaultProjectID is the one project every request acts in until
-// identity lands (issue 3).
-const DefaultProjectID = "6b7c1f0e-3c1a-4d8e-9a57-2f3c7d1e0a01"
-
 // dbConfig selects and tunes the database.
 type dbConfig struct {
 	url        string // postgres://… ; empty = embedded SQLite

@@ -13,15 +13,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/wardhealth/ward"
-	"github.com/wardhealth/ward/fhir"
 	wardhttp "github.com/wardhealth/ward/http"
-	"github.com/wardhealth/ward/search"
-	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/internal/wire"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -50,56 +43,13 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	handler := newHandler(s, c, logger)
+	handler := wire.Handler(s, wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, Version: version}, logger)
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
 	}
 	logger.Info("ward listening", "addr", ln.Addr().String(), "database", c.db.engine(), "version", version)
 	return serveUntilDone(ctx, ln, handler, logger)
-}
-
-// newHandler wires the store into the HTTP API and mounts /metrics.
-func newHandler(s *store.Store, c serveConfig, logger *slog.Logger) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(collectors.NewDBStatsCollector(s.DB(), "ward_read"))
-	if s.WriterDB() != s.DB() {
-		reg.MustRegister(collectors.NewDBStatsCollector(s.WriterDB(), "ward_write"))
-	}
-	api := wardhttp.NewServer(wardhttp.Options{
-		Store:         s,
-		Logger:        logger,
-		BaseURL:       c.baseURL,
-		MaxBodyBytes:  c.maxBody,
-		Registry:      reg,
-		Authenticate:  defaultProject,
-		Parse:         search.Parse,
-		ResourceTypes: fhir.ResourceTypes(),
-		SearchParams:  capabilityParams,
-		Version:       version,
-		Database:      c.db.engine(),
-	})
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", api.Handler())
-	return mux
-}
-
-// defaultProject is the caller of every request until identity lands.
-func defaultProject(*http.Request) (*ward.Principal, error) {
-	return &ward.Principal{ProjectID: DefaultProjectID}, nil
-}
-
-func capabilityParams(resourceType string) []wardhttp.SearchParam {
-	var out []wardhttp.SearchParam
-	for _, p := range fhir.SearchParams(resourceType) {
-		if p.Type == "composite" || p.Type == "special" {
-			continue // not supported yet, so not advertised
-		}
-		out = append(out, wardhttp.SearchParam{Code: p.Code, Type: p.Type, Targets: p.Targets})
-	}
-	return out
 }
 
 // serveUntilDone serves until ctx ends, then drains requests for up to 20s.

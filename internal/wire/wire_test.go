@@ -1,6 +1,6 @@
 //go:build wip
 
-package main
+package wire_test
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -19,7 +20,7 @@ import (
 func server(t *testing.T, s *store.Store) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(nil)
-	srv.Config.Handler = newHandler(s, serveConfig{baseURL: srv.URL + "/", maxBody: 1 << 20, db: dbConfig{}}, slog.New(slog.DiscardHandler))
+	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: 1 << 20, Authenticate: wire.HeaderProject}, slog.New(slog.DiscardHandler))
 	t.Cleanup(srv.Close)
 	return srv
 }

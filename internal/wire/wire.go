@@ -1,0 +1,89 @@
+//go:build wip
+
+// Package wire assembles Ward's HTTP handler from a store: the REST API,
+// /metrics, and the caller resolution. cmd/ward and end-to-end tests use it,
+// so tests exercise exactly what the binary serves.
+package wire
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
+	wardhttp "github.com/wardhealth/ward/http"
+	"github.com/wardhealth/ward/search"
+	"github.com/wardhealth/ward/store"
+)
+
+// DefaultProjectID is the one project every request acts in until
+// identity lands (issue 3).
+const DefaultProjectID = "6b7c1f0e-3c1a-4d8e-9a57-2f3c7d1e0a01"
+
+// Config is what the handler needs besides the store.
+type Config struct {
+	BaseURL      string
+	MaxBodyBytes int64
+	Version      string
+	// Authenticate resolves the caller; nil means the default project.
+	Authenticate func(r *http.Request) (*ward.Principal, error)
+}
+
+// Handler returns the whole HTTP surface of Ward over s.
+func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewDBStatsCollector(s.DB(), "ward_read"))
+	if s.WriterDB() != s.DB() {
+		reg.MustRegister(collectors.NewDBStatsCollector(s.WriterDB(), "ward_write"))
+	}
+	if c.Authenticate == nil {
+		c.Authenticate = DefaultProject
+	}
+	api := wardhttp.NewServer(wardhttp.Options{
+		Store:         s,
+		Logger:        logger,
+		BaseURL:       c.BaseURL,
+		MaxBodyBytes:  c.MaxBodyBytes,
+		Registry:      reg,
+		Authenticate:  c.Authenticate,
+		Parse:         search.Parse,
+		ResourceTypes: fhir.ResourceTypes(),
+		SearchParams:  capabilityParams,
+		Version:       c.Version,
+		Database:      s.Dialect().Name(),
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", api.Handler())
+	return mux
+}
+
+// DefaultProject is the caller of every request until identity lands.
+func DefaultProject(*http.Request) (*ward.Principal, error) {
+	return &ward.Principal{ProjectID: DefaultProjectID}, nil
+}
+
+// HeaderProject is for tests: the caller acts in the project named by the
+// X-Ward-Test-Project header (or the default project). Never used by ward serve.
+func HeaderProject(r *http.Request) (*ward.Principal, error) {
+	if p := r.Header.Get("X-Ward-Test-Project"); p != "" {
+		return &ward.Principal{ProjectID: p}, nil
+	}
+	return DefaultProject(r)
+}
+
+func capabilityParams(resourceType string) []wardhttp.SearchParam {
+	var out []wardhttp.SearchParam
+	for _, p := range fhir.SearchParams(resourceType) {
+		if p.Type == "composite" || p.Type == "special" {
+			continue // not supported yet, so not advertised
+		}
+		out = append(out, wardhttp.SearchParam{Code: p.Code, Type: p.Type, Targets: p.Targets})
+	}
+	return out
+}
