@@ -220,7 +220,7 @@ func (x *Literal) write(b *strings.Builder) {
 func (x *Member) write(b *strings.Builder) {
 	writeOperand(b, x.X, postfixPrec)
 	b.WriteByte('.')
-	b.WriteString(identString(x.Name))
+	b.WriteString(memberString(x.Name))
 }
 
 func (x *Call) write(b *strings.Builder) {
@@ -228,7 +228,7 @@ func (x *Call) write(b *strings.Builder) {
 		writeOperand(b, x.X, postfixPrec)
 		b.WriteByte('.')
 	}
-	b.WriteString(identString(x.Name))
+	b.WriteString(memberString(x.Name))
 	b.WriteByte('(')
 	for i, a := range x.Args {
 		if i > 0 {
@@ -273,6 +273,17 @@ func (x *TypeOp) write(b *strings.Builder) {
 // keyword or literal.
 func identString(name string) string {
 	if isPlainIdent(name) && keyword(name) == IDENT && name != "true" && name != "false" {
+		return name
+	}
+	var b strings.Builder
+	writeQuoted(&b, name, '`')
+	return b.String()
+}
+
+// memberString returns a name after a dot or before "(": only names that
+// are not plain identifiers need backticks there.
+func memberString(name string) string {
+	if isPlainIdent(name) {
 		return name
 	}
 	var b strings.Builder

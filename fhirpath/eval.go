@@ -116,9 +116,16 @@ func (ev *evaluator) navigate(input []Value, name string, typeMatch bool) []Valu
 			}
 			m = v.ext
 		} else if typeMatch {
-			if rt, ok := m["resourceType"].(string); ok && rt == name {
-				out = append(out, v)
-				continue
+			if rt, ok := m["resourceType"].(string); ok {
+				if rt == name {
+					out = append(out, v)
+					continue
+				}
+				if name[0] >= 'A' && name[0] <= 'Z' {
+					// Another type's name (Practitioner.name on a Patient):
+					// FHIR element names start lower-case, so nothing matches.
+					continue
+				}
 			}
 		}
 		if types, _, ok := ev.types.ElementTypes(v.Type, name); ok {
@@ -273,6 +280,9 @@ func childWithoutSchema(out []Value, parent Value, m map[string]any, name string
 		v.path = &pathNode{parent: parent.path, key: name, index: -1}
 		return append(out, v)
 	}
+	if !hasKeyWithPrefix(m, name) {
+		return out // cheaper than trying every suffix
+	}
 	var b keyBuf
 	for _, typ := range propertyTypes {
 		raw, ok := m[string(b.key(false, name, typ))]
@@ -292,6 +302,15 @@ func childWithoutSchema(out []Value, parent Value, m map[string]any, name string
 		return out
 	}
 	return out
+}
+
+func hasKeyWithPrefix(m map[string]any, prefix string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ev *evaluator) evalIndex(x *Index, input []Value) ([]Value, error) {
