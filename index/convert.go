@@ -47,8 +47,8 @@ func (r *Rows) addToken(param, typ string, data any) {
 			}
 		case "Identifier":
 			r.token(param, str(m, "system"), str(m, "value"), strings.ToLower(str(obj(m, "type"), "text")))
-		case "ContactPoint":
-			r.token(param, "", str(m, "value"), "")
+		case "ContactPoint": // as Medplum: the system is phone, email…
+			r.token(param, str(m, "system"), str(m, "value"), "")
 		}
 		return
 	}

@@ -1,10 +1,9 @@
-//go:build wip
-
 package index
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/wardhealth/ward"
@@ -89,7 +88,7 @@ func (ti *typeIndex) compile(resourceType string) {
 		if !indexable(p) {
 			continue
 		}
-		expr, err := fhirpath.Parse(p.Expression)
+		expr, err := fhirpath.Parse(forType(resourceType, p.Expression))
 		if err != nil {
 			ti.broken = append(ti.broken, fmt.Errorf("index: %s.%s: %q: %w", resourceType, p.Code, p.Expression, err))
 			continue
@@ -114,4 +113,20 @@ func indexable(p *fhir.SearchParam) bool {
 		return true
 	}
 	return false // composite, special
+}
+
+// forType rewrites the parameters defined on Resource and DomainResource
+// ("Resource.meta.tag") to name the concrete type ("Observation.meta.tag"):
+// FHIRPath, like Medplum's, only matches a leading type name equal to the
+// resource's own type.
+func forType(resourceType, expr string) string {
+	parts := strings.Split(expr, " | ")
+	for i, part := range parts {
+		for _, base := range []string{"Resource.", "DomainResource."} {
+			if rest, ok := strings.CutPrefix(part, base); ok {
+				parts[i] = resourceType + "." + rest
+			}
+		}
+	}
+	return strings.Join(parts, " | ")
 }

@@ -14,7 +14,8 @@ import (
 //     row per coding with a code (text = lower(display), or lower(text) when
 //     the coding has no display) plus, when CodeableConcept.text is set, a row
 //     ("", "", lower(text)) for :text; Identifier → (system, value,
-//     lower(type.text)); ContactPoint → ("", value, ""); code, string, uri,
+//     lower(type.text)); ContactPoint → (system, value, "") as Medplum
+//     does, the system being phone, email…; code, string, uri,
 //     id and other primitives → ("", value, ""); boolean → "true"/"false".
 //     Rows without a code are dropped, except that CodeableConcept text row.
 //     Reference parameters add Reference.identifier as token rows under the
