@@ -11,9 +11,9 @@ import (
 //  2. for a User, its own User.project reference;
 //  3. each meta.accounts reference (meta.account when accounts is absent)
 //     whose id is a UUID and that is not a Project;
-//  4. for a Patient, Patient/<id>; for any other type, each Patient/<uuid>
-//     value of the parameters that put the type into the Patient
-//     compartment (fhir.PatientCompartmentParams).
+//  4. for a Patient, Patient/<id>; then each Patient/<uuid> value of the
+//     parameters that put the type into the Patient compartment
+//     (fhir.PatientCompartmentParams; "link" for a Patient).
 //
 // refs are the reference strings in that order, without duplicates, for
 // meta.compartment; uuids are their ids, without duplicates, for the
@@ -33,7 +33,8 @@ func Compartments(projectID, resourceType, id string, resource map[string]any, r
 	}
 	if resourceType == "Patient" {
 		c.add("Patient", id)
-	} else if rows != nil {
+	}
+	if rows != nil {
 		for _, param := range fhir.PatientCompartmentParams(resourceType) {
 			for _, ref := range rows.References {
 				if ref.Param == param && ref.TargetType == "Patient" {

@@ -30,6 +30,18 @@ func TestCompartments(t *testing.T) {
 			uuids:    []string{project, selfID},
 		},
 		{
+			name:     "patient linked to another patient",
+			typ:      "Patient",
+			resource: map[string]any{},
+			rows: &Rows{References: []Reference{
+				{"general-practitioner", "Practitioner", org},
+				{"link", "Patient", patient1},
+				{"link", "RelatedPerson", patient2},
+			}},
+			refs:  []string{"Project/" + project, "Patient/" + selfID, "Patient/" + patient1},
+			uuids: []string{project, selfID, patient1},
+		},
+		{
 			name: "observation: subject and performer patients, accounts, not the encounter",
 			typ:  "Observation",
 			resource: map[string]any{"meta": map[string]any{
