@@ -248,7 +248,10 @@ func (x *Index) write(b *strings.Builder) {
 
 func (x *Unary) write(b *strings.Builder) {
 	b.WriteString(x.Op.String())
-	writeOperand(b, x.X, unaryPrec+1) // -(-x), never --x
+	if _, ok := x.X.(*Unary); ok {
+		b.WriteByte(' ') // - -x: parentheses would nest deeper than the source
+	}
+	writeOperand(b, x.X, unaryPrec)
 }
 
 func (x *Binary) write(b *strings.Builder) {

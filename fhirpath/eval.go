@@ -121,7 +121,7 @@ func (ev *evaluator) navigate(input []Value, name string, typeMatch bool) []Valu
 					out = append(out, v)
 					continue
 				}
-				if name[0] >= 'A' && name[0] <= 'Z' {
+				if name != "" && name[0] >= 'A' && name[0] <= 'Z' {
 					// Another type's name (Practitioner.name on a Patient):
 					// FHIR element names start lower-case, so nothing matches.
 					continue

@@ -54,6 +54,9 @@ func parse(src string) (root Node, err error) {
 
 func (p *parser) next() {
 	p.pos, p.tok, p.lit = p.scanner.Scan()
+	if p.lit == "" && (p.tok == IDENT || p.tok == EXTVAR) {
+		p.errorAt(p.pos, "empty name")
+	}
 }
 
 func (p *parser) errorAt(pos Pos, msg string) {
