@@ -22,7 +22,13 @@
 // at the same path). It deliberately follows the specification instead for
 // date comparison with partial precision and time zones, division by zero
 // (empty) and children()/descendants() (which Medplum does not implement).
-// memberOf() and the terminology functions are not supported.
+// A capitalized name that is not the type of the resource it is applied to
+// (Practitioner.name on a Patient) selects nothing without looking further:
+// FHIR element names start lower-case. Backbone elements are typed by path
+// ("Patient.contact", Medplum says "PatientContact"); date and time
+// literals are typed date, dateTime and time (Medplum: all dateTime).
+// memberOf(), type() and the terminology and encoding functions are not
+// supported: they are syntax errors.
 //
 // The package owns the language only. It must not read resources from a
 // store (resolve() never does I/O), know about SQL, HTTP or search, or keep
