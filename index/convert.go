@@ -80,13 +80,14 @@ func (r *Rows) addCoding(param string, c map[string]any, fallbackText string) {
 
 // token appends one token row unless code is empty.
 func (r *Rows) token(param, system, code, text string) {
+	code = clip(code, maxTokenLen)
 	if code == "" {
 		return
 	}
 	r.Tokens = append(r.Tokens, Token{
 		Param:  param,
 		System: clip(system, maxTokenLen),
-		Code:   clip(code, maxTokenLen),
+		Code:   code,
 		Text:   clip(text, maxTokenLen),
 	})
 }
@@ -152,7 +153,7 @@ func (r *Rows) str(param, s string) {
 	if strings.TrimSpace(s) == "" {
 		return
 	}
-	r.Strings = append(r.Strings, String{Param: param, Value: clip(NormalizeString(s), maxIndexedLen), Exact: s})
+	r.Strings = append(r.Strings, String{Param: param, Value: clip(NormalizeString(s), maxIndexedLen), Exact: dropNUL(s)})
 }
 
 // addDate indexes a date, dateTime, instant, Period or Timing.

@@ -77,7 +77,10 @@ func (x *Indexer) Extract(ctx context.Context, resourceType string, resource map
 // compiled returns the compiled parameters of resourceType, compiling them
 // on first use.
 func (x *Indexer) compiled(resourceType string) *typeIndex {
-	v, _ := x.types.LoadOrStore(resourceType, &typeIndex{})
+	v, ok := x.types.Load(resourceType)
+	if !ok {
+		v, _ = x.types.LoadOrStore(resourceType, &typeIndex{})
+	}
 	ti := v.(*typeIndex)
 	ti.once.Do(func() { ti.compile(resourceType) })
 	return ti

@@ -44,8 +44,10 @@ const (
 	maxTokenLen   = 1000 // token system and code share one index entry
 )
 
-// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence, and
+// drops NUL characters, which PostgreSQL text columns refuse.
 func clip(s string, n int) string {
+	s = dropNUL(s)
 	if len(s) <= n {
 		return s
 	}
@@ -53,4 +55,11 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+func dropNUL(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
 }

@@ -26,6 +26,9 @@ func TestClip(t *testing.T) {
 	if got := clip("héllo", 2); got != "h" {
 		t.Errorf("clip cut inside a rune: %q", got)
 	}
+	if got := clip("a\x00b", 10); got != "ab" {
+		t.Errorf("clip kept a NUL: %q", got)
+	}
 	if got := clip("hello", 10); got != "hello" {
 		t.Errorf("clip(hello, 10) = %q", got)
 	}
