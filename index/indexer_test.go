@@ -221,3 +221,27 @@ func benchmarkExtract(b *testing.B, typ string, res map[string]any) {
 		}
 	}
 }
+
+// FuzzExtract feeds arbitrary JSON objects to Extract: odd shapes give
+// fewer rows, never a panic.
+func FuzzExtract(f *testing.F) {
+	f.Add("Observation", observationJSON)
+	f.Add("Patient", `{"resourceType":"Patient","name":[{"given":"x","family":["a"]}],"birthDate":7,"telecom":{"value":1}}`)
+	f.Add("Observation", `{"valueQuantity":{"value":"1"},"effectivePeriod":{"start":1},"subject":[{"reference":5}]}`)
+	x := New()
+	f.Fuzz(func(t *testing.T, typ, doc string) {
+		dec := json.NewDecoder(strings.NewReader(doc))
+		dec.UseNumber()
+		var res map[string]any
+		if dec.Decode(&res) != nil {
+			return
+		}
+		if !fhir.IsResourceType(typ) {
+			typ = "Observation"
+		}
+		rows, err := x.Extract(context.Background(), typ, res)
+		if err == nil {
+			Compartments("11111111-1111-4111-8111-111111111111", typ, "x", res, rows)
+		}
+	})
+}
