@@ -47,6 +47,11 @@ var indexTables = []string{
 }
 
 func (t *tx) deleteIndex(ctx context.Context, project, typ, id string) error {
+	// Rows of this resource may still wait in the buffer (created earlier
+	// in this transaction); write them first so the DELETE sees them.
+	if err := t.flushIndex(ctx); err != nil {
+		return err
+	}
 	for _, table := range indexTables {
 		if _, err := t.exec(ctx, "DELETE FROM "+table+" WHERE project_id = ? AND resource_type = ? AND resource_id = ?", project, typ, id); err != nil {
 			return err
@@ -56,50 +61,88 @@ func (t *tx) deleteIndex(ctx context.Context, project, typ, id string) error {
 	return err
 }
 
+// insertIndex queues v's index rows; flushIndex writes every queued row of
+// the transaction with a few multi-row INSERTs. A bundle of 100 resources
+// thus costs a handful of statements instead of a thousand.
 func (t *tx) insertIndex(ctx context.Context, v *version) error {
-	r, rows := v.res, v.rows
-	key := []any{r.ProjectID, r.Type, r.ID}
-	b := &batchInsert{tx: t, ctx: ctx}
-	b.table("search_token", "param, system, code, text")
-	for _, x := range rows.Tokens {
-		b.row(key, x.Param, x.System, x.Code, x.Text)
-	}
-	b.table("search_string", "param, value, exact")
-	for _, x := range rows.Strings {
-		b.row(key, x.Param, x.Value, x.Exact)
-	}
-	b.table("search_date", "param, low, high")
-	for _, x := range rows.Dates {
-		b.row(key, x.Param, x.Low, x.High)
-	}
-	b.table("search_number", "param, value, low, high")
-	for _, x := range rows.Numbers {
-		b.row(key, x.Param, x.Value, x.Low, x.High)
-	}
-	b.table("search_quantity", "param, system, code, unit, value, low, high")
-	for _, x := range rows.Quantities {
-		b.row(key, x.Param, x.System, x.Code, x.Unit, x.Value, x.Low, x.High)
-	}
-	b.table("search_reference", "param, target_type, target_id")
-	for _, x := range rows.References {
-		b.row(key, x.Param, x.TargetType, x.TargetID)
-	}
-	b.table("search_uri", "param, value")
-	for _, x := range rows.URIs {
-		b.row(key, x.Param, x.Value)
-	}
-	b.flush()
-	if b.err != nil {
-		return b.err
-	}
-	for _, c := range v.compartments {
-		if _, err := t.exec(ctx, `INSERT INTO resource_compartments (project_id, compartment, resource_type, resource_id)
-			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, r.ProjectID, c, r.Type, r.ID); err != nil {
-			return err
-		}
+	t.pending = append(t.pending, v)
+	if len(t.pending) >= 200 {
+		return t.flushIndex(ctx)
 	}
 	return nil
 }
+
+// flushIndex writes the queued index rows. It runs before every search in
+// the transaction and before commit, so reads see the transaction's writes.
+func (t *tx) flushIndex(ctx context.Context) error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	pending := t.pending
+	t.pending = t.pending[:0]
+	b := &batchInsert{tx: t, ctx: ctx}
+	b.table("search_token", "param, system, code, text")
+	for _, v := range pending {
+		key := v.key()
+		for _, x := range v.rows.Tokens {
+			b.row(key, x.Param, x.System, x.Code, x.Text)
+		}
+	}
+	b.table("search_string", "param, value, exact")
+	for _, v := range pending {
+		key := v.key()
+		for _, x := range v.rows.Strings {
+			b.row(key, x.Param, x.Value, x.Exact)
+		}
+	}
+	b.table("search_date", "param, low, high")
+	for _, v := range pending {
+		key := v.key()
+		for _, x := range v.rows.Dates {
+			b.row(key, x.Param, x.Low, x.High)
+		}
+	}
+	b.table("search_number", "param, value, low, high")
+	for _, v := range pending {
+		key := v.key()
+		for _, x := range v.rows.Numbers {
+			b.row(key, x.Param, x.Value, x.Low, x.High)
+		}
+	}
+	b.table("search_quantity", "param, system, code, unit, value, low, high")
+	for _, v := range pending {
+		key := v.key()
+		for _, x := range v.rows.Quantities {
+			b.row(key, x.Param, x.System, x.Code, x.Unit, x.Value, x.Low, x.High)
+		}
+	}
+	b.table("search_reference", "param, target_type, target_id")
+	for _, v := range pending {
+		key := v.key()
+		for _, x := range v.rows.References {
+			b.row(key, x.Param, x.TargetType, x.TargetID)
+		}
+	}
+	b.table("search_uri", "param, value")
+	for _, v := range pending {
+		key := v.key()
+		for _, x := range v.rows.URIs {
+			b.row(key, x.Param, x.Value)
+		}
+	}
+	b.compartments = true
+	b.table("resource_compartments", "compartment")
+	for _, v := range pending {
+		for _, c := range v.compartments {
+			b.row(nil, v.res.ProjectID, c, v.res.Type, v.res.ID)
+		}
+	}
+	b.flush()
+	return b.err
+}
+
+// key is the leading columns of v's index rows.
+func (v *version) key() []any { return []any{v.res.ProjectID, v.res.Type, v.res.ID} }
 
 // batchInsert gathers rows of one table into multi-row INSERTs, one round
 // trip per table and chunk rather than per row.
@@ -112,6 +155,8 @@ type batchInsert struct {
 	n     int
 	args  []any
 	err   error
+	// compartments switches to resource_compartments' column order.
+	compartments bool
 }
 
 const maxBatchArgs = 900 // under SQLite's and PostgreSQL's parameter limits
@@ -120,6 +165,9 @@ func (b *batchInsert) table(name, cols string) {
 	b.flush()
 	b.name, b.cols = name, cols
 	b.width = 3 + strings.Count(cols, ",") + 1
+	if b.compartments {
+		b.width = 4
+	}
 }
 
 func (b *batchInsert) row(key []any, vals ...any) {
@@ -139,9 +187,13 @@ func (b *batchInsert) flush() {
 	var q strings.Builder
 	q.WriteString("INSERT INTO ")
 	q.WriteString(b.name)
-	q.WriteString(" (project_id, resource_type, resource_id, ")
-	q.WriteString(b.cols)
-	q.WriteString(") VALUES ")
+	if b.compartments {
+		q.WriteString(" (project_id, compartment, resource_type, resource_id) VALUES ")
+	} else {
+		q.WriteString(" (project_id, resource_type, resource_id, ")
+		q.WriteString(b.cols)
+		q.WriteString(") VALUES ")
+	}
 	tuple := "(?" + repeat(",?", b.width-1) + ")"
 	for i := range b.n {
 		if i > 0 {
@@ -149,6 +201,7 @@ func (b *batchInsert) flush() {
 		}
 		q.WriteString(tuple)
 	}
+	q.WriteString(" ON CONFLICT DO NOTHING")
 	_, b.err = b.tx.exec(b.ctx, q.String(), b.args...)
 	b.n, b.args = 0, b.args[:0]
 }

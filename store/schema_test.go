@@ -59,17 +59,17 @@ func leadingIndexColumns(ctx context.Context, s *store.Store) (map[string]string
 		}
 		return out, rows.Err()
 	}
-	tables, err := strings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'goose_db_version'`)
+	tables, err := queryStrings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'goose_db_version'`)
 	if err != nil {
 		return nil, err
 	}
 	for _, table := range tables {
-		idxs, err := strings(ctx, db, `SELECT name FROM pragma_index_list(?)`, table)
+		idxs, err := queryStrings(ctx, db, `SELECT name FROM pragma_index_list(?)`, table)
 		if err != nil {
 			return nil, err
 		}
 		for _, idx := range idxs {
-			cols, err := strings(ctx, db, `SELECT name FROM pragma_index_info(?) ORDER BY seqno`, idx)
+			cols, err := queryStrings(ctx, db, `SELECT name FROM pragma_index_info(?) ORDER BY seqno`, idx)
 			if err != nil {
 				return nil, err
 			}
@@ -79,7 +79,7 @@ func leadingIndexColumns(ctx context.Context, s *store.Store) (map[string]string
 	return out, nil
 }
 
-func strings(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+func queryStrings(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err

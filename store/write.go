@@ -19,8 +19,9 @@ import (
 // transaction bundle sees its own writes.
 type tx struct {
 	reader
-	s   *Store
-	sql *sql.Tx
+	s       *Store
+	sql     *sql.Tx
+	pending []*version // versions whose index rows are not written yet
 }
 
 var _ ward.ResourceTx = (*tx)(nil)
@@ -37,10 +38,23 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.
 		return err
 	}
 	defer sqlTx.Rollback()
-	if err := fn(ctx, &tx{reader: reader{sqlTx, s.dialect}, s: s, sql: sqlTx}); err != nil {
+	t := &tx{reader: reader{sqlTx, s.dialect}, s: s, sql: sqlTx}
+	if err := fn(ctx, t); err != nil {
+		return err
+	}
+	if err := t.flushIndex(ctx); err != nil {
 		return err
 	}
 	return sqlTx.Commit()
+}
+
+// Search implements ward.ResourceReader inside the transaction: queued
+// index rows are written first so the search sees this transaction's writes.
+func (t *tx) Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error) {
+	if err := t.flushIndex(ctx); err != nil {
+		return nil, err
+	}
+	return t.reader.Search(ctx, q)
 }
 
 // Create implements ward.ResourceTx.

@@ -17,25 +17,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/wardhealth/ward/internal/synth"
 )
-
-// observationCodes are the LOINC codes generated Observations carry; a
-// token search for one of them matches about 1/len of all Observations.
-var observationCodes = []struct{ code, display, unit string }{
-	{"8867-4", "Heart rate", "/min"}, {"8310-5", "Body temperature", "Cel"},
-	{"8302-2", "Body height", "cm"}, {"29463-7", "Body weight", "kg"},
-	{"8480-6", "Systolic blood pressure", "mm[Hg]"}, {"8462-4", "Diastolic blood pressure", "mm[Hg]"},
-	{"9279-1", "Respiratory rate", "/min"}, {"2708-6", "Oxygen saturation", "%"},
-	{"39156-5", "BMI", "kg/m2"}, {"2339-0", "Glucose", "mg/dL"},
-	{"2093-3", "Cholesterol", "mg/dL"}, {"2085-9", "HDL", "mg/dL"},
-	{"2089-1", "LDL", "mg/dL"}, {"2571-8", "Triglyceride", "mg/dL"},
-	{"4548-4", "Hemoglobin A1c", "%"}, {"718-7", "Hemoglobin", "g/dL"},
-	{"6690-2", "Leukocytes", "10*3/uL"}, {"777-3", "Platelets", "10*3/uL"},
-	{"2160-0", "Creatinine", "mg/dL"}, {"3094-0", "Urea nitrogen", "mg/dL"},
-}
-
-var families = []string{"Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez", "Hernández", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin"}
-var givens = []string{"James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Chloé", "Karen"}
 
 // gendata posts synthetic Patients, each with Observations, as transaction
 // bundles, and reports the ingest rate. With -single it posts one resource
@@ -82,9 +66,9 @@ func gendata(ctx context.Context, args []string) error {
 	}
 	for i := 0; i < *patients && ctx.Err() == nil; i++ {
 		pid := uuid.NewString()
-		batch = append(batch, patientEntry(rng, pid))
+		batch = append(batch, synth.Entry("urn:uuid:"+pid, synth.Patient(rng)))
 		for range *perPatient {
-			batch = append(batch, observationEntry(rng, pid))
+			batch = append(batch, synth.Entry("urn:uuid:"+uuid.NewString(), synth.Observation(rng, "urn:uuid:"+pid)))
 		}
 		if len(batch) >= *bundleSize {
 			flush()
@@ -99,42 +83,6 @@ func gendata(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d requests failed", failed.Load())
 	}
 	return nil
-}
-
-func patientEntry(rng *rand.Rand, id string) json.RawMessage {
-	p := map[string]any{
-		"resourceType": "Patient",
-		"identifier":   []any{map[string]any{"system": "urn:ward:mrn", "value": fmt.Sprintf("MRN%09d", rng.IntN(1e9))}},
-		"name":         []any{map[string]any{"family": families[rng.IntN(len(families))], "given": []any{givens[rng.IntN(len(givens))]}}},
-		"gender":       []string{"male", "female", "other", "unknown"}[rng.IntN(4)],
-		"birthDate":    fmt.Sprintf("%04d-%02d-%02d", 1930+rng.IntN(90), 1+rng.IntN(12), 1+rng.IntN(28)),
-		"active":       true,
-	}
-	return entry("urn:uuid:"+id, "Patient", p)
-}
-
-func observationEntry(rng *rand.Rand, patient string) json.RawMessage {
-	c := observationCodes[rng.IntN(len(observationCodes))]
-	when := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.Int64N(int64(10 * 365 * 24 * time.Hour))))
-	o := map[string]any{
-		"resourceType":      "Observation",
-		"status":            "final",
-		"category":          []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}}}},
-		"code":              map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": c.code, "display": c.display}}, "text": c.display},
-		"subject":           map[string]any{"reference": "urn:uuid:" + patient},
-		"effectiveDateTime": when.Format(time.RFC3339),
-		"valueQuantity":     map[string]any{"value": json.Number(fmt.Sprintf("%.1f", 10+rng.Float64()*150)), "unit": c.unit, "system": "http://unitsofmeasure.org", "code": c.unit},
-	}
-	return entry("urn:uuid:"+uuid.NewString(), "Observation", o)
-}
-
-func entry(fullURL, typ string, res map[string]any) json.RawMessage {
-	data, _ := json.Marshal(map[string]any{
-		"fullUrl":  fullURL,
-		"resource": res,
-		"request":  map[string]any{"method": "POST", "url": typ},
-	})
-	return data
 }
 
 // post sends entries as one transaction, or one by one when single (then
