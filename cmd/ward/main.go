@@ -1,5 +1,3 @@
-//go:build wip
-
 // Command ward is the Ward FHIR server.
 //
 //	ward serve     run the server (default)

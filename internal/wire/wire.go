@@ -1,5 +1,3 @@
-//go:build wip
-
 // Package wire assembles Ward's HTTP handler from a store: the REST API,
 // /metrics, and the caller resolution. cmd/ward and end-to-end tests use it,
 // so tests exercise exactly what the binary serves.

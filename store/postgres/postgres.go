@@ -1,5 +1,3 @@
-//go:build wip
-
 // Package postgres opens Ward's store on PostgreSQL through a pgx pool
 // (exposed to package store as database/sql via pgx's stdlib adapter).
 //

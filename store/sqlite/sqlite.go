@@ -1,5 +1,3 @@
-//go:build wip
-
 // Package sqlite opens Ward's store on an embedded SQLite database
 // (modernc.org/sqlite, no cgo) in WAL mode: one writer connection that
 // begins IMMEDIATE transactions, and a pool of read-only readers.

@@ -1,5 +1,3 @@
-//go:build wip
-
 // Package storetest opens stores for tests: SQLite always, PostgreSQL when
 // WARD_TEST_POSTGRES_URL is set (each test in a fresh schema, dropped after).
 // Use ForEach to run one test body on every available backend.

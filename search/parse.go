@@ -1,0 +1,164 @@
+package search
+
+import (
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
+)
+
+const (
+	// DefaultCount is the page size when _count is absent.
+	DefaultCount = 20
+	// MaxCount is the largest page size.
+	MaxCount = 1000
+	// maxHasDepth bounds nested _has chains.
+	maxHasDepth = 3
+	// maxValues bounds the ORed values of one parameter.
+	maxValues = 100
+)
+
+// Parse parses the query of a search on resourceType.
+func Parse(resourceType string, q url.Values) (*ward.SearchQuery, error) {
+	if !fhir.IsResourceType(resourceType) {
+		return nil, invalid("", "Unknown resource type: %s", resourceType)
+	}
+	out := &ward.SearchQuery{ResourceType: resourceType}
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		for _, value := range q[key] {
+			if err := parseParam(out, key, value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// ParseCriteria parses "Type?query", the form of AccessPolicy criteria.
+// Values such as %organization pass through unchanged: variables are
+// substituted before parsing, structurally, by the policy package.
+func ParseCriteria(criteria string) (*ward.SearchQuery, error) {
+	typ, query, _ := strings.Cut(criteria, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, invalid("", "Invalid criteria: %s", criteria)
+	}
+	return Parse(typ, q)
+}
+
+func invalid(param, format string, args ...any) error {
+	e := ward.Errorf(ward.EINVALID, format, args...)
+	if param != "" {
+		e.Expression = []string{param}
+	}
+	return e
+}
+
+// parseParam adds one key=value occurrence to q.
+func parseParam(q *ward.SearchQuery, key, value string) error {
+	name, modifier, _ := strings.Cut(key, ":")
+	switch name {
+	case "_format", "_pretty":
+		return nil
+	case "_count":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 {
+			return invalid(key, "Invalid _count: %s", value)
+		}
+		q.Count = min(n, MaxCount)
+		return nil
+	case "_offset":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 {
+			return invalid(key, "Invalid _offset: %s", value)
+		}
+		q.Offset = n
+		return nil
+	case "_total":
+		if value != "none" && value != "estimate" && value != "accurate" {
+			return invalid(key, "Invalid _total: %s (use none, estimate or accurate)", value)
+		}
+		q.Total = value
+		return nil
+	case "_summary":
+		switch value {
+		case "count", "true", "false", "data", "text":
+			q.Summary = value
+			return nil
+		}
+		return invalid(key, "Invalid _summary: %s", value)
+	case "_elements", "_fields":
+		for _, e := range strings.Split(value, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				q.Elements = append(q.Elements, e)
+			}
+		}
+		return nil
+	case "_sort":
+		return parseSort(q, value)
+	case "_include", "_revinclude":
+		return parseInclude(q, name, modifier, value)
+	}
+	f, err := parseFilter(q.ResourceType, key, value, 0)
+	if err != nil {
+		return err
+	}
+	q.Filters = append(q.Filters, *f)
+	return nil
+}
+
+func parseSort(q *ward.SearchQuery, value string) error {
+	for _, k := range strings.Split(value, ",") {
+		desc := strings.HasPrefix(k, "-")
+		code := strings.TrimPrefix(k, "-")
+		if code != "_id" && code != "_lastUpdated" {
+			p, ok := fhir.LookupSearchParam(q.ResourceType, code)
+			if !ok || p.Expression == "" || p.Type == "composite" || p.Type == "special" {
+				return invalid("_sort", "Unknown sort parameter: %s", code)
+			}
+		}
+		q.Sort = append(q.Sort, ward.SortKey{Code: code, Descending: desc})
+	}
+	return nil
+}
+
+func parseInclude(q *ward.SearchQuery, name, modifier, value string) error {
+	iterate := modifier == "iterate" || modifier == "recurse"
+	if modifier != "" && !iterate {
+		return invalid(name, "Unknown modifier: %s:%s", name, modifier)
+	}
+	parts := strings.Split(value, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return invalid(name, "Invalid %s: %s (use Type:parameter[:TargetType])", name, value)
+	}
+	inc := ward.Include{SourceType: parts[0], Param: parts[1], Iterate: iterate}
+	if len(parts) == 3 {
+		inc.TargetType = parts[2]
+		if !fhir.IsResourceType(inc.TargetType) {
+			return invalid(name, "Unknown resource type in %s: %s", name, inc.TargetType)
+		}
+	}
+	if !fhir.IsResourceType(inc.SourceType) {
+		return invalid(name, "Unknown resource type in %s: %s", name, inc.SourceType)
+	}
+	if inc.Param != "*" {
+		p, ok := fhir.LookupSearchParam(inc.SourceType, inc.Param)
+		if !ok || p.Type != "reference" {
+			return invalid(name, "Invalid %s parameter: %s is not a reference parameter of %s", name, inc.Param, inc.SourceType)
+		}
+	}
+	if name == "_include" {
+		q.Includes = append(q.Includes, inc)
+	} else {
+		q.RevIncludes = append(q.RevIncludes, inc)
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
+)
+
+const (
+	// maxIncludeDepth bounds _include:iterate / _revinclude:iterate.
+	maxIncludeDepth = 3
+	// maxIncluded bounds the resources one include step adds.
+	maxIncluded = 1000
+)
+
+// columns every search reads, in scan order.
+const resourceColumns = "r.resource_type, r.id, r.version_id, r.project_id, r.last_updated, r.content"
+
+// runSearch executes q for principal p: one query for the page (one more
+// row than asked, to know whether another page exists), one COUNT when
+// asked, and one query per include step.
+func runSearch(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery) (*ward.SearchResult, error) {
+	res := &ward.SearchResult{Total: -1}
+	count := q.Count
+	if count == 0 && q.Summary != "count" {
+		count = defaultCount
+	}
+	count = min(count, maxCount)
+	if q.Total == "accurate" || q.Total == "estimate" || q.Summary == "count" {
+		n, err := countMatches(ctx, db, d, p, q)
+		if err != nil {
+			return nil, err
+		}
+		res.Total = n
+	}
+	if count == 0 || q.Summary == "count" {
+		return res, nil
+	}
+	query, args, err := compileSearch(p, q, count+1)
+	if err != nil {
+		return nil, err
+	}
+	if res.Matches, err = scanResources(ctx, db, d.Rebind(query), args); err != nil {
+		return nil, err
+	}
+	if len(res.Matches) > count {
+		res.Matches, res.HasMore = res.Matches[:count], true
+	}
+	if res.Included, err = includes(ctx, db, d, p, q, res.Matches); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// compileSearch returns the page query of q with limit rows.
+func compileSearch(p *ward.Principal, q *ward.SearchQuery, limit int) (string, []any, error) {
+	c := newCompiler(p, time.Now())
+	c.w("SELECT ", resourceColumns, " FROM resources r WHERE ")
+	if err := c.resourcesWhere("r", q.ResourceType, q.Filters); err != nil {
+		return "", nil, err
+	}
+	if err := c.orderBy("r", q.ResourceType, q.Sort); err != nil {
+		return "", nil, err
+	}
+	c.w(" LIMIT ")
+	c.arg(limit)
+	c.w(" OFFSET ")
+	c.arg(max(q.Offset, 0))
+	return c.sql.String(), c.args, nil
+}
+
+func countMatches(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery) (int, error) {
+	c := newCompiler(p, time.Now())
+	c.w("SELECT COUNT(*) FROM resources r WHERE ")
+	if err := c.resourcesWhere("r", q.ResourceType, q.Filters); err != nil {
+		return 0, err
+	}
+	var n int
+	err := db.QueryRowContext(ctx, d.Rebind(c.sql.String()), c.args...).Scan(&n)
+	return n, err
+}
+
+// orderBy writes the sort keys, then r.id so pages are stable. The
+// default order is by id: it follows the primary key, so a page of an
+// unfiltered search reads only the rows it returns.
+func (c *compiler) orderBy(a, typ string, keys []ward.SortKey) error {
+	c.w(" ORDER BY ")
+	for _, k := range keys {
+		dir := " ASC"
+		if k.Descending {
+			dir = " DESC"
+		}
+		switch k.Code {
+		case "_id":
+			c.w(a, ".id", dir, ", ")
+			continue
+		case "_lastUpdated":
+			c.w(a, ".last_updated", dir, ", ")
+			continue
+		}
+		expr, err := c.sortExpr(a, typ, k)
+		if err != nil {
+			return err
+		}
+		// Rows without a value sort last on both engines.
+		c.w("(", expr, ") IS NULL, ", expr, dir, ", ")
+	}
+	c.w(a, ".id")
+	return nil
+}
+
+// sortExpr is a correlated MIN (MAX when descending) over the parameter's
+// index rows. The parameter code is checked by the parser and written as
+// an argument, never as text.
+func (c *compiler) sortExpr(a, typ string, k ward.SortKey) (string, error) {
+	param, ok := lookupParamType(typ, k.Code)
+	if !ok {
+		return "", ward.Errorf(ward.EINVALID, "Unknown sort parameter: %s", k.Code)
+	}
+	table, col := indexTable[param], map[string]string{
+		"token": "code", "string": "value", "date": "low", "number": "value",
+		"quantity": "value", "reference": "target_id", "uri": "value",
+	}[param]
+	if k.Descending && param == "date" {
+		col = "high"
+	}
+	if table == "" {
+		return "", ward.Errorf(ward.EINVALID, "Cannot sort by %s", k.Code)
+	}
+	agg := "MIN"
+	if k.Descending {
+		agg = "MAX"
+	}
+	t := c.alias("s")
+	var b strings.Builder
+	b.WriteString("SELECT " + agg + "(" + t + "." + col + ") FROM " + table + " " + t + " WHERE " + t + ".project_id = " + a + ".project_id AND " +
+		t + ".resource_type = " + a + ".resource_type AND " + t + ".resource_id = " + a + ".id AND " + t + ".param = ?")
+	// The expression is written twice (IS NULL, then the key): two args.
+	c.args = append(c.args, k.Code, k.Code)
+	return b.String(), nil
+}
+
+func lookupParamType(typ, code string) (string, bool) {
+	p, ok := fhir.LookupSearchParam(typ, code)
+	if !ok {
+		return "", false
+	}
+	return p.Type, true
+}
+
+// scanResources reads rows of resourceColumns.
+func scanResources(ctx context.Context, db queryer, query string, args []any) ([]*ward.Resource, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*ward.Resource
+	for rows.Next() {
+		r := &ward.Resource{}
+		var lu int64
+		var content string
+		if err := rows.Scan(&r.Type, &r.ID, &r.VersionID, &r.ProjectID, &lu, &content); err != nil {
+			return nil, err
+		}
+		r.LastUpdated = fromMicros(lu)
+		r.Content = []byte(content)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// includes follows _include and _revinclude from the matches, then (for
+// :iterate) from what was included, up to maxIncludeDepth steps. Every
+// step is a search of its own under the same project wall.
+func includes(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery, matches []*ward.Resource) ([]*ward.Resource, error) {
+	if len(matches) == 0 || (len(q.Includes) == 0 && len(q.RevIncludes) == 0) {
+		return nil, nil
+	}
+	seen := make(map[string]bool, len(matches))
+	for _, m := range matches {
+		seen[m.Reference()] = true
+	}
+	var included []*ward.Resource
+	from := matches
+	for depth := 0; depth < maxIncludeDepth && len(from) > 0; depth++ {
+		var next []*ward.Resource
+		for _, inc := range q.Includes {
+			if depth > 0 && !inc.Iterate {
+				continue
+			}
+			found, err := includeStep(ctx, db, d, p, inc, from, false)
+			if err != nil {
+				return nil, err
+			}
+			next = appendNew(next, found, seen)
+		}
+		for _, inc := range q.RevIncludes {
+			if depth > 0 && !inc.Iterate {
+				continue
+			}
+			found, err := includeStep(ctx, db, d, p, inc, from, true)
+			if err != nil {
+				return nil, err
+			}
+			next = appendNew(next, found, seen)
+		}
+		included = append(included, next...)
+		from = next
+	}
+	return included, nil
+}
+
+func appendNew(dst, found []*ward.Resource, seen map[string]bool) []*ward.Resource {
+	for _, r := range found {
+		if !seen[r.Reference()] {
+			seen[r.Reference()] = true
+			dst = append(dst, r)
+		}
+	}
+	return dst
+}
+
+// includeStep runs one _include (targets of from's references) or
+// _revinclude (resources referring to from).
+func includeStep(ctx context.Context, db queryer, d Dialect, p *ward.Principal, inc ward.Include, from []*ward.Resource, rev bool) ([]*ward.Resource, error) {
+	var ids []string
+	var types []string
+	typeSeen := map[string]bool{}
+	for _, r := range from {
+		if !rev && r.Type != inc.SourceType {
+			continue
+		}
+		ids = append(ids, r.ID)
+		if !typeSeen[r.Type] {
+			typeSeen[r.Type] = true
+			types = append(types, r.Type)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	c := newCompiler(p, time.Now())
+	t := c.alias("t")
+	c.w("SELECT ", resourceColumns, " FROM resources r WHERE 1 = 1")
+	c.wall("r.project_id")
+	c.w(" AND r.deleted = 0 AND ")
+	if rev {
+		c.w("r.resource_type = ")
+		c.arg(inc.SourceType)
+		c.w(" AND (r.project_id, r.id) IN (SELECT ", t, ".project_id, ", t, ".resource_id FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
+		c.arg(inc.SourceType)
+		c.wall(t + ".project_id")
+		c.includeParam(t, inc.Param)
+		c.in(t+".target_type", types)
+		c.in(t+".target_id", ids)
+		if inc.TargetType != "" {
+			c.w(" AND ", t, ".target_type = ")
+			c.arg(inc.TargetType)
+		}
+		c.w(")")
+	} else {
+		c.w("(r.resource_type, r.id) IN (SELECT ", t, ".target_type, ", t, ".target_id FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
+		c.arg(inc.SourceType)
+		c.wall(t + ".project_id")
+		c.includeParam(t, inc.Param)
+		c.in(t+".resource_id", ids)
+		if inc.TargetType != "" {
+			c.w(" AND ", t, ".target_type = ")
+			c.arg(inc.TargetType)
+		}
+		c.w(")")
+	}
+	c.w(" ORDER BY r.resource_type, r.id LIMIT ")
+	c.arg(maxIncluded)
+	return scanResources(ctx, db, d.Rebind(c.sql.String()), c.args)
+}
+
+func (c *compiler) includeParam(t, param string) {
+	if param == "*" {
+		return
+	}
+	c.w(" AND ", t, ".param = ")
+	c.arg(param)
+}
+
+// in writes " AND col IN (?, …)".
+func (c *compiler) in(col string, vals []string) {
+	c.w(" AND ", col, " IN (")
+	for i, v := range vals {
+		if i > 0 {
+			c.w(", ")
+		}
+		c.arg(v)
+	}
+	c.w(")")
+}

@@ -1,0 +1,555 @@
+package store
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/index"
+)
+
+// compiler turns a ward.SearchQuery into SQL over the resources table and
+// the search index tables. The project wall is its own doing: every
+// resources alias it opens and every index subquery it writes is limited
+// to the principal's projects, so a caller cannot phrase a query that
+// escapes it. Values only ever travel as arguments.
+type compiler struct {
+	p        *ward.Principal
+	projects []string // nil for the system principal
+	sql      strings.Builder
+	args     []any
+	aliases  int
+	now      time.Time
+}
+
+func newCompiler(p *ward.Principal, now time.Time) *compiler {
+	return &compiler{p: p, projects: readProjects(p), now: now}
+}
+
+func (c *compiler) w(s ...string) {
+	for _, x := range s {
+		c.sql.WriteString(x)
+	}
+}
+
+func (c *compiler) arg(v any) {
+	c.sql.WriteByte('?')
+	c.args = append(c.args, v)
+}
+
+func (c *compiler) alias(prefix string) string {
+	c.aliases++
+	return prefix + strconv.Itoa(c.aliases)
+}
+
+// wall writes "AND <col> IN (projects)" (nothing for the system principal).
+func (c *compiler) wall(col string) {
+	if c.projects == nil {
+		return
+	}
+	if len(c.projects) == 1 {
+		c.w(" AND ", col, " = ")
+		c.arg(c.projects[0])
+		return
+	}
+	c.w(" AND ", col, " IN (")
+	for i, p := range c.projects {
+		if i > 0 {
+			c.w(", ")
+		}
+		c.arg(p)
+	}
+	c.w(")")
+}
+
+// resourcesWhere writes the conditions every visible row of typ under alias
+// a meets: its type, the project wall, not deleted, and the filters.
+func (c *compiler) resourcesWhere(a, typ string, filters []ward.SearchFilter) error {
+	c.w(a, ".resource_type = ")
+	c.arg(typ)
+	c.wall(a + ".project_id")
+	c.w(" AND ", a, ".deleted = 0")
+	for i := range filters {
+		c.w(" AND ")
+		if err := c.filter(a, typ, &filters[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// filter writes one parameter's condition on alias a (values ORed).
+func (c *compiler) filter(a, typ string, f *ward.SearchFilter) error {
+	switch {
+	case f.Has != nil:
+		return c.has(a, typ, f.Has)
+	case f.Chain != nil:
+		return c.chain(a, typ, f)
+	case f.Code == "_id":
+		return c.idFilter(a, f)
+	case f.Code == "_lastUpdated":
+		return c.lastUpdated(a, f)
+	case f.Code == "_compartment":
+		return c.compartment(a, f)
+	case f.Code == "_project":
+		c.w("(")
+		for i, v := range f.Values {
+			if i > 0 {
+				c.w(" OR ")
+			}
+			c.w(a, ".project_id = ")
+			c.arg(lastSegment(v.Value))
+		}
+		c.w(")")
+		return nil
+	}
+	table, ok := indexTable[f.Type]
+	if !ok {
+		return ward.Errorf(ward.EINVALID, "Search parameter %s (%s) is not supported", f.Code, f.Type)
+	}
+	param := f.Code
+	if f.Modifier == "identifier" {
+		table, param = "search_token", f.Code+":identifier"
+	}
+	if f.Modifier == "missing" {
+		missing := f.Values[0].Value == "true"
+		c.indexMembership(a, typ, table, param, missing, nil)
+		return nil
+	}
+	negate := f.Modifier == "not"
+	var err error
+	c.indexMembership(a, typ, table, param, negate, func(t string) {
+		c.w("(")
+		for i, v := range f.Values {
+			if i > 0 {
+				c.w(" OR ")
+			}
+			if err == nil {
+				err = c.value(t, f, v)
+			}
+		}
+		c.w(")")
+	})
+	return err
+}
+
+var indexTable = map[string]string{
+	"token": "search_token", "string": "search_string", "date": "search_date",
+	"number": "search_number", "quantity": "search_quantity",
+	"reference": "search_reference", "uri": "search_uri",
+}
+
+// indexMembership writes "[NOT] (a.project_id, a.id) IN (SELECT … FROM table
+// WHERE param = ? AND cond)". The subquery is not correlated, so an engine
+// may drive the search from the index; it repeats the project wall so the
+// leading index column is used.
+func (c *compiler) indexMembership(a, typ, table, param string, negate bool, cond func(t string)) {
+	t := c.alias("t")
+	if negate {
+		c.w("NOT ")
+	}
+	c.w("(", a, ".project_id, ", a, ".id) IN (SELECT ", t, ".project_id, ", t, ".resource_id FROM ", table, " ", t, " WHERE ", t, ".resource_type = ")
+	c.arg(typ)
+	c.wall(t + ".project_id")
+	c.w(" AND ", t, ".param = ")
+	c.arg(param)
+	if cond != nil {
+		c.w(" AND ")
+		cond(t)
+	}
+	c.w(")")
+}
+
+// value writes the condition one value puts on index row alias t.
+func (c *compiler) value(t string, f *ward.SearchFilter, v ward.SearchValue) error {
+	switch f.Type {
+	case "token":
+		if f.Modifier == "identifier" || f.Modifier == "" || f.Modifier == "not" {
+			c.token(t, v.Value)
+			return nil
+		}
+		if f.Modifier == "text" {
+			c.w(t, ".text LIKE ")
+			c.arg("%" + escapeLike(strings.ToLower(v.Value)) + "%")
+			c.w(` ESCAPE '\'`)
+		}
+		return nil
+	case "reference":
+		if f.Modifier == "identifier" {
+			c.token(t, v.Value)
+			return nil
+		}
+		c.reference(t, f.Modifier, v.Value)
+		return nil
+	case "string":
+		c.stringValue(t, f.Modifier, v.Value)
+		return nil
+	case "uri":
+		c.uri(t, f.Modifier, v.Value)
+		return nil
+	case "date":
+		low, high, ok := index.DateRange(v.Value)
+		if !ok {
+			return ward.Errorf(ward.EINVALID, "Invalid date value for parameter %s: %s", f.Code, v.Value)
+		}
+		c.dateRange(t+".low", t+".high", v.Prefix, low, high)
+		return nil
+	case "number":
+		return c.number(t, f.Code, v.Prefix, v.Value)
+	case "quantity":
+		return c.quantity(t, f.Code, v)
+	}
+	return ward.Errorf(ward.EINVALID, "Search parameter %s (%s) is not supported", f.Code, f.Type)
+}
+
+// token writes code, system|code, |code or system|.
+func (c *compiler) token(t, v string) {
+	system, code, hasSystem := splitToken(v)
+	switch {
+	case !hasSystem:
+		c.w(t, ".code = ")
+		c.arg(code)
+	case code == "":
+		c.w(t, ".system = ")
+		c.arg(system)
+	default:
+		c.w("(", t, ".system = ")
+		c.arg(system)
+		c.w(" AND ", t, ".code = ")
+		c.arg(code)
+		c.w(")")
+	}
+}
+
+// splitToken splits at the first unescaped | and removes \| escapes.
+func splitToken(v string) (system, code string, hasSystem bool) {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' {
+			i++
+			continue
+		}
+		if v[i] == '|' {
+			return unescapeBar(v[:i]), unescapeBar(v[i+1:]), true
+		}
+	}
+	return "", unescapeBar(v), false
+}
+
+func unescapeBar(s string) string { return strings.ReplaceAll(s, `\|`, "|") }
+
+func (c *compiler) reference(t, modifier, v string) {
+	typ, id, ok := index.ParseReference(v)
+	switch {
+	case ok && typ != "":
+		c.w("(", t, ".target_type = ")
+		c.arg(typ)
+		c.w(" AND ", t, ".target_id = ")
+		c.arg(id)
+		c.w(")")
+	case modifier != "" && !strings.Contains(v, "/"):
+		c.w("(", t, ".target_type = ")
+		c.arg(modifier)
+		c.w(" AND ", t, ".target_id = ")
+		c.arg(v)
+		c.w(")")
+	default:
+		c.w(t, ".target_id = ")
+		c.arg(v)
+	}
+}
+
+// stringValue: starts-with on the normalised value by default, as a range
+// so a btree index serves it on both engines.
+func (c *compiler) stringValue(t, modifier, v string) {
+	switch modifier {
+	case "exact":
+		c.w(t, ".exact = ")
+		c.arg(v)
+	case "contains":
+		c.w(t, ".value LIKE ")
+		c.arg("%" + escapeLike(index.NormalizeString(v)) + "%")
+		c.w(` ESCAPE '\'`)
+	default:
+		c.prefix(t+".value", index.NormalizeString(v))
+	}
+}
+
+func (c *compiler) uri(t, modifier, v string) {
+	switch modifier {
+	case "below":
+		c.prefix(t+".value", v)
+	case "above":
+		c.w("substr(CAST(")
+		c.arg(v)
+		c.w(" AS TEXT), 1, length(", t, ".value)) = ", t, ".value")
+	default:
+		c.w(t, ".value = ")
+		c.arg(v)
+	}
+}
+
+// prefix writes col >= p AND col < p+U+10FFFF (byte order on both engines).
+func (c *compiler) prefix(col, p string) {
+	c.w("(", col, " >= ")
+	c.arg(p)
+	c.w(" AND ", col, " < ")
+	c.arg(p + "\U0010FFFF")
+	c.w(")")
+}
+
+// dateRange compares a stored range [lowCol, highCol] with the search
+// range [low, high] under prefix, as FHIR R4 defines for dates.
+func (c *compiler) dateRange(lowCol, highCol, prefix string, low, high int64) {
+	switch prefix {
+	case "", "eq":
+		c.w("(", lowCol, " >= ")
+		c.arg(low)
+		c.w(" AND ", highCol, " <= ")
+		c.arg(high)
+		c.w(")")
+	case "ne":
+		c.w("NOT (", lowCol, " >= ")
+		c.arg(low)
+		c.w(" AND ", highCol, " <= ")
+		c.arg(high)
+		c.w(")")
+	case "lt":
+		c.w(lowCol, " < ")
+		c.arg(low)
+	case "gt":
+		c.w(highCol, " > ")
+		c.arg(high)
+	case "le":
+		c.w(lowCol, " <= ")
+		c.arg(high)
+	case "ge":
+		c.w(highCol, " >= ")
+		c.arg(low)
+	case "sa":
+		c.w(lowCol, " > ")
+		c.arg(high)
+	case "eb":
+		c.w(highCol, " < ")
+		c.arg(low)
+	case "ap":
+		// Approximately: within 10% of the distance from now, at least the
+		// value's own precision.
+		mid := low/2 + high/2
+		gap := c.now.UnixMicro() - mid
+		if gap < 0 {
+			gap = -gap
+		}
+		d := gap / 10
+		c.w("(", lowCol, " <= ")
+		c.arg(satAdd(high, d))
+		c.w(" AND ", highCol, " >= ")
+		c.arg(satAdd(low, -d))
+		c.w(")")
+	}
+}
+
+func satAdd(a, b int64) int64 {
+	s := a + b
+	if b > 0 && s < a {
+		return math.MaxInt64
+	}
+	if b < 0 && s > a {
+		return math.MinInt64
+	}
+	return s
+}
+
+func (c *compiler) number(t, code, prefix, v string) error {
+	val, low, high, ok := index.NumberRange(v)
+	if !ok {
+		return ward.Errorf(ward.EINVALID, "Invalid number value for parameter %s: %s", code, v)
+	}
+	col := t + ".value"
+	switch prefix {
+	case "", "eq":
+		c.w("(", col, " >= ")
+		c.arg(low)
+		c.w(" AND ", col, " < ")
+		c.arg(high)
+		c.w(")")
+	case "ne":
+		c.w("NOT (", col, " >= ")
+		c.arg(low)
+		c.w(" AND ", col, " < ")
+		c.arg(high)
+		c.w(")")
+	case "lt", "eb":
+		c.w(col, " < ")
+		c.arg(val)
+	case "gt", "sa":
+		c.w(col, " > ")
+		c.arg(val)
+	case "le":
+		c.w(col, " <= ")
+		c.arg(val)
+	case "ge":
+		c.w(col, " >= ")
+		c.arg(val)
+	case "ap":
+		d := math.Abs(val) / 10
+		c.w("(", col, " >= ")
+		c.arg(val - d)
+		c.w(" AND ", col, " <= ")
+		c.arg(val + d)
+		c.w(")")
+	}
+	return nil
+}
+
+// quantity: number[|system[|code]]; with no system the code may match the
+// coded unit or the human unit.
+func (c *compiler) quantity(t, code string, v ward.SearchValue) error {
+	parts := strings.SplitN(v.Value, "|", 3)
+	c.w("(")
+	if err := c.number(t, code, v.Prefix, parts[0]); err != nil {
+		return err
+	}
+	if len(parts) > 1 && parts[1] != "" {
+		c.w(" AND ", t, ".system = ")
+		c.arg(parts[1])
+	}
+	if len(parts) > 2 && parts[2] != "" {
+		if parts[1] == "" {
+			c.w(" AND (", t, ".code = ")
+			c.arg(parts[2])
+			c.w(" OR ", t, ".unit = ")
+			c.arg(parts[2])
+			c.w(")")
+		} else {
+			c.w(" AND ", t, ".code = ")
+			c.arg(parts[2])
+		}
+	}
+	c.w(")")
+	return nil
+}
+
+func (c *compiler) idFilter(a string, f *ward.SearchFilter) error {
+	if f.Modifier == "missing" {
+		if f.Values[0].Value == "true" {
+			c.w("1 = 0")
+		} else {
+			c.w("1 = 1")
+		}
+		return nil
+	}
+	if f.Modifier == "not" {
+		c.w("NOT ")
+	}
+	c.w(a, ".id IN (")
+	for i, v := range f.Values {
+		if i > 0 {
+			c.w(", ")
+		}
+		c.arg(v.Value)
+	}
+	c.w(")")
+	return nil
+}
+
+func (c *compiler) lastUpdated(a string, f *ward.SearchFilter) error {
+	if f.Modifier == "missing" {
+		c.w(map[bool]string{true: "1 = 0", false: "1 = 1"}[f.Values[0].Value == "true"])
+		return nil
+	}
+	c.w("(")
+	for i, v := range f.Values {
+		if i > 0 {
+			c.w(" OR ")
+		}
+		low, high, ok := index.DateRange(v.Value)
+		if !ok {
+			return ward.Errorf(ward.EINVALID, "Invalid date value for parameter _lastUpdated: %s", v.Value)
+		}
+		c.dateRange(a+".last_updated", a+".last_updated", v.Prefix, low, high)
+	}
+	c.w(")")
+	return nil
+}
+
+// nilUUID never matches: Medplum maps non-UUID compartment values to it.
+const nilUUID = "00000000-0000-0000-0000-000000000000"
+
+// compartment: the row's meta.compartment holds any of the values.
+func (c *compiler) compartment(a string, f *ward.SearchFilter) error {
+	k := c.alias("k")
+	if f.Modifier == "not" {
+		c.w("NOT ")
+	}
+	c.w("(", a, ".project_id, ", a, ".resource_type, ", a, ".id) IN (SELECT ", k, ".project_id, ", k, ".resource_type, ", k, ".resource_id FROM resource_compartments ", k, " WHERE ", k, ".compartment IN (")
+	for i, v := range f.Values {
+		if i > 0 {
+			c.w(", ")
+		}
+		id := lastSegment(v.Value)
+		if !index.IsUUID(id) {
+			id = nilUUID
+		}
+		c.arg(id)
+	}
+	c.w(")")
+	c.wall(k + ".project_id")
+	c.w(")")
+	return nil
+}
+
+func lastSegment(v string) string {
+	if i := strings.LastIndexByte(v, '/'); i >= 0 {
+		return v[i+1:]
+	}
+	return v
+}
+
+// chain: subject:Patient.name=x — a reference of a to a visible TargetType
+// row that matches the chained filter. The target is scoped by the wall.
+func (c *compiler) chain(a, typ string, f *ward.SearchFilter) error {
+	t := c.alias("t")
+	r := c.alias("r")
+	c.w("(", a, ".project_id, ", a, ".id) IN (SELECT ", t, ".project_id, ", t, ".resource_id FROM search_reference ", t,
+		" JOIN resources ", r, " ON ", r, ".resource_type = ", t, ".target_type AND ", r, ".id = ", t, ".target_id WHERE ", t, ".resource_type = ")
+	c.arg(typ)
+	c.wall(t + ".project_id")
+	c.w(" AND ", t, ".param = ")
+	c.arg(f.Code)
+	c.w(" AND ", t, ".target_type = ")
+	c.arg(f.TargetType)
+	c.w(" AND ")
+	if err := c.resourcesWhere(r, f.TargetType, []ward.SearchFilter{*f.Chain}); err != nil {
+		return err
+	}
+	c.w(")")
+	return nil
+}
+
+// has: _has:Type:ref:filter — a visible Type row whose ref points at a and
+// matches the filter.
+func (c *compiler) has(a, typ string, h *ward.HasFilter) error {
+	t := c.alias("t")
+	r := c.alias("r")
+	c.w(a, ".id IN (SELECT ", t, ".target_id FROM search_reference ", t, " JOIN resources ", r, " ON ", r, ".project_id = ", t, ".project_id AND ",
+		r, ".resource_type = ", t, ".resource_type AND ", r, ".id = ", t, ".resource_id WHERE ", t, ".resource_type = ")
+	c.arg(h.ResourceType)
+	c.wall(t + ".project_id")
+	c.w(" AND ", t, ".param = ")
+	c.arg(h.Reference)
+	c.w(" AND ", t, ".target_type = ")
+	c.arg(typ)
+	c.w(" AND ")
+	if err := c.resourcesWhere(r, h.ResourceType, []ward.SearchFilter{h.Filter}); err != nil {
+		return err
+	}
+	c.w(")")
+	return nil
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
