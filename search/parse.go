@@ -47,11 +47,28 @@ func Parse(resourceType string, q url.Values) (*ward.SearchQuery, error) {
 // substituted before parsing, structurally, by the policy package.
 func ParseCriteria(criteria string) (*ward.SearchQuery, error) {
 	typ, query, _ := strings.Cut(criteria, "?")
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return nil, invalid("", "Invalid criteria: %s", criteria)
+	return Parse(typ, lenientQuery(query))
+}
+
+// lenientQuery splits a query like url.ParseQuery but keeps a part that is
+// not valid percent-encoding (such as %organization) as written.
+func lenientQuery(query string) url.Values {
+	out := url.Values{}
+	for _, part := range strings.Split(query, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		out.Add(unescape(k), unescape(v))
 	}
-	return Parse(typ, q)
+	return out
+}
+
+func unescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 func invalid(param, format string, args ...any) error {
