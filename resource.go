@@ -1,6 +1,10 @@
 package ward
 
-import "time"
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
 
 // Resource is one stored version of a FHIR resource. Content is the JSON as
 // stored, including meta, and is served byte for byte.
@@ -16,3 +20,14 @@ type Resource struct {
 
 // Reference returns "Type/id".
 func (r *Resource) Reference() string { return r.Type + "/" + r.ID }
+
+// NewID returns a new resource or version id: a UUID, version 7, so ids
+// created together sort together and B-tree inserts land on the same
+// pages instead of scattering over the whole index.
+func NewID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString() // v7 fails only if the random source does
+	}
+	return id.String()
+}

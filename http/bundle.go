@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/wardhealth/ward"
 )
 
@@ -283,10 +282,10 @@ func (b *bundleRun) resolveID(ctx context.Context, rd ward.ResourceReader, op *e
 		}
 		op.existing = existing
 		if existing == nil && urn {
-			op.assignedID = uuid.NewString()
+			op.assignedID = ward.NewID()
 		}
 	case op.method == "POST" && urn:
-		op.assignedID = uuid.NewString()
+		op.assignedID = ward.NewID()
 	case op.method == "PUT" && op.id == "" && urn:
 		op.query = b.rewriteQuery(op.query)
 		existing, err := b.s.matchCondition(ctx, rd, op.typ, op.query, "search")
@@ -295,7 +294,7 @@ func (b *bundleRun) resolveID(ctx context.Context, rd ward.ResourceReader, op *e
 		}
 		op.existing = existing
 		if existing == nil {
-			op.assignedID = uuid.NewString()
+			op.assignedID = ward.NewID()
 		}
 	}
 	if !urn {

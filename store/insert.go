@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 )
 
@@ -205,11 +206,33 @@ func (b *batchInsert) flush() {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := t.sql.ExecContext(ctx, t.d.Rebind(query), args...)
+	stmt, err := t.prepare(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := stmt.ExecContext(ctx, args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// prepare returns the transaction's prepared statement for query. A bundle
+// runs the same few statements hundreds of times; preparing each once per
+// transaction saves SQLite parsing them again every time.
+func (t *tx) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt, ok := t.stmts[query]; ok {
+		return stmt, nil
+	}
+	stmt, err := t.sql.PrepareContext(ctx, t.d.Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = make(map[string]*sql.Stmt)
+	}
+	t.stmts[query] = stmt
+	return stmt, nil
 }
 
 // conflictOnDuplicate turns a unique violation into ECONFLICT: two

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/fhir"
 	"github.com/wardhealth/ward/index"
@@ -20,6 +18,7 @@ type tx struct {
 	s       *Store
 	sql     *sql.Tx
 	pending []*version // versions whose index rows are not written yet
+	stmts   map[string]*sql.Stmt
 }
 
 var _ ward.ResourceTx = (*tx)(nil)
@@ -37,6 +36,7 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.
 	}
 	defer sqlTx.Rollback()
 	t := &tx{reader: reader{sqlTx, s.dialect}, s: s, sql: sqlTx}
+	defer t.closeStmts()
 	if err := fn(ctx, t); err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (t *tx) Create(ctx context.Context, typ string, content []byte) (*ward.Reso
 	if err != nil {
 		return nil, err
 	}
-	v, err := t.s.build(ctx, p, project, typ, uuid.NewString(), d)
+	v, err := t.s.build(ctx, p, project, typ, ward.NewID(), d)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 		return ward.Errorf(ward.EFORBIDDEN, "Forbidden")
 	}
 	res := &ward.Resource{
-		Type: typ, ID: id, ProjectID: old.ProjectID, VersionID: uuid.NewString(),
+		Type: typ, ID: id, ProjectID: old.ProjectID, VersionID: ward.NewID(),
 		LastUpdated: t.s.now(), Deleted: true,
 	}
 	return t.insert(ctx, &version{res: res}, true)
@@ -203,7 +203,7 @@ type version struct {
 // build assigns a new version to d and indexes it.
 func (s *Store) build(ctx context.Context, p *ward.Principal, project, typ, id string, d *decodedResource) (*version, error) {
 	m := serverMeta{
-		versionID:   uuid.NewString(),
+		versionID:   ward.NewID(),
 		lastUpdated: s.now().Format("2006-01-02T15:04:05.000Z07:00"),
 		projectID:   project,
 		author:      p.Author,
@@ -280,4 +280,10 @@ func metaTree(m serverMeta, client map[string]any) map[string]any {
 		out["accounts"] = accounts
 	}
 	return out
+}
+
+func (t *tx) closeStmts() {
+	for _, stmt := range t.stmts {
+		stmt.Close()
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // only served with -pprof, on its own address
 	"os"
 	"time"
 
@@ -31,9 +32,13 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&c.addr, "addr", env("WARD_ADDR", ":8103"), "listen address [WARD_ADDR]")
 	fs.StringVar(&c.baseURL, "base-url", env("WARD_BASE_URL", "http://localhost:8103/"), "public base URL [WARD_BASE_URL]")
 	fs.Int64Var(&c.maxBody, "max-body", envInt("WARD_MAX_BODY_BYTES", wardhttp.DefaultMaxBodyBytes), "request body limit in bytes [WARD_MAX_BODY_BYTES]")
+	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	c.db.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		go http.ListenAndServe(*pprofAddr, nil) // DefaultServeMux carries net/http/pprof
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	s, err := c.db.open(ctx, logger)
