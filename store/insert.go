@@ -206,7 +206,7 @@ func (b *batchInsert) flush() {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	stmt, err := t.prepare(ctx, query)
+	stmt, err := t.prepare(ctx, t.d.Rebind(query))
 	if err != nil {
 		return 0, err
 	}
@@ -224,7 +224,7 @@ func (t *tx) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
 	if stmt, ok := t.stmts[query]; ok {
 		return stmt, nil
 	}
-	stmt, err := t.sql.PrepareContext(ctx, t.d.Rebind(query))
+	stmt, err := t.sql.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}

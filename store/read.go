@@ -19,22 +19,22 @@ type reader struct {
 
 // Read implements ward.ResourceReader.
 func (s *Store) Read(ctx context.Context, typ, id string) (*ward.Resource, error) {
-	return reader{s.reader, s.dialect}.Read(ctx, typ, id)
+	return s.readerOf().Read(ctx, typ, id)
 }
 
 // VRead implements ward.ResourceReader.
 func (s *Store) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource, error) {
-	return reader{s.reader, s.dialect}.VRead(ctx, typ, id, vid)
+	return s.readerOf().VRead(ctx, typ, id, vid)
 }
 
 // History implements ward.ResourceReader.
 func (s *Store) History(ctx context.Context, q ward.HistoryQuery) (*ward.HistoryPage, error) {
-	return reader{s.reader, s.dialect}.History(ctx, q)
+	return s.readerOf().History(ctx, q)
 }
 
 // Search implements ward.ResourceReader.
 func (s *Store) Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error) {
-	return reader{s.reader, s.dialect}.Search(ctx, q)
+	return s.readerOf().Search(ctx, q)
 }
 
 func (r reader) Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error) {

@@ -24,6 +24,7 @@ type Store struct {
 	writer  *sql.DB // pool used for write transactions (one connection on SQLite)
 	dialect Dialect
 	indexer *index.Indexer
+	stmts   *stmtCache // prepared statements of the read pool
 	logger  *slog.Logger
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
@@ -42,6 +43,7 @@ func New(reader, writer *sql.DB, d Dialect, logger *slog.Logger) *Store {
 		writer:  writer,
 		dialect: d,
 		indexer: index.New(),
+		stmts:   newStmtCache(reader),
 		logger:  logger,
 		Now:     time.Now,
 	}
@@ -78,6 +80,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.reader.PingContext(ct
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.stmts.close()
 	err := s.reader.Close()
 	if s.writer != s.reader {
 		err = errors.Join(err, s.writer.Close())
@@ -144,4 +147,9 @@ type queryer interface {
 type execer interface {
 	queryer
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// readerOf returns the read paths over the pool, through prepared statements.
+func (s *Store) readerOf() reader {
+	return reader{preparedQueryer{s.reader, s.stmts.prepare}, s.dialect}
 }

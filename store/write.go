@@ -35,7 +35,8 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.
 		return err
 	}
 	defer sqlTx.Rollback()
-	t := &tx{reader: reader{sqlTx, s.dialect}, s: s, sql: sqlTx}
+	t := &tx{s: s, sql: sqlTx}
+	t.reader = reader{preparedQueryer{sqlTx, t.prepare}, s.dialect}
 	defer t.closeStmts()
 	if err := fn(ctx, t); err != nil {
 		return err

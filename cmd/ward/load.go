@@ -5,13 +5,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	wardpkg "github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/wire"
+	"github.com/wardhealth/ward/search"
 )
 
 // load is a small closed-loop load generator: -c workers send the given
@@ -27,6 +33,10 @@ func load(ctx context.Context, args []string) error {
 	urlFile := fs.String("urls", "", "file with one URL per line (in addition to arguments)")
 	bare := fs.Bool("bare", false, "also load a bare net/http handler serving the first URL's bytes and print the ratio")
 	token := fs.String("token", env("WARD_TOKEN", ""), "bearer token [WARD_TOKEN]")
+	rawSQL := fs.Bool("sql", false, "also run the SQL the store issues for the first URL's search directly against the database (same -c and -d) and print the latency ratio")
+	project := fs.String("project", wire.DefaultProjectID, "project the -sql search runs in")
+	var db dbConfig
+	db.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,6 +58,14 @@ func load(ctx context.Context, args []string) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency * 2, MaxConnsPerHost: *concurrency * 2}, Timeout: 30 * time.Second}
 	ward := runLoad(ctx, client, urls, *token, *concurrency, *duration)
 	fmt.Println("ward:", ward)
+	if *rawSQL {
+		raw, err := loadSQL(ctx, db, *project, urls[0], *concurrency, *duration)
+		if err != nil {
+			return err
+		}
+		fmt.Println("raw SQL:", raw)
+		fmt.Printf("ratio ward/raw SQL latency: p50 %.2f, p99 %.2f\n", float64(ward.p50)/float64(raw.p50), float64(ward.p99)/float64(raw.p99))
+	}
 	if !*bare {
 		return nil
 	}
@@ -78,6 +96,14 @@ func (r loadResult) String() string {
 }
 
 func runLoad(ctx context.Context, client *http.Client, urls []string, token string, c int, d time.Duration) loadResult {
+	return runWorkers(ctx, c, d, func(ctx context.Context, i int) error {
+		_, err := fetch(ctx, client, urls[i%len(urls)], token)
+		return err
+	})
+}
+
+// runWorkers calls op from c goroutines for d and gathers latencies.
+func runWorkers(ctx context.Context, c int, d time.Duration, op func(ctx context.Context, i int) error) loadResult {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
@@ -93,7 +119,7 @@ func runLoad(ctx context.Context, client *http.Client, urls []string, token stri
 			errs := 0
 			for i := w; ctx.Err() == nil; i += c {
 				t0 := time.Now()
-				_, err := fetch(ctx, client, urls[i%len(urls)], token)
+				err := op(ctx, i)
 				if ctx.Err() != nil {
 					break
 				}
@@ -152,4 +178,44 @@ func serveBare(body []byte) (string, func(), error) {
 	})}
 	go srv.Serve(ln)
 	return ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+// loadSQL runs the SQL the store compiles for the search in rawURL straight
+// against the database, reading every column of every row as Ward does.
+func loadSQL(ctx context.Context, db dbConfig, project, rawURL string, c int, d time.Duration) (loadResult, error) {
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		return loadResult{}, err
+	}
+	typ := u.Path[strings.LastIndex(u.Path, "/")+1:]
+	q, err := search.Parse(typ, u.Query())
+	if err != nil {
+		return loadResult{}, err
+	}
+	s, err := db.open(ctx, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer s.Close()
+	pctx := wardpkg.NewContextWithPrincipal(ctx, &wardpkg.Principal{ProjectID: project})
+	query, args, err := s.SearchSQL(pctx, q)
+	if err != nil {
+		return loadResult{}, err
+	}
+	run := func(ctx context.Context) error {
+		rows, err := s.DB().QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var typ, id, vid, proj, content string
+		var lu int64
+		for rows.Next() {
+			if err := rows.Scan(&typ, &id, &vid, &proj, &lu, &content); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	return runWorkers(ctx, c, d, func(ctx context.Context, _ int) error { return run(ctx) }), nil
 }

@@ -32,6 +32,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&c.addr, "addr", env("WARD_ADDR", ":8103"), "listen address [WARD_ADDR]")
 	fs.StringVar(&c.baseURL, "base-url", env("WARD_BASE_URL", "http://localhost:8103/"), "public base URL [WARD_BASE_URL]")
 	fs.Int64Var(&c.maxBody, "max-body", envInt("WARD_MAX_BODY_BYTES", wardhttp.DefaultMaxBodyBytes), "request body limit in bytes [WARD_MAX_BODY_BYTES]")
+	logLevel := fs.String("log-level", env("WARD_LOG_LEVEL", "info"), "debug, info (one line per request), warn or error [WARD_LOG_LEVEL]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	c.db.flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -40,7 +41,11 @@ func serve(ctx context.Context, args []string) error {
 	if *pprofAddr != "" {
 		go http.ListenAndServe(*pprofAddr, nil) // DefaultServeMux carries net/http/pprof
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	s, err := c.db.open(ctx, logger)
 	if err != nil {
 		return err

@@ -56,7 +56,9 @@ CREATE TABLE search_token (
     code          TEXT NOT NULL DEFAULT '',
     text          TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX search_token_value ON search_token (project_id, resource_type, param, code, system);
+-- resource_id follows the equality columns so a code search can walk the
+-- index in id order and stop after one page.
+CREATE INDEX search_token_value ON search_token (project_id, resource_type, param, code, resource_id, system);
 CREATE INDEX search_token_resource ON search_token (project_id, resource_type, resource_id);
 
 -- string: value is normalised (lower case, accents removed) for the default
@@ -81,8 +83,9 @@ CREATE TABLE search_date (
     low           BIGINT NOT NULL,
     high          BIGINT NOT NULL
 );
-CREATE INDEX search_date_low ON search_date (project_id, resource_type, param, low);
-CREATE INDEX search_date_high ON search_date (project_id, resource_type, param, high);
+-- Covering: a range search reads only the index, not the rows.
+CREATE INDEX search_date_low ON search_date (project_id, resource_type, param, low, high, resource_id);
+CREATE INDEX search_date_high ON search_date (project_id, resource_type, param, high, low, resource_id);
 CREATE INDEX search_date_resource ON search_date (project_id, resource_type, resource_id);
 
 -- number: the value and the range its precision implies.
@@ -125,7 +128,7 @@ CREATE TABLE search_reference (
     target_type   TEXT NOT NULL DEFAULT '',
     target_id     TEXT NOT NULL
 );
-CREATE INDEX search_reference_target ON search_reference (project_id, resource_type, param, target_id);
+CREATE INDEX search_reference_target ON search_reference (project_id, resource_type, param, target_id, resource_id, target_type);
 CREATE INDEX search_reference_any_target ON search_reference (project_id, target_id);
 CREATE INDEX search_reference_resource ON search_reference (project_id, resource_type, resource_id);
 
