@@ -16,6 +16,15 @@ var special = map[string]string{
 	"_project":     "reference",
 }
 
+// specialModifiers lists the modifiers of the special parameters; they do
+// not take every modifier of their type (_project:identifier means nothing).
+var specialModifiers = map[string]map[string]bool{
+	"_id":          {"not": true, "missing": true},
+	"_lastUpdated": {"missing": true},
+	"_compartment": {"not": true},
+	"_project":     {"missing": true},
+}
+
 // modifiers lists the modifiers each parameter type takes; a reference
 // also takes a resource type (subject:Patient).
 var modifiers = map[string]map[string]bool{
@@ -78,8 +87,8 @@ func checkModifier(f *ward.SearchFilter, modifier, key string) error {
 	if modifier == "" {
 		return nil
 	}
-	if f.Code == "_compartment" || f.Code == "_id" {
-		if modifier == "not" || (f.Code == "_id" && modifier == "missing") {
+	if allowed, ok := specialModifiers[f.Code]; ok {
+		if allowed[modifier] {
 			return nil
 		}
 		return invalid(key, "Unsupported modifier for %s: %s", f.Code, modifier)

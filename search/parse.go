@@ -122,10 +122,15 @@ func parseParam(q *ward.SearchQuery, key, value string) error {
 	case "_sort":
 		return parseSort(q, value)
 	case "_include", "_revinclude":
-		return parseInclude(q, name, modifier, value)
+		return parseInclude(q, key, name, modifier, value)
 	}
 	f, err := parseFilter(q.ResourceType, key, value, 0)
 	if err != nil {
+		// Name the parameter as the caller wrote it, not the chained or
+		// _has part the error was found in.
+		if e, ok := err.(*ward.Error); ok {
+			e.Expression = []string{key}
+		}
 		return err
 	}
 	q.Filters = append(q.Filters, *f)
@@ -147,29 +152,29 @@ func parseSort(q *ward.SearchQuery, value string) error {
 	return nil
 }
 
-func parseInclude(q *ward.SearchQuery, name, modifier, value string) error {
+func parseInclude(q *ward.SearchQuery, key, name, modifier, value string) error {
 	iterate := modifier == "iterate" || modifier == "recurse"
 	if modifier != "" && !iterate {
-		return invalid(name, "Unknown modifier: %s:%s", name, modifier)
+		return invalid(key, "Unknown modifier: %s", key)
 	}
 	parts := strings.Split(value, ":")
 	if len(parts) < 2 || len(parts) > 3 {
-		return invalid(name, "Invalid %s: %s (use Type:parameter[:TargetType])", name, value)
+		return invalid(key, "Invalid %s: %s (use Type:parameter[:TargetType])", name, value)
 	}
 	inc := ward.Include{SourceType: parts[0], Param: parts[1], Iterate: iterate}
 	if len(parts) == 3 {
 		inc.TargetType = parts[2]
 		if !fhir.IsResourceType(inc.TargetType) {
-			return invalid(name, "Unknown resource type in %s: %s", name, inc.TargetType)
+			return invalid(key, "Unknown resource type in %s: %s", name, inc.TargetType)
 		}
 	}
 	if !fhir.IsResourceType(inc.SourceType) {
-		return invalid(name, "Unknown resource type in %s: %s", name, inc.SourceType)
+		return invalid(key, "Unknown resource type in %s: %s", name, inc.SourceType)
 	}
 	if inc.Param != "*" {
 		p, ok := fhir.LookupSearchParam(inc.SourceType, inc.Param)
 		if !ok || p.Type != "reference" {
-			return invalid(name, "Invalid %s parameter: %s is not a reference parameter of %s", name, inc.Param, inc.SourceType)
+			return invalid(key, "Invalid %s parameter: %s is not a reference parameter of %s", name, inc.Param, inc.SourceType)
 		}
 	}
 	if name == "_include" {

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -81,6 +82,15 @@ func TestParseErrors(t *testing.T) {
 		{"Patient", "_total=maybe", "Invalid _total"},
 		{"Patient", "name:missing=yes", "use true or false"},
 		{"Observation", "value-quantity=abc", "Invalid quantity value"},
+		{"Patient", "_project:identifier=x", "Unsupported modifier for _project"},
+		{"Patient", "_compartment:missing=true", "Unsupported modifier for _compartment"},
+		{"Patient", "_lastUpdated=2020-02-30", "Invalid date value for parameter _lastUpdated"},
+		{"RiskAssessment", "probability=ge1.2.3", "Invalid number value for parameter probability"},
+		{"Patient", "_offset=x", "Invalid _offset"},
+		{"Patient", "_summary=all", "Invalid _summary"},
+		{"Patient", "_include:foo=Patient:organization", "Unknown modifier"},
+		{"Patient", "_revinclude=Observation", "Invalid _revinclude"},
+		{"Patient", "name=", "Empty value for name"},
 		{"Patient", "_has:Observation:subject:_has:Observation:subject:_has:Observation:subject:_has:Observation:subject:code=x", "nested too deeply"},
 	}
 	for _, c := range cases {
@@ -89,6 +99,10 @@ func TestParseErrors(t *testing.T) {
 			_, err := Parse(c.typ, v)
 			if err == nil || ward.ErrorCode(err) != ward.EINVALID || !strings.Contains(ward.ErrorMessage(err), c.want) {
 				t.Fatalf("Parse error = %v, want EINVALID containing %q", err, c.want)
+			}
+			key, _, _ := strings.Cut(c.query, "=")
+			if e := err.(*ward.Error); len(e.Expression) != 1 || e.Expression[0] != key {
+				t.Errorf("error expression = %q, want [%q]", e.Expression, key)
 			}
 		})
 	}
@@ -108,7 +122,8 @@ func TestParseCriteria(t *testing.T) {
 	}
 }
 
-// FuzzParse: any query string parses or fails with EINVALID, never panics.
+// FuzzParse: any query parses or fails with a *ward.Error EINVALID, never
+// panics; what parses renders with String and parses back to the same text.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"name=smith", "birthdate=ge2020-01-01T00:00:00Z", "subject:Patient.name=x", "_has:Observation:subject:code=1",
@@ -121,8 +136,25 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := Parse(typ, v); err != nil && ward.ErrorCode(err) != ward.EINVALID {
-			t.Fatalf("Parse(%q, %q) error with code %s: %v", typ, query, ward.ErrorCode(err), err)
+		q, err := Parse(typ, v)
+		if err != nil {
+			var e *ward.Error
+			if !errors.As(err, &e) || e.Code != ward.EINVALID {
+				t.Fatalf("Parse(%q, %q) error is not an EINVALID *ward.Error: %v", typ, query, err)
+			}
+			return
+		}
+		rendered := String(q)
+		v2, err := url.ParseQuery(rendered)
+		if err != nil {
+			t.Fatalf("String rendered an unparsable query %q: %v", rendered, err)
+		}
+		q2, err := Parse(typ, v2)
+		if err != nil {
+			t.Fatalf("String(%q) = %q does not parse: %v", query, rendered, err)
+		}
+		if again := String(q2); again != rendered {
+			t.Fatalf("String is not stable for %q: %q then %q", query, rendered, again)
 		}
 	})
 }
