@@ -23,6 +23,12 @@ const resourceColumns = "r.resource_type, r.id, r.version_id, r.project_id, r.la
 // row than asked, to know whether another page exists), one COUNT when
 // asked, and one query per include step.
 func runSearch(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery) (*ward.SearchResult, error) {
+	return runSearchWith(ctx, db, d, p, q, nil)
+}
+
+// runSearchWith is runSearch with an extra predicate (an access policy)
+// on every resource the search reads.
+func runSearchWith(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery, extra Predicate) (*ward.SearchResult, error) {
 	res := &ward.SearchResult{Total: -1}
 	count := q.Count
 	if count == 0 && q.Summary != "count" {
@@ -30,7 +36,7 @@ func runSearch(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q 
 	}
 	count = min(count, maxCount)
 	if q.Total == "accurate" || q.Total == "estimate" || q.Summary == "count" {
-		n, err := countMatches(ctx, db, d, p, q)
+		n, err := countMatches(ctx, db, d, p, q, extra)
 		if err != nil {
 			return nil, err
 		}
@@ -39,7 +45,7 @@ func runSearch(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q 
 	if count == 0 || q.Summary == "count" {
 		return res, nil
 	}
-	query, args, err := compileSearch(p, q, count+1, d)
+	query, args, err := compileSearch(p, q, extra, count+1, d)
 	if err != nil {
 		return nil, err
 	}
@@ -49,15 +55,19 @@ func runSearch(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q 
 	if len(res.Matches) > count {
 		res.Matches, res.HasMore = res.Matches[:count], true
 	}
-	if res.Included, err = includes(ctx, db, d, p, q, res.Matches); err != nil {
+	if res.Included, err = includes(ctx, db, d, p, extra, q, res.Matches); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// compileSearch returns the page query of q with limit rows.
-func compileSearch(p *ward.Principal, q *ward.SearchQuery, limit int, d Dialect) (string, []any, error) {
-	c := newCompiler(p, time.Now())
+// compileSearch returns the page query of q with limit rows, for p and
+// limited further by extra (nil for none).
+func compileSearch(p *ward.Principal, q *ward.SearchQuery, extra Predicate, limit int, d Dialect) (string, []any, error) {
+	c, err := newCompiler(p, extra, time.Now())
+	if err != nil {
+		return "", nil, err
+	}
 	if len(q.Sort) == 0 {
 		if i := driverFilter(q.Filters); i >= 0 {
 			return c.driven(q, i, limit, d)
@@ -77,14 +87,17 @@ func compileSearch(p *ward.Principal, q *ward.SearchQuery, limit int, d Dialect)
 	return c.sql.String(), c.args, nil
 }
 
-func countMatches(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery) (int, error) {
-	c := newCompiler(p, time.Now())
+func countMatches(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery, extra Predicate) (int, error) {
+	c, err := newCompiler(p, extra, time.Now())
+	if err != nil {
+		return 0, err
+	}
 	c.w("SELECT COUNT(*) FROM resources r WHERE ")
 	if err := c.resourcesWhere("r", q.ResourceType, q.Filters); err != nil {
 		return 0, err
 	}
 	var n int
-	err := db.QueryRowContext(ctx, d.Rebind(c.sql.String()), c.args...).Scan(&n)
+	err = db.QueryRowContext(ctx, d.Rebind(c.sql.String()), c.args...).Scan(&n)
 	return n, err
 }
 
@@ -181,7 +194,7 @@ func scanResources(ctx context.Context, db queryer, query string, args []any) ([
 // includes follows _include and _revinclude from the matches, then (for
 // :iterate) from what was included, up to maxIncludeDepth steps. Every
 // step is a search of its own under the same project wall.
-func includes(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery, matches []*ward.Resource) ([]*ward.Resource, error) {
+func includes(ctx context.Context, db queryer, d Dialect, p *ward.Principal, extra Predicate, q *ward.SearchQuery, matches []*ward.Resource) ([]*ward.Resource, error) {
 	if len(matches) == 0 || (len(q.Includes) == 0 && len(q.RevIncludes) == 0) {
 		return nil, nil
 	}
@@ -197,7 +210,7 @@ func includes(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *
 			if depth > 0 && !inc.Iterate {
 				continue
 			}
-			found, err := includeStep(ctx, db, d, p, inc, from, false)
+			found, err := includeStep(ctx, db, d, p, extra, inc, from, false)
 			if err != nil {
 				return nil, err
 			}
@@ -207,7 +220,7 @@ func includes(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *
 			if depth > 0 && !inc.Iterate {
 				continue
 			}
-			found, err := includeStep(ctx, db, d, p, inc, from, true)
+			found, err := includeStep(ctx, db, d, p, extra, inc, from, true)
 			if err != nil {
 				return nil, err
 			}
@@ -230,10 +243,47 @@ func appendNew(dst, found []*ward.Resource, seen map[string]bool) []*ward.Resour
 }
 
 // includeStep runs one _include (targets of from's references) or
-// _revinclude (resources referring to from).
-func includeStep(ctx context.Context, db queryer, d Dialect, p *ward.Principal, inc ward.Include, from []*ward.Resource, rev bool) ([]*ward.Resource, error) {
-	var ids []string
-	var types []string
+// _revinclude (resources referring to from). Every resource it reads
+// passes the same conditions as a match: project wall, not deleted, and
+// the extra predicate of its type.
+func includeStep(ctx context.Context, db queryer, d Dialect, p *ward.Principal, extra Predicate, inc ward.Include, from []*ward.Resource, rev bool) ([]*ward.Resource, error) {
+	ids, types := includeKeys(inc, from, rev)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if !rev && inc.TargetType == "" && extra != nil {
+		// The predicate depends on the target's type: find the types the
+		// references point at, then include each type on its own.
+		return includeByTargetType(ctx, db, d, p, extra, inc, from, ids)
+	}
+	c, err := newCompiler(p, extra, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	c.w("SELECT ", resourceColumns, " FROM resources r WHERE ")
+	if rev || inc.TargetType != "" {
+		typ := inc.SourceType
+		if !rev {
+			typ = inc.TargetType
+		}
+		if err := c.resourcesWhere("r", typ, nil); err != nil {
+			return nil, err
+		}
+		c.w(" AND ")
+	} else {
+		c.w("r.deleted = 0")
+		c.wall("r.project_id")
+		c.w(" AND ")
+	}
+	c.includedBy(inc, rev, ids, types)
+	c.w(" ORDER BY r.resource_type, r.id LIMIT ")
+	c.arg(maxIncluded)
+	return scanResources(ctx, db, d.Rebind(c.sql.String()), c.args)
+}
+
+// includeKeys returns the ids (and their types) an include step starts
+// from: for _include only the resources of the source type.
+func includeKeys(inc ward.Include, from []*ward.Resource, rev bool) (ids, types []string) {
 	typeSeen := map[string]bool{}
 	for _, r := range from {
 		if !rev && r.Type != inc.SourceType {
@@ -245,43 +295,82 @@ func includeStep(ctx context.Context, db queryer, d Dialect, p *ward.Principal, 
 			types = append(types, r.Type)
 		}
 	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	c := newCompiler(p, time.Now())
+	return ids, types
+}
+
+// includedBy writes the condition that r is reached by the include: the
+// target of a reference from ids (_include), or the source of a reference
+// to them (_revinclude). The reference rows are walled like r.
+func (c *compiler) includedBy(inc ward.Include, rev bool, ids, types []string) {
 	t := c.alias("t")
-	c.w("SELECT ", resourceColumns, " FROM resources r WHERE 1 = 1")
-	c.wall("r.project_id")
-	c.w(" AND r.deleted = 0 AND ")
 	if rev {
-		c.w("r.resource_type = ")
-		c.arg(inc.SourceType)
-		c.w(" AND (r.project_id, r.id) IN (SELECT ", t, ".project_id, ", t, ".resource_id FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
-		c.arg(inc.SourceType)
-		c.wall(t + ".project_id")
-		c.includeParam(t, inc.Param)
+		c.w("(r.project_id, r.id) IN (SELECT ", t, ".project_id, ", t, ".resource_id")
+	} else {
+		c.w("(r.resource_type, r.id) IN (SELECT ", t, ".target_type, ", t, ".target_id")
+	}
+	c.w(" FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
+	c.arg(inc.SourceType)
+	c.wall(t + ".project_id")
+	c.includeParam(t, inc.Param)
+	if rev {
 		c.in(t+".target_type", types)
 		c.in(t+".target_id", ids)
-		if inc.TargetType != "" {
-			c.w(" AND ", t, ".target_type = ")
-			c.arg(inc.TargetType)
-		}
-		c.w(")")
 	} else {
-		c.w("(r.resource_type, r.id) IN (SELECT ", t, ".target_type, ", t, ".target_id FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
-		c.arg(inc.SourceType)
-		c.wall(t + ".project_id")
-		c.includeParam(t, inc.Param)
 		c.in(t+".resource_id", ids)
-		if inc.TargetType != "" {
-			c.w(" AND ", t, ".target_type = ")
-			c.arg(inc.TargetType)
-		}
-		c.w(")")
 	}
-	c.w(" ORDER BY r.resource_type, r.id LIMIT ")
-	c.arg(maxIncluded)
-	return scanResources(ctx, db, d.Rebind(c.sql.String()), c.args)
+	if inc.TargetType != "" {
+		c.w(" AND ", t, ".target_type = ")
+		c.arg(inc.TargetType)
+	}
+	c.w(")")
+}
+
+// includeByTargetType runs an _include without a target type once per
+// type its references point at.
+func includeByTargetType(ctx context.Context, db queryer, d Dialect, p *ward.Principal, extra Predicate, inc ward.Include, from []*ward.Resource, ids []string) ([]*ward.Resource, error) {
+	c, err := newCompiler(p, nil, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	t := c.alias("t")
+	c.w("SELECT DISTINCT ", t, ".target_type FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
+	c.arg(inc.SourceType)
+	c.wall(t + ".project_id")
+	c.includeParam(t, inc.Param)
+	c.in(t+".resource_id", ids)
+	c.w(" AND ", t, ".target_type <> '' ORDER BY ", t, ".target_type")
+	types, err := queryStrings(ctx, db, d.Rebind(c.sql.String()), c.args)
+	if err != nil {
+		return nil, err
+	}
+	var out []*ward.Resource
+	for _, typ := range types {
+		one := inc
+		one.TargetType = typ
+		found, err := includeStep(ctx, db, d, p, extra, one, from, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+func queryStrings(ctx context.Context, db queryer, query string, args []any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 func (c *compiler) includeParam(t, param string) {
@@ -316,7 +405,7 @@ func (s *Store) SearchSQL(ctx context.Context, q *ward.SearchQuery) (string, []a
 	if count == 0 {
 		count = defaultCount
 	}
-	query, args, err := compileSearch(p, q, min(count, maxCount)+1, s.dialect)
+	query, args, err := compileSearch(p, q, nil, min(count, maxCount)+1, s.dialect)
 	return s.dialect.Rebind(query), args, err
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -18,14 +19,37 @@ import (
 type compiler struct {
 	p        *ward.Principal
 	projects []string // nil for the system principal
+	extra    Predicate
 	sql      strings.Builder
 	args     []any
 	aliases  int
 	now      time.Time
+	// inPredicate is set while the extra predicate's own criteria are
+	// written, so a criteria chain does not apply the predicate again.
+	inPredicate bool
 }
 
-func newCompiler(p *ward.Principal, now time.Time) *compiler {
-	return &compiler{p: p, projects: readProjects(p), now: now}
+// Predicate is the seam for access policies: a further condition on every
+// resources row a search touches (the matches, chain targets, _has
+// sources and included resources). For a resource type it returns the
+// criteria a row must meet — filters ANDed within one criteria, criteria
+// ORed — or restricted=false when the type is not limited. A restricted
+// type with no criteria matches nothing. The criteria are compiled by the
+// same code as the search itself, under the same project wall. A nil
+// Predicate restricts nothing.
+type Predicate func(resourceType string) (anyOf [][]ward.SearchFilter, restricted bool)
+
+// newCompiler returns a compiler for p. A nil principal, or one without a
+// project that is not the system principal, is a programming error: the
+// wall could not be written, so nothing is compiled.
+func newCompiler(p *ward.Principal, extra Predicate, now time.Time) (*compiler, error) {
+	if p == nil {
+		return nil, errors.New("store: search without a principal")
+	}
+	if !p.System && p.ProjectID == "" {
+		return nil, errors.New("store: search by a principal without a project")
+	}
+	return &compiler{p: p, projects: readProjects(p), extra: extra, now: now}, nil
 }
 
 func (c *compiler) w(s ...string) {
@@ -71,12 +95,48 @@ func (c *compiler) resourcesWhere(a, typ string, filters []ward.SearchFilter) er
 	c.arg(typ)
 	c.wall(a + ".project_id")
 	c.w(" AND ", a, ".deleted = 0")
+	if err := c.predicate(a, typ); err != nil {
+		return err
+	}
 	for i := range filters {
 		c.w(" AND ")
 		if err := c.filter(a, typ, &filters[i]); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// predicate writes " AND (criteria OR …)" of the extra predicate for typ.
+func (c *compiler) predicate(a, typ string) error {
+	if c.extra == nil || c.inPredicate {
+		return nil
+	}
+	anyOf, restricted := c.extra(typ)
+	if !restricted {
+		return nil
+	}
+	if len(anyOf) == 0 {
+		c.w(" AND 1 = 0")
+		return nil
+	}
+	c.inPredicate = true
+	defer func() { c.inPredicate = false }()
+	c.w(" AND (")
+	for i, criteria := range anyOf {
+		if i > 0 {
+			c.w(" OR ")
+		}
+		c.w("(1 = 1")
+		for j := range criteria {
+			c.w(" AND ")
+			if err := c.filter(a, typ, &criteria[j]); err != nil {
+				return err
+			}
+		}
+		c.w(")")
+	}
+	c.w(")")
 	return nil
 }
 
@@ -93,6 +153,14 @@ func (c *compiler) filter(a, typ string, f *ward.SearchFilter) error {
 		return c.lastUpdated(a, f)
 	case f.Code == "_compartment":
 		return c.compartment(a, f)
+	case f.Code == "_project" && f.Modifier == "missing":
+		// System resources carry no project.
+		if f.Values[0].Value == "true" {
+			c.w(a, ".project_id = ''")
+		} else {
+			c.w(a, ".project_id <> ''")
+		}
+		return nil
 	case f.Code == "_project":
 		c.w("(")
 		for i, v := range f.Values {
