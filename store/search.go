@@ -124,7 +124,7 @@ func (c *compiler) orderBy(a, typ string, keys []ward.SortKey) error {
 			return err
 		}
 		// Rows without a value sort last on both engines.
-		c.w("(", expr, ") IS NULL, ", expr, dir, ", ")
+		c.w("(", expr, ") IS NULL, (", expr, ")", dir, ", ")
 	}
 	c.w(a, ".id")
 	return nil
