@@ -153,6 +153,7 @@ var conformanceCases = []searchCase{
 
 	// quantity: number[|system|code]; with no system the code also matches the unit.
 	{query: "Observation?value-quantity=72", want: []string{"obs-hr-ann-1"}},
+	{query: "Observation?value-quantity=eq72", want: []string{"obs-hr-ann-1"}},
 	{query: "Observation?value-quantity=70.5|http://unitsofmeasure.org|kg", want: []string{"obs-wt-ann"}},
 	{query: "Observation?value-quantity=70.5|http://unitsofmeasure.org|g", want: nil},
 	{query: "Observation?value-quantity=154||lbs", want: []string{"obs-wt-dan"}},

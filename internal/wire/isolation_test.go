@@ -146,6 +146,11 @@ func searchWalls(t *testing.T, a, b fhirClient, fa, fb fixture) {
 		"Observation?encounter=Encounter/{enc-ann-1}",
 		"Patient?_id={pat-ann}&_revinclude=Observation:subject",
 		"Observation?_id={obs-hr-ann-1}&_include=Observation:subject",
+		"Patient?_has:Observation:subject:_id={obs-hr-ann-1}",
+		"Observation?subject:Patient._id={pat-ann}",
+		"Patient?_project=" + projectA,
+		"Patient?_compartment=Project/" + projectA,
+		"Patient?_project=" + projectA + "&_summary=count",
 	} {
 		r := b.mustGet(fa.expand(q))
 		if refs := entryRefs(r.body, ""); len(refs) != 0 {

@@ -18,6 +18,9 @@ var knownBugs = map[string]string{
 	// http uses r.URL.Query(), which drops pairs that are not valid
 	// percent-encoding instead of refusing the query.
 	"Patient?name=%zz": "http: malformed query pairs silently dropped",
+	// FHIR bdl-7: fullUrl is unique in a Bundle; http/bundle.go runs a
+	// transaction whose entries share one (references to it are ambiguous).
+	"transaction with a duplicate fullUrl": "http: duplicate fullUrl in a transaction accepted",
 	// http accepts bodies that are not UTF-8 (json.Valid does not check);
 	// PostgreSQL then refuses the text: 500.
 	"bytes:{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"\xff\xfe\"}]}": "http/store: invalid UTF-8 body is a 500 on PostgreSQL",
