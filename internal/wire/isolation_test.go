@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -26,17 +27,18 @@ func TestProjectWalls(t *testing.T) {
 		}
 		fa["pat-marker"] = "Patient/" + r.body["id"].(string)
 		before := snapshot(a, fa)
+		versionsA := versionsOf(before)
 		historyA := a.historyTotal("_history")
 
 		t.Run("read", func(t *testing.T) { readWalls(t, a, b, fa) })
-		t.Run("history", func(t *testing.T) { historyWalls(t, b, fa, fb) })
+		t.Run("history", func(t *testing.T) { historyWalls(t, b, fb, versionsA) })
 		t.Run("search", func(t *testing.T) { searchWalls(t, a, b, fa, fb) })
 		t.Run("references", func(t *testing.T) { referenceWalls(t, a, b, fa) })
 		t.Run("write", func(t *testing.T) { writeWalls(t, a, b, fa, fb) })
-		t.Run("transaction", func(t *testing.T) { transactionWalls(t, b, fa, versionsOf(before)) })
+		t.Run("transaction", func(t *testing.T) { transactionWalls(t, b, fa, versionsA) })
 		t.Run("meta.project", func(t *testing.T) { metaProjectWall(t, a, b) })
 
-		if after := snapshot(a, fa); !sameSnapshot(before, after) {
+		if after := snapshot(a, fa); !maps.Equal(before, after) {
 			t.Errorf("A's resources changed by B:\n before %v\n after  %v", before, after)
 		}
 		if got := a.historyTotal("_history"); got != historyA {
@@ -64,18 +66,6 @@ func snapshot(c fhirClient, f fixture) map[string]string {
 	return out
 }
 
-func sameSnapshot(x, y map[string]string) bool {
-	if len(x) != len(y) {
-		return false
-	}
-	for k, v := range x {
-		if y[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // readWalls: read, vread and instance history of A's resources are 404
 // for B, exactly as for ids that do not exist (not 403).
 func readWalls(t *testing.T, a, b fhirClient, fa fixture) {
@@ -90,13 +80,16 @@ func readWalls(t *testing.T, a, b fhirClient, fa fixture) {
 }
 
 // historyWalls: type and system history as B list only B's versions.
-func historyWalls(t *testing.T, b fhirClient, fa, fb fixture) {
+func historyWalls(t *testing.T, b fhirClient, fb fixture, versionsA map[string]bool) {
 	own := map[string]bool{}
 	for _, ref := range fb {
 		own[ref] = true
 	}
 	for _, path := range []string{"_history?_count=1000", "Patient/_history?_count=1000", "Observation/_history?_count=1000"} {
 		r := b.mustGet(path)
+		if leaked := leakedVersions(r.body, versionsA); len(leaked) > 0 {
+			t.Errorf("B GET %s shows A's versions %v", path, leaked)
+		}
 		refs := entryHistoryRefs(r.body)
 		for _, ref := range refs {
 			if !own[ref] {
