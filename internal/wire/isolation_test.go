@@ -344,6 +344,8 @@ func transactionWalls(t *testing.T, b fhirClient, fa fixture, versionsA map[stri
 		`{"request":{"method":"GET","url":"Patient/{pat-bob}/_history"}}`,
 		`{"request":{"method":"GET","url":"Observation?subject=Patient/{pat-ann}&_include=Observation:subject"}}`,
 		`{"request":{"method":"GET","url":"Patient?identifier=http://example.org/only|A-ONLY"}}`,
+		`{"resource":{"resourceType":"Patient","name":[{"family":"Copy"}]},"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=http://example.org/only|A-ONLY"}}`,
+		`{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient?identifier=http://example.org/only|A-ONLY"}},"request":{"method":"POST","url":"Observation"}}`,
 	}
 	for _, typ := range []string{"transaction", "batch"} {
 		for _, e := range entries {
@@ -354,6 +356,9 @@ func transactionWalls(t *testing.T, b fhirClient, fa fixture, versionsA map[stri
 			}
 			if leaked := leakedVersions(r.body, versionsA); len(leaked) > 0 {
 				t.Errorf("B %s %s shows A's versions %v: %s", typ, e, leaked, r.raw)
+			}
+			if marker := fa.id("pat-marker"); strings.Contains(string(r.raw), marker) {
+				t.Errorf("B %s %s resolved A's marker %s: %s", typ, e, marker, r.raw)
 			}
 		}
 	}
