@@ -112,7 +112,12 @@ func decodeKey(s []byte) (string, error) {
 // objectMembers lists the members of the JSON object data (surrounding space
 // allowed). It expects syntactically valid JSON; callers validate input from
 // clients first.
-func objectMembers(data []byte) ([]member, error) {
+func objectMembers(data []byte) ([]member, error) { return scanMembers(data, "") }
+
+// scanMembers is objectMembers that stops after the member named stop
+// (when not ""): stored resources begin with resourceType, id and meta, so
+// finding meta need not walk the rest of a large resource.
+func scanMembers(data []byte, stop string) ([]member, error) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return nil, errRawJSON
@@ -144,6 +149,9 @@ func objectMembers(data []byte) ([]member, error) {
 			return nil, err
 		}
 		members = append(members, member{key: key, start: i, valStart: valStart, end: valEnd})
+		if stop != "" && key == stop {
+			return members, nil
+		}
 		i = skipSpace(data, valEnd)
 		if i >= len(data) {
 			break
@@ -176,7 +184,7 @@ var nonExtendedMeta = map[string]bool{"author": true, "project": true, "account"
 // meta.compartment from a resource, leaving every other byte as it was. It
 // returns content itself when there is nothing to remove.
 func stripMeta(content []byte) []byte {
-	members, err := objectMembers(content)
+	members, err := scanMembers(content, "meta")
 	if err != nil {
 		return content
 	}
