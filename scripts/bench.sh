@@ -10,7 +10,7 @@ PATIENTS=${PATIENTS:-100000} OBS=${OBS:-10} DUR=${DUR:-15s} C=${C:-32}
 DIR=${DIR:-/tmp/ward-bench-$backend}
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$DIR" && cd "$DIR"
-go build -o ward "$root/cmd/ward"
+(cd "$root" && go build -o "$DIR/ward" ./cmd/ward)
 
 db=()
 if [ "$backend" = postgres ]; then
