@@ -79,12 +79,19 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 // first failure is the answer and nothing is kept.
 func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, v view, entries []entryIn) {
 	ops := make([]*entryOp, len(entries))
+	fullURLs := make(map[string]int, len(entries))
 	for i := range entries {
 		op, err := s.checkEntry(i, &entries[i])
 		if err != nil {
 			Error(w, r, err)
 			return
 		}
+		// FHIR bdl-7: references to a fullUrl used twice would be ambiguous.
+		if first, dup := fullURLs[op.fullURL]; dup && op.fullURL != "" {
+			Error(w, r, expr(invalidf("Bundle entry %d repeats the fullUrl of entry %d: %s", i, first, op.fullURL), fmt.Sprintf("Bundle.entry[%d].fullUrl", i)))
+			return
+		}
+		fullURLs[op.fullURL] = i
 		ops[i] = op
 	}
 	results := make([]*result, len(ops))

@@ -52,7 +52,10 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 // searchValues returns the search parameters of r: the URL query, plus a
 // form body for POST …/_search.
 func searchValues(r *http.Request) (url.Values, error) {
-	params := r.URL.Query()
+	params, err := queryValues(r)
+	if err != nil {
+		return nil, err
+	}
 	if r.Method != http.MethodPost {
 		return params, nil
 	}
@@ -241,7 +244,12 @@ func (s *Server) handleHistorySystem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request, typ, id string) {
-	body, err := s.historyBundle(r.Context(), s.store, s.viewOf(r), typ, id, r.URL.Query())
+	params, err := queryValues(r)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	body, err := s.historyBundle(r.Context(), s.store, s.viewOf(r), typ, id, params)
 	if err != nil {
 		Error(w, r, err)
 		return
@@ -358,3 +366,13 @@ func writeHistoryEntry(b *bytes.Buffer, v view, ver *ward.Resource, first bool) 
 
 // fhirInstant formats t as a FHIR instant in UTC with milliseconds, as Medplum does.
 func fhirInstant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// queryValues parses the URL query, refusing (rather than dropping, as
+// r.URL.Query does) pairs that are not valid percent-encoding.
+func queryValues(r *http.Request) (url.Values, error) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, invalidf("Invalid query string: %v", err)
+	}
+	return v, nil
+}

@@ -91,6 +91,10 @@ func parseParam(q *ward.SearchQuery, key, value string) error {
 			return invalid(key, "Invalid _count: %s", value)
 		}
 		q.Count = min(n, MaxCount)
+		if n == 0 {
+			// FHIR: _count=0 asks for the total only.
+			q.Summary = "count"
+		}
 		return nil
 	case "_offset":
 		n, err := strconv.Atoi(value)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"unicode/utf8"
 
 	"github.com/wardhealth/ward"
 )
@@ -29,6 +30,10 @@ func invalid(format string, args ...any) error { return ward.Errorf(ward.EINVALI
 
 // decodeResource parses content as a resource of type typ.
 func decodeResource(content []byte) (*decodedResource, error) {
+	// encoding/json replaces bad bytes silently and PostgreSQL refuses them.
+	if !utf8.Valid(content) {
+		return nil, invalid("Invalid JSON: the body is not valid UTF-8")
+	}
 	fields, err := orderedFields(content)
 	if err != nil {
 		return nil, err

@@ -129,6 +129,7 @@ func (t *tx) flushIndex(ctx context.Context) error {
 			b.row(key, x.Param, x.Value)
 		}
 	}
+	b.flush() // the uri rows, before the column order changes
 	b.compartments = true
 	b.table("resource_compartments", "compartment")
 	for _, v := range pending {
