@@ -119,10 +119,9 @@ func (c fhirClient) mustGet(path string, headers ...string) reply {
 // references the server assigned, "Type/id".
 type fixture map[string]string
 
-// loadFixture posts testdata/fixture.json as transactions and reads the
-// assigned ids from the responses, whose entries follow the requests'
-// order. Resources with uri search parameters go in a second transaction,
-// so that while that write path is a known bug the rest still loads.
+// loadFixture posts testdata/fixture.json as one transaction and reads
+// the assigned ids from the response, whose entries follow the request's
+// order.
 func loadFixture(c fhirClient) fixture {
 	c.t.Helper()
 	data, err := os.ReadFile("testdata/fixture.json")
@@ -135,24 +134,9 @@ func loadFixture(c fhirClient) fixture {
 	if err := json.Unmarshal(data, &bundle); err != nil {
 		c.t.Fatal(err)
 	}
-	var core, uri []json.RawMessage
-	for _, e := range bundle.Entry {
-		var head struct {
-			Resource struct{ ResourceType string } `json:"resource"`
-		}
-		_ = json.Unmarshal(e, &head)
-		if head.Resource.ResourceType == "Questionnaire" {
-			uri = append(uri, e)
-		} else {
-			core = append(core, e)
-		}
-	}
 	f := fixture{}
-	if err := c.postFixture(f, core); err != nil {
+	if err := c.postFixture(f, bundle.Entry); err != nil {
 		c.t.Fatal(err)
-	}
-	if err := c.postFixture(f, uri); err != nil {
-		failer(c.t, fixtureURI)("%v", err)
 	}
 	return f
 }
@@ -182,21 +166,6 @@ func (c fhirClient) postFixture(f fixture, entries []json.RawMessage) error {
 		f[in.ID] = parts[0] + "/" + parts[1]
 	}
 	return nil
-}
-
-// missing returns the fixture names sc needs that f does not hold.
-func (f fixture) missing(sc searchCase) []string {
-	var out []string
-	need := slices.Concat(sc.want, sc.include)
-	for _, m := range placeholder.FindAllStringSubmatch(sc.query, -1) {
-		need = append(need, m[1])
-	}
-	for _, name := range need {
-		if _, ok := f[name]; !ok {
-			out = append(out, name)
-		}
-	}
-	return out
 }
 
 // ref returns the "Type/id" of a local name.

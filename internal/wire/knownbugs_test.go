@@ -8,9 +8,6 @@ import "testing"
 // bug is open. Delete an entry when its bug is fixed.
 var knownBugs = map[string]string{}
 
-// fixtureURI is the knownBugs key of loading the fixture's Questionnaires.
-const fixtureURI = "fixture:uri"
-
 // failer returns how a case reports a failure: t.Errorf, or t.Logf with
 // the bug for a known bug.
 func failer(t *testing.T, key string) func(format string, args ...any) {
