@@ -15,6 +15,10 @@ type Dialect interface {
 	// ForUpdate is the suffix that locks a selected row for the rest of the
 	// write transaction ("" where writers are serialised anyway).
 	ForUpdate() string
+	// PrepareOnce reports that Ward should keep statements prepared
+	// itself. pgx already caches prepared statements per connection, and a
+	// second cache on top only adds round trips and locking.
+	PrepareOnce() bool
 }
 
 // SQLite is the dialect of modernc.org/sqlite.
@@ -23,12 +27,14 @@ type SQLite struct{}
 func (SQLite) Name() string               { return "sqlite" }
 func (SQLite) Rebind(query string) string { return query }
 func (SQLite) ForUpdate() string          { return "" }
+func (SQLite) PrepareOnce() bool          { return true }
 
 // Postgres is the dialect of PostgreSQL through pgx.
 type Postgres struct{}
 
 func (Postgres) Name() string      { return "postgres" }
 func (Postgres) ForUpdate() string { return " FOR UPDATE" }
+func (Postgres) PrepareOnce() bool { return false }
 
 // Rebind numbers the placeholders: ? → $1, $2, …. Queries are built by this
 // package and never contain a literal '?' inside a string.

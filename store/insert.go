@@ -207,6 +207,13 @@ func (b *batchInsert) flush() {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if !t.d.PrepareOnce() {
+		res, err := t.sql.ExecContext(ctx, t.d.Rebind(query), args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
 	stmt, err := t.prepare(ctx, t.d.Rebind(query))
 	if err != nil {
 		return 0, err

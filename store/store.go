@@ -151,5 +151,8 @@ type execer interface {
 
 // readerOf returns the read paths over the pool, through prepared statements.
 func (s *Store) readerOf() reader {
+	if !s.dialect.PrepareOnce() {
+		return reader{s.reader, s.dialect}
+	}
 	return reader{preparedQueryer{s.reader, s.stmts.prepare}, s.dialect}
 }

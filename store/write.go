@@ -36,7 +36,10 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.
 	}
 	defer sqlTx.Rollback()
 	t := &tx{s: s, sql: sqlTx}
-	t.reader = reader{preparedQueryer{sqlTx, t.prepare}, s.dialect}
+	t.reader = reader{sqlTx, s.dialect}
+	if s.dialect.PrepareOnce() {
+		t.reader.q = preparedQueryer{sqlTx, t.prepare}
+	}
 	defer t.closeStmts()
 	if err := fn(ctx, t); err != nil {
 		return err

@@ -34,6 +34,9 @@ func Open(ctx context.Context, url string, opts Options) (*store.Store, error) {
 	if opts.SearchPath != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.SearchPath
 	}
+	// pgxpool's default (4 on a small machine) queues a busy server's
+	// requests behind a handful of connections.
+	cfg.MaxConns = 20
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
