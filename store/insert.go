@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"math"
 	"strings"
 )
 
@@ -130,6 +131,12 @@ func (t *tx) flushIndex(ctx context.Context) error {
 		}
 	}
 	b.flush() // the uri rows, before the column order changes
+	if b.err != nil {
+		return b.err
+	}
+	if err := t.growDateWidths(ctx, pending); err != nil {
+		return err
+	}
 	b.compartments = true
 	b.table("resource_compartments", "compartment")
 	for _, v := range pending {
@@ -251,4 +258,31 @@ func conflictOnDuplicate(err error) error {
 		return conflict()
 	}
 	return err
+}
+
+// growDateWidths records the widest date range of each parameter written
+// (see search_date_width). An open-ended Period makes the width unbounded.
+func (t *tx) growDateWidths(ctx context.Context, pending []*version) error {
+	type key struct{ project, typ, param string }
+	widths := map[key]int64{}
+	for _, v := range pending {
+		for _, d := range v.rows.Dates {
+			w := int64(math.MaxInt64)
+			if d.Low > -dateWideOpen && d.High < dateWideOpen {
+				w = d.High - d.Low
+			}
+			k := key{v.res.ProjectID, v.res.Type, d.Param}
+			if cur, ok := widths[k]; !ok || w > cur {
+				widths[k] = w
+			}
+		}
+	}
+	for k, w := range widths {
+		if _, err := t.exec(ctx, `INSERT INTO search_date_width (project_id, resource_type, param, width) VALUES (?, ?, ?, ?)
+			ON CONFLICT (project_id, resource_type, param) DO UPDATE SET width = excluded.width
+			WHERE excluded.width > search_date_width.width`, k.project, k.typ, k.param, w); err != nil {
+			return err
+		}
+	}
+	return nil
 }

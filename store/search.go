@@ -456,7 +456,7 @@ func (c *compiler) driven(q *ward.SearchQuery, i, limit int, d Dialect) (string,
 			continue
 		}
 		c.w(" AND ")
-		if err := c.value(x, g, g.Values[0]); err != nil {
+		if err := c.value(x, q.ResourceType, g, g.Values[0]); err != nil {
 			return "", nil, err
 		}
 	}

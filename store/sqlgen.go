@@ -195,7 +195,7 @@ func (c *compiler) filter(a, typ string, f *ward.SearchFilter) error {
 				c.w(" OR ")
 			}
 			if err == nil {
-				err = c.value(t, f, v)
+				err = c.value(t, typ, f, v)
 			}
 		}
 		c.w(")")
@@ -231,7 +231,7 @@ func (c *compiler) indexMembership(a, typ, table, param string, negate bool, con
 }
 
 // value writes the condition one value puts on index row alias t.
-func (c *compiler) value(t string, f *ward.SearchFilter, v ward.SearchValue) error {
+func (c *compiler) value(t, typ string, f *ward.SearchFilter, v ward.SearchValue) error {
 	switch f.Type {
 	case "token":
 		if f.Modifier == "identifier" || f.Modifier == "" || f.Modifier == "not" {
@@ -263,6 +263,7 @@ func (c *compiler) value(t string, f *ward.SearchFilter, v ward.SearchValue) err
 			return ward.Errorf(ward.EINVALID, "Invalid date value for parameter %s: %s", f.Code, v.Value)
 		}
 		c.dateRange(t+".low", t+".high", v.Prefix, low, high)
+		c.dateLowBound(t, typ, f.Code, v.Prefix, low, high)
 		return nil
 	case "number":
 		return c.number(t, f.Code, v.Prefix, v.Value)
@@ -620,4 +621,50 @@ func (c *compiler) has(a, typ string, h *ward.HasFilter) error {
 func escapeLike(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
+}
+
+// dateWideOpen is beyond every real date (±2^62 µs is ±146,000 years), so
+// "bound - width" cannot overflow when width is below it.
+const dateWideOpen = int64(1) << 62
+
+// dateLowBound adds, for prefixes that only bound high from below (ge, gt,
+// ap), the implied bound low >= bound - width, where width is the widest
+// range stored for the parameter: high - low <= width. It changes no
+// result, but lets the engine scan the low index over [bound - width, …)
+// rather than half of it (date=ge2020-01&date=lt2020-02 becomes a narrow
+// range instead of two half-index scans).
+func (c *compiler) dateLowBound(t, typ, param, prefix string, low, high int64) {
+	var bound int64
+	switch prefix {
+	case "ge":
+		bound = low
+	case "gt":
+		bound = high
+	case "ap":
+		mid := low/2 + high/2
+		gap := c.now.UnixMicro() - mid
+		if gap < 0 {
+			gap = -gap
+		}
+		bound = satAdd(low, -gap/10)
+	default:
+		return
+	}
+	if bound <= -dateWideOpen || bound >= dateWideOpen {
+		return
+	}
+	w := c.alias("w")
+	// No width row (rows written by other means): no bound.
+	c.w(" AND ", t, ".low >= (SELECT CASE WHEN MAX(", w, ".width) IS NULL OR MAX(", w, ".width) >= ")
+	c.arg(dateWideOpen)
+	c.w(" THEN ")
+	c.arg(int64(math.MinInt64))
+	c.w(" ELSE ")
+	c.arg(bound)
+	c.w(" - MAX(", w, ".width) END FROM search_date_width ", w, " WHERE ", w, ".resource_type = ")
+	c.arg(typ)
+	c.wall(w + ".project_id")
+	c.w(" AND ", w, ".param = ")
+	c.arg(param)
+	c.w(")")
 }
