@@ -373,35 +373,21 @@ func (c *compiler) prefix(col, p string) {
 func (c *compiler) dateRange(lowCol, highCol, prefix string, low, high int64) {
 	switch prefix {
 	case "", "eq":
-		c.w("(", lowCol, " >= ")
-		c.arg(low)
-		c.w(" AND ", highCol, " <= ")
-		c.arg(high)
-		c.w(")")
+		c.both(false, lowCol, ">=", low, highCol, "<=", high)
 	case "ne":
-		c.w("NOT (", lowCol, " >= ")
-		c.arg(low)
-		c.w(" AND ", highCol, " <= ")
-		c.arg(high)
-		c.w(")")
+		c.both(true, lowCol, ">=", low, highCol, "<=", high)
 	case "lt":
-		c.w(lowCol, " < ")
-		c.arg(low)
+		c.cmp(lowCol, "<", low)
 	case "gt":
-		c.w(highCol, " > ")
-		c.arg(high)
+		c.cmp(highCol, ">", high)
 	case "le":
-		c.w(lowCol, " <= ")
-		c.arg(high)
+		c.cmp(lowCol, "<=", high)
 	case "ge":
-		c.w(highCol, " >= ")
-		c.arg(low)
+		c.cmp(highCol, ">=", low)
 	case "sa":
-		c.w(lowCol, " > ")
-		c.arg(high)
+		c.cmp(lowCol, ">", high)
 	case "eb":
-		c.w(highCol, " < ")
-		c.arg(low)
+		c.cmp(highCol, "<", low)
 	case "ap":
 		// Approximately: within 10% of the distance from now, at least the
 		// value's own precision.
@@ -411,12 +397,26 @@ func (c *compiler) dateRange(lowCol, highCol, prefix string, low, high int64) {
 			gap = -gap
 		}
 		d := gap / 10
-		c.w("(", lowCol, " <= ")
-		c.arg(satAdd(high, d))
-		c.w(" AND ", highCol, " >= ")
-		c.arg(satAdd(low, -d))
-		c.w(")")
+		c.both(false, lowCol, "<=", satAdd(high, d), highCol, ">=", satAdd(low, -d))
 	}
+}
+
+// cmp writes "col op ?".
+func (c *compiler) cmp(col, op string, v any) {
+	c.w(col, " ", op, " ")
+	c.arg(v)
+}
+
+// both writes "[NOT ](a opA ? AND b opB ?)".
+func (c *compiler) both(not bool, a, opA string, x any, b, opB string, y any) {
+	if not {
+		c.w("NOT ")
+	}
+	c.w("(")
+	c.cmp(a, opA, x)
+	c.w(" AND ")
+	c.cmp(b, opB, y)
+	c.w(")")
 }
 
 func satAdd(a, b int64) int64 {
@@ -438,36 +438,20 @@ func (c *compiler) number(t, code, prefix, v string) error {
 	col := t + ".value"
 	switch prefix {
 	case "", "eq":
-		c.w("(", col, " >= ")
-		c.arg(low)
-		c.w(" AND ", col, " < ")
-		c.arg(high)
-		c.w(")")
+		c.both(false, col, ">=", low, col, "<", high)
 	case "ne":
-		c.w("NOT (", col, " >= ")
-		c.arg(low)
-		c.w(" AND ", col, " < ")
-		c.arg(high)
-		c.w(")")
+		c.both(true, col, ">=", low, col, "<", high)
 	case "lt", "eb":
-		c.w(col, " < ")
-		c.arg(val)
+		c.cmp(col, "<", val)
 	case "gt", "sa":
-		c.w(col, " > ")
-		c.arg(val)
+		c.cmp(col, ">", val)
 	case "le":
-		c.w(col, " <= ")
-		c.arg(val)
+		c.cmp(col, "<=", val)
 	case "ge":
-		c.w(col, " >= ")
-		c.arg(val)
+		c.cmp(col, ">=", val)
 	case "ap":
 		d := math.Abs(val) / 10
-		c.w("(", col, " >= ")
-		c.arg(val - d)
-		c.w(" AND ", col, " <= ")
-		c.arg(val + d)
-		c.w(")")
+		c.both(false, col, ">=", val-d, col, "<=", val+d)
 	}
 	return nil
 }
