@@ -128,6 +128,10 @@ func parseParam(q *ward.SearchQuery, key, value string) error {
 	case "_include", "_revinclude":
 		return parseInclude(q, key, name, modifier, value)
 	}
+	if value == "" {
+		// FHIR: a parameter with an empty value is ignored.
+		return nil
+	}
 	f, err := parseFilter(q.ResourceType, key, value, 0)
 	if err != nil {
 		// Name the parameter as the caller wrote it, not the chained or

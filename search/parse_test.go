@@ -46,6 +46,7 @@ func TestParse(t *testing.T) {
 			return q.Filters[0].Values[0].Prefix == "gt"
 		}},
 		{"Patient", "name:missing=true&_format=json&_pretty=true", func(q *ward.SearchQuery) bool { return len(q.Filters) == 1 }},
+		{"Patient", "name=&birthdate=", func(q *ward.SearchQuery) bool { return len(q.Filters) == 0 }}, // FHIR: empty parameters are ignored
 		{"Observation", "subject:identifier=urn:mrn|123", func(q *ward.SearchQuery) bool { return q.Filters[0].Modifier == "identifier" }},
 	}
 	for _, c := range cases {
@@ -90,7 +91,6 @@ func TestParseErrors(t *testing.T) {
 		{"Patient", "_summary=all", "Invalid _summary"},
 		{"Patient", "_include:foo=Patient:organization", "Unknown modifier"},
 		{"Patient", "_revinclude=Observation", "Invalid _revinclude"},
-		{"Patient", "name=", "Empty value for name"},
 		{"Patient", "_has:Observation:subject:_has:Observation:subject:_has:Observation:subject:_has:Observation:subject:code=x", "nested too deeply"},
 	}
 	for _, c := range cases {
