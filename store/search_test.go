@@ -520,3 +520,88 @@ func TestSearchWithoutPrincipal(t *testing.T) {
 		t.Fatal("search without a principal ran")
 	}
 }
+
+// criteria parses AccessPolicy-style criteria into a predicate entry.
+func criteria(t *testing.T, c string) []ward.SearchFilter {
+	t.Helper()
+	q, err := search.ParseCriteria(c)
+	if err != nil {
+		t.Fatalf("ParseCriteria(%s): %v", c, err)
+	}
+	return q.Filters
+}
+
+// TestSearchPredicate: the extra predicate (the seam for access policies)
+// limits matches, chain targets, _has sources and included resources of
+// each restricted type, and leaves other types alone.
+func TestSearchPredicate(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		seed(t, s)
+		policies := map[string]store.Predicate{
+			"female patients": func(typ string) ([][]ward.SearchFilter, bool) {
+				if typ == "Patient" {
+					return [][]ward.SearchFilter{criteria(t, "Patient?gender=female")}, true
+				}
+				return nil, false
+			},
+			"male or zoe": func(typ string) ([][]ward.SearchFilter, bool) {
+				if typ == "Patient" {
+					return [][]ward.SearchFilter{criteria(t, "Patient?gender=male"), criteria(t, "Patient?name=zoe")}, true
+				}
+				return nil, false
+			},
+			"heart rate only": func(typ string) ([][]ward.SearchFilter, bool) {
+				if typ == "Observation" {
+					return [][]ward.SearchFilter{criteria(t, "Observation?code=8867-4&subject:Patient.name=ann")}, true
+				}
+				return nil, false
+			},
+			"organization compartment": func(typ string) ([][]ward.SearchFilter, bool) {
+				return [][]ward.SearchFilter{criteria(t, typ+"?_compartment=Organization/"+orgID)}, true
+			},
+			"nothing": func(string) ([][]ward.SearchFilter, bool) { return nil, true },
+		}
+		cases := []struct {
+			policy, typ, query string
+			matches, included  []string
+			total              int
+		}{
+			{"female patients", "Patient", "_total=accurate", []string{"pat-ann", "pat-zoe"}, nil, 2},
+			{"female patients", "Patient", "name=bob", nil, nil, -1},
+			{"female patients", "Observation", "subject:Patient.name=bob", nil, nil, -1},
+			{"female patients", "Observation", "subject:Patient.name=ann", []string{"obs-1"}, nil, -1},
+			{"female patients", "Observation", "code=8867-4,8310-5&_include=Observation:subject", []string{"obs-1", "obs-2", "obs-3"}, []string{"pat-ann"}, -1}, // the policy restricts Patients only
+			{"female patients", "Observation", "code=8867-4,8310-5&_include=Observation:*", []string{"obs-1", "obs-2", "obs-3"}, []string{"pat-ann"}, -1},
+			{"female patients", "Organization", "_has:Patient:organization:gender=female", []string{"org-1"}, nil, -1},
+			{"male or zoe", "Patient", "", []string{"pat-bob", "pat-zoe"}, nil, -1},
+			{"male or zoe", "Organization", "_has:Patient:organization:name=ann", nil, nil, -1},
+			{"heart rate only", "Observation", "_total=accurate", []string{"obs-1"}, nil, 1},
+			{"heart rate only", "Patient", "_revinclude=Observation:subject", []string{"pat-ann", "pat-bob", "pat-zoe"}, []string{"obs-1"}, -1},
+			{"organization compartment", "Patient", "", []string{"pat-ann"}, nil, -1},
+			{"organization compartment", "Observation", "_include=Observation:subject", nil, nil, -1},
+			{"nothing", "Patient", "_total=accurate", nil, nil, 0},
+		}
+		for _, c := range cases {
+			t.Run(c.policy+"/"+c.typ+"?"+c.query, func(t *testing.T) {
+				v, _ := url.ParseQuery(c.query)
+				q, err := search.Parse(c.typ, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := store.SearchWithPredicate(principalCtx(inA), s, q, policies[c.policy])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := ids(res.Matches); !slices.Equal(got, c.matches) {
+					t.Errorf("matches = %v, want %v", got, c.matches)
+				}
+				if got := ids(res.Included); !slices.Equal(got, c.included) {
+					t.Errorf("included = %v, want %v", got, c.included)
+				}
+				if res.Total != c.total {
+					t.Errorf("total = %d, want %d", res.Total, c.total)
+				}
+			})
+		}
+	})
+}
