@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"math"
 	"strings"
+
+	"github.com/wardhealth/ward/index"
 )
 
 // insert writes v as the current version (replacing the row when replace),
@@ -81,55 +83,27 @@ func (t *tx) flushIndex(ctx context.Context) error {
 	pending := t.pending
 	t.pending = t.pending[:0]
 	b := &batchInsert{tx: t, ctx: ctx}
-	b.table("search_token", "param, system, code, text")
-	for _, v := range pending {
-		key := v.key()
-		for _, x := range v.rows.Tokens {
-			b.row(key, x.Param, x.System, x.Code, x.Text)
-		}
-	}
-	b.table("search_string", "param, value, exact")
-	for _, v := range pending {
-		key := v.key()
-		for _, x := range v.rows.Strings {
-			b.row(key, x.Param, x.Value, x.Exact)
-		}
-	}
-	b.table("search_date", "param, low, high")
-	for _, v := range pending {
-		key := v.key()
-		for _, x := range v.rows.Dates {
-			b.row(key, x.Param, x.Low, x.High)
-		}
-	}
-	b.table("search_number", "param, value, low, high")
-	for _, v := range pending {
-		key := v.key()
-		for _, x := range v.rows.Numbers {
-			b.row(key, x.Param, x.Value, x.Low, x.High)
-		}
-	}
-	b.table("search_quantity", "param, system, code, unit, value, low, high")
-	for _, v := range pending {
-		key := v.key()
-		for _, x := range v.rows.Quantities {
-			b.row(key, x.Param, x.System, x.Code, x.Unit, x.Value, x.Low, x.High)
-		}
-	}
-	b.table("search_reference", "param, target_type, target_id")
-	for _, v := range pending {
-		key := v.key()
-		for _, x := range v.rows.References {
-			b.row(key, x.Param, x.TargetType, x.TargetID)
-		}
-	}
-	b.table("search_uri", "param, value")
-	for _, v := range pending {
-		key := v.key()
-		for _, x := range v.rows.URIs {
-			b.row(key, x.Param, x.Value)
-		}
-	}
+	addRows(b, pending, "search_token", "param, system, code, text",
+		func(r *index.Rows) []index.Token { return r.Tokens },
+		func(x index.Token) []any { return []any{x.Param, x.System, x.Code, x.Text} })
+	addRows(b, pending, "search_string", "param, value, exact",
+		func(r *index.Rows) []index.String { return r.Strings },
+		func(x index.String) []any { return []any{x.Param, x.Value, x.Exact} })
+	addRows(b, pending, "search_date", "param, low, high",
+		func(r *index.Rows) []index.Date { return r.Dates },
+		func(x index.Date) []any { return []any{x.Param, x.Low, x.High} })
+	addRows(b, pending, "search_number", "param, value, low, high",
+		func(r *index.Rows) []index.Number { return r.Numbers },
+		func(x index.Number) []any { return []any{x.Param, x.Value, x.Low, x.High} })
+	addRows(b, pending, "search_quantity", "param, system, code, unit, value, low, high",
+		func(r *index.Rows) []index.Quantity { return r.Quantities },
+		func(x index.Quantity) []any { return []any{x.Param, x.System, x.Code, x.Unit, x.Value, x.Low, x.High} })
+	addRows(b, pending, "search_reference", "param, target_type, target_id",
+		func(r *index.Rows) []index.Reference { return r.References },
+		func(x index.Reference) []any { return []any{x.Param, x.TargetType, x.TargetID} })
+	addRows(b, pending, "search_uri", "param, value",
+		func(r *index.Rows) []index.URI { return r.URIs },
+		func(x index.URI) []any { return []any{x.Param, x.Value} })
 	b.flush() // the uri rows, before the column order changes
 	if b.err != nil {
 		return b.err
@@ -146,6 +120,17 @@ func (t *tx) flushIndex(ctx context.Context) error {
 	}
 	b.flush()
 	return b.err
+}
+
+// addRows queues the rows of one index table for every pending version.
+func addRows[T any](b *batchInsert, pending []*version, table, cols string, rows func(*index.Rows) []T, vals func(T) []any) {
+	b.table(table, cols)
+	for _, v := range pending {
+		key := v.key()
+		for _, x := range rows(v.rows) {
+			b.row(key, vals(x)...)
+		}
+	}
 }
 
 // key is the leading columns of v's index rows.
