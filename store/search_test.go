@@ -570,8 +570,8 @@ func TestSearchPredicate(t *testing.T) {
 			{"female patients", "Patient", "name=bob", nil, nil, -1},
 			{"female patients", "Observation", "subject:Patient.name=bob", nil, nil, -1},
 			{"female patients", "Observation", "subject:Patient.name=ann", []string{"obs-1"}, nil, -1},
-			{"female patients", "Observation", "code=8867-4,8310-5&_include=Observation:subject", []string{"obs-1", "obs-2", "obs-3"}, []string{"pat-ann"}, -1}, // the policy restricts Patients only
-			{"female patients", "Observation", "code=8867-4,8310-5&_include=Observation:*", []string{"obs-1", "obs-2", "obs-3"}, []string{"pat-ann"}, -1},
+			{"female patients", "Observation", "code=" + loinc + "|8867-4,8310-5&_include=Observation:subject", []string{"obs-1", "obs-2"}, []string{"pat-ann"}, -1},
+			{"female patients", "Observation", "code=" + loinc + "|8867-4,8310-5&_include=Observation:*", []string{"obs-1", "obs-2"}, []string{"pat-ann"}, -1},
 			{"female patients", "Organization", "_has:Patient:organization:gender=female", []string{"org-1"}, nil, -1},
 			{"male or zoe", "Patient", "", []string{"pat-bob", "pat-zoe"}, nil, -1},
 			{"male or zoe", "Organization", "_has:Patient:organization:name=ann", nil, nil, -1},
