@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -75,8 +76,21 @@ func (f *fixture) date(project, typ, id, param, value string) {
 	if !ok {
 		f.t.Fatalf("bad date %s", value)
 	}
+	f.dateRange(project, typ, id, param, low, high)
+}
+
+// dateRange indexes [low, high] and grows the parameter's widest range as
+// the store does on a write (searches bound their scans by it).
+func (f *fixture) dateRange(project, typ, id, param string, low, high int64) {
 	f.exec("INSERT INTO search_date (project_id, resource_type, resource_id, param, low, high) VALUES (?, ?, ?, ?, ?, ?)",
 		project, typ, id, param, low, high)
+	width := int64(math.MaxInt64)
+	if low > math.MinInt64/2 && high < math.MaxInt64/2 {
+		width = high - low
+	}
+	f.exec(`INSERT INTO search_date_width (project_id, resource_type, param, width) VALUES (?, ?, ?, ?)
+		ON CONFLICT (project_id, resource_type, param) DO UPDATE SET width = excluded.width
+		WHERE excluded.width > search_date_width.width`, project, typ, param, width)
 }
 
 func (f *fixture) number(project, typ, id, param, value string) {
@@ -177,6 +191,12 @@ func seed(t *testing.T, s *store.Store) {
 	f.resource(a, "Observation", "obs-4", "2022-01-17")
 	f.ref(a, "Observation", "obs-4", "subject", "Patient/pat-b1")
 
+	// Encounter periods: enc-open started in 2019 and has not ended.
+	f.resource(a, "Encounter", "enc-open", "2020-01-01")
+	f.dateRange(a, "Encounter", "enc-open", "date", mustLow(t, "2019-01-01"), math.MaxInt64)
+	f.resource(a, "Encounter", "enc-2020", "2020-01-01")
+	f.dateRange(a, "Encounter", "enc-2020", "date", mustLow(t, "2020-03-01"), mustHigh(t, "2020-03-05"))
+
 	f.resource(a, "RiskAssessment", "ra-1", "2020-01-01")
 	f.number(a, "RiskAssessment", "ra-1", "probability", "0.5")
 	f.resource(a, "RiskAssessment", "ra-2", "2020-01-01")
@@ -210,6 +230,22 @@ func seed(t *testing.T, s *store.Store) {
 	f.number(b, "RiskAssessment", "ra-b", "probability", "100")
 	f.resource(b, "ValueSet", "vs-b", "2020-01-01")
 	f.uri(b, "ValueSet", "vs-b", "url", "http://hl7.org/fhir/ValueSet/x")
+}
+
+func mustLow(t *testing.T, date string) int64 {
+	low, _, ok := index.DateRange(date)
+	if !ok {
+		t.Fatalf("bad date %s", date)
+	}
+	return low
+}
+
+func mustHigh(t *testing.T, date string) int64 {
+	_, high, ok := index.DateRange(date)
+	if !ok {
+		t.Fatalf("bad date %s", date)
+	}
+	return high
 }
 
 func principalCtx(p *ward.Principal) context.Context {
@@ -331,6 +367,13 @@ func TestSearchMatches(t *testing.T) {
 		{"Patient", "_lastUpdated=gt2021-01-01", []string{"pat-bob", "pat-zoe"}},
 		{"Patient", "_lastUpdated=2020-01-01", []string{"pat-ann"}},
 		{"Patient", "_lastUpdated=lt2020-01-01,ge2022", []string{"pat-zoe"}},
+		{"Encounter", "date=gt2025", []string{"enc-open"}},
+		{"Encounter", "date=ge2020-03-04", []string{"enc-2020", "enc-open"}},
+		{"Encounter", "date=ap2020-03-03", []string{"enc-2020", "enc-open"}},
+		{"Encounter", "date=sa2020-02", []string{"enc-2020"}},
+		{"Encounter", "date=eb2020-04", []string{"enc-2020"}},
+		{"Encounter", "date=2020-03", []string{"enc-2020"}},
+		{"Encounter", "date=lt2019-06", []string{"enc-open"}},
 		// number
 		{"RiskAssessment", "probability=100", []string{"ra-2", "ra-3"}},
 		{"RiskAssessment", "probability=100.0", []string{"ra-2"}},
