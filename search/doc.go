@@ -5,6 +5,7 @@
 //
 // It owns the search syntax: parameter names, modifiers, prefixes, value
 // escapes, chains, _has, and the result parameters (_count, _sort,
-// _include…). It produces no SQL; package store compiles the query. Every
+// _include…), and renders a parsed query back to a URL query (String) for
+// Bundle links. It produces no SQL; package store compiles the query. Every
 // error is a *ward.Error with code EINVALID naming the parameter.
 package search
