@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 )
 
@@ -39,11 +40,17 @@ func (c *stmtCache) prepare(ctx context.Context, query string) (*sql.Stmt, error
 		stmt.Close()
 		return old, nil
 	}
-	if len(c.stmts) < maxCachedStmts {
-		c.stmts[query] = stmt
+	if len(c.stmts) >= maxCachedStmts {
+		// Full: do not keep it, and do not hand out a statement nobody
+		// would close; the caller runs the query unprepared instead.
+		stmt.Close()
+		return nil, errCacheFull
 	}
+	c.stmts[query] = stmt
 	return stmt, nil
 }
+
+var errCacheFull = errors.New("store: statement cache full")
 
 func (c *stmtCache) close() {
 	c.mu.Lock()
