@@ -15,8 +15,25 @@ type Principal struct {
 	// System marks an explicit system or super-admin principal that may act
 	// across projects. It is never set from request input.
 	System bool
-	// Author is the reference written to meta.author, e.g. "Practitioner/…".
+	// Author is the reference written to meta.author, e.g. "Practitioner/…"
+	// (the membership profile).
 	Author string
+
+	// Admin marks a project administrator (ProjectMembership.admin).
+	Admin bool
+	// Policy is the effective access policy the store enforces. nil means
+	// no restriction beyond the project walls: system principals and tests.
+	Policy *Policy
+	// CheckReferences is Project.checkReferencesOnWrite: every reference
+	// written must resolve for this caller.
+	CheckReferences bool
+
+	// Identity of the caller, empty for system principals.
+	LoginID      string // Login resource id ("" for Basic client auth)
+	MembershipID string // ProjectMembership id
+	User         string // "User/…" or "ClientApplication/…"
+	ClientID     string // ClientApplication id when the login used one
+	Scope        string // granted OAuth scope
 }
 
 type principalKey struct{}

@@ -1,0 +1,199 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/wardhealth/ward"
+	wardhttp "github.com/wardhealth/ward/http"
+	"github.com/wardhealth/ward/search"
+)
+
+// Config is the server configuration identity needs.
+type Config struct {
+	// BaseURL is the server's public URL with a trailing slash; it is the
+	// token issuer and the base of every URL the endpoints hand out.
+	BaseURL string
+	// AppBaseURL is where the sign-in page lives ("" = BaseURL).
+	AppBaseURL string
+	// AdminPassword is the seeded super admin's password; "" means a random
+	// one, printed once to the log.
+	AdminPassword string
+	// RegistrationDisabled turns off /auth/newuser and /auth/newproject.
+	RegistrationDisabled bool
+	// BcryptCost for new password hashes (>= 10; tests may lower it to bcrypt.MinCost).
+	BcryptCost int
+	// AccessTokenLifetime and RefreshTokenLifetime default to 1 h and 2 weeks.
+	AccessTokenLifetime  time.Duration
+	RefreshTokenLifetime time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Logger for security events.
+	Logger *slog.Logger
+	// LoginFailed is called for every failed login (an AuditEvent later).
+	LoginFailed func(ctx context.Context, f LoginFailure)
+}
+
+// LoginFailure describes one failed login attempt.
+type LoginFailure struct {
+	Email         string
+	ClientID      string
+	RemoteAddress string
+	Reason        string
+}
+
+// Service implements identity over a resource store.
+type Service struct {
+	store ward.ResourceStore
+	cfg   Config
+	keys  *keyRing
+	cache *principalCache
+	limit *limiter
+}
+
+// New returns a Service over st. Call Seed before serving.
+func New(st ward.ResourceStore, cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = 10
+	}
+	if cfg.AccessTokenLifetime == 0 {
+		cfg.AccessTokenLifetime = time.Hour
+	}
+	if cfg.RefreshTokenLifetime == 0 {
+		cfg.RefreshTokenLifetime = 14 * 24 * time.Hour
+	}
+	if cfg.AppBaseURL == "" {
+		cfg.AppBaseURL = cfg.BaseURL
+	}
+	s := &Service{store: st, cfg: cfg}
+	s.setup()
+	return s
+}
+
+// Handler serves the identity endpoints. Mount it next to the FHIR API.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.mountTokens(mux) // tokens.go: /oauth2/token, /oauth2/logout, /oauth2/userinfo, /auth/me, /.well-known/*
+	s.mountLogin(mux)  // login.go: /auth/method, /auth/login, /auth/profile, /auth/scope, /oauth2/authorize, registration
+	s.mountAdmin(mux)  // admin.go: /admin/projects/...
+	return mux
+}
+
+// system returns ctx acting as the system principal, for identity reads
+// and writes that no caller's policy governs.
+func system(ctx context.Context) context.Context {
+	return ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal())
+}
+
+// Reference is a FHIR Reference as identity resources use it.
+type Reference struct {
+	Reference string `json:"reference,omitempty"`
+	Display   string `json:"display,omitempty"`
+}
+
+// readJSON reads the current version of typ/id with the system principal
+// and decodes it into v (a struct or map).
+func (s *Service) readJSON(ctx context.Context, typ, id string, v any) (*ward.Resource, error) {
+	res, err := s.store.Read(system(ctx), typ, id)
+	if err != nil {
+		return nil, err
+	}
+	return res, json.Unmarshal(res.Content, v)
+}
+
+// searchSystem runs a search with the system principal. q is the query
+// string after "Type?", e.g. "email=a@b.c".
+func (s *Service) searchSystem(ctx context.Context, typ string, q url.Values) ([]*ward.Resource, error) {
+	sq, err := parseSearch(typ, q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.store.Search(system(ctx), sq)
+	if err != nil {
+		return nil, err
+	}
+	return res.Matches, nil
+}
+
+// writeSystem stores v (a resource struct or map with resourceType and,
+// for an update, id) with the system principal in project projectID, and
+// returns the stored resource. An empty id creates.
+func (s *Service) writeSystem(ctx context.Context, projectID, typ, id string, v any) (*ward.Resource, error) {
+	body, err := withProject(v, projectID)
+	if err != nil {
+		return nil, err
+	}
+	var out *ward.Resource
+	err = s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+		var err error
+		if id == "" {
+			out, err = tx.Create(ctx, typ, body)
+		} else {
+			out, _, err = tx.Update(ctx, typ, id, body, "")
+		}
+		return err
+	})
+	return out, err
+}
+
+// withProject encodes v with meta.project set, which is how a system
+// write names its project.
+func withProject(v any, projectID string) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	meta, _ := m["meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["project"] = projectID
+	m["meta"] = meta
+	return json.Marshal(m)
+}
+
+// decodeBody reads a JSON request body (Medplum's client sends
+// application/fhir+json even to /auth and /admin) into v.
+func decodeBody(r *http.Request, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return ward.Errorf(ward.EINVALID, "Could not read request body")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return ward.Errorf(ward.EINVALID, "Invalid JSON")
+	}
+	return nil
+}
+
+// writeJSON sends v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError sends err as a Medplum OperationOutcome.
+func writeError(w http.ResponseWriter, r *http.Request, err error) { wardhttp.Error(w, r, err) }
+
+// badRequest is a 400 whose issue names the offending field, as Medplum's
+// validation errors do ("Valid email address is required", expression "email").
+func badRequest(field, text string) error {
+	return &ward.Error{Code: ward.EINVALID, Message: text, Expression: []string{field}}
+}
+
+func parseSearch(typ string, q url.Values) (*ward.SearchQuery, error) { return search.Parse(typ, q) }
