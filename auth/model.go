@@ -19,17 +19,17 @@ type User struct {
 
 // Membership is a ProjectMembership: a user's (or client's) seat in a project.
 type Membership struct {
-	ResourceType string        `json:"resourceType"`
-	ID           string        `json:"id,omitempty"`
-	Project      *Reference    `json:"project,omitempty"`
-	User         *Reference    `json:"user,omitempty"`
-	Profile      *Reference    `json:"profile,omitempty"`
-	AccessPolicy *Reference    `json:"accessPolicy,omitempty"`
+	ResourceType string         `json:"resourceType"`
+	ID           string         `json:"id,omitempty"`
+	Project      *Reference     `json:"project,omitempty"`
+	User         *Reference     `json:"user,omitempty"`
+	Profile      *Reference     `json:"profile,omitempty"`
+	AccessPolicy *Reference     `json:"accessPolicy,omitempty"`
 	Access       []MemberAccess `json:"access,omitempty"`
-	Admin        bool          `json:"admin,omitempty"`
-	Active       *bool         `json:"active,omitempty"`
-	ExternalID   string        `json:"externalId,omitempty"`
-	InvitedBy    *Reference    `json:"invitedBy,omitempty"`
+	Admin        bool           `json:"admin,omitempty"`
+	Active       *bool          `json:"active,omitempty"`
+	ExternalID   string         `json:"externalId,omitempty"`
+	InvitedBy    *Reference     `json:"invitedBy,omitempty"`
 }
 
 // MemberAccess is one ProjectMembership.access entry.
