@@ -12,6 +12,11 @@ type Principal struct {
 	// ReadProjects lists further projects readable but not writable
 	// (linked projects). Empty for now.
 	ReadProjects []string
+	// ReadProjectTypes restricts what each linked project exposes: linked
+	// project id → its exportedResourceType. An absent or empty list means
+	// every non-admin type. R4ProjectID is always limited to the
+	// definition types whatever this says.
+	ReadProjectTypes map[string][]string
 	// System marks an explicit system or super-admin principal that may act
 	// across projects. It is never set from request input.
 	System bool

@@ -37,6 +37,7 @@ func (t *tx) insert(ctx context.Context, v *version, replace bool) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, r.ProjectID, r.Type, r.ID, r.VersionID, lu, deleted, content); err != nil {
 		return err
 	}
+	t.written = append(t.written, r)
 	if r.Deleted {
 		return nil
 	}

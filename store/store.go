@@ -26,6 +26,8 @@ type Store struct {
 	indexer *index.Indexer
 	stmts   *stmtCache // prepared statements of the read pool
 	logger  *slog.Logger
+	// onCommit are called after every successful commit (see OnCommit).
+	onCommit []func(ctx context.Context, written []*ward.Resource)
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -47,6 +49,14 @@ func New(reader, writer *sql.DB, d Dialect, logger *slog.Logger) *Store {
 		logger:  logger,
 		Now:     time.Now,
 	}
+}
+
+// OnCommit registers fn to be called after every successful commit with
+// the versions the transaction wrote (deletions included). Register at
+// setup, before the store serves requests: the list is not guarded.
+// Callers use it to drop caches keyed by resources (memberships, policies).
+func (s *Store) OnCommit(fn func(ctx context.Context, written []*ward.Resource)) {
+	s.onCommit = append(s.onCommit, fn)
 }
 
 // Dialect returns the engine dialect.

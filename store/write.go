@@ -18,6 +18,7 @@ type tx struct {
 	s       *Store
 	sql     *sql.Tx
 	pending []*version // versions whose index rows are not written yet
+	written []*ward.Resource
 	stmts   map[string]*sql.Stmt
 }
 
@@ -47,7 +48,15 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.
 	if err := t.flushIndex(ctx); err != nil {
 		return err
 	}
-	return sqlTx.Commit()
+	if err := sqlTx.Commit(); err != nil {
+		return err
+	}
+	if len(t.written) > 0 {
+		for _, fn := range s.onCommit {
+			fn(ctx, t.written)
+		}
+	}
+	return nil
 }
 
 // Search implements ward.ResourceReader inside the transaction: queued
