@@ -37,6 +37,9 @@ type Config struct {
 	Logger *slog.Logger
 	// LoginFailed is called for every failed login (an AuditEvent later).
 	LoginFailed func(ctx context.Context, f LoginFailure)
+	// SendEmail delivers an email (invites). nil logs it at info level and
+	// succeeds.
+	SendEmail func(ctx context.Context, to, subject, body string) error
 }
 
 // LoginFailure describes one failed login attempt.
