@@ -79,7 +79,7 @@ func TestBuild(t *testing.T) {
 				{Type: "Condition", Inter: ward.InteractionCreate | ward.InteractionRead}}, definitions...),
 		},
 		{
-			name:       "parameters are substituted per entry, %org never rewrites %organization (row 28, 29)",
+			name: "parameters are substituted per entry, %org never rewrites %organization (row 28, 29)",
 			membership: `{"profile":{"reference":"Patient/me"},"access":[
 				{"policy":{"reference":"AccessPolicy/p"},"parameter":[{"name":"organization","valueReference":{"reference":"Organization/o1"}},{"name":"org","valueString":"WRONG"}]},
 				{"policy":{"reference":"AccessPolicy/p"},"parameter":[{"name":"organization","valueReference":{"reference":"Organization/o2"}},{"name":"status","valueString":"a,b"}]}]}`,
