@@ -1,0 +1,5 @@
+package auth
+
+import "net/http"
+
+func (s *Service) mountAuthorize(mux *http.ServeMux) {}

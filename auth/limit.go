@@ -1,0 +1,147 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/wardhealth/ward"
+)
+
+// limiter throttles sign-in attempts per account (lower-cased email or
+// client id) and per remote address, so that guessing passwords is slow
+// for one account and for one machine trying many accounts. Its maps are
+// bounded: idle entries (a full bucket is indistinguishable from a new
+// one) are dropped, and when the map is full of busy entries the least
+// recently used goes.
+type limiter struct {
+	mu        sync.Mutex
+	account   *buckets
+	address   *buckets
+	lastSweep time.Time
+}
+
+// limitRule is one token bucket shape: burst attempts at once, then one
+// more every `every`.
+type limitRule struct {
+	burst int
+	every time.Duration
+}
+
+const (
+	maxLimitEntries = 100_000
+	sweepEvery      = time.Minute
+)
+
+// newLimiter returns the login limiter with the default rules: 10
+// attempts per account, then one every 30 s (120 an hour); 60 per
+// address, then one every 2 s, so a clinic behind one NAT signing in at
+// 9:00 is not locked out.
+func newLimiter(cfg Config) *limiter {
+	return newLimiterWith(
+		limitRule{burst: 10, every: 30 * time.Second},
+		limitRule{burst: 60, every: 2 * time.Second},
+		maxLimitEntries)
+}
+
+func newLimiterWith(account, address limitRule, maxEntries int) *limiter {
+	return &limiter{
+		account: newBuckets(account, maxEntries),
+		address: newBuckets(address, maxEntries),
+	}
+}
+
+// allow spends one attempt of account and of address at now; ETOOMANY when
+// either has none left. A nil limiter allows everything. Empty keys are not
+// limited.
+func (l *limiter) allow(now time.Time, account, address string) error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) >= sweepEvery {
+		l.account.dropIdle(now)
+		l.address.dropIdle(now)
+		l.lastSweep = now
+	}
+	if address != "" && !l.address.allow(now, address) {
+		return ward.Errorf(ward.ETOOMANY, "Too many login attempts, try again later")
+	}
+	if account != "" && !l.account.allow(now, strings.ToLower(account)) {
+		return ward.Errorf(ward.ETOOMANY, "Too many login attempts, try again later")
+	}
+	return nil
+}
+
+// buckets is one keyed set of token buckets.
+type buckets struct {
+	rule    limitRule
+	max     int
+	entries map[string]*bucket
+}
+
+type bucket struct {
+	lim      *rate.Limiter
+	lastUsed time.Time
+}
+
+func newBuckets(rule limitRule, max int) *buckets {
+	return &buckets{rule: rule, max: max, entries: map[string]*bucket{}}
+}
+
+func (b *buckets) allow(now time.Time, key string) bool {
+	e := b.entries[key]
+	if e == nil {
+		if len(b.entries) >= b.max {
+			b.dropIdle(now)
+		}
+		if len(b.entries) >= b.max {
+			b.dropLeastRecent()
+		}
+		e = &bucket{lim: rate.NewLimiter(rate.Every(b.rule.every), b.rule.burst)}
+		b.entries[key] = e
+	}
+	e.lastUsed = now
+	return e.lim.AllowN(now, 1)
+}
+
+// dropIdle forgets buckets that have refilled completely.
+func (b *buckets) dropIdle(now time.Time) {
+	for k, e := range b.entries {
+		if e.lim.TokensAt(now) >= float64(b.rule.burst) {
+			delete(b.entries, k)
+		}
+	}
+}
+
+func (b *buckets) dropLeastRecent() {
+	var oldest string
+	var at time.Time
+	for k, e := range b.entries {
+		if oldest == "" || e.lastUsed.Before(at) {
+			oldest, at = k, e.lastUsed
+		}
+	}
+	delete(b.entries, oldest)
+}
+
+// allowAttempt spends one sign-in attempt of account from r's address.
+// /auth/login, /auth/newuser and the token endpoint's secret checks call it.
+func (s *Service) allowAttempt(r *http.Request, account string) error {
+	return s.limit.allow(s.cfg.Now(), account, remoteAddress(r))
+}
+
+// loginFailed records a failed sign-in: an info log line and the
+// LoginFailed hook (an AuditEvent in a later issue).
+func (s *Service) loginFailed(ctx context.Context, f LoginFailure) {
+	s.cfg.Logger.InfoContext(ctx, "login failed",
+		"email", f.Email, "client_id", f.ClientID, "remote_address", f.RemoteAddress, "reason", f.Reason)
+	if s.cfg.LoginFailed != nil {
+		s.cfg.LoginFailed(ctx, f)
+	}
+}
