@@ -2,12 +2,15 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/base64"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/access"
 )
-
-// Owned by the tokens work.
 
 // Caller is an authenticated request's identity: the principal the store
 // enforces plus the resources auth endpoints decide on.
@@ -28,17 +31,291 @@ func (c *Caller) SuperAdmin() bool { return c.Project != nil && c.Project.SuperA
 // Admin reports a project admin (or super admin).
 func (c *Caller) Admin() bool { return c.SuperAdmin() || (c.Membership != nil && c.Membership.Admin) }
 
+// unauthorized is the answer to missing, bad, expired or revoked credentials.
+func unauthorized() error { return ward.Errorf(ward.EUNAUTHORIZED, "Unauthorized") }
+
 // callerOf authenticates r (Bearer JWT or Basic client credentials).
 // EUNAUTHORIZED when it carries no valid credentials.
 func (s *Service) callerOf(ctx context.Context, r *http.Request) (*Caller, error) {
-	return nil, ward.Errorf(ward.EUNAUTHORIZED, "Unauthorized")
+	h := r.Header.Get("Authorization")
+	scheme, cred, _ := strings.Cut(h, " ")
+	switch {
+	case strings.EqualFold(scheme, "Bearer") && cred != "":
+		return s.bearerCaller(ctx, strings.TrimSpace(cred))
+	case strings.EqualFold(scheme, "Basic") && cred != "":
+		id, secret, ok := decodeBasic(strings.TrimSpace(cred))
+		if !ok {
+			return nil, unauthorized()
+		}
+		return s.basicCaller(ctx, id, secret)
+	}
+	return nil, unauthorized()
 }
 
-// Authenticate is the FHIR API's caller resolution.
+// Authenticate is the FHIR API's caller resolution. The principal is a
+// copy: the cached one is shared by concurrent requests.
 func (s *Service) Authenticate(r *http.Request) (*ward.Principal, error) {
 	c, err := s.callerOf(r.Context(), r)
 	if err != nil {
 		return nil, err
 	}
-	return c.Principal, nil
+	p := *c.Principal
+	return &p, nil
+}
+
+// decodeBasic splits base64(clientId:secret).
+func decodeBasic(cred string) (id, secret string, ok bool) {
+	raw, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		return "", "", false
+	}
+	id, secret, ok = strings.Cut(string(raw), ":")
+	return id, secret, ok && id != "" && secret != ""
+}
+
+// bearerCaller resolves an access token, from the cache when it was seen
+// before and nothing it depends on changed since.
+func (s *Service) bearerCaller(ctx context.Context, token string) (*Caller, error) {
+	key := credentialKey("bearer", token)
+	now := s.cfg.Now()
+	if c := s.cache.get(key, now); c != nil {
+		return c, nil
+	}
+	before := s.cache.writes.Load()
+	claims, err := s.parseAccessToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.loginCaller(ctx, claims.LoginID)
+	if err != nil {
+		return nil, err
+	}
+	expires := now.Add(cacheMaxAge)
+	if claims.ExpiresAt != nil && claims.ExpiresAt.Before(expires) {
+		expires = claims.ExpiresAt.Time
+	}
+	s.cache.put(key, &cacheEntry{caller: c, expires: expires, loginID: claims.LoginID}, before, now)
+	return c, nil
+}
+
+// loginCaller builds the caller of a Login: it must exist, not be revoked
+// and have chosen a membership.
+func (s *Service) loginCaller(ctx context.Context, loginID string) (*Caller, error) {
+	var login Login
+	if _, err := s.readJSON(ctx, "Login", loginID, &login); err != nil {
+		return nil, notFoundIsUnauthorized(err)
+	}
+	membershipID := refID(login.Membership, "ProjectMembership")
+	if login.Revoked || membershipID == "" {
+		return nil, unauthorized()
+	}
+	c, err := s.membershipCaller(ctx, membershipID)
+	if err != nil {
+		return nil, err
+	}
+	c.Login = &login
+	c.Principal.LoginID = login.ID
+	c.Principal.Scope = login.Scope
+	if id := refID(login.Client, "ClientApplication"); id != "" {
+		c.Principal.ClientID = id
+	}
+	return c, nil
+}
+
+// basicCaller resolves Authorization: Basic clientId:secret. No Login is
+// stored; the client acts through its own membership.
+func (s *Service) basicCaller(ctx context.Context, clientID, secret string) (*Caller, error) {
+	key := credentialKey("basic", clientID+":"+secret)
+	now := s.cfg.Now()
+	if c := s.cache.get(key, now); c != nil {
+		return c, nil
+	}
+	before := s.cache.writes.Load()
+	client, err := s.authenticClient(ctx, clientID, secret)
+	if err != nil {
+		return nil, notFoundIsUnauthorized(err)
+	}
+	m, err := s.clientMembership(ctx, client.ID)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, unauthorized()
+	}
+	c, err := s.membershipCaller(ctx, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	c.Principal.ClientID = client.ID
+	s.cache.put(key, &cacheEntry{caller: c, expires: now.Add(cacheMaxAge)}, before, now)
+	return c, nil
+}
+
+// authenticClient returns the client when secret is its secret (or its
+// retiring secret) and it is active. EUNAUTHORIZED otherwise.
+func (s *Service) authenticClient(ctx context.Context, clientID, secret string) (*Client, error) {
+	var client Client
+	if _, err := s.readJSON(ctx, "ClientApplication", clientID, &client); err != nil {
+		return nil, err
+	}
+	if client.Status != "" && client.Status != "active" {
+		return nil, unauthorized()
+	}
+	if !secretMatches(client.Secret, secret) && !secretMatches(client.RetiringSecret, secret) {
+		return nil, unauthorized()
+	}
+	return &client, nil
+}
+
+// secretMatches compares in constant time; an unset secret never matches.
+func secretMatches(stored, given string) bool {
+	return stored != "" && subtle.ConstantTimeCompare([]byte(stored), []byte(given)) == 1
+}
+
+// clientMembership returns the membership whose user is the client, or nil.
+func (s *Service) clientMembership(ctx context.Context, clientID string) (*Membership, error) {
+	found, err := s.searchSystem(ctx, "ProjectMembership", url.Values{"user": {"ClientApplication/" + clientID}})
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	return decodeAs[Membership](found[0])
+}
+
+// membershipCaller loads a membership, its project and access policies and
+// builds the principal the store enforces.
+func (s *Service) membershipCaller(ctx context.Context, membershipID string) (*Caller, error) {
+	var mJSON map[string]any
+	mRes, err := s.readJSON(ctx, "ProjectMembership", membershipID, &mJSON)
+	if err != nil {
+		return nil, notFoundIsUnauthorized(err)
+	}
+	m, err := decodeAs[Membership](mRes)
+	if err != nil {
+		return nil, err
+	}
+	if m.Active != nil && !*m.Active {
+		return nil, unauthorized()
+	}
+	var pJSON map[string]any
+	pRes, err := s.readJSON(ctx, "Project", refID(m.Project, "Project"), &pJSON)
+	if err != nil {
+		return nil, notFoundIsUnauthorized(err)
+	}
+	project, err := decodeAs[Project](pRes)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := s.membershipPolicies(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	policy, policyJSON, err := access.Build(access.Input{Project: pJSON, Membership: mJSON, Policies: policies})
+	if err != nil {
+		return nil, err
+	}
+	c := &Caller{Membership: m, Project: project, AccessPolicy: policyJSON}
+	c.Principal = &ward.Principal{
+		ProjectID:       project.ID,
+		System:          project.SuperAdmin,
+		Admin:           m.Admin,
+		Policy:          policy,
+		CheckReferences: project.CheckReferencesOnWrite,
+		MembershipID:    m.ID,
+	}
+	if m.Profile != nil {
+		c.Principal.Author = m.Profile.Reference
+	}
+	if m.User != nil {
+		c.Principal.User = m.User.Reference
+	}
+	c.Principal.ReadProjects, c.Principal.ReadProjectTypes = s.readableProjects(ctx, project)
+	if err := s.loadMember(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// loadMember fills the User or Client behind the membership.
+func (s *Service) loadMember(ctx context.Context, c *Caller) error {
+	if id := refID(c.Membership.User, "User"); id != "" {
+		var u User
+		if _, err := s.readJSON(ctx, "User", id, &u); err != nil {
+			return notFoundIsUnauthorized(err)
+		}
+		u.PasswordHash = "" // a Caller never carries a credential
+		c.User = &u
+	} else if id := refID(c.Membership.User, "ClientApplication"); id != "" {
+		var cl Client
+		if _, err := s.readJSON(ctx, "ClientApplication", id, &cl); err != nil {
+			return notFoundIsUnauthorized(err)
+		}
+		cl.Secret, cl.RetiringSecret = "", ""
+		c.Client = &cl
+		c.Principal.ClientID = cl.ID
+	}
+	return nil
+}
+
+// membershipPolicies reads every AccessPolicy the membership names. A
+// missing one is left out: access.Build reports the configuration error.
+func (s *Service) membershipPolicies(ctx context.Context, m *Membership) (map[string]map[string]any, error) {
+	refs := []*Reference{m.AccessPolicy}
+	for _, a := range m.Access {
+		refs = append(refs, a.Policy)
+	}
+	out := map[string]map[string]any{}
+	for _, ref := range refs {
+		id := refID(ref, "AccessPolicy")
+		if id == "" || out[ref.Reference] != nil {
+			continue
+		}
+		var p map[string]any
+		if _, err := s.readJSON(ctx, "AccessPolicy", id, &p); err != nil {
+			if c := ward.ErrorCode(err); c == ward.ENOTFOUND || c == ward.EGONE {
+				continue
+			}
+			return nil, err
+		}
+		out[ref.Reference] = p
+	}
+	return out, nil
+}
+
+// r4Types are the definition types every project reads from the FHIR R4 project.
+func r4Types() []string {
+	return []string{"StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem", "OperationDefinition"}
+}
+
+// readableProjects are the linked projects that exist, with what each
+// exports, plus the FHIR R4 project (spec 4.2, 4.4).
+func (s *Service) readableProjects(ctx context.Context, p *Project) ([]string, map[string][]string) {
+	ids := []string{}
+	types := map[string][]string{}
+	for _, l := range p.Link {
+		id := refID(l.Project, "Project")
+		if id == "" || id == p.ID || types[id] != nil {
+			continue
+		}
+		var linked Project
+		if _, err := s.readJSON(ctx, "Project", id, &linked); err != nil {
+			continue // links to missing projects are ignored
+		}
+		ids = append(ids, id)
+		types[id] = append([]string{}, linked.ExportedResourceType...)
+	}
+	if p.ID != ward.R4ProjectID {
+		ids = append(ids, ward.R4ProjectID)
+		types[ward.R4ProjectID] = r4Types()
+	}
+	return ids, types
+}
+
+// notFoundIsUnauthorized turns a missing identity resource into 401: a
+// token whose login or membership is gone is simply no longer valid.
+func notFoundIsUnauthorized(err error) error {
+	switch ward.ErrorCode(err) {
+	case ward.ENOTFOUND, ward.EGONE, ward.EUNAUTHORIZED, ward.EINVALID:
+		return unauthorized()
+	}
+	return err
 }

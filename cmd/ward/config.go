@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/postgres"
 	"github.com/wardhealth/ward/store/sqlite"
@@ -50,6 +54,43 @@ func env(name, def string) string {
 
 func envInt(name string, def int64) int64 {
 	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil {
+		return v
+	}
+	return def
+}
+
+// authConfig is identity's part of the serve flags.
+type authConfig struct {
+	adminPassword string
+	registration  bool
+	bcryptCost    int
+}
+
+func (c *authConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.adminPassword, "admin-password", env("WARD_ADMIN_PASSWORD", ""), "password of the super admin created on an empty database; empty = random, logged once [WARD_ADMIN_PASSWORD]")
+	fs.BoolVar(&c.registration, "registration", envBool("WARD_REGISTRATION", true), "allow self-service sign-up (/auth/newuser, /auth/newproject) [WARD_REGISTRATION]")
+	fs.IntVar(&c.bcryptCost, "bcrypt-cost", int(envInt("WARD_BCRYPT_COST", 10)), "bcrypt cost of new password hashes, 10 or more [WARD_BCRYPT_COST]")
+}
+
+// service builds the identity service over s.
+func (c *authConfig) service(s *store.Store, baseURL string, logger *slog.Logger) (*auth.Service, error) {
+	if c.bcryptCost < 10 || c.bcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("-bcrypt-cost %d: must be between 10 and %d", c.bcryptCost, bcrypt.MaxCost)
+	}
+	if !strings.HasSuffix(baseURL, "/") {
+		baseURL += "/" // the token issuer and every URL identity hands out hang off it
+	}
+	return auth.New(s, auth.Config{
+		BaseURL:              baseURL,
+		AdminPassword:        c.adminPassword,
+		RegistrationDisabled: !c.registration,
+		BcryptCost:           c.bcryptCost,
+		Logger:               logger,
+	}), nil
+}
+
+func envBool(name string, def bool) bool {
+	if v, err := strconv.ParseBool(os.Getenv(name)); err == nil {
 		return v
 	}
 	return def

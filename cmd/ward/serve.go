@@ -24,6 +24,7 @@ type serveConfig struct {
 	baseURL string
 	maxBody int64
 	db      dbConfig
+	auth    authConfig
 }
 
 func serve(ctx context.Context, args []string) error {
@@ -35,6 +36,7 @@ func serve(ctx context.Context, args []string) error {
 	logLevel := fs.String("log-level", env("WARD_LOG_LEVEL", "info"), "debug, info (one line per request), warn or error [WARD_LOG_LEVEL]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	c.db.flags(fs)
+	c.auth.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +53,16 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	handler := wire.Handler(s, wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, Version: version}, logger)
+	identity, err := c.auth.service(s, c.baseURL, logger)
+	if err != nil {
+		return err
+	}
+	// Seed before listening: the first request must find the signing key,
+	// and an empty database gets its super admin (credentials logged once).
+	if err := identity.Seed(ctx); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	handler := wire.Handler(s, wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, Version: version, Auth: identity}, logger)
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@
 package wire
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/fhir"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/search"
@@ -28,7 +30,11 @@ type Config struct {
 	MaxBodyBytes int64
 	Version      string
 	// Authenticate resolves the caller; nil means the default project.
+	// Ignored when Auth is set.
 	Authenticate func(r *http.Request) (*ward.Principal, error)
+	// Auth, when set, serves identity (/auth/, /oauth2/, /.well-known/,
+	// /admin/) and authenticates every FHIR request with its tokens.
+	Auth *auth.Service
 }
 
 // Handler returns the whole HTTP surface of Ward over s.
@@ -38,6 +44,12 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 	reg.MustRegister(collectors.NewDBStatsCollector(s.DB(), "ward_read"))
 	if s.WriterDB() != s.DB() {
 		reg.MustRegister(collectors.NewDBStatsCollector(s.WriterDB(), "ward_write"))
+	}
+	if c.Auth != nil {
+		c.Authenticate = c.Auth.Authenticate
+		// Every committed identity write (a revoked login, a changed
+		// membership or policy) drops the callers cached from it.
+		s.OnCommit(func(_ context.Context, written []*ward.Resource) { c.Auth.Invalidate(written) })
 	}
 	if c.Authenticate == nil {
 		c.Authenticate = DefaultProject
@@ -57,6 +69,13 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if c.Auth != nil {
+		identity := c.Auth.Handler()
+		for _, prefix := range []string{"/auth/", "/oauth2/", "/.well-known/", "/admin/"} {
+			mux.Handle(prefix, identity)
+		}
+		mux.Handle("GET /fhir/R4/.well-known/smart-configuration", identity)
+	}
 	mux.Handle("/", api.Handler())
 	return mux
 }

@@ -1,0 +1,114 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardhealth/ward"
+)
+
+// cacheMaxEntries bounds the caller cache; past it expired entries are
+// swept and, if that is not enough, the cache starts over.
+const cacheMaxEntries = 10000
+
+// cacheMaxAge bounds how long a caller is reused without re-reading its
+// Login and membership. In one process every identity write invalidates at
+// once; the bound covers writes made by another instance on the same
+// database.
+const cacheMaxAge = 5 * time.Minute
+
+// principalCache maps a credential (a verified token or a client's Basic
+// secret, hashed) to the Caller built for it, so an authenticated request
+// reads nothing from the database for identity.
+type principalCache struct {
+	mu      sync.RWMutex
+	entries map[[sha256.Size]byte]*cacheEntry
+	// writes counts identity writes. A caller built while it moved may
+	// reflect the state before the write, so it is not stored.
+	writes atomic.Uint64
+}
+
+type cacheEntry struct {
+	caller  *Caller
+	expires time.Time
+	loginID string
+}
+
+func newPrincipalCache() *principalCache {
+	return &principalCache{entries: map[[sha256.Size]byte]*cacheEntry{}}
+}
+
+// credentialKey hashes a credential; the cache never holds a secret.
+func credentialKey(kind, credential string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(kind + "\x00" + credential))
+}
+
+func (c *principalCache) get(key [sha256.Size]byte, now time.Time) *Caller {
+	c.mu.RLock()
+	e := c.entries[key]
+	c.mu.RUnlock()
+	if e == nil || !now.Before(e.expires) {
+		return nil
+	}
+	return e.caller
+}
+
+// put stores e unless an identity write happened since writesBefore.
+func (c *principalCache) put(key [sha256.Size]byte, e *cacheEntry, writesBefore uint64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writes.Load() != writesBefore {
+		return
+	}
+	if len(c.entries) >= cacheMaxEntries {
+		for k, old := range c.entries {
+			if !now.Before(old.expires) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= cacheMaxEntries {
+			clear(c.entries)
+		}
+	}
+	c.entries[key] = e
+}
+
+// dropLogin forgets the callers of one Login (revoked, refreshed).
+func (c *principalCache) dropLogin(id string) {
+	c.writes.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if e.loginID == id {
+			delete(c.entries, k)
+		}
+	}
+}
+
+// dropAll forgets every caller: a membership, project, policy, user or
+// client changed, and any cached caller may depend on it.
+func (c *principalCache) dropAll() {
+	c.writes.Add(1)
+	c.mu.Lock()
+	clear(c.entries)
+	c.mu.Unlock()
+}
+
+// Invalidate drops cached callers that the written resources may change.
+// The wiring calls it after every commit (store.OnCommit), so a revoked
+// login or a changed membership takes effect on the next request.
+func (s *Service) Invalidate(written []*ward.Resource) {
+	for _, res := range written {
+		switch res.Type {
+		case "Login":
+			s.cache.dropLogin(res.ID)
+		case "ProjectMembership", "Project", "AccessPolicy", "User", "ClientApplication", "UserConfiguration":
+			s.cache.dropAll()
+		case "JsonWebKey":
+			s.forgetKeys()
+			s.cache.dropAll()
+		}
+	}
+}
