@@ -42,11 +42,25 @@ func (r reader) Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchRe
 	if err != nil {
 		return nil, err
 	}
-	return runSearch(ctx, r.q, r.d, p, q)
+	if _, err := allowedRules(p, q.ResourceType, ward.InteractionSearch); err != nil {
+		return nil, err
+	}
+	res, err := runSearchWith(ctx, r.q, r.d, p, q, policyPredicate(p, ward.InteractionSearch))
+	if err != nil {
+		return nil, err
+	}
+	if err := redact(ctx, r.q, r.d, p, res.Matches); err != nil {
+		return nil, err
+	}
+	return res, redact(ctx, r.q, r.d, p, res.Included)
 }
 
 func (r reader) Read(ctx context.Context, typ, id string) (*ward.Resource, error) {
 	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := allowedRules(p, typ, ward.InteractionRead)
 	if err != nil {
 		return nil, err
 	}
@@ -60,13 +74,30 @@ func (r reader) Read(ctx context.Context, typ, id string) (*ward.Resource, error
 	if res.Deleted {
 		return nil, gone()
 	}
-	return res, nil
+	return res, r.visible(ctx, p, res, rules)
+}
+
+// visible checks the current row of res against rules (404 when none
+// matches, as if it did not exist) and hides the fields of the read rule
+// it matches. Nothing to check when rules is nil (no policy).
+func (r reader) visible(ctx context.Context, p *ward.Principal, res *ward.Resource, rules []*ward.PolicyRule) error {
+	if rules == nil {
+		return nil
+	}
+	k, err := matchOne(ctx, r.q, r.d, p, res.Type, res.ID, rules)
+	if err != nil {
+		return err
+	}
+	if k < 0 {
+		return notFound()
+	}
+	return redact(ctx, r.q, r.d, p, []*ward.Resource{res})
 }
 
 // current loads the current row of typ/id within the caller's read scope,
 // deleted or not. suffix is appended to the query (FOR UPDATE).
 func (r reader) current(ctx context.Context, p *ward.Principal, typ, id, suffix string) (*ward.Resource, error) {
-	clause, args := projectClause(p, "project_id")
+	clause, args := projectClause(p, typ, "project_id", "")
 	query := "SELECT project_id, version_id, last_updated, deleted, content FROM resources WHERE resource_type = ? AND id = ?" + clause + suffix
 	args = append([]any{typ, id}, args...)
 	res := &ward.Resource{Type: typ, ID: id}
@@ -92,10 +123,19 @@ func (r reader) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource,
 	if err != nil {
 		return nil, err
 	}
+	rules, err := allowedRules(p, typ, ward.InteractionVRead)
+	if err != nil {
+		return nil, err
+	}
 	if !validID(id) || !validID(vid) {
 		return nil, notFound()
 	}
-	clause, args := projectClause(p, "project_id")
+	if rules != nil {
+		if err := r.instanceVisible(ctx, p, typ, id, rules); err != nil {
+			return nil, err
+		}
+	}
+	clause, args := projectClause(p, typ, "project_id", "")
 	query := "SELECT project_id, last_updated, deleted, content FROM resource_history WHERE resource_type = ? AND id = ? AND version_id = ?" + clause
 	args = append([]any{typ, id, vid}, args...)
 	res := &ward.Resource{Type: typ, ID: id, VersionID: vid}
@@ -113,7 +153,23 @@ func (r reader) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource,
 		return nil, gone()
 	}
 	res.Content = []byte(content)
-	return res, nil
+	return res, redact(ctx, r.q, r.d, p, []*ward.Resource{res})
+}
+
+// instanceVisible: the current row of typ/id exists for p and meets one
+// of rules (vread and history of an instance), else 404.
+func (r reader) instanceVisible(ctx context.Context, p *ward.Principal, typ, id string, rules []*ward.PolicyRule) error {
+	if _, err := r.current(ctx, p, typ, id, ""); err != nil {
+		return err
+	}
+	k, err := matchOne(ctx, r.q, r.d, p, typ, id, rules)
+	if err != nil {
+		return err
+	}
+	if k < 0 {
+		return notFound()
+	}
+	return nil
 }
 
 const (
@@ -126,17 +182,31 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 	if err != nil {
 		return nil, err
 	}
+	var rules []*ward.PolicyRule
+	if q.ResourceType != "" {
+		if rules, err = allowedRules(p, q.ResourceType, ward.InteractionHistory); err != nil {
+			return nil, err
+		}
+	}
 	if q.ID != "" {
 		if !validID(q.ID) {
 			return nil, notFound()
 		}
-		if _, err := r.current(ctx, p, q.ResourceType, q.ID, ""); err != nil {
+		if rules != nil {
+			err = r.instanceVisible(ctx, p, q.ResourceType, q.ID, rules)
+		} else {
+			_, err = r.current(ctx, p, q.ResourceType, q.ID, "")
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
-	where, args := historyWhere(p, q)
+	where, args, err := historyWhere(p, q)
+	if err != nil {
+		return nil, err
+	}
 	page := &ward.HistoryPage{}
-	err = r.q.QueryRowContext(ctx, r.d.Rebind("SELECT COUNT(*) FROM resource_history WHERE "+where), args...).Scan(&page.Total)
+	err = r.q.QueryRowContext(ctx, r.d.Rebind("SELECT COUNT(*) FROM resource_history h WHERE "+where), args...).Scan(&page.Total)
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +215,8 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 		count = defaultCount
 	}
 	count = min(count, maxCount)
-	query := "SELECT resource_type, id, version_id, project_id, last_updated, deleted, content FROM resource_history WHERE " +
-		where + " ORDER BY last_updated DESC, version_id DESC LIMIT ? OFFSET ?"
+	query := "SELECT h.resource_type, h.id, h.version_id, h.project_id, h.last_updated, h.deleted, h.content FROM resource_history h WHERE " +
+		where + " ORDER BY h.last_updated DESC, h.version_id DESC LIMIT ? OFFSET ?"
 	rows, err := r.q.QueryContext(ctx, r.d.Rebind(query), append(args, count, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, err
@@ -167,30 +237,43 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 		}
 		page.Versions = append(page.Versions, res)
 	}
-	return page, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return page, redact(ctx, r.q, r.d, p, page.Versions)
 }
 
-// historyWhere is the WHERE clause shared by the count and the page.
-func historyWhere(p *ward.Principal, q ward.HistoryQuery) (string, []any) {
-	where := "1 = 1"
-	var args []any
-	if clause, pargs := projectClause(p, "project_id"); clause != "" {
-		where += clause
-		args = append(args, pargs...)
+// historyWhere is the WHERE clause shared by the count and the page, on
+// resource_history h: the typed wall and, under a policy, only versions
+// of resources whose current row meets a rule granting history.
+func historyWhere(p *ward.Principal, q ward.HistoryQuery) (string, []any, error) {
+	c, err := newCompiler(p, policyPredicate(p, ward.InteractionHistory), time.Now())
+	if err != nil {
+		return "", nil, err
 	}
+	c.w("1 = 1")
 	if q.ResourceType != "" {
-		where += " AND resource_type = ?"
-		args = append(args, q.ResourceType)
+		c.wall("h.project_id", q.ResourceType)
+		c.w(" AND h.resource_type = ")
+		c.arg(q.ResourceType)
+	} else {
+		c.wallAny("h.project_id", "h.resource_type")
 	}
 	if q.ID != "" {
-		where += " AND id = ?"
-		args = append(args, q.ID)
+		c.w(" AND h.id = ")
+		c.arg(q.ID)
 	}
 	if !q.Since.IsZero() {
-		where += " AND last_updated >= ?"
-		args = append(args, toMicros(q.Since))
+		c.w(" AND h.last_updated >= ")
+		c.arg(toMicros(q.Since))
 	}
-	return where, args
+	if enforced(p) {
+		if err := c.historyPolicy(q.ResourceType); err != nil {
+			return "", nil, err
+		}
+	}
+	return c.sql.String(), c.args, nil
 }
 
 func notFound() error { return &ward.Error{Code: ward.ENOTFOUND, Message: "Not found"} }

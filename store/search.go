@@ -272,7 +272,7 @@ func includeStep(ctx context.Context, db queryer, d Dialect, p *ward.Principal, 
 		c.w(" AND ")
 	} else {
 		c.w("r.deleted = 0")
-		c.wall("r.project_id")
+		c.wallAny("r.project_id", "r.resource_type")
 		c.w(" AND ")
 	}
 	c.includedBy(inc, rev, ids, types)
@@ -310,7 +310,7 @@ func (c *compiler) includedBy(inc ward.Include, rev bool, ids, types []string) {
 	}
 	c.w(" FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
 	c.arg(inc.SourceType)
-	c.wall(t + ".project_id")
+	c.wall(t+".project_id", inc.SourceType)
 	c.includeParam(t, inc.Param)
 	if rev {
 		c.in(t+".target_type", types)
@@ -335,7 +335,7 @@ func includeByTargetType(ctx context.Context, db queryer, d Dialect, p *ward.Pri
 	t := c.alias("t")
 	c.w("SELECT DISTINCT ", t, ".target_type FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
 	c.arg(inc.SourceType)
-	c.wall(t + ".project_id")
+	c.wall(t+".project_id", inc.SourceType)
 	c.includeParam(t, inc.Param)
 	c.in(t+".resource_id", ids)
 	c.w(" AND ", t, ".target_type <> '' ORDER BY ", t, ".target_type")
@@ -447,7 +447,7 @@ func (c *compiler) driven(q *ward.SearchQuery, i, limit int, d Dialect) (string,
 	c.w("SELECT ", resourceColumns, " FROM ", indexTable[f.Type], " ", x, " JOIN resources r ON r.project_id = ", x,
 		".project_id AND r.resource_type = ", x, ".resource_type AND r.id = ", x, ".resource_id WHERE ", x, ".resource_type = ")
 	c.arg(q.ResourceType)
-	c.wall(x + ".project_id")
+	c.wall(x+".project_id", q.ResourceType)
 	c.w(" AND ", x, ".param = ")
 	c.arg(f.Code)
 	others := make([]ward.SearchFilter, 0, len(q.Filters))
@@ -503,7 +503,7 @@ func (c *compiler) rangePage(q *ward.SearchQuery, f *ward.SearchFilter, limit in
 	}
 	c.w(" AND (r.project_id, r.id) IN (SELECT ", x, ".project_id, ", x, ".resource_id FROM search_date ", x, " WHERE ", x, ".resource_type = ")
 	c.arg(q.ResourceType)
-	c.wall(x + ".project_id")
+	c.wall(x+".project_id", q.ResourceType)
 	c.w(" AND ", x, ".param = ")
 	c.arg(f.Code)
 	for j := range q.Filters {

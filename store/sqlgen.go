@@ -18,7 +18,6 @@ import (
 // escapes it. Values only ever travel as arguments.
 type compiler struct {
 	p        *ward.Principal
-	projects []string // nil for the system principal
 	extra    Predicate
 	sql      strings.Builder
 	args     []any
@@ -49,7 +48,7 @@ func newCompiler(p *ward.Principal, extra Predicate, now time.Time) (*compiler, 
 	if !p.System && p.ProjectID == "" {
 		return nil, errors.New("store: search by a principal without a project")
 	}
-	return &compiler{p: p, projects: readProjects(p), extra: extra, now: now}, nil
+	return &compiler{p: p, extra: extra, now: now}, nil
 }
 
 func (c *compiler) w(s ...string) {
@@ -68,24 +67,23 @@ func (c *compiler) alias(prefix string) string {
 	return prefix + strconv.Itoa(c.aliases)
 }
 
-// wall writes "AND <col> IN (projects)" (nothing for the system principal).
-func (c *compiler) wall(col string) {
-	if c.projects == nil {
-		return
-	}
-	if len(c.projects) == 1 {
-		c.w(" AND ", col, " = ")
-		c.arg(c.projects[0])
-		return
-	}
-	c.w(" AND ", col, " IN (")
-	for i, p := range c.projects {
-		if i > 0 {
-			c.w(", ")
+// wall writes the project wall of typ's rows on col (see scope.go).
+// A row of unknown type (typ "") is limited to every readable project;
+// the query it belongs to limits the type.
+func (c *compiler) wall(col, typ string) {
+	sw := scopeWriter{w: c.w, arg: c.arg}
+	if typ == "" {
+		if ids := allReadProjects(c.p); ids != nil {
+			sw.in(col, ids)
 		}
-		c.arg(p)
+		return
 	}
-	c.w(")")
+	sw.wall(c.p, typ, col, "")
+}
+
+// wallAny is the wall of rows of any type: typeCol holds their type.
+func (c *compiler) wallAny(col, typeCol string) {
+	scopeWriter{w: c.w, arg: c.arg}.wall(c.p, "", col, typeCol)
 }
 
 // resourcesWhere writes the conditions every visible row of typ under alias
@@ -93,7 +91,7 @@ func (c *compiler) wall(col string) {
 func (c *compiler) resourcesWhere(a, typ string, filters []ward.SearchFilter) error {
 	c.w(a, ".resource_type = ")
 	c.arg(typ)
-	c.wall(a + ".project_id")
+	c.wall(a+".project_id", typ)
 	c.w(" AND ", a, ".deleted = 0")
 	if err := c.predicate(a, typ); err != nil {
 		return err
@@ -152,7 +150,7 @@ func (c *compiler) filter(a, typ string, f *ward.SearchFilter) error {
 	case f.Code == "_lastUpdated":
 		return c.lastUpdated(a, f)
 	case f.Code == "_compartment":
-		return c.compartment(a, f)
+		return c.compartment(a, typ, f)
 	case f.Code == "_project" && f.Modifier == "missing":
 		// System resources carry no project.
 		if f.Values[0].Value == "true" {
@@ -220,7 +218,7 @@ func (c *compiler) indexMembership(a, typ, table, param string, negate bool, con
 	}
 	c.w("(", a, ".project_id, ", a, ".id) IN (SELECT ", t, ".project_id, ", t, ".resource_id FROM ", table, " ", t, " WHERE ", t, ".resource_type = ")
 	c.arg(typ)
-	c.wall(t + ".project_id")
+	c.wall(t+".project_id", typ)
 	c.w(" AND ", t, ".param = ")
 	c.arg(param)
 	if cond != nil {
@@ -531,7 +529,7 @@ func (c *compiler) lastUpdated(a string, f *ward.SearchFilter) error {
 const nilUUID = "00000000-0000-0000-0000-000000000000"
 
 // compartment: the row's meta.compartment holds any of the values.
-func (c *compiler) compartment(a string, f *ward.SearchFilter) error {
+func (c *compiler) compartment(a, typ string, f *ward.SearchFilter) error {
 	k := c.alias("k")
 	if f.Modifier == "not" {
 		c.w("NOT ")
@@ -548,7 +546,11 @@ func (c *compiler) compartment(a string, f *ward.SearchFilter) error {
 		c.arg(id)
 	}
 	c.w(")")
-	c.wall(k + ".project_id")
+	if typ == "" {
+		c.wallAny(k+".project_id", k+".resource_type")
+	} else {
+		c.wall(k+".project_id", typ)
+	}
 	c.w(")")
 	return nil
 }
@@ -568,7 +570,7 @@ func (c *compiler) chain(a, typ string, f *ward.SearchFilter) error {
 	c.w("(", a, ".project_id, ", a, ".id) IN (SELECT ", t, ".project_id, ", t, ".resource_id FROM search_reference ", t,
 		" JOIN resources ", r, " ON ", r, ".resource_type = ", t, ".target_type AND ", r, ".id = ", t, ".target_id WHERE ", t, ".resource_type = ")
 	c.arg(typ)
-	c.wall(t + ".project_id")
+	c.wall(t+".project_id", typ)
 	c.w(" AND ", t, ".param = ")
 	c.arg(f.Code)
 	c.w(" AND ", t, ".target_type = ")
@@ -589,7 +591,7 @@ func (c *compiler) has(a, typ string, h *ward.HasFilter) error {
 	c.w(a, ".id IN (SELECT ", t, ".target_id FROM search_reference ", t, " JOIN resources ", r, " ON ", r, ".project_id = ", t, ".project_id AND ",
 		r, ".resource_type = ", t, ".resource_type AND ", r, ".id = ", t, ".resource_id WHERE ", t, ".resource_type = ")
 	c.arg(h.ResourceType)
-	c.wall(t + ".project_id")
+	c.wall(t+".project_id", h.ResourceType)
 	c.w(" AND ", t, ".param = ")
 	c.arg(h.Reference)
 	c.w(" AND ", t, ".target_type = ")
@@ -647,7 +649,7 @@ func (c *compiler) dateLowBound(t, typ, param, prefix string, low, high int64) {
 	c.arg(bound)
 	c.w(" - MAX(", w, ".width) END FROM search_date_width ", w, " WHERE ", w, ".resource_type = ")
 	c.arg(typ)
-	c.wall(w + ".project_id")
+	c.wall(w+".project_id", typ)
 	c.w(" AND ", w, ".param = ")
 	c.arg(param)
 	c.w(")")

@@ -34,7 +34,7 @@ var wallQueries = []struct{ typ, query string }{
 	{"Observation", "subject=Patient/1"},
 	{"Patient", "_has:Observation:subject:_has:Provenance:target:agent=Practitioner/1"},
 	{"RiskAssessment", "probability=ap5&_total=accurate"},
-	{"ValueSet", "url:above=http://a/b&url:below=http://a"},
+	{"Library", "url:above=http://a/b&url:below=http://a"}, // not a definition type: R4 would join the wall
 }
 
 // aliasRE finds every table alias a query opens.

@@ -111,31 +111,6 @@ func principal(ctx context.Context) (*ward.Principal, error) {
 	return p, nil
 }
 
-// readProjects returns the projects the caller may read, nil for System.
-func readProjects(p *ward.Principal) []string {
-	if p.System {
-		return nil
-	}
-	return append([]string{p.ProjectID}, p.ReadProjects...)
-}
-
-// projectClause returns " AND <col> IN (?,…)" and its args, or "" for System.
-func projectClause(p *ward.Principal, col string) (string, []any) {
-	ids := readProjects(p)
-	if ids == nil {
-		return "", nil
-	}
-	if len(ids) == 1 {
-		return " AND " + col + " = ?", []any{ids[0]}
-	}
-	clause := " AND " + col + " IN (?" + repeat(",?", len(ids)-1) + ")"
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return clause, args
-}
-
 func repeat(s string, n int) string {
 	if n <= 0 {
 		return ""
