@@ -144,6 +144,9 @@ func (s *Service) invite(ctx context.Context, c *Caller, pathProjectID string, r
 	if m.AccessPolicy == nil && len(m.Access) == 0 {
 		m.AccessPolicy, m.Access = defaultPolicy(raw, req.ResourceType, m.Admin != nil && *m.Admin, req.Patient)
 	}
+	if err := s.checkPatient(ctx, project.ID, req.Patient); err != nil {
+		return nil, err
+	}
 	var profile *Reference
 	if m.Profile != nil {
 		if profile, err = s.projectProfile(ctx, project.ID, req.ResourceType, m.Profile); err != nil {
@@ -331,6 +334,20 @@ func (s *Service) projectProfile(ctx context.Context, projectID, typ string, ref
 		return nil, badRequest("membership.profile", "Profile does not belong to project")
 	}
 	return &Reference{Reference: res.Reference(), Display: profileDisplay(res)}, nil
+}
+
+// checkPatient requires the patient a RelatedPerson is invited for to be
+// in the project: projects never reference each other.
+func (s *Service) checkPatient(ctx context.Context, projectID string, patient *Reference) error {
+	if patient == nil {
+		return nil
+	}
+	id := refID(patient, "Patient")
+	res, err := s.store.Read(system(ctx), "Patient", id)
+	if id == "" || err != nil || res.ProjectID != projectID {
+		return badRequest("patient", "Patient does not belong to project")
+	}
+	return nil
 }
 
 // profileDisplay is "given family" of a stored profile's first name.

@@ -511,3 +511,42 @@ func TestInviteAccessPolicies(t *testing.T) {
 		}
 	})
 }
+
+// A RelatedPerson is invited for a patient of the project; the project's
+// RelatedPerson default policy is parameterised with that patient.
+func TestInviteRelatedPerson(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		w := newAdminWorld(t, st)
+		ctx := context.Background()
+		patient, err := w.s.createProfile(ctx, w.project.ID, "Patient", "Kid", "Jones", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		foreign, _ := w.s.createProfile(ctx, w.super.Project.ID, "Patient", "Other", "Kid", "")
+		pol, err := w.s.writeSystem(ctx, w.project.ID, "AccessPolicy", "", map[string]any{"resourceType": "AccessPolicy", "name": "RP"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw map[string]any
+		_, _ = w.s.readJSON(ctx, "Project", w.project.ID, &raw)
+		raw["defaultAccessPolicies"] = []any{map[string]any{"profileType": "RelatedPerson", "accessPolicy": map[string]any{"reference": pol.Reference()}}}
+		if _, err := w.s.writeSystem(ctx, w.project.ID, "Project", w.project.ID, raw); err != nil {
+			t.Fatal(err)
+		}
+
+		req := inviteRequest{ResourceType: "RelatedPerson", FirstName: "Mum", LastName: "Jones", Email: "mum@example.com", Patient: foreign}
+		_, err = w.invite(w.alice, "", req)
+		wantAdminError(t, "patient of another project", err, ward.EINVALID, "Patient does not belong to project")
+
+		req.Patient = patient
+		m := w.mustInvite(t, w.alice, "", req)
+		if len(m.Access) != 1 || m.Access[0].Policy.Reference != pol.Reference() ||
+			len(m.Access[0].Parameter) != 1 || m.Access[0].Parameter[0].ValueReference.Reference != patient.Reference {
+			t.Errorf("access = %+v, want the default policy with patient %s", m.Access, patient.Reference)
+		}
+		rp := storedMap(t, w.s, "RelatedPerson", refID(m.Profile, "RelatedPerson"))
+		if ref, _ := rp["patient"].(map[string]any); ref["reference"] != patient.Reference {
+			t.Errorf("RelatedPerson.patient = %v", rp["patient"])
+		}
+	})
+}
