@@ -17,12 +17,12 @@ import (
 // to the principal's projects, so a caller cannot phrase a query that
 // escapes it. Values only ever travel as arguments.
 type compiler struct {
-	p        *ward.Principal
-	extra    Predicate
-	sql      strings.Builder
-	args     []any
-	aliases  int
-	now      time.Time
+	p       *ward.Principal
+	extra   Predicate
+	sql     strings.Builder
+	args    []any
+	aliases int
+	now     time.Time
 	// inPredicate is set while the extra predicate's own criteria are
 	// written, so a criteria chain does not apply the predicate again.
 	inPredicate bool
