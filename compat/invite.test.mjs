@@ -25,8 +25,9 @@ test("invite via post('admin/projects/:projectId/invite') and the invitee signs 
   assert.match(membership.user?.reference ?? '', /^User\/.+/);
   assert.equal(membership.admin ?? false, false);
 
+  // scope 'project' makes a project-scoped user: it signs in within its project.
   const invitee = newClient();
-  const profile = await signIn(invitee, email, password);
+  const profile = await signIn(invitee, email, password, { projectId });
   assert.equal(`Practitioner/${profile.id}`, membership.profile.reference);
   assert.equal(profile.name?.[0]?.family, 'Invited');
   assert.equal(invitee.getProject().id, projectId);

@@ -3,7 +3,7 @@
 // fetch wrapper only records what went over the wire so tests can assert on
 // status codes the client hides (it throws on >= 400 and retries on 401).
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 // @medplum/core 5.x reads WebSocket.CLOSING at import time; Node 20 has
 // WebSocket only behind --experimental-websocket (compat_test.go passes it).
@@ -55,8 +55,12 @@ export function uniqueEmail(prefix) {
 // signIn runs the SignInForm's password flow: POST /auth/login with a PKCE
 // challenge, then POST /oauth2/token (authorization_code + code_verifier),
 // then GET /auth/me.
-export async function signIn(client, email, pw) {
-  const login = await client.startLogin({ email, password: pw, scope: 'openid offline' });
+//
+// extra adds startLogin fields: projectId (a project-scoped user, e.g. an
+// invitee with scope 'project', only exists inside its project) or a PKCE
+// challenge.
+export async function signIn(client, email, pw, extra = {}) {
+  const login = await client.startLogin({ email, password: pw, scope: 'openid offline', ...extra });
   assert.ok(login.login, `POST /auth/login returned no login: ${JSON.stringify(login)}`);
   assert.match(login.code ?? '', /^[0-9a-f]{32}$/, `POST /auth/login returned no code: ${JSON.stringify(login)}`);
   return client.processCode(login.code);
@@ -73,6 +77,7 @@ export async function registerProjectAdmin(prefix, options = {}) {
     email,
     password,
     recaptchaToken: 'compat-suite',
+    scope: 'openid offline',
   });
   assert.ok(user.login, `POST /auth/newuser returned no login: ${JSON.stringify(user)}`);
   const projectName = `Compat ${prefix} ${randomUUID().slice(0, 8)}`;
@@ -100,6 +105,17 @@ export function newPatient(family) {
     name: [{ given: ['Compat'], family }],
     birthDate: '1970-01-01',
   };
+}
+
+// s256Challenge prepares PKCE S256 for startLogin the way a Node app must:
+// @medplum/core's own startPkce base64-encodes with window.btoa, so outside
+// a browser it falls back to 'plain'. processCode reads the verifier from
+// the client's storage, so the app stores it there.
+export function s256Challenge(client) {
+  const verifier = randomBytes(48).toString('base64url');
+  client.storage.setString('codeVerifier', verifier);
+  const codeChallenge = createHash('sha256').update(verifier).digest('base64url');
+  return { codeChallengeMethod: 'S256', codeChallenge, verifier };
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

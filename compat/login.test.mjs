@@ -2,22 +2,54 @@
 // does it: startLogin (PKCE S256) + processCode, then the /auth/me views.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { adminEmail, adminPassword, newClient, signIn, statusesOf } from './lib.mjs';
+import { adminEmail, adminPassword, newClient, s256Challenge, signIn, statusesOf } from './lib.mjs';
 
-test('startLogin + processCode with PKCE signs the seeded admin in', async () => {
+test('startLogin + processCode with the PKCE challenge of the client itself', async () => {
+  // On Node @medplum/core falls back to the 'plain' method (see s256Challenge).
   const medplum = newClient();
   const profile = await signIn(medplum, adminEmail, adminPassword);
 
   const loginBody = JSON.parse(medplum.wire.find((e) => e.url.endsWith('/auth/login')).body);
-  assert.equal(loginBody.codeChallengeMethod, 'S256');
-  assert.match(loginBody.codeChallenge, /^[A-Za-z0-9_-]{43}$/);
   const tokenBody = new URLSearchParams(medplum.wire.find((e) => e.url.endsWith('/oauth2/token')).body);
   assert.equal(tokenBody.get('grant_type'), 'authorization_code');
   assert.ok(tokenBody.get('code_verifier'), 'processCode sent no code_verifier');
+  assert.ok(['plain', 'S256'].includes(loginBody.codeChallengeMethod), loginBody.codeChallengeMethod);
+  if (loginBody.codeChallengeMethod === 'plain') {
+    assert.equal(loginBody.codeChallenge, tokenBody.get('code_verifier'));
+  }
 
   assert.deepEqual(statusesOf(medplum, '/auth/me'), ['GET /auth/me 200'], 'the client fetches /auth/me because the token has login_id');
   assert.equal(profile.resourceType, 'Practitioner');
   assert.ok(medplum.isAuthenticated(), 'client holds an unexpired access token');
+});
+
+test('startLogin with an S256 challenge + processCode with its verifier', async () => {
+  const medplum = newClient();
+  const { verifier, ...pkce } = s256Challenge(medplum);
+  const profile = await signIn(medplum, adminEmail, adminPassword, pkce);
+
+  const loginBody = JSON.parse(medplum.wire.find((e) => e.url.endsWith('/auth/login')).body);
+  assert.equal(loginBody.codeChallengeMethod, 'S256');
+  assert.equal(loginBody.codeChallenge, pkce.codeChallenge);
+  const tokenBody = new URLSearchParams(medplum.wire.find((e) => e.url.endsWith('/oauth2/token')).body);
+  assert.equal(tokenBody.get('code_verifier'), verifier);
+  assert.equal(profile.resourceType, 'Practitioner');
+  assert.equal(medplum.getProfile().id, profile.id);
+});
+
+test('a code is redeemed only with the verifier of its S256 challenge', async () => {
+  const medplum = newClient();
+  const pkce = s256Challenge(medplum);
+  medplum.storage.setString('codeVerifier', 'not-the-verifier-of-this-challenge-0123456789abc');
+  const login = await medplum.startLogin({
+    email: adminEmail,
+    password: adminPassword,
+    codeChallenge: pkce.codeChallenge,
+    codeChallengeMethod: 'S256',
+  });
+  await assert.rejects(medplum.processCode(login.code), /Invalid code verifier/);
+  assert.deepEqual(statusesOf(medplum, '/oauth2/token'), ['POST /oauth2/token 400']);
+  assert.equal(medplum.getProfile(), undefined);
 });
 
 test('getProfile, getProject and isProjectAdmin come from /auth/me', async () => {
@@ -42,7 +74,9 @@ test('getProfile, getProject and isProjectAdmin come from /auth/me', async () =>
   assert.equal(membership.profile?.reference, `Practitioner/${profile.id}`);
   assert.equal(membership.admin, true);
 
+  // Medplum never gives super admin sessions a refresh token (spec 4.6).
   const activeLogin = medplum.getActiveLogin();
+  assert.equal(activeLogin.refreshToken, undefined);
   assert.equal(activeLogin.project?.reference, `Project/${project.id}`);
   assert.equal(activeLogin.profile?.reference, `Practitioner/${profile.id}`);
 });
