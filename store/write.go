@@ -74,24 +74,36 @@ func (t *tx) Create(ctx context.Context, typ string, content []byte) (*ward.Reso
 	if err != nil {
 		return nil, err
 	}
+	rules, err := allowedRules(p, typ, ward.InteractionCreate)
+	if err != nil {
+		return nil, err
+	}
 	d, err := t.decode(typ, "", content)
 	if err != nil {
 		return nil, err
 	}
-	project, err := writeProject(p, d)
+	id := ward.NewID()
+	project, err := writeProject(p, typ, id, d)
 	if err != nil {
 		return nil, err
 	}
-	v, err := t.s.build(ctx, p, project, typ, ward.NewID(), d)
+	if err := t.checkReferences(ctx, p, typ, d); err != nil {
+		return nil, err
+	}
+	v, err := t.createChecked(ctx, p, project, typ, id, d, rules)
 	if err != nil {
 		return nil, err
 	}
-	return v.res, t.insert(ctx, v, false)
+	return t.output(ctx, p, v.res)
 }
 
 // Update implements ward.ResourceTx.
 func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch string) (*ward.Resource, bool, error) {
 	p, err := principal(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	rules, err := allowedRules(p, typ, ward.InteractionUpdate)
 	if err != nil {
 		return nil, false, err
 	}
@@ -103,22 +115,44 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 		return nil, false, err
 	}
 	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
-	if err != nil && ward.ErrorCode(err) != ward.ENOTFOUND {
+	if err != nil && (ward.ErrorCode(err) != ward.ENOTFOUND || enforced(p)) {
+		// Under a policy an update never creates: 404 as Medplum.
 		return nil, false, err
+	}
+	var fieldsRule *ward.PolicyRule
+	if old != nil && !old.Deleted {
+		if fieldsRule, err = t.preCheck(ctx, p, old, ward.InteractionUpdate); err != nil {
+			return nil, false, err
+		}
 	}
 	if ifMatch != "" && (old == nil || old.VersionID != ifMatch) {
 		return nil, false, ward.Errorf(ward.EPRECONDITION, "Version mismatch")
 	}
 	if old != nil && old.ProjectID != p.ProjectID && !p.System {
 		// Readable (a linked project) but not the caller's: never writable.
-		return nil, false, ward.Errorf(ward.EFORBIDDEN, "Forbidden")
+		return nil, false, forbidden()
 	}
-	project, err := writeProject(p, d)
+	project, err := writeProject(p, typ, id, d)
 	if err != nil {
 		return nil, false, err
 	}
 	if old != nil {
 		project = old.ProjectID
+	}
+	if err := t.checkReferences(ctx, p, typ, d); err != nil {
+		return nil, false, err
+	}
+	if fieldsRule == nil && rules != nil && len(rules[0].Criteria) == 0 {
+		fieldsRule = rules[0] // a re-created deleted resource
+	}
+	if fieldsRule != nil {
+		var existing map[string]any
+		if old != nil && !old.Deleted {
+			existing = decodeTree(old.Content)
+		}
+		if err := dropFields(d, ruleFields(fieldsRule), existing); err != nil {
+			return nil, false, err
+		}
 	}
 	v, err := t.s.build(ctx, p, project, typ, id, d)
 	if err != nil {
@@ -127,9 +161,14 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 	// An update that changes nothing but versionId and lastUpdated keeps
 	// the current version, as FHIR and Medplum do.
 	if old != nil && !old.Deleted && sameContent(old.Content, v.res.Content) {
-		return old, false, nil
+		res, err := t.output(ctx, p, old)
+		return res, false, err
 	}
-	return v.res, old == nil, t.insert(ctx, v, old != nil)
+	if _, err := t.postChecked(ctx, p, v, old != nil, rules); err != nil {
+		return nil, false, err
+	}
+	res, err := t.output(ctx, p, v.res)
+	return res, old == nil, err
 }
 
 // Delete implements ward.ResourceTx.
@@ -141,11 +180,14 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 	if !fhir.IsResourceType(typ) {
 		return ward.Errorf(ward.ENOTFOUND, "Unknown resource type: %s", typ)
 	}
+	if _, err := allowedRules(p, typ, ward.InteractionRead); err != nil {
+		return err
+	}
 	if !validID(id) {
 		return notFound()
 	}
 	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
-	if ward.ErrorCode(err) == ward.ENOTFOUND {
+	if ward.ErrorCode(err) == ward.ENOTFOUND && !enforced(p) {
 		return nil
 	} else if err != nil {
 		return err
@@ -153,8 +195,11 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 	if old.Deleted {
 		return nil
 	}
+	if _, err := t.preCheck(ctx, p, old, ward.InteractionDelete); err != nil {
+		return err
+	}
 	if old.ProjectID != p.ProjectID && !p.System {
-		return ward.Errorf(ward.EFORBIDDEN, "Forbidden")
+		return forbidden()
 	}
 	res := &ward.Resource{
 		Type: typ, ID: id, ProjectID: old.ProjectID, VersionID: ward.NewID(),
@@ -186,21 +231,6 @@ func (t *tx) decode(typ, id string, content []byte) (*decodedResource, error) {
 		return nil, err
 	}
 	return d, nil
-}
-
-// writeProject is the project a new resource lands in: always the caller's,
-// whatever meta.project says; only a system principal may name another.
-func writeProject(p *ward.Principal, d *decodedResource) (string, error) {
-	if !p.System {
-		return p.ProjectID, nil
-	}
-	if proj, _ := d.metaIn["project"].(string); validID(proj) {
-		return proj, nil
-	}
-	if p.ProjectID != "" {
-		return p.ProjectID, nil
-	}
-	return "", invalid("A system write must name meta.project")
 }
 
 // now is the store clock at Medplum's precision (milliseconds).
