@@ -19,7 +19,8 @@ test("a second project's admin cannot read the first project's Patient (404)", a
   });
   assert.equal(lastStatus(second), 404);
 
-  assert.deepEqual(await second.searchResources('Patient', { _id: patient.id }), []);
-  assert.deepEqual(await second.searchResources('Patient', { family }), []);
-  assert.deepEqual((await first.searchResources('Patient', { family })).map((p) => p.id), [patient.id]);
+  const ids = (resources) => resources.map((r) => r.id);
+  assert.deepEqual(ids(await second.searchResources('Patient', { _id: patient.id })), []);
+  assert.deepEqual(ids(await second.searchResources('Patient', { family })), []);
+  assert.deepEqual(ids(await first.searchResources('Patient', { family })), [patient.id]);
 });
