@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -281,5 +282,153 @@ func TestAdminSetPassword(t *testing.T) {
 		wantAdminError(t, "server-scoped user", err, ward.ENOTFOUND, "User not found")
 		err = w.s.setPassword(ctx, w.alice, setPasswordRequest{Email: "pat@example.com", Password: "short"})
 		wantAdminError(t, "short password", err, ward.EINVALID, "")
+	})
+}
+
+// bearer signs in membershipID the way a finished login does and returns
+// its access token.
+func (w *adminWorld) bearer(t *testing.T, membershipID string) string {
+	t.Helper()
+	ctx := context.Background()
+	if err := w.s.ensureSigningKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var m Membership
+	if _, err := w.s.readJSON(ctx, "ProjectMembership", membershipID, &m); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.s.writeSystem(ctx, ward.SystemProjectID, "Login", "", &Login{
+		ResourceType: "Login", User: m.User, Project: m.Project,
+		Membership: &Reference{Reference: "ProjectMembership/" + m.ID},
+		AuthMethod: "password", AuthTime: "2026-01-01T00:00:00Z", Scope: "openid", Granted: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login, _ := decodeAs[Login](res)
+	reply, err := w.s.tokenResponse(ctx, login, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + reply["access_token"].(string)
+}
+
+// call sends one request through the identity handler.
+func (w *adminWorld) call(method, path, authorization, body string) (int, map[string]any) {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/fhir+json")
+	if authorization != "" {
+		r.Header.Set("Authorization", authorization)
+	}
+	rec := httptest.NewRecorder()
+	w.s.Handler().ServeHTTP(rec, r)
+	var out map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+// issueText is the first issue's details.text of an OperationOutcome.
+func issueText(out map[string]any) string {
+	issues, _ := out["issue"].([]any)
+	if len(issues) == 0 {
+		return ""
+	}
+	details, _ := issues[0].(map[string]any)["details"].(map[string]any)
+	text, _ := details["text"].(string)
+	return text
+}
+
+// The admin routes over HTTP with real tokens: 401 without credentials,
+// the literal ":projectId" path, 403 for members, Medplum's shapes.
+func TestAdminHTTP(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		w := newAdminWorld(t, st)
+		alice := w.bearer(t, w.alice.Membership.ID)
+		invite := `{"resourceType":"Practitioner","firstName":"Bob","lastName":"Jones","email":"bob@example.com","password":"password123","sendEmail":false,"scope":"project"}`
+
+		if status, _ := w.call("POST", "/admin/projects/:projectId/invite", "", invite); status != http.StatusUnauthorized {
+			t.Errorf("invite without credentials: %d, want 401", status)
+		}
+		status, m := w.call("POST", "/admin/projects/:projectId/invite", alice, invite)
+		project, _ := m["project"].(map[string]any)
+		if status != http.StatusOK || m["resourceType"] != "ProjectMembership" || project["reference"] != "Project/"+w.project.ID {
+			t.Fatalf("invite: %d %v", status, m)
+		}
+		bobID, _ := m["id"].(string)
+		bob := w.bearer(t, bobID)
+
+		for _, tc := range []struct {
+			method, path, auth, body string
+			status                   int
+		}{
+			{"GET", "/admin/projects/" + w.project.ID, alice, "", 200},
+			{"GET", "/admin/projects/" + w.project.ID, bob, "", 403},
+			{"GET", "/admin/projects/x/members/" + bobID, alice, "", 200},
+			{"GET", "/admin/projects/x/members/" + bobID, bob, "", 403},
+			{"GET", "/admin/projects/x/members/" + w.super.Membership.ID, alice, "", 403},
+			{"GET", "/admin/projects/x/members/" + ward.NewID(), alice, "", 404},
+			{"POST", "/admin/projects/x/members/" + bobID, alice, `{"resourceType":"Patient","id":"` + bobID + `"}`, 403},
+			{"POST", "/admin/projects/x/client", alice, `{"name":"Feed"}`, 201},
+			{"POST", "/admin/projects/x/client", bob, `{"name":"Feed"}`, 403},
+			{"POST", "/admin/projects/x/settings", alice, `[{"name":"a","valueBoolean":true}]`, 200},
+			{"POST", "/admin/projects/x/sites", bob, `[]`, 403},
+			{"POST", "/admin/projects/x/invite", bob, invite, 403},
+			{"DELETE", "/admin/projects/x/members/" + w.alice.Membership.ID, alice, "", 400},
+			{"DELETE", "/admin/projects/x/members/" + ward.NewID(), alice, "", 404},
+		} {
+			if status, out := w.call(tc.method, tc.path, tc.auth, tc.body); status != tc.status {
+				t.Errorf("%s %s: %d %v, want %d", tc.method, tc.path, status, out, tc.status)
+			}
+		}
+
+		status, out := w.call("DELETE", "/admin/projects/x/members/"+w.alice.Membership.ID, alice, "")
+		if text := issueText(out); status != 400 || text != "Cannot delete the owner of the project" {
+			t.Errorf("delete owner: %d %q", status, text)
+		}
+		status, out = w.call("GET", "/admin/projects/:projectId", alice, "")
+		if p, _ := out["project"].(map[string]any); status != 200 || p["id"] != w.project.ID || p["name"] != "Alice Project" {
+			t.Errorf("GET project: %d %v", status, out)
+		}
+
+		w.mail.fail = true
+		carol := `{"resourceType":"Practitioner","firstName":"Carol","lastName":"White","email":"carol@example.com"}`
+		status, out = w.call("POST", "/admin/projects/:projectId/invite", alice, carol)
+		if status != 200 || out["resourceType"] != "OperationOutcome" || issueText(out) != emailFailedText {
+			t.Errorf("invite with a failing mail server: %d %v", status, out)
+		}
+		status, out = w.call("POST", "/admin/projects/:projectId/invite", alice, `{"resourceType":"Practitioner","firstName":"D","lastName":"E","email":""}`)
+		if issues, _ := out["issue"].([]any); status != 400 || len(issues) == 0 || issues[0].(map[string]any)["expression"] == nil {
+			t.Errorf("invite with empty email: %d %v, want 400 with an expression", status, out)
+		}
+	})
+}
+
+// Row 73: a ClientApplication whose membership an admin promoted invites
+// with Basic client credentials; an unpromoted client cannot.
+func TestInviteHTTPBasicClient(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		w := newAdminWorld(t, st)
+		ctx := context.Background()
+		plain, err := w.s.createClient(ctx, w.project.ID, NewClient{Name: "Plain"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		promoted := w.promotedClient(t).Client
+		basic := func(c *Client) string {
+			return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+":"+c.Secret))
+		}
+		invite := `{"resourceType":"Practitioner","firstName":"Bob","lastName":"Jones","email":"bob@example.com","sendEmail":false}`
+		if status, out := w.call("POST", "/admin/projects/:projectId/invite", basic(plain), invite); status != 403 {
+			t.Errorf("unpromoted client: %d %v, want 403", status, out)
+		}
+		status, out := w.call("POST", "/admin/projects/:projectId/invite", basic(promoted), invite)
+		if invitedBy, _ := out["invitedBy"].(map[string]any); status != 200 || invitedBy["reference"] != "ClientApplication/"+promoted.ID {
+			t.Errorf("promoted client: %d %v", status, out)
+		}
+		wrong := *promoted
+		wrong.Secret = strings.Repeat("0", 64)
+		if status, _ := w.call("POST", "/admin/projects/:projectId/invite", basic(&wrong), invite); status != 401 {
+			t.Errorf("wrong secret: %d, want 401", status)
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -59,7 +60,7 @@ type adminWorld struct {
 func newAdminWorld(t *testing.T, st *store.Store) *adminWorld {
 	t.Helper()
 	mail := &mailbox{}
-	s := New(st, Config{BaseURL: "http://ward.test/", BcryptCost: bcrypt.MinCost, SendEmail: mail.send})
+	s := New(st, Config{BaseURL: "http://ward.test/", BcryptCost: bcrypt.MinCost, SendEmail: mail.send, Logger: slog.New(slog.DiscardHandler)})
 	w := &adminWorld{s: s, mail: mail}
 	w.project, w.alice = registerOwner(t, s, "Alice Project", "alice@example.com", false)
 	_, w.super = registerOwner(t, s, "Super Admin", "admin@example.com", true)
@@ -359,7 +360,7 @@ func (w *adminWorld) promotedClient(t *testing.T) *Caller {
 	for _, r := range members {
 		var m Membership
 		_ = json.Unmarshal(r.Content, &m)
-		if refID(m.User, "ClientApplication") != "" {
+		if refID(m.User, "ClientApplication") != "" && m.User.Display == w.project.Name+" Default Client" {
 			id = m.ID
 		}
 	}
