@@ -9,6 +9,7 @@ import (
 // code in package http; nothing else decides a status.
 const (
 	EINVALID       = "invalid"             // 400
+	ESTRUCTURE     = "structure"           // 400, issue code structure (invalid references)
 	EUNAUTHORIZED  = "unauthorized"        // 401
 	EFORBIDDEN     = "forbidden"           // 403
 	ENOTFOUND      = "not-found"           // 404

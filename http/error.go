@@ -24,6 +24,7 @@ type outcomeShape struct {
 // OperationOutcome. Nothing else decides a status.
 var outcomeShapes = map[string]outcomeShape{
 	ward.EINVALID:       {http.StatusBadRequest, "", "invalid", "Invalid request"},
+	ward.ESTRUCTURE:     {http.StatusBadRequest, "", "structure", "Invalid reference"},
 	ward.EUNAUTHORIZED:  {http.StatusUnauthorized, "unauthorized", "login", "Unauthorized"},
 	ward.EFORBIDDEN:     {http.StatusForbidden, "forbidden", "forbidden", "Forbidden"},
 	ward.ENOTFOUND:      {http.StatusNotFound, "not-found", "not-found", "Not found"},

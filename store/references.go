@@ -2,10 +2,255 @@ package store
 
 import (
 	"context"
+	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
 )
 
+// Cross-project references (spec 4.3, and Ward's stricter rule of issue
+// 3): on every create and update by a non-system caller, a reference to a
+// resource that exists in a project the caller cannot read is rejected
+// (400, issue code structure), whatever Project.checkReferencesOnWrite
+// says. With that flag (Principal.CheckReferences) every reference must
+// also resolve to a resource the caller can read.
+//
+// Cost: one query finds the targets the caller can read (by primary key,
+// under the typed wall); only references it did not find are looked for
+// in every project, with one query that walks the distinct project ids
+// (a loose index scan: the schema has no index on the id alone, by the
+// tenant-first rule).
+
+// refAt is one reference of a resource being written.
+type refAt struct {
+	typ, id, path string
+	// system marks the references checked with system rights
+	// (Project.owner, Project.link.project, ProjectMembership.user).
+	system bool
+}
+
 func (t *tx) checkReferences(ctx context.Context, p *ward.Principal, typ string, d *decodedResource) error {
+	if p.System {
+		return nil
+	}
+	refs := collectReferences(typ, d)
+	if len(refs) == 0 {
+		return nil
+	}
+	var walled []refAt
+	for _, r := range refs {
+		if !r.system && validID(r.id) {
+			walled = append(walled, r)
+		}
+	}
+	readable, err := t.readableTargets(ctx, p, walled)
+	if err != nil {
+		return err
+	}
+	var elsewhere []refAt
+	for _, r := range refs {
+		if validID(r.id) && !readable[r.typ+"/"+r.id] && (!r.system || p.CheckReferences) {
+			elsewhere = append(elsewhere, r)
+		}
+	}
+	existing, err := t.targetsAnywhere(ctx, elsewhere)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		key := r.typ + "/" + r.id
+		switch {
+		case r.system:
+			if p.CheckReferences && !existing[key] {
+				return badReference(r.path)
+			}
+		case readable[key]:
+		case existing[key]:
+			return badReference(r.path) // in a project the caller cannot read
+		case p.CheckReferences:
+			return badReference(r.path)
+		}
+	}
+	if p.CheckReferences {
+		return t.referencesMeetPolicy(ctx, p, walled)
+	}
 	return nil
+}
+
+func badReference(path string) error {
+	return &ward.Error{Code: ward.ESTRUCTURE, Message: "Invalid reference (Not found)", Expression: []string{path}}
+}
+
+// readableTargets returns the "Type/id" of refs that exist, not deleted,
+// in the caller's read scope for their type.
+func (t *tx) readableTargets(ctx context.Context, p *ward.Principal, refs []refAt) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	c, err := newCompiler(p, nil, t.s.now())
+	if err != nil {
+		return nil, err
+	}
+	c.w("SELECT r.resource_type, r.id FROM resources r WHERE r.deleted = 0 AND (1 = 0")
+	for _, g := range groupByType(refs) {
+		c.w(" OR (r.resource_type = ")
+		c.arg(g.typ)
+		c.wall("r.project_id", g.typ)
+		c.in("r.id", g.ids)
+		c.w(")")
+	}
+	c.w(")")
+	return t.refSet(ctx, c.sql.String(), c.args)
+}
+
+// targetsAnywhere returns the "Type/id" of refs that exist in any project
+// (not deleted), read with system rights.
+func (t *tx) targetsAnywhere(ctx context.Context, refs []refAt) (map[string]bool, error) {
+	if len(refs) == 0 {
+		return map[string]bool{}, nil
+	}
+	var b strings.Builder
+	var args []any
+	b.WriteString(`WITH RECURSIVE projects(id) AS (
+		SELECT MIN(project_id) FROM resources
+		UNION ALL
+		SELECT (SELECT MIN(x.project_id) FROM resources x WHERE x.project_id > projects.id) FROM projects WHERE projects.id IS NOT NULL)
+		SELECT r.resource_type, r.id FROM projects JOIN resources r ON r.project_id = projects.id WHERE r.deleted = 0 AND (1 = 0`)
+	for _, g := range groupByType(refs) {
+		b.WriteString(" OR (r.resource_type = ? AND r.id IN (?" + repeat(", ?", len(g.ids)-1) + "))")
+		args = append(args, g.typ)
+		for _, id := range g.ids {
+			args = append(args, id)
+		}
+	}
+	b.WriteString(")")
+	return t.refSet(ctx, b.String(), args)
+}
+
+func (t *tx) refSet(ctx context.Context, query string, args []any) (map[string]bool, error) {
+	rows, err := t.q.QueryContext(ctx, t.d.Rebind(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var typ, id string
+		if err := rows.Scan(&typ, &id); err != nil {
+			return nil, err
+		}
+		out[typ+"/"+id] = true
+	}
+	return out, rows.Err()
+}
+
+// referencesMeetPolicy: under checkReferencesOnWrite every target must
+// also meet a read rule of the caller's policy.
+func (t *tx) referencesMeetPolicy(ctx context.Context, p *ward.Principal, refs []refAt) error {
+	if !enforced(p) {
+		return nil
+	}
+	for _, g := range groupByType(refs) {
+		rules := grantingRules(p.Policy, g.typ, ward.InteractionRead)
+		match := map[string]int{}
+		if len(rules) > 0 {
+			var err error
+			if match, err = firstMatch(ctx, t.q, t.d, p, g.typ, g.ids, rules); err != nil {
+				return err
+			}
+		}
+		for _, r := range refs {
+			if k, ok := match[r.id]; r.typ == g.typ && (!ok || k < 0) {
+				return badReference(r.path)
+			}
+		}
+	}
+	return nil
+}
+
+type typeGroup struct {
+	typ string
+	ids []string
+}
+
+func groupByType(refs []refAt) []typeGroup {
+	var out []typeGroup
+	index := map[string]int{}
+	seen := map[string]bool{}
+	for _, r := range refs {
+		if seen[r.typ+"/"+r.id] {
+			continue
+		}
+		seen[r.typ+"/"+r.id] = true
+		i, ok := index[r.typ]
+		if !ok {
+			i = len(out)
+			index[r.typ] = i
+			out = append(out, typeGroup{typ: r.typ})
+		}
+		out[i].ids = append(out[i].ids, r.id)
+	}
+	return out
+}
+
+// collectReferences returns the literal references of d outside meta and
+// contained resources, in document order of the top-level members, with
+// their FHIRPath (Patient.generalPractitioner[0]). Empty, local (#),
+// variable (%), conditional (?), urn: and absolute references are skipped.
+func collectReferences(typ string, d *decodedResource) []refAt {
+	var out []refAt
+	for _, f := range d.fields {
+		if f.key == "contained" {
+			continue
+		}
+		walkReferences(typ+"."+f.key, d.tree[f.key], &out)
+	}
+	for i := range out {
+		out[i].system = typ == "Project" && (out[i].path == "Project.owner" || strings.HasPrefix(out[i].path, "Project.link[")) ||
+			typ == "ProjectMembership" && out[i].path == "ProjectMembership.user"
+	}
+	return out
+}
+
+func walkReferences(path string, v any, out *[]refAt) {
+	switch x := v.(type) {
+	case []any:
+		for i, e := range x {
+			walkReferences(path+"["+strconv.Itoa(i)+"]", e, out)
+		}
+	case map[string]any:
+		if s, ok := x["reference"].(string); ok {
+			if typ, id, ok := literalReference(s); ok {
+				*out = append(*out, refAt{typ: typ, id: id, path: path})
+			}
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			if k != "reference" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			walkReferences(path+"."+k, x[k], out)
+		}
+	}
+}
+
+// literalReference splits "Type/id" (or "Type/id/_history/v").
+func literalReference(s string) (typ, id string, ok bool) {
+	if s == "" || strings.ContainsAny(s, "#%?:") {
+		return "", "", false
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) != 2 && !(len(parts) == 4 && parts[2] == "_history") {
+		return "", "", false
+	}
+	if !fhir.IsResourceType(parts[0]) || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
 }
