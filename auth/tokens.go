@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,6 +24,7 @@ import (
 func (s *Service) setup() {
 	s.keys = &keyRing{}
 	s.cache = newPrincipalCache()
+	s.limit = newLimiter(s.cfg)
 }
 
 func (s *Service) mountTokens(mux *http.ServeMux) {
@@ -251,17 +251,13 @@ func (s *Service) grantClientCredentials(ctx context.Context, r *http.Request) (
 		scope = "openid"
 	}
 	self := &Reference{Reference: "ClientApplication/" + client.ID}
-	addr, _, splitErr := net.SplitHostPort(r.RemoteAddr)
-	if splitErr != nil {
-		addr = r.RemoteAddr
-	}
 	login := &Login{
 		ResourceType: "Login", User: self, Client: self,
 		Project:    m.Project,
 		Membership: &Reference{Reference: "ProjectMembership/" + m.ID},
 		AuthMethod: "client", AuthTime: s.cfg.Now().UTC().Format(time.RFC3339Nano),
 		Scope: scope, Granted: true,
-		RemoteAddress: addr, UserAgent: r.UserAgent(),
+		RemoteAddress: remoteAddress(r), UserAgent: r.UserAgent(),
 	}
 	stored, err := s.writeSystem(ctx, ward.SystemProjectID, "Login", "", login)
 	if err != nil {
