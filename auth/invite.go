@@ -158,6 +158,12 @@ func (s *Service) invite(ctx context.Context, c *Caller, pathProjectID string, r
 			return nil, err
 		}
 	}
+	if !req.Upsert {
+		// Before any user is created: a taken externalId must leave nothing behind.
+		if err := s.checkExternalID(ctx, project.ID, req.ExternalID, ""); err != nil {
+			return nil, err
+		}
+	}
 	user, link, err := s.inviteUser(ctx, req, email, userProject)
 	if err != nil {
 		return nil, err

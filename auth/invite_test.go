@@ -322,9 +322,20 @@ func TestInvitePatientExternalID(t *testing.T) {
 			t.Errorf("patient user stored in %v, want the project", u["_project"])
 		}
 
+		users := func() int {
+			found, err := w.s.searchSystem(context.Background(), "User", map[string][]string{"_project": {w.project.ID}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(found)
+		}
+		before := users()
 		req.FirstName = "Other"
 		_, err := w.invite(w.alice, "", req)
 		wantAdminError(t, "same externalId", err, ward.ECONFLICT, externalIDTakenText)
+		if after := users(); after != before {
+			t.Errorf("a refused invite left %d new users behind", after-before)
+		}
 
 		if err := w.s.deleteMember(context.Background(), w.alice, "", m.ID); err != nil {
 			t.Fatal(err)
