@@ -132,16 +132,6 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 		// Readable (a linked project) but not the caller's: never writable.
 		return nil, false, forbidden()
 	}
-	project, err := writeProject(p, typ, id, d)
-	if err != nil {
-		return nil, false, err
-	}
-	if old != nil {
-		project = old.ProjectID
-	}
-	if err := t.checkReferences(ctx, p, typ, d); err != nil {
-		return nil, false, err
-	}
 	if fieldsRule == nil && rules != nil && len(rules[0].Criteria) == 0 {
 		fieldsRule = rules[0] // a re-created deleted resource
 	}
@@ -153,6 +143,16 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 		if err := dropFields(d, ruleFields(fieldsRule), existing); err != nil {
 			return nil, false, err
 		}
+	}
+	project, err := writeProject(p, typ, id, d)
+	if err != nil {
+		return nil, false, err
+	}
+	if old != nil {
+		project = old.ProjectID
+	}
+	if err := t.checkReferences(ctx, p, typ, d); err != nil {
+		return nil, false, err
 	}
 	v, err := t.s.build(ctx, p, project, typ, id, d)
 	if err != nil {
