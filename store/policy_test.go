@@ -101,7 +101,9 @@ func code(err error) string {
 	return ward.ErrorCode(err)
 }
 
-func has(content []byte, member string) bool { return strings.Contains(string(content), `"`+member+`"`) }
+func has(content []byte, member string) bool {
+	return strings.Contains(string(content), `"`+member+`"`)
+}
 
 // TestProtectedTypes: only the system principal touches Login,
 // JsonWebKey and DomainConfiguration, whatever the caller's policy.
