@@ -25,6 +25,7 @@ type inviteRequest struct {
 	Scope              string            `json:"scope"`
 	Upsert             bool              `json:"upsert"`
 	ForceNewMembership bool              `json:"forceNewMembership"`
+	MfaRequired        bool              `json:"mfaRequired"`
 	Patient            *Reference        `json:"patient"`
 	Membership         *inviteMembership `json:"membership"`
 	// Deprecated top-level aliases of the membership fields.
@@ -213,7 +214,7 @@ func (s *Service) inviteUser(ctx context.Context, req inviteRequest, email, user
 	}
 	u, err := s.createUser(ctx, NewUser{
 		FirstName: req.FirstName, LastName: req.LastName, Email: email,
-		Password: req.Password, ProjectID: userProject,
+		Password: req.Password, ProjectID: userProject, MfaRequired: req.MfaRequired,
 	})
 	if err != nil {
 		return nil, "", err

@@ -179,6 +179,7 @@ func TestInviteNewPractitioner(t *testing.T) {
 		w := newAdminWorld(t, st)
 		req := bob("Practitioner")
 		req.Email = "BOB.Jones@Example.com"
+		req.MfaRequired = true
 		m := w.mustInvite(t, w.alice, ":projectId", req)
 
 		if m.Project.Reference != "Project/"+w.project.ID || m.Project.Display != "Alice Project" {
@@ -194,7 +195,7 @@ func TestInviteNewPractitioner(t *testing.T) {
 			t.Errorf("invitedBy = %+v, want %s", m.InvitedBy, w.alice.Membership.User.Reference)
 		}
 		user := storedMap(t, w.s, "User", refID(m.User, "User"))
-		if user["_project"] != ward.SystemProjectID || user["project"] != nil {
+		if user["_project"] != ward.SystemProjectID || user["project"] != nil || user["mfaRequired"] != true {
 			t.Errorf("Bob's user is project-scoped: %v", user)
 		}
 		if got := w.mail.subjects(); !slices.Equal(got, []string{"bob.jones@example.com: Welcome to Medplum"}) {

@@ -19,6 +19,8 @@ import (
 type NewUser struct {
 	FirstName, LastName, Email, Password string
 	ProjectID                            string
+	// MfaRequired makes the user enrol in MFA at the next sign-in.
+	MfaRequired bool
 }
 
 // emailRegisteredText is Medplum's text for a second user with the same
@@ -62,7 +64,15 @@ func (s *Service) createUser(ctx context.Context, u NewUser) (*User, error) {
 	if u.ProjectID != "" {
 		user.Project = &Reference{Reference: "Project/" + u.ProjectID}
 	}
-	res, err := s.writeSystem(ctx, scopeProject(u.ProjectID), "User", "", user)
+	var body any = user
+	if u.MfaRequired {
+		// User models no MFA fields; the stored resource carries the flag.
+		body = struct {
+			*User
+			MfaRequired bool `json:"mfaRequired"`
+		}{user, true}
+	}
+	res, err := s.writeSystem(ctx, scopeProject(u.ProjectID), "User", "", body)
 	if err != nil {
 		return nil, err
 	}
