@@ -29,6 +29,7 @@ func (s *Server) viewOf(r *http.Request) view {
 }
 
 func (v view) present(content []byte) []byte {
+	content = stripUserSecrets(content)
 	if v.extended {
 		return content
 	}
