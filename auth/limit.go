@@ -38,13 +38,13 @@ const (
 )
 
 // newLimiter returns the login limiter with the default rules: 10
-// attempts per account, then one every 30 s (120 an hour); 60 per
-// address, then one every 2 s, so a clinic behind one NAT signing in at
+// attempts per account, then one every 30 s (120 an hour); 100 per
+// address, then one a second, so a clinic behind one NAT signing in at
 // 9:00 is not locked out.
 func newLimiter(cfg Config) *limiter {
 	return newLimiterWith(
 		limitRule{burst: 10, every: 30 * time.Second},
-		limitRule{burst: 60, every: 2 * time.Second},
+		limitRule{burst: 100, every: time.Second},
 		maxLimitEntries)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/access"
 )
 
 // The login work: /auth/method, /auth/login, /auth/login/{login},
@@ -153,15 +154,20 @@ func (s *Service) chooseMembership(ctx context.Context, login *Login, membership
 	if login.Membership != nil {
 		return nil, badRequest("login", "Login profile already set")
 	}
-	var m Membership
 	if membershipID == "" {
 		return nil, badRequest("profile", "Profile not found")
 	}
-	if _, err := s.readJSON(ctx, "ProjectMembership", membershipID, &m); err != nil {
+	var mJSON map[string]any
+	mRes, err := s.readJSON(ctx, "ProjectMembership", membershipID, &mJSON)
+	if err != nil {
 		if ward.ErrorCode(err) == ward.EINTERNAL {
 			return nil, err
 		}
 		return nil, badRequest("profile", "Profile not found")
+	}
+	m, err := decodeAs[Membership](mRes)
+	if err != nil {
+		return nil, err
 	}
 	if m.User == nil || login.User == nil || m.User.Reference != login.User.Reference {
 		return nil, badRequest("profile", "Invalid profile")
@@ -174,15 +180,29 @@ func (s *Service) chooseMembership(ctx context.Context, login *Login, membership
 	if m.Active != nil && !*m.Active {
 		return nil, badRequest("profile", "Profile not active")
 	}
-	var project Project
-	if _, err := s.readJSON(ctx, "Project", referenceID(m.Project), &project); err != nil {
+	var pJSON map[string]any
+	pRes, err := s.readJSON(ctx, "Project", referenceID(m.Project), &pJSON)
+	if err != nil {
 		if ward.ErrorCode(err) == ward.EINTERNAL {
 			return nil, err
 		}
 		return nil, badRequest("profile", "Profile not found")
 	}
+	project, err := decodeAs[Project](pRes)
+	if err != nil {
+		return nil, err
+	}
 	if hasFeature(project.Features, "google-auth-required") && login.AuthMethod != "google" {
 		return nil, badRequest("profile", "Google authentication is required")
+	}
+	// A membership whose policies cannot be built would fail every
+	// request; refuse it here, with Medplum's text, instead.
+	policies, err := s.membershipPolicies(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := access.Build(access.Input{Project: pJSON, Membership: mJSON, Policies: policies}); err != nil {
+		return nil, err
 	}
 	login.Membership = &Reference{Reference: "ProjectMembership/" + m.ID}
 	if project.SuperAdmin {

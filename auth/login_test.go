@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -35,6 +36,7 @@ func newLoginFixture(t *testing.T, st *store.Store, edit ...func(*Config)) *logi
 	cfg := Config{
 		BaseURL:    "https://ward.test/",
 		BcryptCost: bcrypt.MinCost,
+		Logger:     slog.New(slog.DiscardHandler),
 		LoginFailed: func(_ context.Context, lf LoginFailure) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -406,11 +408,15 @@ func TestProfileChecks(t *testing.T) {
 		f.member(t, pb, carol, "Practitioner", "Carol", "B")
 		inactive := f.member(t, pc, carol, "Practitioner", "Carol", "C", func(m *Membership) { no := false; m.Active = &no })
 		davesOwn := f.member(t, pa, dave, "Practitioner", "Dave", "D")
+		pd := f.project(t, "Delta Clinic", false)
+		brokenPolicy := f.member(t, pd, carol, "Practitioner", "Carol", "D", func(m *Membership) {
+			m.AccessPolicy = &Reference{Reference: "AccessPolicy/" + ward.NewID()}
+		})
 
 		pending := func(t *testing.T) string {
 			out := decodeLogin(t, f.post(t, "/auth/login", map[string]any{"email": "carol@example.com", "password": testPassword}))
-			if len(out.Memberships) != 3 {
-				t.Fatalf("want 3 memberships, got %+v", out)
+			if len(out.Memberships) != 4 {
+				t.Fatalf("want 4 memberships, got %+v", out)
 			}
 			return out.Login
 		}
@@ -435,6 +441,7 @@ func TestProfileChecks(t *testing.T) {
 			{"unknown membership", nil, ward.NewID(), "Profile not found"},
 			{"another user's membership", nil, davesOwn.ID, "Invalid profile"},
 			{"inactive membership", nil, inactive.ID, "Profile not active"},
+			{"policy that does not exist (row 47)", nil, brokenPolicy.ID, "Cannot authenticate: Invalid access policy configuration. Please contact your administrator to update your project membership."},
 			{"revoked login", mark(func(l *Login) { l.Revoked = true }), active.ID, "Login revoked"},
 			{"granted login", mark(func(l *Login) { l.Granted = true }), active.ID, "Login granted"},
 			{"missing profile", nil, "", "Missing profile"},

@@ -206,9 +206,15 @@ func TestNewPatient(t *testing.T) {
 		f := newLoginFixture(t, st)
 		ctx := context.Background()
 		open := f.project(t, "Open Clinic", false)
+		ap, err := f.s.writeSystem(ctx, open.ID, "AccessPolicy", "", map[string]any{
+			"resourceType": "AccessPolicy", "name": "Patients", "resource": []any{map[string]any{"resourceType": "Patient"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		var pm map[string]any
 		_, _ = f.s.readJSON(ctx, "Project", open.ID, &pm)
-		pm["defaultPatientAccessPolicy"] = map[string]any{"reference": "AccessPolicy/patient-default"}
+		pm["defaultPatientAccessPolicy"] = map[string]any{"reference": ap.Reference()}
 		if _, err := f.s.writeSystem(ctx, open.ID, "Project", open.ID, pm); err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +249,7 @@ func TestNewPatient(t *testing.T) {
 		var m Membership
 		_, _ = f.s.readJSON(ctx, "ProjectMembership", refID(login.Membership, "ProjectMembership"), &m)
 		if out.Code == "" || !strings.HasPrefix(m.Profile.Reference, "Patient/") || m.AccessPolicy == nil ||
-			m.AccessPolicy.Reference != "AccessPolicy/patient-default" || m.Admin {
+			m.AccessPolicy.Reference != ap.Reference() || m.Admin {
 			t.Errorf("patient membership %+v", m)
 		}
 		user, _ := f.s.userByEmail(ctx, "kim@example.com", open.ID)
