@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { randomUUID } from 'node:crypto';
-import { newClient, newPatient, registerProjectAdmin, statusesOf } from './lib.mjs';
+import { newClient, newPatient, registerProjectAdmin, shortLivedBaseUrl, sleep, statusesOf } from './lib.mjs';
 
 test('startClientLogin with a ClientApplication created by the admin API', async () => {
   const { client: admin } = await registerProjectAdmin('client-admin');
@@ -39,4 +39,30 @@ test('startClientLogin with a wrong secret is refused', async () => {
   const backend = newClient();
   await assert.rejects(backend.startClientLogin(app.id, 'not-the-secret'), /Invalid secret|invalid/i);
   assert.deepEqual(statusesOf(backend, '/oauth2/token'), ['POST /oauth2/token 400']);
+});
+
+test('a client-credentials session logs in again when its token expires (no refresh token)', {
+  skip: shortLivedBaseUrl ? false : 'WARD_SHORT_TOKEN_BASE_URL is not set',
+}, async () => {
+  const { client: admin } = await registerProjectAdmin('client-expiry', { baseUrl: shortLivedBaseUrl, refreshGracePeriod: 0 });
+  const app = await admin.post(`admin/projects/${admin.getProject().id}/client`, { name: 'Compat expiring' });
+  // The negative grace period makes the client trust its token until the
+  // server answers 401; the client then repeats client_credentials.
+  const backend = newClient({ baseUrl: shortLivedBaseUrl, refreshGracePeriod: -3_600_000 });
+  await backend.startClientLogin(app.id, app.secret);
+  assert.equal(backend.getActiveLogin().refreshToken, undefined, 'client credentials never yield a refresh token');
+  const patient = await backend.createResource(newPatient('ClientExpiry'));
+
+  const deadline = Date.now() + 30_000;
+  while (!backend.wire.some((e) => e.status === 401)) {
+    assert.ok(Date.now() < deadline, 'the server never rejected the expired access token');
+    await sleep(500);
+    assert.equal((await backend.readResource('Patient', patient.id)).id, patient.id);
+  }
+  const grants = backend.wire
+    .filter((e) => e.url.endsWith('/oauth2/token'))
+    .map((e) => `${new URLSearchParams(e.body).get('grant_type')} ${e.status}`);
+  assert.deepEqual(grants, ['client_credentials 200', 'client_credentials 200']);
+  const path = `/fhir/R4/Patient/${patient.id}`;
+  assert.deepEqual(statusesOf(backend, path).slice(-2), [`GET ${path} 401`, `GET ${path} 200`]);
 });

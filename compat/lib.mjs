@@ -15,6 +15,10 @@ const core = await import('@medplum/core');
 export const { MedplumClient, ClientStorage, MemoryStorage, OperationOutcomeError } = core;
 
 export const baseUrl = requiredEnv('WARD_BASE_URL');
+// Access tokens of this server live seconds. A client on it needs a
+// refreshGracePeriod below that lifetime: with the default (5 min) every
+// token is "expiring", and @medplum/core refreshes again from inside each
+// refresh (its /auth/me call), forever.
 export const shortLivedBaseUrl = process.env.WARD_SHORT_TOKEN_BASE_URL;
 export const adminEmail = requiredEnv('WARD_ADMIN_EMAIL');
 export const adminPassword = requiredEnv('WARD_ADMIN_PASSWORD');
@@ -30,11 +34,16 @@ function requiredEnv(name) {
 
 // newClient returns a MedplumClient over Ward with in-memory storage and a
 // record of every exchange: client.wire is [{method, url, status, body}].
+// WARD_COMPAT_TRACE=1 also prints each exchange to stderr.
 export function newClient(options = {}) {
   const wire = [];
   const recordingFetch = async (url, init = {}) => {
     const res = await globalThis.fetch(url, init);
-    wire.push({ method: init.method ?? 'GET', url: String(url), status: res.status, body: init.body });
+    const exchange = { method: init.method ?? 'GET', url: String(url), status: res.status, body: init.body };
+    wire.push(exchange);
+    if (process.env.WARD_COMPAT_TRACE === '1') {
+      console.error(`${exchange.method} ${exchange.url} ${exchange.status}`);
+    }
     return res;
   };
   const client = new MedplumClient({
