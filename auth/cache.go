@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/wardhealth/ward"
 )
@@ -40,9 +41,18 @@ func newPrincipalCache() *principalCache {
 	return &principalCache{entries: map[[sha256.Size]byte]*cacheEntry{}}
 }
 
-// credentialKey hashes a credential; the cache never holds a secret.
-func credentialKey(kind, credential string) [sha256.Size]byte {
-	return sha256.Sum256([]byte(kind + "\x00" + credential))
+// bearerKey hashes an access token; the cache never holds a credential.
+// It hashes the string's bytes in place: this runs on every request, and
+// converting a ~1 KB token to []byte would copy it each time. Sum256 only
+// reads them.
+func bearerKey(token string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+}
+
+// basicKey hashes a client's Basic credentials. The NUL cannot occur in a
+// JWT, so no basic key equals a bearer key.
+func basicKey(clientID, secret string) [sha256.Size]byte {
+	return sha256.Sum256([]byte("\x00basic\x00" + clientID + ":" + secret))
 }
 
 func (c *principalCache) get(key [sha256.Size]byte, now time.Time) *Caller {

@@ -76,7 +76,7 @@ func decodeBasic(cred string) (id, secret string, ok bool) {
 // bearerCaller resolves an access token, from the cache when it was seen
 // before and nothing it depends on changed since.
 func (s *Service) bearerCaller(ctx context.Context, token string) (*Caller, error) {
-	key := credentialKey("bearer", token)
+	key := bearerKey(token)
 	now := s.cfg.Now()
 	if c := s.cache.get(key, now); c != nil {
 		return c, nil
@@ -125,7 +125,7 @@ func (s *Service) loginCaller(ctx context.Context, loginID string) (*Caller, err
 // basicCaller resolves Authorization: Basic clientId:secret. No Login is
 // stored; the client acts through its own membership.
 func (s *Service) basicCaller(ctx context.Context, clientID, secret string) (*Caller, error) {
-	key := credentialKey("basic", clientID+":"+secret)
+	key := basicKey(clientID, secret)
 	now := s.cfg.Now()
 	if c := s.cache.get(key, now); c != nil {
 		return c, nil

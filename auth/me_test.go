@@ -114,7 +114,7 @@ func TestCacheInvalidation(t *testing.T) {
 		if err != nil || p.Admin {
 			t.Fatalf("first request: %+v %v", p, err)
 		}
-		if f.s.cache.get(credentialKey("bearer", tok), f.now) == nil {
+		if f.s.cache.get(bearerKey(tok), f.now) == nil {
 			t.Fatal("caller not cached")
 		}
 

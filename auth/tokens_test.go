@@ -40,7 +40,7 @@ type tokFixture struct {
 	client  *Client
 }
 
-func newTokFixture(t *testing.T, st *store.Store, edit ...func(*Config)) *tokFixture {
+func newTokFixture(t testing.TB, st *store.Store, edit ...func(*Config)) *tokFixture {
 	t.Helper()
 	f := &tokFixture{st: st, now: time.Now().UTC().Truncate(time.Second)}
 	cfg := Config{BaseURL: tokBase, BcryptCost: bcrypt.MinCost, Now: func() time.Time { return f.now }}
@@ -66,7 +66,7 @@ func newTokFixture(t *testing.T, st *store.Store, edit ...func(*Config)) *tokFix
 }
 
 // addMember gives u a Practitioner profile and a membership in p.
-func (f *tokFixture) addMember(t *testing.T, p *Project, u *User, admin bool) *Membership {
+func (f *tokFixture) addMember(t testing.TB, p *Project, u *User, admin bool) *Membership {
 	t.Helper()
 	ctx := context.Background()
 	profile, err := f.s.createProfile(ctx, p.ID, "Practitioner", u.FirstName, u.LastName, u.Email)
@@ -81,7 +81,7 @@ func (f *tokFixture) addMember(t *testing.T, p *Project, u *User, admin bool) *M
 }
 
 // defaultClient returns the client createProject made for p.
-func (f *tokFixture) defaultClient(t *testing.T, p *Project) *Client {
+func (f *tokFixture) defaultClient(t testing.TB, p *Project) *Client {
 	t.Helper()
 	found, err := f.s.searchSystem(context.Background(), "ClientApplication", url.Values{"_project": {p.ID}})
 	if err != nil || len(found) == 0 {
@@ -105,7 +105,7 @@ type loginOpts struct {
 }
 
 // newCodeLogin stores a Login ready for the code exchange and returns it.
-func (f *tokFixture) newCodeLogin(t *testing.T, o loginOpts) *Login {
+func (f *tokFixture) newCodeLogin(t testing.TB, o loginOpts) *Login {
 	t.Helper()
 	m := o.membership
 	if m == nil {
@@ -139,7 +139,7 @@ func (f *tokFixture) newCodeLogin(t *testing.T, o loginOpts) *Login {
 }
 
 // postForm posts form to path with optional header pairs.
-func (f *tokFixture) postForm(t *testing.T, path string, form url.Values, header ...string) *httptest.ResponseRecorder {
+func (f *tokFixture) postForm(t testing.TB, path string, form url.Values, header ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -152,7 +152,7 @@ func (f *tokFixture) postForm(t *testing.T, path string, form url.Values, header
 }
 
 // get sends GET path with a bearer token ("" = none).
-func (f *tokFixture) get(t *testing.T, path, token string) *httptest.ResponseRecorder {
+func (f *tokFixture) get(t testing.TB, path, token string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest("GET", path, nil)
 	if token != "" {
@@ -164,13 +164,13 @@ func (f *tokFixture) get(t *testing.T, path, token string) *httptest.ResponseRec
 }
 
 // exchange runs the code grant and returns the decoded reply.
-func (f *tokFixture) exchange(t *testing.T, code, verifier string) (int, map[string]any) {
+func (f *tokFixture) exchange(t testing.TB, code, verifier string) (int, map[string]any) {
 	t.Helper()
 	w := f.postForm(t, "/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}})
 	return w.Code, decodeMap(t, w)
 }
 
-func decodeMap(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
+func decodeMap(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
@@ -188,7 +188,7 @@ func (f *tokFixture) authenticate(token string) (*ward.Principal, error) {
 
 // accessToken runs a plain-PKCE login of the fixture's member and returns
 // the token reply.
-func (f *tokFixture) accessToken(t *testing.T) map[string]any {
+func (f *tokFixture) accessToken(t testing.TB) map[string]any {
 	t.Helper()
 	l := f.newCodeLogin(t, loginOpts{challenge: "xyz", challengeMethod: "plain", refresh: true})
 	status, reply := f.exchange(t, l.Code, "xyz")
@@ -204,7 +204,7 @@ func s256(verifier string) string {
 }
 
 // claimsOf decodes a JWT's payload without verifying it.
-func claimsOf(t *testing.T, token string) (header, claims map[string]any) {
+func claimsOf(t testing.TB, token string) (header, claims map[string]any) {
 	t.Helper()
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
@@ -669,5 +669,20 @@ func TestDiscovery(t *testing.T) {
 	}
 	if m, _ := doc["code_challenge_methods_supported"].([]any); len(m) != 2 || m[0] != "S256" || m[1] != "plain" {
 		t.Errorf("code_challenge_methods_supported = %v", doc["code_challenge_methods_supported"])
+	}
+}
+
+// BenchmarkAuthenticateCached: resolving a bearer token seen before (the
+// per-request identity cost of an authenticated FHIR call).
+func BenchmarkAuthenticateCached(b *testing.B) {
+	f := newTokFixture(b, storetest.OpenSQLite(b))
+	token := f.accessToken(b)["access_token"].(string)
+	r := httptest.NewRequest("GET", "/fhir/R4/Patient", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.s.Authenticate(r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

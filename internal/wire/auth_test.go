@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -276,4 +278,61 @@ func BenchmarkUnauthenticatedRead(b *testing.B) {
 	_, s, projectID, path, _ := readFixture(b)
 	h := wire.Handler(s, wire.Config{BaseURL: "http://bench/", MaxBodyBytes: maxBody, Authenticate: wire.HeaderProject}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	benchRead(b, h, path, "X-Ward-Test-Project", projectID)
+}
+
+// BenchmarkLoginAndToken: POST /auth/login (bcrypt at cost 10, as ward
+// serve defaults) and the PKCE code exchange, end to end through the
+// handler. Accounts and client addresses rotate so the login rate limits
+// (10 per account, 60 per address in a burst) never answer instead.
+// Reports p50 and p99 of the pair.
+func BenchmarkLoginAndToken(b *testing.B) {
+	s := storetest.OpenSQLite(b)
+	srv := httptest.NewServer(nil)
+	b.Cleanup(srv.Close)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	id := auth.New(s, auth.Config{BaseURL: srv.URL + "/", AdminPassword: adminPassword, BcryptCost: 10, Logger: logger})
+	if err := id.Seed(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	h := wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id}, logger)
+	srv.Config.Handler = h
+	accounts := b.N/5 + 1
+	for i := range accounts {
+		registerOwner(b, srv, fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("Clinic %d", i))
+	}
+	serve := func(i int, method, path, contentType, body string) (int, map[string]any) {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:40000", i>>16&255, i>>8&255, i&255)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var m map[string]any
+		json.Unmarshal(w.Body.Bytes(), &m)
+		return w.Code, m
+	}
+	durations := make([]time.Duration, 0, b.N)
+	exchanges := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		body, _ := json.Marshal(map[string]any{"email": fmt.Sprintf("user%d@example.com", i%accounts), "password": "owner-password-1",
+			"scope": "openid offline", "codeChallenge": "xyz", "codeChallengeMethod": "plain"})
+		status, login := serve(i, "POST", "/auth/login", "application/fhir+json", string(body))
+		if status != 200 {
+			b.Fatalf("login %d: %d %v", i, status, login)
+		}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {login["code"].(string)}, "code_verifier": {"xyz"}}
+		exchangeStart := time.Now()
+		if status, reply := serve(i, "POST", "/oauth2/token", "application/x-www-form-urlencoded", form.Encode()); status != 200 {
+			b.Fatalf("token %d: %d %v", i, status, reply)
+		}
+		durations = append(durations, time.Since(start))
+		exchanges = append(exchanges, time.Since(exchangeStart))
+	}
+	b.StopTimer()
+	slices.Sort(durations)
+	slices.Sort(exchanges)
+	b.ReportMetric(float64(exchanges[len(exchanges)/2].Microseconds())/1000, "token-p50-ms")
+	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(durations[(len(durations)*99)/100].Microseconds())/1000, "p99-ms")
 }

@@ -1,5 +1,6 @@
 // Package wire assembles Ward's HTTP handler from a store: the REST API,
-// /metrics, and the caller resolution. cmd/ward and end-to-end tests use it,
+// the identity endpoints (when Config.Auth is set), /metrics, and the
+// caller resolution. cmd/ward and end-to-end tests use it,
 // so tests exercise exactly what the binary serves.
 package wire
 
