@@ -28,7 +28,7 @@ const (
 	// shortTokenLifetime is the access-token lifetime of the second server,
 	// long enough to finish a sign-in on a loaded machine, short enough
 	// that the refresh scenarios wait only seconds.
-	shortTokenLifetime = 6 * time.Second
+	shortTokenLifetime = 10 * time.Second
 	suiteTimeout       = 2 * time.Minute
 )
 

@@ -22,6 +22,9 @@ export const baseUrl = requiredEnv('WARD_BASE_URL');
 export const shortLivedBaseUrl = process.env.WARD_SHORT_TOKEN_BASE_URL;
 export const adminEmail = requiredEnv('WARD_ADMIN_EMAIL');
 export const adminPassword = requiredEnv('WARD_ADMIN_PASSWORD');
+// Ward allows 10 quick sign-ins per account (then one every 30 s): tests
+// sign the seeded admin in a handful of times at most and register fresh
+// users for everything else.
 export const password = 'correct-horse-battery-staple';
 
 function requiredEnv(name) {

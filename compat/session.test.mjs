@@ -56,7 +56,7 @@ test('the client refreshes an expiring token before using it', shortLived, async
   // the token lifetime, or every refresh's own /auth/me refreshes again.)
   const { client: medplum } = await registerProjectAdmin('refresh-early', {
     baseUrl: shortLivedBaseUrl,
-    refreshGracePeriod: 3_000,
+    refreshGracePeriod: 5_000,
   });
   const firstToken = medplum.getAccessToken();
   while (medplum.isAuthenticated()) {
