@@ -465,7 +465,8 @@ func TestCrossProjectReferences(t *testing.T) {
 			return `{"resourceType":"Patient","generalPractitioner":[{"reference":"` + ref + `"}]}`
 		}
 		for _, check := range []bool{false, true} {
-			ctx := ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: p2, ReadProjects: []string{linked}, CheckReferences: check})
+			ctx := ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: p2, ReadProjects: []string{linked}, CheckReferences: check,
+				Policy: policyOf(t, `{}`, `{}`, nil)})
 			cases := []struct {
 				ref  string
 				want string
@@ -488,8 +489,9 @@ func TestCrossProjectReferences(t *testing.T) {
 			}
 		}
 		// Updates are checked too.
-		mine := create(t, s, as(p2), "Patient", `{"resourceType":"Patient"}`)
-		if _, _, err := update(s, as(p2), "Patient", mine.ID, patient("Practitioner/"+foreign.ID), ""); code(err) != ward.ESTRUCTURE {
+		member := memberCtx(p2, policyOf(t, `{}`, `{}`, nil))
+		mine := create(t, s, member, "Patient", `{"resourceType":"Patient"}`)
+		if _, _, err := update(s, member, "Patient", mine.ID, patient("Practitioner/"+foreign.ID), ""); code(err) != ward.ESTRUCTURE {
 			t.Errorf("update referencing another project = %s, want structure", code(err))
 		}
 	})

@@ -19,7 +19,9 @@ type tx struct {
 	sql     *sql.Tx
 	pending []*version // versions whose index rows are not written yet
 	written []*ward.Resource
-	stmts   map[string]*sql.Stmt
+	// refChecks wait for the commit (see checkReferences).
+	refChecks []queuedRefs
+	stmts     map[string]*sql.Stmt
 }
 
 var _ ward.ResourceTx = (*tx)(nil)
@@ -43,6 +45,9 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.
 	}
 	defer t.closeStmts()
 	if err := fn(ctx, t); err != nil {
+		return err
+	}
+	if err := t.checkQueuedReferences(ctx); err != nil {
 		return err
 	}
 	if err := t.flushIndex(ctx); err != nil {
