@@ -521,3 +521,44 @@ func TestChainsStayInProject(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteConstraints: row 26 — FHIRPath constraints with %before and
+// %after decide the post-check.
+func TestWriteConstraints(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		pat := sysCreate(t, s, proj, "Patient", `{}`)
+		for _, criteria := range []string{"", `"criteria":"Observation?_lastUpdated=gt2000-01-01",`} {
+			pol := onePolicy(t, `[{"resourceType":"Patient"},{"resourceType":"Observation",`+criteria+`"writeConstraint":[
+				{"language":"text/fhirpath","expression":"%before.exists() implies %before.status != 'final'"},
+				{"language":"text/fhirpath","expression":"status = 'final' implies subject.exists()"}]}]`)
+			ctx := memberCtx(proj, pol)
+			obs, err := tryCreate(s, ctx, "Observation", `{"resourceType":"Observation","status":"preliminary","code":{"text":"x"}}`)
+			if err != nil {
+				t.Fatalf("create preliminary: %v", err)
+			}
+			body := func(status, subject string) string {
+				b := `{"resourceType":"Observation","id":"` + obs.ID + `","status":"` + status + `","code":{"text":"x"}`
+				if subject != "" {
+					b += `,"subject":{"reference":"Patient/` + subject + `"}`
+				}
+				return b + "}"
+			}
+			steps := []struct {
+				name, body, want string
+			}{
+				{"final without subject", body("final", ""), ward.EFORBIDDEN},
+				{"final with subject", body("final", pat.ID), "ok"},
+				{"cancel a final one", body("cancelled", pat.ID), ward.EFORBIDDEN},
+			}
+			for _, st := range steps {
+				if _, _, err := update(s, ctx, "Observation", obs.ID, st.body, ""); code(err) != st.want {
+					t.Errorf("criteria %q, %s = %s (%v), want %s", criteria, st.name, code(err), err, st.want)
+				}
+			}
+			if got, _ := s.Read(sysCtx(), "Observation", obs.ID); got == nil || !strings.Contains(string(got.Content), `"final"`) {
+				t.Errorf("criteria %q: stored %s, want the final version", criteria, got.Content)
+			}
+		}
+	})
+}

@@ -169,7 +169,11 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 		res, err := t.output(ctx, p, old)
 		return res, false, err
 	}
-	if _, err := t.postChecked(ctx, p, v, old != nil, rules); err != nil {
+	var before []byte
+	if old != nil && !old.Deleted {
+		before = old.Content
+	}
+	if _, err := t.postChecked(ctx, p, v, old != nil, rules, before); err != nil {
 		return nil, false, err
 	}
 	res, err := t.output(ctx, p, v.res)

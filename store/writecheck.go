@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhirpath"
 )
 
 // The write side of the access policy (spec 2.7). A write is checked
@@ -191,8 +192,13 @@ func (c *checkpoint) release(ctx context.Context) error {
 // written row meets; none → nothing stays written and 403. Without a
 // policy (rules nil) or when the first rule has no criteria it is a plain
 // insert.
-func (t *tx) postChecked(ctx context.Context, p *ward.Principal, v *version, replace bool, rules []*ward.PolicyRule) (int, error) {
+func (t *tx) postChecked(ctx context.Context, p *ward.Principal, v *version, replace bool, rules []*ward.PolicyRule, before []byte) (int, error) {
 	if rules == nil || len(rules[0].Criteria) == 0 || v.res.Type == "Binary" {
+		if rules != nil {
+			if err := checkConstraints(ctx, rules[0], before, v.res.Content); err != nil {
+				return -1, err
+			}
+		}
 		return 0, t.insert(ctx, v, replace)
 	}
 	cp, err := t.savepoint(ctx)
@@ -202,6 +208,9 @@ func (t *tx) postChecked(ctx context.Context, p *ward.Principal, v *version, rep
 	k, err := t.insertAndMatch(ctx, p, v, replace, rules)
 	if err != nil {
 		return -1, err
+	}
+	if k >= 0 && checkConstraints(ctx, rules[k], before, v.res.Content) != nil {
+		k = -1
 	}
 	if k < 0 {
 		if err := cp.rollback(ctx); err != nil {
@@ -240,7 +249,7 @@ func (t *tx) createChecked(ctx context.Context, p *ward.Principal, project, typ,
 		return nil, err
 	}
 	if rules == nil || len(rules[0].Criteria) == 0 || typ == "Binary" {
-		_, err := t.postChecked(ctx, p, v, false, rules)
+		_, err := t.postChecked(ctx, p, v, false, rules, nil)
 		return v, err
 	}
 	cp, err := t.savepoint(ctx)
@@ -264,6 +273,9 @@ func (t *tx) createChecked(ctx context.Context, p *ward.Principal, project, typ,
 		if k, err = t.insertAndMatch(ctx, p, v, false, rules); err != nil {
 			return nil, err
 		}
+	}
+	if k >= 0 && checkConstraints(ctx, rules[k], nil, v.res.Content) != nil {
+		k = -1
 	}
 	if k < 0 {
 		if err := cp.rollback(ctx); err != nil {
@@ -318,4 +330,39 @@ func (t *tx) output(ctx context.Context, p *ward.Principal, res *ward.Resource) 
 		return nil, err
 	}
 	return &out, nil
+}
+
+// checkConstraints evaluates the writeConstraint expressions of rule
+// (spec 2.11) on the new version after, with %before the previous version
+// (empty on create): each must yield exactly one true, else 403. An
+// expression that does not parse forbids the write.
+func checkConstraints(ctx context.Context, rule *ward.PolicyRule, before, after []byte) error {
+	if len(rule.WriteConstraints) == 0 {
+		return nil
+	}
+	afterTree := decodeTree(after)
+	vars := map[string][]fhirpath.Value{"after": {resourceValue(afterTree)}, "before": {}}
+	if before != nil {
+		vars["before"] = []fhirpath.Value{resourceValue(decodeTree(before))}
+	}
+	env := &fhirpath.Env{Vars: vars}
+	for _, src := range rule.WriteConstraints {
+		expr, err := fhirpath.Parse(src)
+		if err != nil {
+			return forbidden()
+		}
+		out, err := expr.Eval(ctx, afterTree, env)
+		if err != nil {
+			return forbidden()
+		}
+		if len(out) != 1 || out[0].Data != true {
+			return forbidden()
+		}
+	}
+	return nil
+}
+
+func resourceValue(tree map[string]any) fhirpath.Value {
+	rt, _ := tree["resourceType"].(string)
+	return fhirpath.Value{Data: tree, Type: rt}
 }
