@@ -16,6 +16,10 @@
 // failure. The first run installs the client with `npm ci` (network needed
 // once; node_modules is not committed).
 //
+// WARD_COMPAT_FILES=session.test.mjs runs one scenario file;
+// WARD_COMPAT_TRACE=1 prints every HTTP exchange of every client. A failing
+// run prints node's output and both servers' logs.
+//
 // Run only the JavaScript side against a server you started yourself:
 //
 //	cd compat && npm ci
