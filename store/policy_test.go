@@ -461,6 +461,7 @@ func TestCrossProjectReferences(t *testing.T) {
 		own := sysCreate(t, s, p2, "Practitioner", `{}`)
 		shared := sysCreate(t, s, linked, "Practitioner", `{}`)
 		dangling := uuid.NewString()
+		serverUser := sysCreate(t, s, ward.SystemProjectID, "User", `{"firstName":"S","lastName":"U","email":"s@example.com"}`)
 		patient := func(ref string) string {
 			return `{"resourceType":"Patient","generalPractitioner":[{"reference":"` + ref + `"}]}`
 		}
@@ -476,6 +477,7 @@ func TestCrossProjectReferences(t *testing.T) {
 				{"Practitioner/" + shared.ID, "ok"},
 				{"Practitioner/" + dangling, map[bool]string{false: "ok", true: ward.ESTRUCTURE}[check]},
 				{"%patient", "ok"},
+				{"User/" + serverUser.ID, map[bool]string{false: "ok", true: ward.ESTRUCTURE}[check]}, // server-scoped: no tenant
 			}
 			for _, c := range cases {
 				_, err := tryCreate(s, ctx, "Patient", patient(c.ref))
@@ -558,6 +560,30 @@ func TestWriteConstraints(t *testing.T) {
 			}
 			if got, _ := s.Read(sysCtx(), "Observation", obs.ID); got == nil || !strings.Contains(string(got.Content), `"final"`) {
 				t.Errorf("criteria %q: stored %s, want the final version", criteria, got.Content)
+			}
+		}
+	})
+}
+
+// TestMembershipReferencesWithSystemRights: ProjectMembership.user and
+// invitedBy name server-scoped Users; they are checked with system rights,
+// with and without checkReferencesOnWrite.
+func TestMembershipReferencesWithSystemRights(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := sysCreate(t, s, uuid.NewString(), "Project", `{"name":"P"}`)
+		user := sysCreate(t, s, ward.SystemProjectID, "User", `{"firstName":"S","lastName":"U","email":"s@example.com"}`)
+		admin := policyOf(t, string(proj.Content), `{"admin":true}`, nil)
+		body := `{"resourceType":"ProjectMembership","project":{"reference":"Project/` + proj.ID + `"},"user":{"reference":"User/` + user.ID +
+			`"},"invitedBy":{"reference":"User/` + user.ID + `"},"profile":{"reference":"Practitioner/` + uuid.NewString() + `"}}`
+		for _, check := range []bool{false, true} {
+			ctx := ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: proj.ID, Policy: admin, CheckReferences: check})
+			_, err := tryCreate(s, ctx, "ProjectMembership", body)
+			want := map[bool]string{false: "ok", true: ward.ESTRUCTURE}[check] // the profile does not exist
+			if code(err) != want {
+				t.Errorf("check=%v: %s (%v), want %s", check, code(err), err, want)
+			}
+			if check && err != nil && !strings.Contains(strings.Join(err.(*ward.Error).Expression, ","), "profile") {
+				t.Errorf("check=%v: rejected %v, want only the missing profile", check, err.(*ward.Error).Expression)
 			}
 		}
 	})

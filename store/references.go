@@ -27,7 +27,8 @@ import (
 type refAt struct {
 	typ, id, path string
 	// system marks the references checked with system rights
-	// (Project.owner, Project.link.project, ProjectMembership.user).
+	// (Project.owner, Project.link.project, ProjectMembership.user and
+	// ProjectMembership.invitedBy).
 	system bool
 }
 
@@ -100,13 +101,17 @@ func (t *tx) checkRefs(ctx context.Context, p *ward.Principal, refs []refAt) err
 	}
 	for _, r := range refs {
 		key := r.typ + "/" + r.id
+		project, exists := existing[key]
 		switch {
 		case r.system:
-			if p.CheckReferences && !existing[key] {
+			if p.CheckReferences && !exists {
 				return badReference(r.path)
 			}
 		case readable[key]:
-		case existing[key]:
+		// Server-scoped resources (a User of no project, as named by
+		// ProjectMembership.invitedBy or AuditEvent agents) belong to no
+		// tenant: a reference to one is no reference into another project.
+		case exists && project != ward.SystemProjectID:
 			return badReference(r.path) // in a project the caller cannot read
 		case p.CheckReferences:
 			return badReference(r.path)
@@ -148,11 +153,11 @@ func (t *tx) readableTargets(ctx context.Context, p *ward.Principal, refs []refA
 	return t.refSet(ctx, c.sql.String(), c.args)
 }
 
-// targetsAnywhere returns the "Type/id" of refs that exist in any project
-// (not deleted, committed), read with system rights.
-func (t *tx) targetsAnywhere(ctx context.Context, refs []refAt) (map[string]bool, error) {
+// targetsAnywhere returns the project of each of refs that exists (not
+// deleted, committed) in any project, read with system rights.
+func (t *tx) targetsAnywhere(ctx context.Context, refs []refAt) (map[string]string, error) {
 	if len(refs) == 0 {
-		return map[string]bool{}, nil
+		return map[string]string{}, nil
 	}
 	var b strings.Builder
 	var args []any
@@ -164,7 +169,7 @@ func (t *tx) targetsAnywhere(ctx context.Context, refs []refAt) (map[string]bool
 		if i > 0 {
 			b.WriteString(" UNION ALL")
 		}
-		b.WriteString(" SELECT r.resource_type, r.id FROM projects JOIN resources r ON r.project_id = projects.id AND r.resource_type = ? AND r.id IN (?" +
+		b.WriteString(" SELECT r.resource_type, r.id, r.project_id FROM projects JOIN resources r ON r.project_id = projects.id AND r.resource_type = ? AND r.id IN (?" +
 			repeat(", ?", len(g.ids)-1) + ") WHERE r.deleted = 0")
 		args = append(args, g.typ)
 		for _, id := range g.ids {
@@ -174,7 +179,20 @@ func (t *tx) targetsAnywhere(ctx context.Context, refs []refAt) (map[string]bool
 	// Committed rows suffice: a target written by this transaction is in
 	// the caller's project and was found readable. The read pool keeps its
 	// prepared statements across transactions.
-	return refSet(ctx, t.s.readerOf().q, t.d, b.String(), args)
+	rows, err := t.s.readerOf().q.QueryContext(ctx, t.d.Rebind(b.String()), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var typ, id, project string
+		if err := rows.Scan(&typ, &id, &project); err != nil {
+			return nil, err
+		}
+		out[typ+"/"+id] = project
+	}
+	return out, rows.Err()
 }
 
 func (t *tx) refSet(ctx context.Context, query string, args []any) (map[string]bool, error) {
@@ -261,7 +279,7 @@ func collectReferences(typ string, d *decodedResource) []refAt {
 	}
 	for i := range out {
 		out[i].system = typ == "Project" && (out[i].path == "Project.owner" || strings.HasPrefix(out[i].path, "Project.link[")) ||
-			typ == "ProjectMembership" && out[i].path == "ProjectMembership.user"
+			typ == "ProjectMembership" && (out[i].path == "ProjectMembership.user" || out[i].path == "ProjectMembership.invitedBy")
 	}
 	return out
 }
