@@ -33,6 +33,24 @@ test('startClientLogin with a ClientApplication created by the admin API', async
   assert.deepEqual(found.map((p) => p.id), [patient.id]);
 });
 
+test('setBasicAuth: every request carries the client id and secret', async () => {
+  const { client: admin } = await registerProjectAdmin('client-basic');
+  const app = await admin.post(`admin/projects/${admin.getProject().id}/client`, { name: 'Compat basic' });
+  const patient = await admin.createResource(newPatient('Basic'));
+
+  const backend = newClient();
+  backend.setBasicAuth(app.id, app.secret);
+  assert.equal((await backend.readResource('Patient', patient.id)).id, patient.id);
+  const created = await backend.createResource(newPatient('BasicCreated'));
+  assert.equal((await admin.readResource('Patient', created.id)).id, created.id);
+  assert.ok(!backend.wire.some((e) => e.url.endsWith('/oauth2/token')), 'no token was fetched');
+
+  const wrong = newClient();
+  wrong.setBasicAuth(app.id, 'not-the-secret');
+  await assert.rejects(wrong.readResource('Patient', patient.id));
+  assert.equal(wrong.wire[0].status, 401);
+});
+
 test('startClientLogin with a wrong secret is refused', async () => {
   const { client: admin } = await registerProjectAdmin('client-bad');
   const app = await admin.post(`admin/projects/${admin.getProject().id}/client`, { name: 'Compat wrong secret' });
