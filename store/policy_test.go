@@ -191,8 +191,10 @@ func TestAccessPolicyInteractions(t *testing.T) {
 				case "update":
 					var cur *ward.Resource
 					if cur, err = s.Read(sysCtx(), c.typ, c.id); err == nil {
-						body := strings.Replace(string(cur.Content), `"resourceType"`, `"language":"en","resourceType"`, 1)
-						_, _, err = update(s, ctx, c.typ, c.id, body, "")
+						m := jsonTree(t, string(cur.Content))
+						m["language"] = uuid.NewString()[:8]
+						body, _ := json.Marshal(m)
+						_, _, err = update(s, ctx, c.typ, c.id, string(body), "")
 					}
 				case "delete":
 					err = tryDelete(s, ctx, c.typ, c.id)
@@ -585,6 +587,33 @@ func TestMembershipReferencesWithSystemRights(t *testing.T) {
 			if check && err != nil && !strings.Contains(strings.Join(err.(*ward.Error).Expression, ","), "profile") {
 				t.Errorf("check=%v: rejected %v, want only the missing profile", check, err.(*ward.Error).Expression)
 			}
+		}
+	})
+}
+
+// TestUpdateAsCreate: a PUT to a new id (and a transaction entry with a
+// server-chosen id) is a create under the policy: create rights, the
+// post-check, and an existing id needs update rights.
+func TestUpdateAsCreate(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		pat := sysCreate(t, s, proj, "Patient", `{}`)
+		createOnly := memberCtx(proj, onePolicy(t, `[{"resourceType":"Condition","interaction":["create","read"]},
+			{"resourceType":"Patient","criteria":"Patient?active=true"}]`))
+		id := uuid.NewString()
+		body := `{"resourceType":"Condition","id":"` + id + `","subject":{"reference":"Patient/` + pat.ID + `"}}`
+		if _, created, err := update(s, createOnly, "Condition", id, body, ""); err != nil || !created {
+			t.Errorf("PUT new Condition with create rights: created=%v %v", created, err)
+		}
+		if _, _, err := update(s, createOnly, "Condition", id, strings.Replace(body, `"subject"`, `"language":"en","subject"`, 1), ""); code(err) != ward.EFORBIDDEN {
+			t.Errorf("PUT existing Condition without update rights = %s, want forbidden", code(err))
+		}
+		pid := uuid.NewString()
+		if _, _, err := update(s, createOnly, "Patient", pid, `{"resourceType":"Patient","id":"`+pid+`","active":false}`, ""); code(err) != ward.EFORBIDDEN {
+			t.Errorf("PUT new inactive Patient = %s, want forbidden (post-check)", code(err))
+		}
+		if _, err := s.Read(sysCtx(), "Patient", pid); code(err) != ward.ENOTFOUND {
+			t.Errorf("a create that failed the post-check was stored: %s", code(err))
 		}
 	})
 }

@@ -87,7 +87,19 @@ func (t *tx) Create(ctx context.Context, typ string, content []byte) (*ward.Reso
 	if err != nil {
 		return nil, err
 	}
-	id := ward.NewID()
+	return t.createChecks(ctx, p, typ, ward.NewID(), d, rules)
+}
+
+// createAt creates typ/id (an update of an id that does not exist).
+func (t *tx) createAt(ctx context.Context, p *ward.Principal, typ, id string, d *decodedResource) (*ward.Resource, error) {
+	rules, err := allowedRules(p, typ, ward.InteractionCreate)
+	if err != nil {
+		return nil, err
+	}
+	return t.createChecks(ctx, p, typ, id, d, rules)
+}
+
+func (t *tx) createChecks(ctx context.Context, p *ward.Principal, typ, id string, d *decodedResource, rules []*ward.PolicyRule) (*ward.Resource, error) {
 	project, err := writeProject(p, typ, id, d)
 	if err != nil {
 		return nil, err
@@ -108,9 +120,8 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 	if err != nil {
 		return nil, false, err
 	}
-	rules, err := allowedRules(p, typ, ward.InteractionUpdate)
-	if err != nil {
-		return nil, false, err
+	if ward.IsProtectedType(typ) && !p.System {
+		return nil, false, forbidden()
 	}
 	if !validID(id) {
 		return nil, false, invalid("Invalid id: %s", id)
@@ -120,8 +131,16 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 		return nil, false, err
 	}
 	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
-	if err != nil && (ward.ErrorCode(err) != ward.ENOTFOUND || enforced(p)) {
-		// Under a policy an update never creates: 404 as Medplum.
+	if ward.ErrorCode(err) == ward.ENOTFOUND && ifMatch == "" {
+		// Update as create: a PUT to a new id, and the http package's
+		// transaction entries with server-chosen ids. It needs create.
+		res, err := t.createAt(ctx, p, typ, id, d)
+		return res, err == nil, err
+	} else if err != nil && ward.ErrorCode(err) != ward.ENOTFOUND {
+		return nil, false, err
+	}
+	rules, err := allowedRules(p, typ, ward.InteractionUpdate)
+	if err != nil {
 		return nil, false, err
 	}
 	var fieldsRule *ward.PolicyRule
