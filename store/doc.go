@@ -8,4 +8,19 @@
 // from the ward.Principal in the context; there is no exported way to query
 // without one. It must not know about HTTP; the leaves store/sqlite and
 // store/postgres only open connections and pick the dialect.
+//
+// The walls it enforces for a non-system caller:
+//   - the project wall by type (scope.go): own project, linked projects'
+//     exported types, the FHIR R4 project's definitions;
+//   - protected types (Login, JsonWebKey, DomainConfiguration): 403;
+//   - the access policy when the principal carries one (policy.go for
+//     reads, writecheck.go for writes): 403 for a type or interaction no
+//     rule grants, 404 for a row the criteria filter out, criteria compiled
+//     into the SQL of every read, hiddenFields removed from every output,
+//     readonlyFields kept, pre- and post-checks and writeConstraint on
+//     writes;
+//   - references into projects the caller cannot read (references.go).
+//
+// A principal without a policy (server internals, tests) has the project
+// wall and the protected types only.
 package store
