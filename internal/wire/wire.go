@@ -76,6 +76,7 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 			mux.Handle(prefix, identity)
 		}
 		mux.Handle("GET /fhir/R4/.well-known/smart-configuration", identity)
+		mux.Handle("GET /oauth", identity) // the built-in sign-in page /oauth2/authorize redirects to
 	}
 	mux.Handle("/", api.Handler())
 	return mux
