@@ -617,3 +617,45 @@ func TestUpdateAsCreate(t *testing.T) {
 		}
 	})
 }
+
+// TestHiddenFieldsByMatchingRule: rows 22, 23, 24 and 37 — the hidden
+// fields of the first rule a resource matches apply, nested paths walk
+// arrays, and hiding meta hides all of it.
+func TestHiddenFieldsByMatchingRule(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		final := sysCreate(t, s, proj, "Observation", `{"status":"final","code":{"text":"x"},"valueQuantity":{"value":5,"unit":"mg"}}`)
+		prelim := sysCreate(t, s, proj, "Observation", `{"status":"preliminary","code":{"text":"x"},"valueQuantity":{"value":6,"unit":"mg"}}`)
+		str := sysCreate(t, s, proj, "Observation", `{"status":"final","code":{"text":"x"},"valueString":"kept"}`)
+		pat := sysCreate(t, s, proj, "Patient", `{"name":[{"family":"A","given":["B"]},{"family":"C","given":["D"]}]}`)
+		ctx := memberCtx(proj, onePolicy(t, `[
+			{"resourceType":"Observation","criteria":"Observation?status=final","hiddenFields":["valueQuantity.value"]},
+			{"resourceType":"Observation","criteria":"Observation?status=preliminary"},
+			{"resourceType":"Patient","hiddenFields":["name.family","meta"]}]`))
+		res, err := trySearch(s, ctx, "Observation", "")
+		if err != nil || len(res.Matches) != 3 {
+			t.Fatalf("search: %v %v", err, res)
+		}
+		for _, m := range res.Matches {
+			content := string(m.Content)
+			switch m.ID {
+			case final.ID:
+				if strings.Contains(content, `"value":5`) || !strings.Contains(content, `"unit":"mg"`) {
+					t.Errorf("final: %s, want value hidden and unit kept", content)
+				}
+			case prelim.ID:
+				if !strings.Contains(content, `"value":6`) {
+					t.Errorf("preliminary: %s, want value shown (its rule hides nothing)", content)
+				}
+			case str.ID:
+				if !strings.Contains(content, `"valueString":"kept"`) {
+					t.Errorf("valueString: %s, want untouched", content)
+				}
+			}
+		}
+		got, err := s.Read(ctx, "Patient", pat.ID)
+		if err != nil || strings.Contains(string(got.Content), "family") || strings.Count(string(got.Content), "given") != 2 || has(got.Content, "meta") {
+			t.Errorf("patient: %v %s, want both names without family and no meta", err, got.Content)
+		}
+	})
+}
