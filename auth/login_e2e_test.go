@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -124,4 +126,99 @@ func TestInvitedMemberWithPolicyLogsIn(t *testing.T) {
 			"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "x"},
 		}))(403, "create Observation")
 	})
+}
+
+// TestAuthorizeThroughWire: signInWithRedirect's path as ward serve routes
+// it. Without a session /oauth2/authorize sends the browser to the built-in
+// sign-in page; after a sign-in whose code was exchanged, the client cookie
+// gives a silent re-login whose code exchanges for tokens (PKCE S256).
+func TestAuthorizeThroughWire(t *testing.T) {
+	s := storetest.OpenSQLite(t)
+	e := startE2E(t, s)
+	nu := e.mustCall(e.post("/auth/newuser", "", map[string]any{
+		"firstName": "Rae", "lastName": "Redirect", "email": "rae@example.com", "password": "rae-password-1",
+		"codeChallenge": "xyz", "codeChallengeMethod": "plain", "scope": "openid",
+	}))(200, "newuser")
+	np := e.mustCall(e.post("/auth/newproject", "", map[string]any{"login": nu["login"], "projectName": "Redirect Project"}))(200, "newproject")
+	admin := e.exchange(np["code"].(string))["access_token"].(string)
+	const redirect = "https://app.example.test/signed-in"
+	app := e.mustCall(e.post("/admin/projects/:projectId/client", admin, map[string]any{"name": "Web App", "redirectUri": redirect}))(201, "create client")
+	clientID := app["id"].(string)
+
+	// code_verifier "verifier-0123456789" hashed: S256 as MedplumClient sends it.
+	const verifier = "verifier-0123456789"
+	challenge := s256(verifier)
+	query := url.Values{
+		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "state": {"state-1"},
+		"scope": {"openid"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+	}
+	noFollow := *e.srv.Client()
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	get := func(path string, cookies ...*http.Cookie) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+
+	resp := get("/oauth2/authorize?" + query.Encode())
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Path != "/oauth" {
+		t.Fatalf("authorize without a session: %d %s", resp.StatusCode, loc)
+	}
+	if page := get(loc.RequestURI()); page.StatusCode != 200 || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("sign-in page: %d %s", page.StatusCode, page.Header.Get("Content-Type"))
+	}
+
+	// What the sign-in page does: /auth/login with the query's client and
+	// challenge, then the app exchanges the code.
+	body, _ := json.Marshal(map[string]any{"email": "rae@example.com", "password": "rae-password-1", "clientId": clientID,
+		"scope": "openid", "codeChallenge": challenge, "codeChallengeMethod": "S256"})
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/auth/login", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/fhir+json")
+	loginResp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login map[string]any
+	_ = json.NewDecoder(loginResp.Body).Decode(&login)
+	loginResp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range loginResp.Cookies() {
+		if c.Name == "medplum-"+clientID {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatalf("no client cookie from /auth/login: %v", loginResp.Header)
+	}
+	e.exchangeWith(login["code"].(string), verifier)
+
+	resp = get("/oauth2/authorize?"+query.Encode(), cookie)
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Scheme+"://"+loc.Host+loc.Path != redirect || loc.Query().Get("state") != "state-1" {
+		t.Fatalf("silent re-login: %d %s", resp.StatusCode, loc)
+	}
+	tokens := e.exchangeWith(loc.Query().Get("code"), verifier)
+	if tokens["access_token"] == nil {
+		t.Fatalf("tokens %v", tokens)
+	}
+}
+
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (e *e2e) exchangeWith(code, verifier string) map[string]any {
+	e.t.Helper()
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}}
+	return e.mustCall(e.call(http.MethodPost, "/oauth2/token", "", "application/x-www-form-urlencoded", form.Encode()))(200, "token exchange")
 }
