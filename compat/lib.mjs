@@ -7,7 +7,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 // @medplum/core 5.x reads WebSocket.CLOSING at import time; Node 20 has
 // WebSocket only behind --experimental-websocket (compat_test.go passes it).
-// Import it dynamically so a missing global fails with a clear message.
+// Hence the check first and a dynamic import: a missing global fails with
+// a clear message instead of a ReferenceError from minified code.
 if (typeof globalThis.WebSocket === 'undefined') {
   throw new Error('globalThis.WebSocket is missing: run node >= 22 or node --experimental-websocket');
 }
@@ -20,11 +21,12 @@ export const baseUrl = requiredEnv('WARD_BASE_URL');
 // token is "expiring", and @medplum/core refreshes again from inside each
 // refresh (its /auth/me call), forever.
 export const shortLivedBaseUrl = process.env.WARD_SHORT_TOKEN_BASE_URL;
-export const adminEmail = requiredEnv('WARD_ADMIN_EMAIL');
-export const adminPassword = requiredEnv('WARD_ADMIN_PASSWORD');
 // Ward allows 10 quick sign-ins per account (then one every 30 s): tests
 // sign the seeded admin in a handful of times at most and register fresh
 // users for everything else.
+export const adminEmail = requiredEnv('WARD_ADMIN_EMAIL');
+export const adminPassword = requiredEnv('WARD_ADMIN_PASSWORD');
+// password of every user the suite registers or invites.
 export const password = 'correct-horse-battery-staple';
 
 function requiredEnv(name) {
