@@ -39,6 +39,10 @@ func (s *Service) mountTokens(mux *http.ServeMux) {
 	mux.HandleFunc("GET /fhir/R4/.well-known/smart-configuration", s.handleSmartConfiguration)
 }
 
+// codeLifetime bounds the time between the last change of a Login (the
+// membership choice that issued its code) and the code exchange.
+const codeLifetime = time.Hour
+
 // oauthError is a token endpoint failure: 400 {error, error_description}.
 type oauthError struct{ code, description string }
 
@@ -124,6 +128,10 @@ func (s *Service) grantCode(ctx context.Context, r *http.Request) (map[string]an
 		return nil, err
 	}
 	if login.Code != code { // token search may fold case; codes are exact
+		return nil, invalidRequest("Invalid code")
+	}
+	if s.cfg.Now().Sub(res.LastUpdated) > codeLifetime {
+		// Ward's addition: an unused code does not stay valid for ever.
 		return nil, invalidRequest("Invalid code")
 	}
 	if login.Membership == nil {

@@ -320,6 +320,14 @@ func TestCodeExchangeFailures(t *testing.T) {
 			})
 		}
 
+		t.Run("expired code", func(t *testing.T) {
+			l := f.newCodeLogin(t, loginOpts{challenge: "xyz", challengeMethod: "plain"})
+			f.now = f.now.Add(codeLifetime + time.Minute)
+			defer func() { f.now = f.now.Add(-codeLifetime - time.Minute) }()
+			if status, reply := f.exchange(t, l.Code, "xyz"); status != 400 || reply["error_description"] != "Invalid code" {
+				t.Errorf("got %d %v", status, reply)
+			}
+		})
 		t.Run("client secret replaces PKCE", func(t *testing.T) {
 			l := f.newCodeLogin(t, loginOpts{client: f.client})
 			w := f.postForm(t, "/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {l.Code}, "client_id": {f.client.ID}, "client_secret": {f.client.Secret}})
@@ -683,6 +691,40 @@ func BenchmarkAuthenticateCached(b *testing.B) {
 	for b.Loop() {
 		if _, err := f.s.Authenticate(r); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestClientTokenLifetimes(t *testing.T) {
+	f := newTokFixture(t, storetest.OpenSQLite(t))
+	var m map[string]any
+	f.s.readJSON(context.Background(), "ClientApplication", f.client.ID, &m)
+	m["accessTokenLifetime"] = "2h"
+	if _, err := f.s.writeSystem(context.Background(), f.project.ID, "ClientApplication", f.client.ID, m); err != nil {
+		t.Fatal(err)
+	}
+	w := f.postForm(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {f.client.ID}, "client_secret": {f.client.Secret}})
+	reply := decodeMap(t, w)
+	if reply["expires_in"] != float64(7200) {
+		t.Errorf("expires_in = %v, want 7200", reply["expires_in"])
+	}
+	_, claims := claimsOf(t, reply["access_token"].(string))
+	if claims["exp"].(float64)-claims["iat"].(float64) != 7200 {
+		t.Errorf("token lifetime %v", claims["exp"].(float64)-claims["iat"].(float64))
+	}
+}
+
+func TestParseLifetime(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", time.Hour}, {"3600s", time.Hour}, {"90m", 90 * time.Minute}, {"2h", 2 * time.Hour},
+		{"30d", 30 * 24 * time.Hour}, {"2w", 14 * 24 * time.Hour},
+		{"h", time.Hour}, {"0h", time.Hour}, {"1y", time.Hour}, {"-1h", time.Hour}, {"1.5h", time.Hour},
+	} {
+		if got := parseLifetime(c.in, time.Hour); got != c.want {
+			t.Errorf("parseLifetime(%q) = %v, want %v", c.in, got, c.want)
 		}
 	}
 }
