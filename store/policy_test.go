@@ -659,3 +659,33 @@ func TestHiddenFieldsByMatchingRule(t *testing.T) {
 		}
 	})
 }
+
+// TestSystemHistoryUnderPolicy: _history across types keeps to what the
+// policy grants: "*" criteria (row 45's *?_compartment=), explicit types,
+// never the admin types a "*" rule does not grant.
+func TestSystemHistoryUnderPolicy(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		pat := sysCreate(t, s, proj, "Patient", `{}`)
+		other := sysCreate(t, s, proj, "Patient", `{}`)
+		sysCreate(t, s, proj, "Observation", `{"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/`+pat.ID+`"}}`)
+		sysCreate(t, s, proj, "Observation", `{"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/`+other.ID+`"}}`)
+		sysCreate(t, s, proj, "ProjectMembership", `{"project":{"reference":"Project/`+proj+`"},"user":{"reference":"User/u"},"profile":{"reference":"Practitioner/p"}}`)
+		sysCreate(t, s, proj, "Task", `{"status":"draft","intent":"order"}`)
+		ctx := memberCtx(proj, onePolicy(t, `[{"resourceType":"*","criteria":"*?_compartment=Patient/`+pat.ID+`"},{"resourceType":"Task"}]`))
+		h, err := s.History(ctx, ward.HistoryQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, v := range h.Versions {
+			got = append(got, v.Type)
+		}
+		if h.Total != 3 || len(got) != 3 {
+			t.Errorf("history: total %d, types %v, want the patient, its observation and the task", h.Total, got)
+		}
+		if res, err := s.Read(ctx, "Patient", other.ID); code(err) != ward.ENOTFOUND {
+			t.Errorf("read other patient = %s (%v), want not-found (row 45)", code(err), res)
+		}
+	})
+}
