@@ -728,3 +728,33 @@ func TestParseLifetime(t *testing.T) {
 		}
 	}
 }
+
+// Two exchanges of one code at the same moment: at most one gets tokens.
+func TestConcurrentCodeExchange(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newTokFixture(t, st)
+		for round := range 3 {
+			l := f.newCodeLogin(t, loginOpts{challenge: "xyz", challengeMethod: "plain", refresh: true})
+			const n = 4
+			statuses := make(chan int, n)
+			start := make(chan struct{})
+			for range n {
+				go func() {
+					<-start
+					w := f.postForm(t, "/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {l.Code}, "code_verifier": {"xyz"}})
+					statuses <- w.Code
+				}()
+			}
+			close(start)
+			ok := 0
+			for range n {
+				if <-statuses == 200 {
+					ok++
+				}
+			}
+			if ok > 1 {
+				t.Errorf("round %d: %d exchanges of one code succeeded", round, ok)
+			}
+		}
+	})
+}

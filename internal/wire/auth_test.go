@@ -127,6 +127,14 @@ func TestAuthEndToEnd(t *testing.T) {
 		if status, body := call(t, srv, "GET", "/.well-known/openid-configuration", "", "", ""); status != 200 || body["issuer"] != srv.URL+"/" {
 			t.Errorf("discovery: %d %v", status, body)
 		}
+		for _, path := range []string{"/.well-known/smart-configuration", "/fhir/R4/.well-known/smart-configuration"} {
+			if status, body := call(t, srv, "GET", path, "", "", ""); status != 200 || body["token_endpoint"] != srv.URL+"/oauth2/token" {
+				t.Errorf("%s: %d %v", path, status, body)
+			}
+		}
+		if status, body := call(t, srv, "GET", "/.well-known/jwks.json", "", "", ""); status != 200 || len(body["keys"].([]any)) != 1 {
+			t.Errorf("jwks: %d %v", status, body)
+		}
 		if status, body := call(t, srv, "GET", "/fhir/R4/metadata", "", "", ""); status != 200 || body["resourceType"] != "CapabilityStatement" {
 			t.Errorf("metadata stays public: %d", status)
 		}
