@@ -13,6 +13,16 @@ if (typeof globalThis.WebSocket === 'undefined') {
   throw new Error('globalThis.WebSocket is missing: run node >= 22 or node --experimental-websocket');
 }
 const core = await import('@medplum/core');
+
+// startPkce hashes with window.btoa, so on Node it always warns and falls
+// back to 'plain' (see s256Challenge). That one known warning is dropped
+// so that real ones stand out.
+const warn = console.warn;
+console.warn = (...args) => {
+  if (!String(args[0]).startsWith('Failed to hash code verifier')) {
+    warn(...args);
+  }
+};
 export const { MedplumClient, ClientStorage, MemoryStorage, OperationOutcomeError } = core;
 
 export const baseUrl = requiredEnv('WARD_BASE_URL');

@@ -2,7 +2,7 @@
 // user the admin of a new project.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { registerProjectAdmin, statusesOf } from './lib.mjs';
+import { newClient, password, registerProjectAdmin, statusesOf } from './lib.mjs';
 
 test('startNewUser + startNewProject sign the user in as admin of the new project', async () => {
   const { client: medplum, email, projectName } = await registerProjectAdmin('register');
@@ -27,4 +27,14 @@ test('startNewUser + startNewProject sign the user in as admin of the new projec
   const patient = await medplum.createResource({ resourceType: 'Patient', name: [{ family: 'Registered' }] });
   assert.equal((await medplum.readResource('Patient', patient.id)).id, patient.id);
   assert.ok(email);
+});
+
+test('startNewUser with an email that is already registered is refused', async () => {
+  const { email } = await registerProjectAdmin('register-twice');
+  const medplum = newClient();
+  await assert.rejects(
+    medplum.startNewUser({ firstName: 'Again', lastName: 'Twice', email, password, recaptchaToken: 'compat-suite' }),
+    /Email already registered/,
+  );
+  assert.deepEqual(statusesOf(medplum, '/auth/newuser'), ['POST /auth/newuser 400']);
 });
