@@ -65,12 +65,12 @@ func (s *Service) me(ctx context.Context, c *Caller) (map[string]any, error) {
 	return out, nil
 }
 
-// meProject is the project as /auth/me shows it: built from the stored
-// project, so superAdmin and strictMode are present, without secrets.
+// meProject is the project as /auth/me shows it (spec 5.7): built from the
+// stored project, so superAdmin and strictMode are present, and limited to
+// what every member may know (regular members cannot read the Project).
 func meProject(p map[string]any) map[string]any {
 	out := map[string]any{}
-	for _, k := range []string{"resourceType", "id", "meta", "name", "description", "owner", "features",
-		"setting", "link", "exportedResourceType", "defaultPatientAccessPolicy", "defaultProfile", "checkReferencesOnWrite"} {
+	for _, k := range []string{"resourceType", "id", "name", "description", "features"} {
 		if v, ok := p[k]; ok {
 			out[k] = v
 		}

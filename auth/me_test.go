@@ -25,6 +25,13 @@ func TestMeShape(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newTokFixture(t, st)
 		setMembership(t, f, func(m map[string]any) { m["admin"] = true })
+		var pm map[string]any
+		f.s.readJSON(context.Background(), "Project", f.project.ID, &pm)
+		pm["secret"] = []any{map[string]any{"name": "api", "valueString": "s3cret"}}
+		pm["setting"] = []any{map[string]any{"name": "color", "valueString": "blue"}}
+		if _, err := f.s.writeSystem(context.Background(), f.project.ID, "Project", f.project.ID, pm); err != nil {
+			t.Fatal(err)
+		}
 		reply := f.accessToken(t)
 		w := f.get(t, "/auth/me", reply["access_token"].(string))
 		if w.Code != 200 {
@@ -46,6 +53,11 @@ func TestMeShape(t *testing.T) {
 		project := me["project"].(map[string]any)
 		if project["id"] != f.project.ID || project["name"] != "Alice Project" || project["superAdmin"] != false || project["strictMode"] != true {
 			t.Errorf("project = %v", project)
+		}
+		for _, k := range []string{"setting", "secret", "systemSecret", "link", "owner"} {
+			if _, ok := project[k]; ok {
+				t.Errorf("project shows %s to a member", k)
+			}
 		}
 		membership := me["membership"].(map[string]any)
 		if membership["id"] != f.member.ID || membership["admin"] != true || membership["resourceType"] != "ProjectMembership" {
