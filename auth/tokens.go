@@ -254,6 +254,13 @@ func (s *Service) grantClientCredentials(ctx context.Context, r *http.Request) (
 	if m == nil || (m.Active != nil && !*m.Active) {
 		return nil, invalidRequest("Invalid client")
 	}
+	member, err := s.membershipCaller(ctx, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !ipAllowed(member.AccessPolicy, remoteAddress(r)) {
+		return nil, invalidRequest("IP address not allowed")
+	}
 	scope := r.PostForm.Get("scope")
 	if scope == "" {
 		scope = "openid"

@@ -453,6 +453,39 @@ func TestClientCredentials(t *testing.T) {
 				}
 			})
 		}
+		t.Run("blocked address", func(t *testing.T) {
+			policy, err := f.s.writeSystem(context.Background(), f.project.ID, "AccessPolicy", "", map[string]any{
+				"resourceType": "AccessPolicy", "resource": []any{map[string]any{"resourceType": "Patient"}},
+				"ipAccessRule": []any{map[string]any{"value": "10.9.", "action": "allow"}, map[string]any{"value": "*", "action": "block"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _ := f.s.clientMembership(context.Background(), f.client.ID)
+			var mm map[string]any
+			f.s.readJSON(context.Background(), "ProjectMembership", m.ID, &mm)
+			mm["accessPolicy"] = map[string]any{"reference": "AccessPolicy/" + policy.ID}
+			if _, err := f.s.writeSystem(context.Background(), f.project.ID, "ProjectMembership", m.ID, mm); err != nil {
+				t.Fatal(err)
+			}
+			form := url.Values{"grant_type": {"client_credentials"}, "client_id": {f.client.ID}, "client_secret": {f.client.Secret}}
+			w := f.postForm(t, "/oauth2/token", form) // httptest's address 192.0.2.1
+			if reply := decodeMap(t, w); w.Code != 400 || reply["error_description"] != "IP address not allowed" {
+				t.Errorf("blocked address: %d %v", w.Code, reply)
+			}
+			r := httptest.NewRequest("POST", "/oauth2/token", strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.RemoteAddr = "10.9.0.7:5000"
+			aw := httptest.NewRecorder()
+			f.h.ServeHTTP(aw, r)
+			if aw.Code != 200 {
+				t.Errorf("allowed address: %d %s", aw.Code, aw.Body)
+			}
+			delete(mm, "accessPolicy")
+			if _, err := f.s.writeSystem(context.Background(), f.project.ID, "ProjectMembership", m.ID, mm); err != nil {
+				t.Fatal(err)
+			}
+		})
 		t.Run("inactive client", func(t *testing.T) {
 			var m map[string]any
 			f.s.readJSON(context.Background(), "ClientApplication", f.client.ID, &m)
