@@ -53,6 +53,17 @@ type Options struct {
 
 	Version  string // reported by /healthcheck
 	Database string // "postgres" or "sqlite": the /healthcheck key for Ping
+
+	// Routes are further handlers (identity, admin) served behind the same
+	// request log, panic recovery, body limit and metrics as the FHIR API.
+	// They authenticate their callers themselves.
+	Routes []Route
+}
+
+// Route mounts Handler at a net/http ServeMux Pattern.
+type Route struct {
+	Pattern string
+	Handler http.Handler
 }
 
 // Pinger is implemented by stores that can check their database connection.
@@ -75,6 +86,7 @@ type Server struct {
 	database     string
 
 	capabilities []byte // the CapabilityStatement, built once
+	routes       []Route
 }
 
 // NewServer returns a Server for opts.
@@ -90,6 +102,7 @@ func NewServer(opts Options) *Server {
 		types:        make(map[string]bool, len(opts.ResourceTypes)),
 		version:      opts.Version,
 		database:     opts.Database,
+		routes:       opts.Routes,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -128,6 +141,9 @@ func (s *Server) Handler() http.Handler {
 	}
 
 	public("GET /healthcheck", s.handleHealthcheck)
+	for _, rt := range s.routes {
+		mux.Handle(rt.Pattern, s.instrument(rt.Pattern, rt.Handler))
+	}
 	public("GET /fhir/R4/metadata", s.handleMetadata)
 
 	private("POST /fhir/R4", s.handleBundle)

@@ -55,6 +55,16 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 	if c.Authenticate == nil {
 		c.Authenticate = DefaultProject
 	}
+	var routes []wardhttp.Route
+	if c.Auth != nil {
+		identity := c.Auth.Handler()
+		for _, pattern := range []string{"/auth/", "/oauth2/", "/.well-known/", "/admin/",
+			"GET /fhir/R4/.well-known/smart-configuration",
+			"GET /oauth", // the built-in sign-in page /oauth2/authorize redirects to
+		} {
+			routes = append(routes, wardhttp.Route{Pattern: pattern, Handler: identity})
+		}
+	}
 	api := wardhttp.NewServer(wardhttp.Options{
 		Store:         s,
 		Logger:        logger,
@@ -67,17 +77,10 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 		SearchParams:  capabilityParams,
 		Version:       c.Version,
 		Database:      s.Dialect().Name(),
+		Routes:        routes,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	if c.Auth != nil {
-		identity := c.Auth.Handler()
-		for _, prefix := range []string{"/auth/", "/oauth2/", "/.well-known/", "/admin/"} {
-			mux.Handle(prefix, identity)
-		}
-		mux.Handle("GET /fhir/R4/.well-known/smart-configuration", identity)
-		mux.Handle("GET /oauth", identity) // the built-in sign-in page /oauth2/authorize redirects to
-	}
 	mux.Handle("/", api.Handler())
 	return mux
 }
