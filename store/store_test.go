@@ -103,11 +103,11 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("update with another resourceType: %v, want invalid", err)
 		}
 
-		// Another project cannot touch it; its update creates its own row.
-		other, created, err := update(s, b, "Patient", p.ID, `{"resourceType":"Patient"}`, "")
-		if err != nil || !created || other.ProjectID != projB {
-			t.Errorf("update from another project = %v, created=%v, %v; want a separate resource in that project", other, created, err)
+		// Another project cannot touch it: its update is 404 (spec 2.10).
+		if other, _, err := update(s, b, "Patient", p.ID, `{"resourceType":"Patient"}`, ""); ward.ErrorCode(err) != ward.ENOTFOUND {
+			t.Errorf("update from another project = %v, %v; want not-found", other, err)
 		}
+		create(t, s, b, "Patient", `{"resourceType":"Patient"}`)
 		if got, _ := s.Read(a, "Patient", p.ID); got == nil || got.VersionID != v2.VersionID {
 			t.Errorf("another project's write changed this project's resource: %v", got)
 		}

@@ -131,6 +131,11 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 		return nil, false, err
 	}
 	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
+	if ward.ErrorCode(err) == ward.ENOTFOUND {
+		if err := t.foreignID(ctx, p, typ, id); err != nil {
+			return nil, false, err
+		}
+	}
 	if ward.ErrorCode(err) == ward.ENOTFOUND && ifMatch == "" {
 		// Update as create: a PUT to a new id, and the http package's
 		// transaction entries with server-chosen ids. It needs create.
@@ -215,6 +220,11 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 		return notFound()
 	}
 	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
+	if ward.ErrorCode(err) == ward.ENOTFOUND {
+		if err := t.foreignID(ctx, p, typ, id); err != nil {
+			return err
+		}
+	}
 	if ward.ErrorCode(err) == ward.ENOTFOUND && !enforced(p) {
 		return nil
 	} else if err != nil {
@@ -234,6 +244,26 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 		LastUpdated: t.s.now(), Deleted: true,
 	}
 	return t.insert(ctx, &version{res: res}, true)
+}
+
+// foreignID returns notFound when typ/id, not readable by p, exists in
+// another project. Ids are unique across the
+// server as in Medplum (spec 2.10: an update of an existing resource the
+// caller cannot read is 404), so an update must not create a second
+// resource under a foreign id nor a delete pretend to succeed. The answer
+// is the one for an id that is not readable at all: nothing else leaks.
+func (t *tx) foreignID(ctx context.Context, p *ward.Principal, typ, id string) error {
+	if p.System {
+		return nil
+	}
+	found, err := t.targetsAnywhere(ctx, []refAt{{typ: typ, id: id}})
+	if err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		return notFound()
+	}
+	return nil
 }
 
 // decode parses and validates content for typ; id, when set, must match.
