@@ -161,8 +161,10 @@ func encodeMeta(b *bytes.Buffer, m serverMeta, client []field) {
 		writeString(b, m.author)
 		b.WriteByte('}')
 	}
-	b.WriteString(`,"project":`)
-	writeString(b, m.projectID)
+	if m.projectID != ward.SystemProjectID {
+		b.WriteString(`,"project":`)
+		writeString(b, m.projectID)
+	}
 	if len(m.accounts) > 0 {
 		b.WriteString(`,"account":{"reference":`)
 		writeString(b, m.accounts[0])

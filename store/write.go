@@ -368,7 +368,12 @@ func metaTree(m serverMeta, client map[string]any) map[string]any {
 	}
 	out["versionId"] = m.versionID
 	out["lastUpdated"] = m.lastUpdated
-	out["project"] = m.projectID
+	if m.projectID != ward.SystemProjectID {
+		// Server-scoped resources (a User of no project, Login,
+		// JsonWebKey) belong to no project: only the column says where
+		// they are stored (spec 1.3).
+		out["project"] = m.projectID
+	}
 	if m.author != "" {
 		out["author"] = map[string]any{"reference": m.author}
 	}
