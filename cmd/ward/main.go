@@ -4,6 +4,7 @@
 //	ward reindex   re-extract every search index row
 //	ward gendata   load synthetic Patients and Observations through the API
 //	ward load      run a load generator against a server
+//	ward rotate-key  store a new signing key and retire the current one
 //
 // Configuration comes from flags, each with an environment variable
 // (WARD_…) as its default. main only wires packages together.
@@ -40,9 +41,11 @@ func run(ctx context.Context, args []string) error {
 		return gendata(ctx, args)
 	case "load":
 		return load(ctx, args)
+	case "rotate-key":
+		return rotateKey(ctx, args)
 	case "help", "-h", "--help":
-		fmt.Println("usage: ward [serve|reindex|gendata|load] [flags]; ward <command> -h for flags")
+		fmt.Println("usage: ward [serve|reindex|gendata|load|rotate-key] [flags]; ward <command> -h for flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, reindex, gendata or load)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, reindex, gendata, load or rotate-key)", cmd)
 }

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/wardhealth/ward/auth"
+)
+
+// rotateKey stores a new RS256 signing key in the configured database and
+// retires the active ones; retired keys keep verifying the tokens they
+// signed until those could have expired (auth.Service.RotateKey).
+func rotateKey(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("rotate-key", flag.ContinueOnError)
+	var db dbConfig
+	db.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := db.open(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := auth.New(s, auth.Config{Logger: logger}).RotateKey(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "rotated the signing key; running servers sign with it once restarted")
+	return nil
+}
