@@ -47,7 +47,7 @@ func (s *Service) callerOf(ctx context.Context, r *http.Request) (*Caller, error
 		if !ok {
 			return nil, unauthorized()
 		}
-		return s.basicCaller(ctx, id, secret)
+		return s.basicCaller(ctx, r, id, secret)
 	}
 	return nil, unauthorized()
 }
@@ -124,14 +124,14 @@ func (s *Service) loginCaller(ctx context.Context, loginID string) (*Caller, err
 
 // basicCaller resolves Authorization: Basic clientId:secret. No Login is
 // stored; the client acts through its own membership.
-func (s *Service) basicCaller(ctx context.Context, clientID, secret string) (*Caller, error) {
+func (s *Service) basicCaller(ctx context.Context, r *http.Request, clientID, secret string) (*Caller, error) {
 	key := basicKey(clientID, secret)
 	now := s.cfg.Now()
 	if c := s.cache.get(key, now); c != nil {
 		return c, nil
 	}
 	before := s.cache.writes.Load()
-	client, err := s.authenticClient(ctx, clientID, secret)
+	client, err := s.authenticClient(ctx, r, clientID, secret)
 	if err != nil {
 		return nil, notFoundIsUnauthorized(err)
 	}
@@ -152,8 +152,9 @@ func (s *Service) basicCaller(ctx context.Context, clientID, secret string) (*Ca
 }
 
 // authenticClient returns the client when secret is its secret (or its
-// retiring secret) and it is active. EUNAUTHORIZED otherwise.
-func (s *Service) authenticClient(ctx context.Context, clientID, secret string) (*Client, error) {
+// retiring secret) and it is active, EUNAUTHORIZED otherwise, ETOOMANY
+// when the login limiter refuses the attempt (checkClientSecret).
+func (s *Service) authenticClient(ctx context.Context, r *http.Request, clientID, secret string) (*Client, error) {
 	var client Client
 	if _, err := s.readJSON(ctx, "ClientApplication", clientID, &client); err != nil {
 		return nil, err
@@ -161,8 +162,8 @@ func (s *Service) authenticClient(ctx context.Context, clientID, secret string) 
 	if client.Status != "" && client.Status != "active" {
 		return nil, unauthorized()
 	}
-	if !secretMatches(client.Secret, secret) && !secretMatches(client.RetiringSecret, secret) {
-		return nil, unauthorized()
+	if err := s.checkClientSecret(ctx, r, &client, secret, unauthorized()); err != nil {
+		return nil, err
 	}
 	return &client, nil
 }

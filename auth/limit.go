@@ -78,6 +78,17 @@ func (l *limiter) allow(now time.Time, account, address string) error {
 	return nil
 }
 
+// exhausted reports whether account or address has no attempt left at
+// now, without spending one. A nil limiter never is.
+func (l *limiter) exhausted(now time.Time, account, address string) bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.address.empty(now, address) || l.account.empty(now, strings.ToLower(account))
+}
+
 // buckets is one keyed set of token buckets.
 type buckets struct {
 	rule    limitRule
@@ -110,6 +121,12 @@ func (b *buckets) allow(now time.Time, key string) bool {
 	return e.lim.AllowN(now, 1)
 }
 
+// empty reports whether key has a bucket with no attempt left.
+func (b *buckets) empty(now time.Time, key string) bool {
+	e := b.entries[key]
+	return key != "" && e != nil && e.lim.TokensAt(now) < 1
+}
+
 // dropIdle forgets buckets that have refilled completely.
 func (b *buckets) dropIdle(now time.Time) {
 	for k, e := range b.entries {
@@ -134,6 +151,28 @@ func (b *buckets) dropLeastRecent() {
 // /auth/login, /auth/newuser and the token endpoint's secret checks call it.
 func (s *Service) allowAttempt(r *http.Request, account string) error {
 	return s.limit.allow(s.cfg.Now(), account, remoteAddress(r))
+}
+
+// checkClientSecret verifies a client's secret (current or retiring) under
+// the login limiter, so guessing a client secret is as slow as guessing a
+// password: a client or address with no attempts left is refused before
+// the secret is compared (429), and each wrong secret spends an attempt and
+// is recorded. Right secrets spend nothing: a service fetching tokens often
+// is not throttled. wrong is the answer to a wrong secret.
+func (s *Service) checkClientSecret(ctx context.Context, r *http.Request, client *Client, secret string, wrong error) error {
+	addr := remoteAddress(r)
+	if s.limit.exhausted(s.cfg.Now(), client.ID, addr) {
+		s.loginFailed(ctx, LoginFailure{ClientID: client.ID, RemoteAddress: addr, Reason: "rate limited"})
+		return ward.Errorf(ward.ETOOMANY, "Too many login attempts, try again later")
+	}
+	if secretMatches(client.Secret, secret) || secretMatches(client.RetiringSecret, secret) {
+		return nil
+	}
+	s.loginFailed(ctx, LoginFailure{ClientID: client.ID, RemoteAddress: addr, Reason: "wrong client secret"})
+	if err := s.allowAttempt(r, client.ID); err != nil {
+		return err
+	}
+	return wrong
 }
 
 // loginFailed records a failed sign-in: an info log line and the

@@ -187,8 +187,10 @@ func (s *Service) codeClient(ctx context.Context, r *http.Request, login *Login)
 		}
 		return nil, err
 	}
-	if secret != "" && !secretMatches(client.Secret, secret) && !secretMatches(client.RetiringSecret, secret) {
-		return nil, tokenError("invalid_client", "Invalid secret")
+	if secret != "" {
+		if err := s.checkClientSecret(ctx, r, &client, secret, tokenError("invalid_client", "Invalid secret")); err != nil {
+			return nil, err
+		}
 	}
 	if secret != "" {
 		client.PkceOptional = true // an authenticated confidential client needs no PKCE
@@ -244,8 +246,8 @@ func (s *Service) grantClientCredentials(ctx context.Context, r *http.Request) (
 	if client.Status != "" && client.Status != "active" {
 		return nil, invalidRequest("Invalid client")
 	}
-	if !secretMatches(client.Secret, secret) && !secretMatches(client.RetiringSecret, secret) {
-		return nil, tokenError("invalid_client", "Invalid secret")
+	if err := s.checkClientSecret(ctx, r, &client, secret, tokenError("invalid_client", "Invalid secret")); err != nil {
+		return nil, err
 	}
 	m, err := s.clientMembership(ctx, client.ID)
 	if err != nil {
@@ -342,7 +344,9 @@ func (s *Service) refreshClient(ctx context.Context, r *http.Request, login *Log
 		if id != loginClient {
 			return nil, invalidGrant("Incorrect client")
 		}
-		if _, err := s.authenticClient(ctx, id, secret); err != nil {
+		if _, err := s.authenticClient(ctx, r, id, secret); ward.ErrorCode(err) == ward.ETOOMANY {
+			return nil, err
+		} else if err != nil {
 			return nil, invalidGrant("Incorrect client secret")
 		}
 	}
