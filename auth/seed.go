@@ -17,6 +17,12 @@ const seedAdminEmail = "admin@example.com"
 // admin@example.com in a "Super Admin" project. Unlike Medplum there is no
 // known default password: Config.AdminPassword, else a random one logged
 // once. Run it before serving; it does nothing the second time.
+//
+// The seed takes several transactions, so it is resumable rather than
+// atomic: a database whose only User is admin@example.com without its
+// admin membership of a super admin project was left by a seed that
+// stopped midway, and the next start creates what is missing (and sets
+// the password again, since the one chosen before was never announced).
 func (s *Service) Seed(ctx context.Context) error {
 	if err := s.ensureSigningKey(ctx); err != nil {
 		return err
@@ -24,15 +30,15 @@ func (s *Service) Seed(ctx context.Context) error {
 	if err := s.ensureR4Project(ctx); err != nil {
 		return err
 	}
-	users, err := s.searchSystem(ctx, "User", url.Values{"_count": {"1"}})
-	if err != nil || len(users) > 0 {
+	user, done, err := s.seedState(ctx)
+	if err != nil || done {
 		return err
 	}
 	password, generated := s.cfg.AdminPassword, false
 	if password == "" {
 		password, generated = randomPassword(24), true
 	}
-	if err := s.seedSuperAdmin(ctx, password); err != nil {
+	if err := s.seedSuperAdmin(ctx, user, password); err != nil {
 		return err
 	}
 	if generated {
@@ -42,6 +48,56 @@ func (s *Service) Seed(ctx context.Context) error {
 		s.cfg.Logger.Info("ward: created the super admin", "email", seedAdminEmail)
 	}
 	return nil
+}
+
+// seedState tells a seeded (or otherwise used) database (done) from an
+// empty one (user nil) and from one a stopped seed left (its admin user).
+func (s *Service) seedState(ctx context.Context) (user *User, done bool, err error) {
+	users, err := s.searchSystem(ctx, "User", url.Values{"_count": {"2"}})
+	if err != nil || len(users) == 0 {
+		return nil, false, err
+	}
+	if len(users) > 1 {
+		return nil, true, nil
+	}
+	if user, err = s.userByEmail(ctx, seedAdminEmail, ""); err != nil || user == nil {
+		return nil, user == nil, err
+	}
+	project, err := s.seedProject(ctx, user)
+	if err != nil || project == nil {
+		return user, false, err
+	}
+	m, err := s.seedMembership(ctx, project, user)
+	return user, m != nil, err
+}
+
+// seedProject returns the super admin project user owns, or nil.
+func (s *Service) seedProject(ctx context.Context, user *User) (*Project, error) {
+	found, err := s.searchSystem(ctx, "Project", url.Values{"owner": {"User/" + user.ID}})
+	if err != nil {
+		return nil, err
+	}
+	for _, res := range found {
+		p, err := decodeAs[Project](res)
+		if err != nil {
+			return nil, err
+		}
+		if p.SuperAdmin {
+			return p, nil
+		}
+	}
+	return nil, nil
+}
+
+// seedMembership returns user's admin membership of project, or nil.
+func (s *Service) seedMembership(ctx context.Context, project *Project, user *User) (*Membership, error) {
+	found, err := s.searchSystem(ctx, "ProjectMembership", url.Values{
+		"project": {"Project/" + project.ID}, "user": {"User/" + user.ID}, "admin": {"true"},
+	})
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	return decodeAs[Membership](found[0])
 }
 
 // ensureR4Project stores the FHIR R4 project under its fixed id.
@@ -56,18 +112,28 @@ func (s *Service) ensureR4Project(ctx context.Context) error {
 	return err
 }
 
-// seedSuperAdmin creates the user, the Super Admin project, the
-// practitioner profile and the admin membership.
-func (s *Service) seedSuperAdmin(ctx context.Context, password string) error {
-	user, err := s.createUser(ctx, NewUser{FirstName: "Medplum", LastName: "Admin", Email: seedAdminEmail, Password: password})
+// seedSuperAdmin creates what is missing of the super admin: the user
+// (or, resuming, its new password), the Super Admin project with its
+// default client (one transaction), the practitioner profile and the admin
+// membership.
+func (s *Service) seedSuperAdmin(ctx context.Context, user *User, password string) error {
+	var err error
+	if user == nil {
+		user, err = s.createUser(ctx, NewUser{FirstName: "Medplum", LastName: "Admin", Email: seedAdminEmail, Password: password})
+	} else {
+		err = s.resetSeedPassword(ctx, user, password)
+	}
 	if err != nil {
 		return err
 	}
-	project, err := s.createProject(ctx, "Super Admin", user.ID, true)
+	project, err := s.seedProject(ctx, user)
+	if err == nil && project == nil {
+		project, err = s.createProject(ctx, "Super Admin", user.ID, true)
+	}
 	if err != nil {
 		return err
 	}
-	profile, err := s.createProfile(ctx, project.ID, "Practitioner", "Medplum", "Admin", seedAdminEmail)
+	profile, err := s.seedProfile(ctx, project)
 	if err != nil {
 		return err
 	}
@@ -77,6 +143,34 @@ func (s *Service) seedSuperAdmin(ctx context.Context, password string) error {
 		Profile: profile,
 		Admin:   true,
 	})
+	return err
+}
+
+// seedProfile returns the admin's Practitioner in project, creating it
+// when a stopped seed did not.
+func (s *Service) seedProfile(ctx context.Context, project *Project) (*Reference, error) {
+	found, err := s.searchSystem(ctx, "Practitioner", url.Values{"_project": {project.ID}, "email": {seedAdminEmail}})
+	if err != nil {
+		return nil, err
+	}
+	if len(found) > 0 {
+		return &Reference{Reference: found[0].Reference(), Display: "Medplum Admin"}, nil
+	}
+	return s.createProfile(ctx, project.ID, "Practitioner", "Medplum", "Admin", seedAdminEmail)
+}
+
+// resetSeedPassword sets the password of the admin a stopped seed created.
+func (s *Service) resetSeedPassword(ctx context.Context, user *User, password string) error {
+	var raw map[string]any
+	if _, err := s.readJSON(ctx, "User", user.ID, &raw); err != nil {
+		return err
+	}
+	hash, err := s.hashPassword(password)
+	if err != nil {
+		return err
+	}
+	raw["passwordHash"] = hash
+	_, err = s.writeSystem(ctx, ward.SystemProjectID, "User", user.ID, raw)
 	return err
 }
 
