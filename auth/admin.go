@@ -147,7 +147,9 @@ func (s *Service) handleGetProject(ctx context.Context, c *Caller, r *http.Reque
 }
 
 // projectMember returns the membership membershipID of the admin's
-// project: 404 when missing, 403 when it belongs to another project.
+// project: 404 when missing or in another project. Medplum answers 403
+// for another project's membership (spec 5.11); Ward's wall never tells
+// an id that exists elsewhere from one that does not (issue 3).
 func (s *Service) projectMember(ctx context.Context, c *Caller, pathProjectID, membershipID string) (*Project, *ward.Resource, error) {
 	project, _, err := s.adminProject(ctx, c, pathProjectID)
 	if err != nil {
@@ -158,7 +160,7 @@ func (s *Service) projectMember(ctx context.Context, c *Caller, pathProjectID, m
 		return nil, nil, notFoundAs(err)
 	}
 	if res.ProjectID != project.ID {
-		return nil, nil, ward.Errorf(ward.EFORBIDDEN, "Forbidden")
+		return nil, nil, ward.Errorf(ward.ENOTFOUND, "Not found")
 	}
 	return project, res, nil
 }

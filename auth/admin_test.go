@@ -52,7 +52,7 @@ func TestMembers(t *testing.T) {
 			name, id, code string
 		}{
 			{"own member", bobM.ID, ""},
-			{"another project's member", foreign, ward.EFORBIDDEN},
+			{"another project's member", foreign, ward.ENOTFOUND},
 			{"missing", ward.NewID(), ward.ENOTFOUND},
 		} {
 			_, res, err := w.s.projectMember(ctx, w.alice, "", tc.id)
@@ -102,7 +102,7 @@ func TestMembers(t *testing.T) {
 		err = w.s.deleteMember(ctx, w.alice, "", ward.NewID())
 		wantAdminError(t, "delete a missing membership", err, ward.ENOTFOUND, "")
 		err = w.s.deleteMember(ctx, w.alice, "", foreign)
-		wantAdminError(t, "delete another project's membership", err, ward.EFORBIDDEN, "")
+		wantAdminError(t, "delete another project's membership", err, ward.ENOTFOUND, "")
 	})
 }
 
@@ -365,7 +365,7 @@ func TestAdminHTTP(t *testing.T) {
 			{"GET", "/admin/projects/" + w.project.ID, bob, "", 403},
 			{"GET", "/admin/projects/x/members/" + bobID, alice, "", 200},
 			{"GET", "/admin/projects/x/members/" + bobID, bob, "", 403},
-			{"GET", "/admin/projects/x/members/" + w.super.Membership.ID, alice, "", 403},
+			{"GET", "/admin/projects/x/members/" + w.super.Membership.ID, alice, "", 404},
 			{"GET", "/admin/projects/x/members/" + ward.NewID(), alice, "", 404},
 			{"POST", "/admin/projects/x/members/" + bobID, alice, `{"resourceType":"Patient","id":"` + bobID + `"}`, 403},
 			{"POST", "/admin/projects/x/client", alice, `{"name":"Feed"}`, 201},
