@@ -51,6 +51,12 @@ type fhirClient struct {
 	t       *testing.T
 	base    string // server URL, no trailing slash
 	project string
+	// authz, when set, is the Authorization header (identity on); the
+	// test-project header is then ignored by the server.
+	authz string
+	// walled are strings (other projects' ids and names) no response to
+	// this client may contain, unless its own request did.
+	walled []string
 }
 
 func newClient(t *testing.T, srv *httptest.Server, project string) fhirClient {
@@ -86,6 +92,9 @@ func (c fhirClient) do(method, path, body string, headers ...string) reply {
 		req.Header.Set("Content-Type", "application/fhir+json")
 	}
 	req.Header.Set("X-Ward-Test-Project", c.project)
+	if c.authz != "" {
+		req.Header.Set("Authorization", c.authz)
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -95,6 +104,11 @@ func (c fhirClient) do(method, path, body string, headers ...string) reply {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	for _, w := range c.walled {
+		if strings.Contains(string(raw), w) && !strings.Contains(url+body, w) {
+			c.t.Errorf("%s %s answered with %q of another project: %s", method, path, w, raw)
+		}
+	}
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
 	return reply{status: resp.StatusCode, header: resp.Header, body: out, raw: raw}

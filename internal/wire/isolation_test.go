@@ -141,9 +141,9 @@ func searchWalls(t *testing.T, a, b fhirClient, fa, fb fixture) {
 		"Observation?_id={obs-hr-ann-1}&_include=Observation:subject",
 		"Patient?_has:Observation:subject:_id={obs-hr-ann-1}",
 		"Observation?subject:Patient._id={pat-ann}",
-		"Patient?_project=" + projectA,
-		"Patient?_compartment=Project/" + projectA,
-		"Patient?_project=" + projectA + "&_summary=count",
+		"Patient?_project=" + a.project,
+		"Patient?_compartment=Project/" + a.project,
+		"Patient?_project=" + a.project + "&_summary=count",
 	} {
 		r := b.mustGet(fa.expand(q))
 		if refs := entryRefs(r.body, ""); len(refs) != 0 {
@@ -204,6 +204,17 @@ func referenceWalls(t *testing.T, a, b fhirClient, fa fixture) {
 		"subject":{"reference":"Patient/{pat-ann}"},"performer":[{"reference":"Practitioner/{pr-house}"}],
 		"encounter":{"reference":"Encounter/{enc-ann-1}"}}`)
 	r := b.do("POST", "Observation", body)
+	if b.authz != "" {
+		// With identity on every caller has a policy, and Ward rejects a
+		// reference into another project on every write (issue 3).
+		if r.status != 400 || !isOutcome(r.body) {
+			t.Errorf("B creates an Observation about A's patient: %d %s, want 400", r.status, r.raw)
+		}
+		if refs := entryRefs(b.mustGet("Observation?code=http://example.org/cross|x1").body, ""); len(refs) != 0 {
+			t.Errorf("B's rejected Observation was stored: %v", refs)
+		}
+		return
+	}
 	if r.status != 201 {
 		t.Fatalf("B creates an Observation about A's patient: %d %s", r.status, r.raw)
 	}
@@ -394,12 +405,12 @@ func leakedVersions(v any, versions map[string]bool) []string {
 
 // metaProjectWall: a B write naming A in meta.project lands in B.
 func metaProjectWall(t *testing.T, a, b fhirClient) {
-	r := b.do("POST", "Patient", `{"resourceType":"Patient","meta":{"project":"`+projectA+`"},"name":[{"family":"Sneaky"}]}`)
+	r := b.do("POST", "Patient", `{"resourceType":"Patient","meta":{"project":"`+a.project+`"},"name":[{"family":"Sneaky"}]}`)
 	if r.status != 201 {
 		t.Fatalf("B POST with meta.project A: %d %s", r.status, r.raw)
 	}
 	id := r.body["id"].(string)
-	r = b.do("PUT", "Patient/5eaa0000-0000-4000-8000-000000000001", `{"resourceType":"Patient","id":"5eaa0000-0000-4000-8000-000000000001","meta":{"project":"`+projectA+`"},"name":[{"family":"Sneaky"}]}`)
+	r = b.do("PUT", "Patient/5eaa0000-0000-4000-8000-000000000001", `{"resourceType":"Patient","id":"5eaa0000-0000-4000-8000-000000000001","meta":{"project":"`+a.project+`"},"name":[{"family":"Sneaky"}]}`)
 	if r.status != 201 {
 		t.Fatalf("B PUT new id with meta.project A: %d %s", r.status, r.raw)
 	}
@@ -408,8 +419,8 @@ func metaProjectWall(t *testing.T, a, b fhirClient) {
 			t.Errorf("A reads B's %s written with meta.project A: %d", ref, r.status)
 		}
 		r := b.mustGet(ref, "X-Medplum", "extended")
-		if p := field(r.body, "meta", "project"); p != projectB {
-			t.Errorf("B's %s: meta.project %v, want %s", ref, p, projectB)
+		if p := field(r.body, "meta", "project"); p != b.project {
+			t.Errorf("B's %s: meta.project %v, want %s", ref, p, b.project)
 		}
 	}
 	if refs := entryRefs(a.mustGet("Patient?name=sneaky").body, ""); len(refs) != 0 {
