@@ -46,11 +46,24 @@ func (s *Server) createWithID(ctx context.Context, tx ward.ResourceTx, typ, id s
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := tx.(idCreator); ok {
+		res, err := c.CreateWithID(ctx, typ, id, content)
+		if err != nil {
+			return nil, err
+		}
+		return &result{status: statusCreated(true), resource: res}, nil
+	}
 	res, created, err := tx.Update(ctx, typ, id, content, "")
 	if err != nil {
 		return nil, err
 	}
 	return &result{status: statusCreated(created), resource: res}, nil
+}
+
+// idCreator is a transaction that creates under an id just minted with
+// ward.NewID without looking the id up in other projects (the store's).
+type idCreator interface {
+	CreateWithID(ctx context.Context, typ, id string, content []byte) (*ward.Resource, error)
 }
 
 func statusCreated(created bool) int {

@@ -53,3 +53,34 @@ func TestForeignIDWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateWithID: the store's transactions create under an id the
+// caller minted (the http package's transaction entries) without the
+// foreign-id lookup, with the same checks as a create.
+func TestCreateWithID(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		id := ward.NewID()
+		var created *ward.Resource
+		err := s.Write(as(proj), func(ctx context.Context, tx ward.ResourceTx) error {
+			c, ok := tx.(interface {
+				CreateWithID(ctx context.Context, typ, id string, content []byte) (*ward.Resource, error)
+			})
+			if !ok {
+				t.Fatal("the store's transaction has no CreateWithID: the http package would fall back to Update")
+			}
+			if _, err := c.CreateWithID(ctx, "Login", ward.NewID(), []byte(`{"resourceType":"Login"}`)); code(err) != ward.EFORBIDDEN {
+				t.Errorf("CreateWithID of a protected type = %s, want forbidden", code(err))
+			}
+			var err error
+			created, err = c.CreateWithID(ctx, "Patient", id, []byte(`{"resourceType":"Patient","id":"`+id+`"}`))
+			return err
+		})
+		if err != nil || created.ID != id || created.ProjectID != proj {
+			t.Fatalf("CreateWithID: %v %v", created, err)
+		}
+		if _, err := s.Read(as(proj), "Patient", id); err != nil {
+			t.Errorf("read the created patient: %v", err)
+		}
+	})
+}
