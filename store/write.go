@@ -242,13 +242,8 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 		return notFound()
 	}
 	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
-	if ward.ErrorCode(err) == ward.ENOTFOUND {
-		if err := t.foreignID(ctx, p, typ, id); err != nil {
-			return err
-		}
-	}
 	if ward.ErrorCode(err) == ward.ENOTFOUND && !enforced(p) {
-		return nil
+		return t.foreignID(ctx, p, typ, id) // a no-op unless the id is another project's
 	} else if err != nil {
 		return err
 	}
