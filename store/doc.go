@@ -19,7 +19,10 @@
 //     into the SQL of every read, hiddenFields removed from every output,
 //     readonlyFields kept, pre- and post-checks and writeConstraint on
 //     writes;
-//   - references into projects the caller cannot read (references.go).
+//   - references into projects the caller cannot read (references.go);
+//   - ids are unique across the server: an update or delete of an id that
+//     exists only in projects the caller cannot read is 404, never a copy
+//     (write.go, foreignID).
 //
 // A principal without a policy (server internals, tests) has the project
 // wall and the protected types only.
