@@ -67,14 +67,9 @@ test('reads of a foreign id are 404 on every route, and writes stay in the calle
   assert.equal((await second.readResource('Patient', planted.id)).id, planted.id);
 });
 
-// SERVER BUG (store, seen at 2ec4bb2): project B's admin sends
-//   PUT /fhir/R4/Patient/<id of project A's Patient>  {resourceType: Patient, id, name: Overwritten}
-// and Ward answers 201 Created with a new Patient of that same id whose
-// meta.project is B; B then reads its copy (200) while A still reads its own
-// (version 1, unchanged). Expected (spec 2.10, "filtered out by project":
-// update 404): 404 not-found, and the id stays unknown to B. One id now
-// names two resources in two projects.
-test.skip('reason: PUT of a foreign id creates a copy in the caller project (201) instead of 404 — server bug, see comment', async () => {
+// Ward's store looks a missing id up in other projects before an update
+// creates it (store/doc.go, foreign ids).
+test('an update of a foreign id is 404 (spec 2.10), not a create', async () => {
   const [{ client: first }, { client: second }] = await Promise.all([
     registerProjectAdmin('wall-put-owner'),
     registerProjectAdmin('wall-put-intruder'),
@@ -82,5 +77,21 @@ test.skip('reason: PUT of a foreign id creates a copy in the caller project (201
   const patient = await first.createResource(newPatient('WallOwned'));
   await notFoundFor(second)('update', second.updateResource({ ...patient, name: [{ family: 'Overwritten' }] }));
   await notFoundFor(second)('read after update', second.readResource('Patient', patient.id));
+
+  // Same through a transaction entry: the transaction fails as a whole.
+  await assert.rejects(
+    second.executeBatch({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: newPatient('Sibling'), request: { method: 'POST', url: 'Patient' } },
+        { resource: { ...patient, name: [{ family: 'Overwritten' }] }, request: { method: 'PUT', url: `Patient/${patient.id}` } },
+      ],
+    }),
+  );
+  assert.ok(lastStatus(second) >= 400, `transaction answered ${lastStatus(second)}`);
+  await notFoundFor(second)('read after transaction', second.readResource('Patient', patient.id));
+  const ids = (resources) => resources.map((r) => r.id);
+  assert.deepEqual(ids(await second.searchResources('Patient', { family: 'Sibling' })), [], 'the transaction left nothing behind');
   assert.equal((await first.readResource('Patient', patient.id)).name[0].family, 'WallOwned');
 });
