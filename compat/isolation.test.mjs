@@ -95,3 +95,24 @@ test('an update of a foreign id is 404 (spec 2.10), not a create', async () => {
   assert.deepEqual(ids(await second.searchResources('Patient', { family: 'Sibling' })), [], 'the transaction left nothing behind');
   assert.equal((await first.readResource('Patient', patient.id)).name[0].family, 'WallOwned');
 });
+
+test('a reference into another project is refused on write (Ward is stricter than Medplum here)', async () => {
+  const [{ client: first }, { client: second }] = await Promise.all([
+    registerProjectAdmin('wall-ref-owner'),
+    registerProjectAdmin('wall-ref-intruder'),
+  ]);
+  const patient = await first.createResource(newPatient('WallReferenced'));
+  const observation = {
+    resourceType: 'Observation',
+    status: 'final',
+    code: { text: 'compat' },
+    subject: { reference: `Patient/${patient.id}` },
+  };
+  await assert.rejects(second.createResource(observation), (err) => {
+    assert.equal(err.outcome?.resourceType, 'OperationOutcome');
+    return true;
+  });
+  assert.equal(lastStatus(second), 400);
+  // The owner may reference its own Patient.
+  assert.ok((await first.createResource(observation)).id);
+});
