@@ -18,28 +18,30 @@ import (
 // rules' criteria against the stored row (firstMatch), never by a second,
 // in-memory reading of the criteria that could disagree with the search.
 //
-// A principal without a policy (system principals, tests) is limited by
+// A principal without a policy (ward.SystemPrincipal, tests) is limited by
 // the project wall only; protected types are closed to every non-system
-// caller whatever its policy.
+// caller whatever its policy. A super admin (System with a Policy) crosses
+// projects but keeps the restrictions its own policy states (spec 2.9,
+// row 36); for it a "*" rule also covers the protected types.
 
 // enforced reports whether p's access policy applies.
-func enforced(p *ward.Principal) bool { return !p.System && p.Policy != nil }
+func enforced(p *ward.Principal) bool { return p.Policy != nil }
 
 func forbidden() error { return &ward.Error{Code: ward.EFORBIDDEN, Message: "Forbidden"} }
 
 // allowedRules is the shallow check (spec 2.4): the rules granting i on
 // typ, or 403 when there are none. nil, nil when no policy applies.
 func allowedRules(p *ward.Principal, typ string, i ward.Interaction) ([]*ward.PolicyRule, error) {
-	if p.System {
-		return nil, nil
+	if typ == "Binary" && i == ward.InteractionSearch {
+		return nil, invalid("Cannot search on Binary resource type") // spec 2.10a
 	}
-	if ward.IsProtectedType(typ) {
+	if ward.IsProtectedType(typ) && !p.System {
 		return nil, forbidden()
 	}
 	if p.Policy == nil {
 		return nil, nil
 	}
-	rules := grantingRules(p.Policy, typ, i)
+	rules := rulesFor(p, typ, i)
 	if len(rules) == 0 {
 		return nil, forbidden()
 	}
@@ -55,6 +57,22 @@ func grantingRules(pol *ward.Policy, typ string, i ward.Interaction) []*ward.Pol
 	return pol.RulesFor(typ, i)
 }
 
+// rulesFor is grantingRules for principal p: a super admin's rules also
+// reach the protected types, through "*" or by name.
+func rulesFor(p *ward.Principal, typ string, i ward.Interaction) []*ward.PolicyRule {
+	if !p.System || !ward.IsProtectedType(typ) {
+		return grantingRules(p.Policy, typ, i)
+	}
+	var out []*ward.PolicyRule
+	for k := range p.Policy.Rules {
+		r := &p.Policy.Rules[k]
+		if r.Interactions&i != 0 && (r.ResourceType == typ || r.ResourceType == "*") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // policyPredicate is the Predicate of p's policy for interaction i; nil
 // when no policy applies.
 func policyPredicate(p *ward.Principal, i ward.Interaction) Predicate {
@@ -62,7 +80,7 @@ func policyPredicate(p *ward.Principal, i ward.Interaction) Predicate {
 		return nil
 	}
 	return func(typ string) ([][]ward.SearchFilter, bool) {
-		rules := grantingRules(p.Policy, typ, i)
+		rules := rulesFor(p, typ, i)
 		if typ == "Binary" && len(rules) > 0 {
 			return nil, false // Binary has no criteria to meet (spec 2.10a)
 		}
@@ -159,7 +177,7 @@ func redact(ctx context.Context, db queryer, d Dialect, p *ward.Principal, resou
 		byType[r.Type] = append(byType[r.Type], r)
 	}
 	for _, typ := range order {
-		rules := grantingRules(p.Policy, typ, ward.InteractionRead)
+		rules := rulesFor(p, typ, ward.InteractionRead)
 		if !anyHidden(rules) {
 			continue
 		}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
 	"strings"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
 	"github.com/wardhealth/ward/fhirpath"
+	"github.com/wardhealth/ward/search"
 )
 
 // The write side of the access policy (spec 2.7). A write is checked
@@ -23,9 +26,15 @@ import (
 // 4.1): a Project is its own project, a ProjectMembership its
 // membership's project (for a non-system caller it must be the caller's),
 // anything else the caller's project; only a system principal may name
-// another with meta.project.
+// another with meta.project. Every create and update passes here, so it
+// also runs the type-specific checks before anything is written
+// (AccessPolicy criteria, invariant axp-3).
 func writeProject(p *ward.Principal, typ, id string, d *decodedResource) (string, error) {
 	switch typ {
+	case "AccessPolicy":
+		if err := validateAccessPolicy(d.tree); err != nil {
+			return "", err
+		}
 	case "Project":
 		if !p.System && id != p.ProjectID {
 			return "", forbidden()
@@ -296,7 +305,7 @@ func (t *tx) preCheck(ctx context.Context, p *ward.Principal, old *ward.Resource
 	if !enforced(p) {
 		return nil, nil
 	}
-	readRules := grantingRules(p.Policy, old.Type, ward.InteractionRead)
+	readRules := rulesFor(p, old.Type, ward.InteractionRead)
 	if len(readRules) == 0 {
 		return nil, forbidden()
 	}
@@ -305,7 +314,7 @@ func (t *tx) preCheck(ctx context.Context, p *ward.Principal, old *ward.Resource
 	} else if k < 0 {
 		return nil, notFound()
 	}
-	rules := grantingRules(p.Policy, old.Type, i)
+	rules := rulesFor(p, old.Type, i)
 	if len(rules) == 0 {
 		return nil, forbidden()
 	}
@@ -365,4 +374,58 @@ func checkConstraints(ctx context.Context, rule *ward.PolicyRule, before, after 
 func resourceValue(tree map[string]any) fhirpath.Value {
 	rt, _ := tree["resourceType"].(string)
 	return fhirpath.Value{Data: tree, Type: rt}
+}
+
+// axp3 is the text of the AccessPolicy invariant axp-3 (spec 1.5).
+const axp3 = "Constraint axp-3 not met: Criteria must be a search of the entry's resourceType without chained or _has parameters"
+
+// validateAccessPolicy checks what the AccessPolicy invariants demand of
+// each resource entry before the policy is stored (rows 43-44): a known
+// resourceType (or "*"), and criteria "<resourceType>?<query>" ("*?…" for
+// "*") whose parameters parse and neither chain nor use _has. %variables
+// are substituted per membership later, so a value holding one is only
+// checked for its parameter name.
+func validateAccessPolicy(tree map[string]any) error {
+	list, _ := tree["resource"].([]any)
+	for i, r := range list {
+		rm, _ := r.(map[string]any)
+		typ, _ := rm["resourceType"].(string)
+		if typ != "*" && !fhir.IsResourceType(typ) {
+			return invalid("Invalid resource type: %s (AccessPolicy.resource[%d].resourceType)", typ, i)
+		}
+		criteria, ok := rm["criteria"].(string)
+		if ok && !validCriteria(typ, criteria) {
+			return invalid("%s (AccessPolicy.resource[%d].criteria)", axp3, i)
+		}
+	}
+	return nil
+}
+
+// validCriteria reports whether criteria is a plain search on typ.
+func validCriteria(typ, criteria string) bool {
+	prefix, query, ok := strings.Cut(criteria, "?")
+	if !ok || prefix != typ {
+		return false
+	}
+	parseType := typ
+	if typ == "*" {
+		parseType = "Binary" // only the common parameters
+	}
+	for _, pair := range strings.Split(query, "&") {
+		if pair == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(pair, "=")
+		name, _, _ := strings.Cut(key, ":")
+		if strings.Contains(name, ".") || strings.HasPrefix(key, "_has:") || strings.Contains(key, ".") {
+			return false
+		}
+		if strings.Contains(value, "%") {
+			value = ""
+		}
+		if _, err := search.Parse(parseType, url.Values{key: {value}}); err != nil {
+			return false
+		}
+	}
+	return true
 }
