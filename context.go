@@ -32,6 +32,12 @@ type Principal struct {
 	// CheckReferences is Project.checkReferencesOnWrite: every reference
 	// written must resolve for this caller.
 	CheckReferences bool
+	// Extended is true when the request sent "X-Medplum: extended". The
+	// http layer sets it on its own copy of the principal per request.
+	// With Admin or System it lets the caller write meta.accounts (spec
+	// 3.2); internal system writes are extended, as Medplum's system
+	// repository is.
+	Extended bool
 
 	// Identity of the caller, empty for system principals.
 	LoginID      string // Login resource id ("" for Basic client auth)
@@ -56,4 +62,6 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 
 // SystemPrincipal acts across every project. Use it only for server
 // internals (migrations, reindex, seeding), never for a request.
-func SystemPrincipal() *Principal { return &Principal{System: true, Author: "system"} }
+func SystemPrincipal() *Principal {
+	return &Principal{System: true, Author: "system", Extended: true}
+}

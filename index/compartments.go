@@ -1,6 +1,8 @@
 package index
 
 import (
+	"slices"
+
 	"github.com/wardhealth/ward/fhir"
 )
 
@@ -34,16 +36,29 @@ func Compartments(projectID, resourceType, id string, resource map[string]any, r
 	if resourceType == "Patient" {
 		c.add("Patient", id)
 	}
-	if rows != nil {
-		for _, param := range fhir.PatientCompartmentParams(resourceType) {
-			for _, ref := range rows.References {
-				if ref.Param == param && ref.TargetType == "Patient" {
-					c.add("Patient", ref.TargetID)
-				}
+	for _, patient := range PatientRefs(resourceType, rows) {
+		c.add("Patient", patient)
+	}
+	return c.refs, c.uuids
+}
+
+// PatientRefs returns the ids of the Patients a resource references
+// through the parameters that put its type into the Patient compartment,
+// in parameter order, once each and only UUIDs. For a Patient these are
+// its links, not itself. The store inherits these Patients' accounts.
+func PatientRefs(resourceType string, rows *Rows) []string {
+	if rows == nil {
+		return nil
+	}
+	var out []string
+	for _, param := range fhir.PatientCompartmentParams(resourceType) {
+		for _, ref := range rows.References {
+			if ref.Param == param && ref.TargetType == "Patient" && IsUUID(ref.TargetID) && !slices.Contains(out, ref.TargetID) {
+				out = append(out, ref.TargetID)
 			}
 		}
 	}
-	return c.refs, c.uuids
+	return out
 }
 
 // compartmentSet collects compartment references in order, once each.

@@ -205,7 +205,7 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 	if err := t.checkReferences(ctx, p, typ, d); err != nil {
 		return nil, false, err
 	}
-	v, err := t.s.build(ctx, p, project, typ, id, d)
+	v, err := t.build(ctx, p, project, typ, id, d, old)
 	if err != nil {
 		return nil, false, err
 	}
@@ -318,33 +318,63 @@ type version struct {
 	compartments []string    // UUIDs
 }
 
-// build assigns a new version to d and indexes it.
-func (s *Store) build(ctx context.Context, p *ward.Principal, project, typ, id string, d *decodedResource) (*version, error) {
+// build assigns a new version to d and indexes it. old is the current
+// version (nil when there is none); it decides the accounts with the
+// caller and the Patients d references (nextAccounts).
+func (t *tx) build(ctx context.Context, p *ward.Principal, project, typ, id string, d *decodedResource, old *ward.Resource) (*version, error) {
 	m := serverMeta{
 		versionID:   ward.NewID(),
-		lastUpdated: s.now().Format("2006-01-02T15:04:05.000Z07:00"),
+		lastUpdated: t.s.now().Format("2006-01-02T15:04:05.000Z07:00"),
 		projectID:   project,
 		author:      p.Author,
 	}
-	if p.System {
-		m.accounts = clientAccounts(d.metaIn)
+	rows, err := t.s.extract(ctx, typ, id, m, d)
+	if err != nil {
+		return nil, err
 	}
-	return s.index(ctx, typ, id, m, d)
+	in := accountInput{Principal: p, Type: typ, Meta: d.metaIn, Creating: old == nil || old.Deleted}
+	if !in.Creating {
+		in.Existing = storedAccounts(old.Content)
+	}
+	if typ != "Patient" && (in.Meta == nil || !mayWriteAccounts(p)) {
+		if in.Patients, err = t.patientAccounts(ctx, p, project, index.PatientRefs(typ, rows)); err != nil {
+			return nil, err
+		}
+	}
+	m.accounts = nextAccounts(in)
+	return t.s.finish(typ, id, m, d, rows)
 }
 
 // index extracts the search rows and compartments of d as it will be
 // stored with meta m, and encodes the stored JSON.
 func (s *Store) index(ctx context.Context, typ, id string, m serverMeta, d *decodedResource) (*version, error) {
-	lastUpdated, err := time.Parse(time.RFC3339Nano, m.lastUpdated)
+	rows, err := s.extract(ctx, typ, id, m, d)
 	if err != nil {
-		return nil, fmt.Errorf("store: bad lastUpdated %q", m.lastUpdated)
+		return nil, err
 	}
+	return s.finish(typ, id, m, d, rows)
+}
+
+// extract returns the search rows of d stored with meta m. No search
+// parameter reads meta.account(s), so the rows do not depend on them.
+func (s *Store) extract(ctx context.Context, typ, id string, m serverMeta, d *decodedResource) (*index.Rows, error) {
 	d.tree["id"] = id
 	d.tree["meta"] = metaTree(m, d.metaIn)
 	rows, err := s.indexer.Extract(ctx, typ, d.tree)
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", typ, err)
 	}
+	return rows, nil
+}
+
+// finish computes the compartments of d with its final meta m (accounts
+// included) and encodes the stored JSON.
+func (s *Store) finish(typ, id string, m serverMeta, d *decodedResource, rows *index.Rows) (*version, error) {
+	lastUpdated, err := time.Parse(time.RFC3339Nano, m.lastUpdated)
+	if err != nil {
+		return nil, fmt.Errorf("store: bad lastUpdated %q", m.lastUpdated)
+	}
+	d.tree["meta"] = metaTree(m, d.metaIn)
 	refs, uuids := index.Compartments(m.projectID, typ, id, d.tree, rows)
 	m.compartment = refs
 	res := &ward.Resource{
@@ -352,27 +382,6 @@ func (s *Store) index(ctx context.Context, typ, id string, m serverMeta, d *deco
 		Content: encodeResource(typ, id, m, d),
 	}
 	return &version{res: res, rows: rows, compartments: uuids}, nil
-}
-
-// clientAccounts reads meta.account / meta.accounts references.
-func clientAccounts(meta map[string]any) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(v any) {
-		if ref, ok := v.(map[string]any); ok {
-			if s, _ := ref["reference"].(string); s != "" && !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
-		}
-	}
-	add(meta["account"])
-	if list, ok := meta["accounts"].([]any); ok {
-		for _, v := range list {
-			add(v)
-		}
-	}
-	return out
 }
 
 // metaTree is the meta the indexer sees, equal to what is stored.

@@ -253,7 +253,7 @@ func (t *tx) createChecked(ctx context.Context, p *ward.Principal, project, typ,
 			return nil, err
 		}
 	}
-	v, err := t.s.build(ctx, p, project, typ, id, d)
+	v, err := t.build(ctx, p, project, typ, id, d, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +276,7 @@ func (t *tx) createChecked(ctx context.Context, p *ward.Principal, project, typ,
 		if err := dropFields(d, ruleFields(rules[k]), nil); err != nil {
 			return nil, err
 		}
-		if v, err = t.s.build(ctx, p, project, typ, id, d); err != nil {
+		if v, err = t.build(ctx, p, project, typ, id, d, nil); err != nil {
 			return nil, err
 		}
 		if k, err = t.insertAndMatch(ctx, p, v, false, rules); err != nil {
