@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,12 @@ import (
 // gendata posts synthetic Patients, each with Observations, as transaction
 // bundles, and reports the ingest rate. With -single it posts one resource
 // per request instead.
+//
+// With -clinics N it first creates N clinic Organizations and enrolls
+// Patient i (and its Observations) in clinic i mod N through meta.accounts,
+// the state $set-accounts leaves (spec 3.4). Accounts are kept only from a
+// caller that may set them: a super admin's token, with -project naming
+// the project the data lands in.
 func gendata(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gendata", flag.ContinueOnError)
 	base := fs.String("url", "http://localhost:8103/fhir/R4", "FHIR base URL")
@@ -32,8 +39,21 @@ func gendata(ctx context.Context, args []string) error {
 	single := fs.Bool("single", false, "post single creates instead of bundles")
 	seed := fs.Uint64("seed", 1, "random seed")
 	token := fs.String("token", env("WARD_TOKEN", ""), "bearer token [WARD_TOKEN]")
+	project := fs.String("project", "", "meta.project of every resource (a system write: needs a super admin's token)")
+	clinics := fs.Int("clinics", 0, "create this many clinic Organizations first and enroll each Patient and its Observations in one (meta.accounts)")
+	clinicsOut := fs.String("clinics-out", "", "write the clinic references, one per line, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	client0 := &http.Client{Timeout: 5 * time.Minute}
+	clinicRefs, err := createClinics(ctx, client0, *base, *token, *project, *clinics)
+	if err != nil {
+		return err
+	}
+	if *clinicsOut != "" {
+		if err := os.WriteFile(*clinicsOut, []byte(strings.Join(clinicRefs, "\n")+"\n"), 0o644); err != nil {
+			return err
+		}
 	}
 	work := make(chan []json.RawMessage, *concurrency*2)
 	var done, failed atomic.Int64
@@ -64,9 +84,14 @@ func gendata(ctx context.Context, args []string) error {
 	}
 	for i := 0; i < *patients && ctx.Err() == nil; i++ {
 		pid := uuid.NewString()
-		batch = append(batch, synth.Entry("urn:uuid:"+pid, synth.Patient(rng)))
+		var accounts []string
+		if len(clinicRefs) > 0 {
+			accounts = []string{clinicRefs[i%len(clinicRefs)]}
+		}
+		batch = append(batch, synth.Entry("urn:uuid:"+pid, synth.InProject(synth.Patient(rng), *project, accounts...)))
 		for range *perPatient {
-			batch = append(batch, synth.Entry("urn:uuid:"+uuid.NewString(), synth.Observation(rng, "urn:uuid:"+pid)))
+			obs := synth.InProject(synth.Observation(rng, "urn:uuid:"+pid), *project, accounts...)
+			batch = append(batch, synth.Entry("urn:uuid:"+uuid.NewString(), obs))
 		}
 		if len(batch) >= *bundleSize {
 			flush()
@@ -81,6 +106,42 @@ func gendata(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d requests failed", failed.Load())
 	}
 	return nil
+}
+
+// createClinics creates n clinic Organizations in one transaction and
+// returns their references in order.
+func createClinics(ctx context.Context, client *http.Client, base, token, project string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	entries := make([]json.RawMessage, n)
+	for i := range n {
+		entries[i] = synth.Entry("urn:uuid:"+uuid.NewString(), synth.InProject(synth.Organization(i), project))
+	}
+	body, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
+	data, err := sendRead(ctx, client, "POST", base, token, body)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Entry []struct {
+			Resource struct{ ID string } `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return nil, fmt.Errorf("clinics: %w", err)
+	}
+	refs := make([]string, 0, n)
+	for _, e := range resp.Entry {
+		if e.Resource.ID == "" {
+			return nil, fmt.Errorf("clinics: a response entry without a resource id: %s", truncate(data, 300))
+		}
+		refs = append(refs, "Organization/"+e.Resource.ID)
+	}
+	if len(refs) != n {
+		return nil, fmt.Errorf("clinics: %d response entries for %d clinics", len(refs), n)
+	}
+	return refs, nil
 }
 
 // post sends entries as one transaction, or one by one when single (then
@@ -111,9 +172,15 @@ func post(ctx context.Context, client *http.Client, base, token string, entries 
 }
 
 func send(ctx context.Context, client *http.Client, method, url, token string, body []byte) error {
+	_, err := sendRead(ctx, client, method, url, token, body)
+	return err
+}
+
+// sendRead is send returning the response body.
+func sendRead(ctx context.Context, client *http.Client, method, url, token string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	if token != "" {
@@ -121,14 +188,14 @@ func send(ctx context.Context, client *http.Client, method, url, token string, b
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, truncate(data, 300))
+		return nil, fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, truncate(data, 300))
 	}
-	return nil
+	return data, nil
 }
 
 func truncate(b []byte, n int) string {

@@ -25,7 +25,10 @@ import (
 // With -bare it first fetches the first URL once and serves those bytes
 // from memory with a bare net/http handler, loads that the same way, and
 // prints Ward's throughput as a ratio of the bare handler's, so the figure
-// holds on a noisy machine.
+// holds on a noisy machine. With -vs-token it loads the same URLs as a
+// second caller too (e.g. a project admin against a clinician whose
+// access policy filters every query), alternating the two for -rounds
+// rounds so both see the same machine, and prints the latency ratio.
 func load(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	concurrency := fs.Int("c", 32, "concurrent workers")
@@ -35,6 +38,8 @@ func load(ctx context.Context, args []string) error {
 	token := fs.String("token", env("WARD_TOKEN", ""), "bearer token [WARD_TOKEN]")
 	rawSQL := fs.Bool("sql", false, "also run the SQL the store issues for the first URL's search directly against the database (same -c and -d) and print the latency ratio")
 	project := fs.String("project", wire.DefaultProjectID, "project the -sql search runs in")
+	vsToken := fs.String("vs-token", "", "also load the same URLs with this bearer token (the baseline) and print the latency ratio token/vs-token")
+	rounds := fs.Int("rounds", 1, "with -vs-token: alternate the two callers this many times, -d each")
 	var db dbConfig
 	db.flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -56,6 +61,9 @@ func load(ctx context.Context, args []string) error {
 		return fmt.Errorf("load: no URLs")
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency * 2, MaxConnsPerHost: *concurrency * 2}, Timeout: 30 * time.Second}
+	if *vsToken != "" {
+		return compareCallers(ctx, client, urls, *token, *vsToken, *concurrency, *duration, *rounds)
+	}
 	ward := runLoad(ctx, client, urls, *token, *concurrency, *duration)
 	fmt.Println("ward:", ward)
 	if *rawSQL {
@@ -84,10 +92,54 @@ func load(ctx context.Context, args []string) error {
 	return nil
 }
 
+// compareCallers loads urls as the caller of token and as the caller of
+// vsToken in alternating rounds and prints each and the latency ratio.
+func compareCallers(ctx context.Context, client *http.Client, urls []string, token, vsToken string, c int, d time.Duration, rounds int) error {
+	var caller, baseline loadResult
+	for r := range max(rounds, 1) {
+		a := runLoad(ctx, client, urls, token, c, d)
+		b := runLoad(ctx, client, urls, vsToken, c, d)
+		fmt.Printf("round %d: token: %s\nround %d: vs-token: %s\n", r+1, a, r+1, b)
+		caller, baseline = caller.merge(a), baseline.merge(b)
+	}
+	fmt.Println("token:", caller)
+	fmt.Println("vs-token:", baseline)
+	fmt.Printf("ratio token/vs-token latency: p50 %.2f, p99 %.2f; requests/s %.2f\n",
+		float64(caller.p50)/float64(baseline.p50), float64(caller.p99)/float64(baseline.p99), caller.rps/baseline.rps)
+	if caller.errors+baseline.errors > 0 {
+		return fmt.Errorf("load: %d errors", caller.errors+baseline.errors)
+	}
+	return nil
+}
+
 type loadResult struct {
 	n, errors     int
 	rps           float64
 	p50, p90, p99 time.Duration
+	elapsed       time.Duration
+	latencies     []time.Duration // sorted
+}
+
+// merge pools two runs' latencies, as if they were one run.
+func (r loadResult) merge(o loadResult) loadResult {
+	all := append(append([]time.Duration(nil), r.latencies...), o.latencies...)
+	slices.Sort(all)
+	return summarize(all, r.errors+o.errors, r.elapsed+o.elapsed)
+}
+
+// summarize computes the figures of a run from its sorted latencies.
+func summarize(all []time.Duration, errors int, elapsed time.Duration) loadResult {
+	pct := func(p float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[min(len(all)-1, int(float64(len(all))*p))]
+	}
+	rps := 0.0
+	if elapsed > 0 {
+		rps = float64(len(all)) / elapsed.Seconds()
+	}
+	return loadResult{n: len(all), errors: errors, rps: rps, p50: pct(0.50), p90: pct(0.90), p99: pct(0.99), elapsed: elapsed, latencies: all}
 }
 
 func (r loadResult) String() string {
@@ -137,13 +189,7 @@ func runWorkers(ctx context.Context, c int, d time.Duration, op func(ctx context
 	wg.Wait()
 	el := time.Since(start)
 	slices.Sort(all)
-	pct := func(p float64) time.Duration {
-		if len(all) == 0 {
-			return 0
-		}
-		return all[min(len(all)-1, int(float64(len(all))*p))]
-	}
-	return loadResult{n: len(all), errors: errors, rps: float64(len(all)) / el.Seconds(), p50: pct(0.50), p90: pct(0.90), p99: pct(0.99)}
+	return summarize(all, errors, el)
 }
 
 func fetch(ctx context.Context, client *http.Client, url, token string) ([]byte, error) {

@@ -66,3 +66,77 @@ func Entry(fullURL string, res map[string]any) json.RawMessage {
 	})
 	return data
 }
+
+// Organization returns clinic number i of an MSO (Managed Service
+// Organization): one Organization per clinic.
+func Organization(i int) map[string]any {
+	return map[string]any{
+		"resourceType": "Organization",
+		"active":       true,
+		"name":         fmt.Sprintf("Clinic %03d", i),
+		"identifier":   []any{map[string]any{"system": "urn:ward:clinic", "value": fmt.Sprintf("C%03d", i)}},
+	}
+}
+
+// InProject sets meta.project and meta.accounts of res, so a system write
+// (a super admin's) stores it in project with those accounts, as an
+// enrollment by $set-accounts would have left it. An empty project or
+// no accounts leaves that part of meta alone.
+func InProject(res map[string]any, project string, accounts ...string) map[string]any {
+	meta, _ := res["meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	if project != "" {
+		meta["project"] = project
+	}
+	if len(accounts) > 0 {
+		refs := make([]any, len(accounts))
+		for i, a := range accounts {
+			refs[i] = map[string]any{"reference": a}
+		}
+		meta["accounts"] = refs
+	}
+	if len(meta) > 0 {
+		res["meta"] = meta
+	}
+	return res
+}
+
+// MSOPolicyName is the name the Medplum MSO demo gives its AccessPolicy.
+const MSOPolicyName = "Managed Service Organization Access Policy"
+
+// MSOPolicy is the AccessPolicy of the Medplum MSO demo (spec 5.12):
+// compartment %organization; Organization, Practitioner and
+// PractitionerRole read-only; the clinical types limited to
+// <Type>?_compartment=%organization.
+func MSOPolicy() map[string]any {
+	res := []any{
+		map[string]any{"resourceType": "Organization", "readonly": true},
+		map[string]any{"resourceType": "Practitioner", "readonly": true},
+		map[string]any{"resourceType": "PractitionerRole", "readonly": true},
+	}
+	for _, t := range []string{"Patient", "Observation", "DiagnosticReport", "Encounter", "Communication"} {
+		res = append(res, map[string]any{"resourceType": t, "criteria": t + "?_compartment=%organization"})
+	}
+	return map[string]any{
+		"resourceType": "AccessPolicy",
+		"name":         MSOPolicyName,
+		"compartment":  map[string]any{"reference": "%organization"},
+		"resource":     res,
+	}
+}
+
+// ClinicAccess is the membership.access list of a clinician enrolled in
+// the given clinics (Organization references): one entry per clinic with
+// the policy and its organization parameter, as the MSO demo invites.
+func ClinicAccess(policy string, clinics []string) []any {
+	out := make([]any, len(clinics))
+	for i, c := range clinics {
+		out[i] = map[string]any{
+			"policy":    map[string]any{"reference": policy},
+			"parameter": []any{map[string]any{"name": "organization", "valueReference": map[string]any{"reference": c}}},
+		}
+	}
+	return out
+}
