@@ -108,7 +108,9 @@ func (c *principalCache) dropAll() {
 
 // Invalidate drops cached callers that the written resources may change.
 // The wiring calls it after every commit (store.OnCommit), so a revoked
-// login or a changed membership takes effect on the next request.
+// login or a changed membership takes effect on the next request, and for
+// the writes of other processes on the same PostgreSQL database
+// (postgres.Listen). Type "*" stands for any identity write.
 func (s *Service) Invalidate(written []*ward.Resource) {
 	for _, res := range written {
 		switch res.Type {
@@ -116,7 +118,7 @@ func (s *Service) Invalidate(written []*ward.Resource) {
 			s.cache.dropLogin(res.ID)
 		case "ProjectMembership", "Project", "AccessPolicy", "User", "ClientApplication", "UserConfiguration":
 			s.cache.dropAll()
-		case "JsonWebKey":
+		case "JsonWebKey", "*":
 			s.forgetKeys()
 			s.cache.dropAll()
 		}

@@ -19,6 +19,7 @@ import (
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/postgres"
 )
 
 // DefaultProjectID is the one project every request acts in until
@@ -51,6 +52,11 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 		// Every committed identity write (a revoked login, a changed
 		// membership or policy) drops the callers cached from it.
 		s.OnCommit(func(_ context.Context, written []*ward.Resource) { c.Auth.Invalidate(written) })
+		if s.Dialect().Name() == "postgres" {
+			// Other processes on the same database: their identity writes
+			// arrive by NOTIFY. The listener ends when the store closes.
+			go postgres.Listen(context.Background(), s, c.Auth.Invalidate, logger)
+		}
 	}
 	if c.Authenticate == nil {
 		c.Authenticate = DefaultProject

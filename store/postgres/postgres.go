@@ -55,5 +55,10 @@ func Open(ctx context.Context, url string, opts Options) (*store.Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	notifyIdentityWrites(s, logger)
 	return s, nil
 }
