@@ -128,8 +128,20 @@ func (s *Server) requirePrincipal(next http.HandlerFunc) http.HandlerFunc {
 			Error(w, r, ward.Errorf(ward.EUNAUTHORIZED, "Unauthorized"))
 			return
 		}
-		next(w, r.WithContext(ward.NewContextWithPrincipal(r.Context(), p)))
+		next(w, r.WithContext(ward.NewContextWithPrincipal(r.Context(), withExtended(p, extended(r)))))
 	}
+}
+
+// withExtended returns p with Extended set to ext. Authenticate may hand
+// out one cached principal to many requests, so a differing flag goes on
+// a copy, never on p itself.
+func withExtended(p *ward.Principal, ext bool) *ward.Principal {
+	if p.Extended == ext {
+		return p
+	}
+	c := *p
+	c.Extended = ext
+	return &c
 }
 
 // metrics are the server's Prometheus collectors.
