@@ -28,6 +28,9 @@ type Store struct {
 	logger  *slog.Logger
 	// onCommit are called after every successful commit (see OnCommit).
 	onCommit []func(ctx context.Context, written []*ward.Resource)
+	// setAccountsRunning holds the targets of running $set-accounts on
+	// SQLite (setaccounts.go).
+	setAccountsRunning keyLock
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }

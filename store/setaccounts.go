@@ -1,0 +1,610 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
+	"github.com/wardhealth/ward/index"
+)
+
+// $set-accounts (spec 3.4). Medplum rewrites the target, then pages
+// through the patient compartment and writes each resource in a
+// transaction of its own; a failure midway leaves a half-enrolled patient
+// that a second run must repair. Ward makes the whole change one
+// transaction and writes the compartment with a few set-based statements:
+// one query reads the compartment, one the patient references of its
+// members, and the changed versions go out as multi-row INSERTs.
+//
+// Only meta changes (versionId, lastUpdated, author, account(s),
+// compartment), and no search parameter of a Patient compartment type is
+// computed from those: the search index rows of a member stay as they
+// are; its resource_compartments rows, resources row and a new history
+// row are written.
+
+// SetAccounts sets meta.accounts of typ/id to accounts (meta.account =
+// accounts[0]) and, with propagate on a Patient, applies Medplum's
+// addition/removal rule to every resource in the patient's compartment.
+// It returns resourcesUpdated: 1 + the compartment resources processed,
+// already-correct ones included. Admins only (EFORBIDDEN); the target
+// must be readable (ENOTFOUND) and, with its new accounts, pass the
+// caller's update check (EFORBIDDEN). A run while another runs on the
+// same target is ECONFLICT.
+func (s *Store) SetAccounts(ctx context.Context, typ, id string, accounts []string, propagate bool) (int, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !p.Admin && !p.System {
+		return 0, forbidden()
+	}
+	if !fhir.IsResourceType(typ) || !validID(id) {
+		return 0, notFound()
+	}
+	accounts, err = cleanAccounts(accounts)
+	if err != nil {
+		return 0, err
+	}
+	target := typ + "/" + id
+	locked := s.dialect.Name() == "postgres" // locks in the transaction, across processes
+	if !locked {
+		// SQLite's single writer would queue a second run behind the
+		// first instead of refusing it: refuse it here.
+		unlock, ok := s.setAccountsRunning.tryLock(target)
+		if !ok {
+			return 0, alreadyRunning(target)
+		}
+		defer unlock()
+	}
+	updated := 0
+	err = s.Write(ctx, func(ctx context.Context, wtx ward.ResourceTx) error {
+		t := wtx.(*tx)
+		if locked {
+			if err := t.advisoryLock(ctx, target); err != nil {
+				return err
+			}
+		}
+		updated, err = t.setAccounts(ctx, p, typ, id, accounts, propagate)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return updated, nil
+}
+
+func alreadyRunning(target string) error {
+	return ward.Errorf(ward.ECONFLICT, "$set-accounts is already running for %s", target)
+}
+
+// cleanAccounts drops repeated references; an empty one is invalid.
+func cleanAccounts(accounts []string) ([]string, error) {
+	out := make([]string, 0, len(accounts))
+	for _, a := range accounts {
+		if strings.TrimSpace(a) == "" {
+			return nil, invalid("Invalid account reference")
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// advisoryLock takes PostgreSQL's transaction-scoped advisory lock on
+// target, or ECONFLICT when another transaction holds it.
+func (t *tx) advisoryLock(ctx context.Context, target string) error {
+	h := fnv.New64a()
+	h.Write([]byte("ward:set-accounts:" + target))
+	var got bool
+	if err := t.sql.QueryRowContext(ctx, "SELECT pg_try_advisory_xact_lock($1)", int64(h.Sum64())).Scan(&got); err != nil {
+		return err
+	}
+	if !got {
+		return alreadyRunning(target)
+	}
+	return nil
+}
+
+// setAccounts is SetAccounts inside the write transaction.
+func (t *tx) setAccounts(ctx context.Context, p *ward.Principal, typ, id string, accounts []string, propagate bool) (int, error) {
+	old, err := t.readTarget(ctx, p, typ, id)
+	if err != nil {
+		return 0, err
+	}
+	oldMeta, _ := decodeTree(old.Content)["meta"].(map[string]any)
+	oldAccounts := clientAccounts(oldMeta)
+	if err := t.writeTarget(ctx, p, old, accounts); err != nil {
+		return 0, err
+	}
+	if err := setAccountsStep(ctx, "target-written"); err != nil {
+		return 0, err
+	}
+	if !propagate || typ != "Patient" {
+		return 1, nil
+	}
+	n, err := t.propagateAccounts(ctx, p, old.ProjectID, id, oldAccounts, accounts)
+	if err != nil {
+		return 0, err
+	}
+	return 1 + n, nil
+}
+
+// readTarget loads the current target for update: 404 unless the caller
+// may read it, 403 when it lies in a project the caller only reads.
+func (t *tx) readTarget(ctx context.Context, p *ward.Principal, typ, id string) (*ward.Resource, error) {
+	rules, err := allowedRules(p, typ, ward.InteractionRead)
+	if err != nil {
+		return nil, notFound() // cannot read it: as if it did not exist
+	}
+	old, err := t.current(ctx, p, typ, id, t.d.ForUpdate())
+	if err != nil {
+		return nil, err
+	}
+	if old.Deleted {
+		return nil, gone()
+	}
+	if rules != nil {
+		if k, err := matchOne(ctx, t.q, t.d, p, typ, id, rules); err != nil {
+			return nil, err
+		} else if k < 0 {
+			return nil, notFound()
+		}
+	}
+	if old.ProjectID != p.ProjectID && !p.System {
+		return nil, forbidden()
+	}
+	return old, nil
+}
+
+// writeTarget writes old with meta.accounts = accounts as a new version,
+// under the caller's update pre- and post-check. A target that already
+// carries exactly these accounts keeps its version.
+func (t *tx) writeTarget(ctx context.Context, p *ward.Principal, old *ward.Resource, accounts []string) error {
+	if _, err := t.preCheck(ctx, p, old, ward.InteractionUpdate); err != nil {
+		return err
+	}
+	rules, err := allowedRules(p, old.Type, ward.InteractionUpdate)
+	if err != nil {
+		return err
+	}
+	d, err := decodeResource(old.Content)
+	if err != nil {
+		return err
+	}
+	if storedAccountsEqual(d.metaIn, accounts) {
+		return nil
+	}
+	m := serverMeta{
+		versionID:   ward.NewID(),
+		lastUpdated: t.s.now().Format("2006-01-02T15:04:05.000Z07:00"),
+		projectID:   old.ProjectID,
+		author:      p.Author,
+		accounts:    accounts,
+	}
+	v, err := t.s.index(ctx, old.Type, old.ID, m, d)
+	if err != nil {
+		return err
+	}
+	_, err = t.postChecked(ctx, p, v, true, rules, old.Content)
+	return err
+}
+
+// storedAccountsEqual reports whether meta already reads account =
+// want[0] and accounts = want (both absent when want is empty).
+func storedAccountsEqual(meta map[string]any, want []string) bool {
+	account, _ := meta["account"].(map[string]any)
+	accountRef, _ := account["reference"].(string)
+	var list []string
+	if raw, ok := meta["accounts"].([]any); ok {
+		for _, v := range raw {
+			ref, _ := v.(map[string]any)
+			s, _ := ref["reference"].(string)
+			list = append(list, s)
+		}
+	}
+	if len(want) == 0 {
+		return accountRef == "" && len(list) == 0 && meta["accounts"] == nil
+	}
+	return accountRef == want[0] && slices.Equal(list, want)
+}
+
+// member is one resource of the patient compartment.
+type member struct {
+	typ, id string
+	content []byte
+	// refs are its Patient references through compartment parameters,
+	// patients their distinct ids.
+	refs     []index.Reference
+	patients []string
+}
+
+// propagateAccounts applies the new accounts of Patient/patientID to its
+// compartment (Patient resources excluded) and returns how many resources
+// it processed.
+func (t *tx) propagateAccounts(ctx context.Context, p *ward.Principal, project, patientID string, oldAccounts, accounts []string) (int, error) {
+	members, err := t.compartmentMembers(ctx, project, patientID)
+	if err != nil {
+		return 0, err
+	}
+	removed := subtract(oldAccounts, accounts)
+	var kept map[string][]string // patient id → its accounts
+	if len(removed) > 0 {
+		if kept, err = t.accountsByPatient(ctx, project, otherPatients(members, patientID)); err != nil {
+			return 0, err
+		}
+	}
+	m := serverMeta{
+		lastUpdated: t.s.now().Format("2006-01-02T15:04:05.000Z07:00"),
+		projectID:   project,
+		author:      p.Author,
+	}
+	var changed []*version
+	for _, mb := range members {
+		v, err := mb.withAccounts(m, accounts, removed, kept, patientID)
+		if err != nil {
+			return 0, err
+		}
+		if v != nil {
+			changed = append(changed, v)
+		}
+	}
+	if err := setAccountsStep(ctx, "propagating"); err != nil {
+		return 0, err
+	}
+	if err := t.writeMembers(ctx, changed); err != nil {
+		return 0, err
+	}
+	return len(members), nil
+}
+
+// compartmentMembers reads the live non-Patient resources whose
+// compartments hold the patient, with the Patient ids they reference
+// through their compartment parameters: two queries for the whole
+// compartment. On PostgreSQL the rows stay locked until commit, so a
+// concurrent update of a member is neither lost nor overwritten.
+func (t *tx) compartmentMembers(ctx context.Context, project, patientID string) ([]*member, error) {
+	query := `SELECT r.resource_type, r.id, r.content FROM resource_compartments c
+		JOIN resources r ON r.project_id = c.project_id AND r.resource_type = c.resource_type AND r.id = c.resource_id
+		WHERE c.project_id = ? AND c.compartment = ? AND c.resource_type <> 'Patient' AND r.deleted = 0
+		ORDER BY r.resource_type, r.id`
+	if t.d.ForUpdate() != "" {
+		query += " FOR UPDATE OF r" // the join's other table needs no lock
+	}
+	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), project, patientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var members []*member
+	byKey := map[string]*member{}
+	for rows.Next() {
+		mb := &member{}
+		var content string
+		if err := rows.Scan(&mb.typ, &mb.id, &content); err != nil {
+			return nil, err
+		}
+		mb.content = []byte(content)
+		members = append(members, mb)
+		byKey[mb.typ+"/"+mb.id] = mb
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return members, t.memberPatients(ctx, project, patientID, byKey)
+}
+
+// memberPatients fills each member's referenced Patient ids from its
+// search_reference rows.
+func (t *tx) memberPatients(ctx context.Context, project, patientID string, byKey map[string]*member) error {
+	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(`SELECT sr.resource_type, sr.resource_id, sr.param, sr.target_id
+		FROM resource_compartments c
+		JOIN search_reference sr ON sr.project_id = c.project_id AND sr.resource_type = c.resource_type AND sr.resource_id = c.resource_id
+		WHERE c.project_id = ? AND c.compartment = ? AND c.resource_type <> 'Patient' AND sr.target_type = 'Patient'`), project, patientID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, id, param, target string
+		if err := rows.Scan(&typ, &id, &param, &target); err != nil {
+			return err
+		}
+		mb := byKey[typ+"/"+id]
+		if mb == nil || !index.IsUUID(target) || !slices.Contains(fhir.PatientCompartmentParams(typ), param) {
+			continue
+		}
+		mb.refs = append(mb.refs, index.Reference{Param: param, TargetType: "Patient", TargetID: target})
+		if !slices.Contains(mb.patients, target) {
+			mb.patients = append(mb.patients, target)
+		}
+	}
+	return rows.Err()
+}
+
+// otherPatients lists the Patients other than patientID that members
+// reference.
+func otherPatients(members []*member, patientID string) []string {
+	var out []string
+	for _, mb := range members {
+		for _, id := range mb.patients {
+			if id != patientID && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// accountsByPatient reads the accounts of each of the given Patients
+// (patientAccounts merges them; the removal rule needs them apart).
+func (t *tx) accountsByPatient(ctx context.Context, project string, ids []string) (map[string][]string, error) {
+	out := make(map[string][]string, len(ids))
+	for chunk := range slices.Chunk(ids, 500) {
+		query := "SELECT id, content FROM resources WHERE project_id = ? AND resource_type = 'Patient' AND deleted = 0 AND id IN (?" +
+			repeat(",?", len(chunk)-1) + ")"
+		args := []any{project}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, content string
+			if err := rows.Scan(&id, &content); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = storedAccounts([]byte(content))
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// withAccounts returns the member's new version under Medplum's rule
+// (additions = the requested accounts; removals = the target's old
+// accounts no longer requested, minus those another referenced Patient
+// still carries; existing order first), or nil when its accounts stay
+// the same. m carries the shared lastUpdated, project and author.
+func (mb *member) withAccounts(m serverMeta, additions, removed []string, kept map[string][]string, patientID string) (*version, error) {
+	top, err := orderedFields(mb.content)
+	if err != nil {
+		return nil, fmt.Errorf("set-accounts: stored %s/%s: %w", mb.typ, mb.id, err)
+	}
+	d := &decodedResource{}
+	for _, f := range top {
+		switch f.key {
+		case "resourceType", "id":
+		case "meta":
+			if d.meta, err = orderedFields(f.raw); err != nil {
+				return nil, err
+			}
+			d.metaIn = decodeTree(f.raw)
+		default:
+			d.fields = append(d.fields, f)
+		}
+	}
+	current := clientAccounts(d.metaIn)
+	removals := slices.DeleteFunc(slices.Clone(removed), func(a string) bool {
+		for _, other := range mb.patients {
+			if other != patientID && slices.Contains(kept[other], a) {
+				return true // another patient of this resource still carries it
+			}
+		}
+		return false
+	})
+	next := slices.DeleteFunc(slices.Clone(current), func(a string) bool { return slices.Contains(removals, a) })
+	for _, a := range additions {
+		if !slices.Contains(next, a) {
+			next = append(next, a)
+		}
+	}
+	if slices.Equal(current, next) {
+		return nil, nil
+	}
+	m.versionID = ward.NewID()
+	m.accounts = next
+	refs, uuids := mb.compartments(m.projectID, next, d.metaIn)
+	m.compartment = refs
+	lastUpdated, err := time.Parse(time.RFC3339Nano, m.lastUpdated)
+	if err != nil {
+		return nil, err
+	}
+	res := &ward.Resource{
+		Type: mb.typ, ID: mb.id, VersionID: m.versionID, ProjectID: m.projectID, LastUpdated: lastUpdated,
+		Content: encodeResource(mb.typ, mb.id, m, d),
+	}
+	return &version{res: res, compartments: uuids}, nil
+}
+
+// memberCompartments is meta.compartment of a member with new accounts
+// (spec 3.1), computed by index.Compartments from the accounts and the
+// member's Patient references without re-extracting its index rows. The
+// references come from the index, unordered: they are put back in the
+// order the stored meta.compartment lists them.
+func (mb *member) compartments(project string, accounts []string, oldMeta map[string]any) ([]string, []string) {
+	order := map[string]int{}
+	if list, ok := oldMeta["compartment"].([]any); ok {
+		for i, v := range list {
+			ref, _ := v.(map[string]any)
+			if s, _ := ref["reference"].(string); s != "" {
+				order[s] = i
+			}
+		}
+	}
+	refs := slices.Clone(mb.refs)
+	slices.SortStableFunc(refs, func(a, b index.Reference) int {
+		ia, oka := order["Patient/"+a.TargetID]
+		ib, okb := order["Patient/"+b.TargetID]
+		switch {
+		case oka && okb:
+			return ia - ib
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return strings.Compare(a.TargetID, b.TargetID)
+	})
+	list := make([]any, len(accounts))
+	for i, a := range accounts {
+		list[i] = map[string]any{"reference": a}
+	}
+	stand := map[string]any{"meta": map[string]any{"accounts": list}}
+	return index.Compartments(project, mb.typ, mb.id, stand, &index.Rows{References: refs})
+}
+
+// writeMembers writes the changed versions: resources rows, history rows
+// and compartment rows, each as chunked multi-row statements.
+func (t *tx) writeMembers(ctx context.Context, changed []*version) error {
+	if len(changed) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(changed))
+	for i, v := range changed {
+		r := v.res
+		rows[i] = []any{r.ProjectID, r.Type, r.ID, r.VersionID, toMicros(r.LastUpdated), 0, string(r.Content)}
+	}
+	const cols = "(project_id, resource_type, id, version_id, last_updated, deleted, content)"
+	if err := t.execRows(ctx, "INSERT INTO resources "+cols, rows,
+		" ON CONFLICT (project_id, resource_type, id) DO UPDATE SET version_id = excluded.version_id, last_updated = excluded.last_updated, content = excluded.content"); err != nil {
+		return err
+	}
+	if err := t.execRows(ctx, "INSERT INTO resource_history "+cols, rows, ""); err != nil {
+		return err
+	}
+	if err := t.replaceCompartments(ctx, changed); err != nil {
+		return err
+	}
+	for _, v := range changed {
+		t.written = append(t.written, v.res)
+	}
+	return nil
+}
+
+// replaceCompartments deletes the compartment rows of the changed
+// resources and inserts their new ones.
+func (t *tx) replaceCompartments(ctx context.Context, changed []*version) error {
+	byType := map[string][]*version{}
+	var types []string
+	for _, v := range changed {
+		if byType[v.res.Type] == nil {
+			types = append(types, v.res.Type)
+		}
+		byType[v.res.Type] = append(byType[v.res.Type], v)
+	}
+	for _, typ := range types {
+		for chunk := range slices.Chunk(byType[typ], setRowsArgs/2) {
+			args := []any{chunk[0].res.ProjectID, typ}
+			for _, v := range chunk {
+				args = append(args, v.res.ID)
+			}
+			query := "DELETE FROM resource_compartments WHERE project_id = ? AND resource_type = ? AND resource_id IN (?" + repeat(",?", len(chunk)-1) + ")"
+			if _, err := t.sql.ExecContext(ctx, t.d.Rebind(query), args...); err != nil {
+				return err
+			}
+		}
+	}
+	var rows [][]any
+	for _, v := range changed {
+		for _, c := range v.compartments {
+			rows = append(rows, []any{v.res.ProjectID, c, v.res.Type, v.res.ID})
+		}
+	}
+	return t.execRows(ctx, "INSERT INTO resource_compartments (project_id, compartment, resource_type, resource_id)", rows, " ON CONFLICT DO NOTHING")
+}
+
+// setRowsArgs bounds the arguments of one statement, under SQLite's
+// (32766) and PostgreSQL's (65535) limits: a compartment of 10,000
+// resources is a dozen statements per table.
+const setRowsArgs = 30000
+
+// execRows runs head VALUES (…),(…)… tail over rows in as few
+// statements as the argument limit allows.
+func (t *tx) execRows(ctx context.Context, head string, rows [][]any, tail string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	width := len(rows[0])
+	tuple := "(?" + repeat(",?", width-1) + ")"
+	for chunk := range slices.Chunk(rows, max(1, setRowsArgs/width)) {
+		var q strings.Builder
+		q.WriteString(head)
+		q.WriteString(" VALUES ")
+		args := make([]any, 0, len(chunk)*width)
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(tuple)
+			args = append(args, r...)
+		}
+		q.WriteString(tail)
+		if _, err := t.sql.ExecContext(ctx, t.d.Rebind(q.String()), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subtract returns the members of a not in b.
+func subtract(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// keyLock is a set of held keys: the running $set-accounts targets of a
+// SQLite store, where one process is the only writer. The zero value is
+// ready.
+type keyLock struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+// tryLock takes key, or reports false when it is held.
+func (l *keyLock) tryLock(key string) (unlock func(), ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[key] {
+		return nil, false
+	}
+	if l.held == nil {
+		l.held = map[string]bool{}
+	}
+	l.held[key] = true
+	return func() {
+		l.mu.Lock()
+		delete(l.held, key)
+		l.mu.Unlock()
+	}, true
+}
+
+// setAccountsHookKey carries a test hook through the context: it is
+// called at each named step of a run and may fail it or hold it.
+type setAccountsHookKey struct{}
+
+func setAccountsStep(ctx context.Context, step string) error {
+	if hook, ok := ctx.Value(setAccountsHookKey{}).(func(step string) error); ok {
+		return hook(step)
+	}
+	return nil
+}
