@@ -435,5 +435,3 @@ func TestSetAccountsConcurrentRun(t *testing.T) {
 		}
 	})
 }
-
-
