@@ -1,0 +1,19 @@
+// Package leakfuzz is a randomized leak fuzzer for Ward's access policies
+// (issue 4, point 7). Its test builds a random world through the HTTP API —
+// a project of clinics, consents, AccessPolicies of every supported rule
+// kind, members with real bearer tokens, patients and their compartment
+// resources, plus a second project as a hard wall — then sends thousands of
+// random requests (read, vread, history, search, create, update, delete,
+// batch) and compares every answer with an independent in-test model of who
+// may see and change what (spec sections 2 and 3).
+//
+// The model (model_test.go) is deliberately plain Go over in-memory
+// resources: it computes accounts and compartments itself and evaluates
+// each rule kind directly. It must not import Ward's search, access or
+// store packages: an oracle that shares the code under test shares its
+// bugs. Differences are reported as LEAK (shown or allowed but forbidden),
+// MISS (forbidden-looking answer for something allowed) or DIFF (wrong
+// status or stored state), each with the seed and the request.
+//
+// Run long: go test ./internal/leakfuzz/ -leakfuzz.seed=7 -leakfuzz.n=20000
+package leakfuzz

@@ -1,0 +1,748 @@
+package leakfuzz
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Difference kinds.
+const (
+	leak = "LEAK" // shown or allowed although the model forbids it
+	miss = "MISS" // refused or absent although the model allows it
+	diff = "DIFF" // another status, or stored state unlike the model's
+)
+
+// finding is one difference between Ward and the model.
+type finding struct {
+	kind, caller, request, detail string
+	step                          int
+}
+
+// fuzzer sends random requests and compares each answer with the model.
+type fuzzer struct {
+	*world
+	seed     uint64
+	step     int
+	findings []finding
+	// stats counts answers per request kind and status: the test logs it
+	// so a run that checks nothing (everything 403) is visible.
+	stats map[string]int
+}
+
+func (f *fuzzer) count(request string, status int) {
+	if f.stats == nil {
+		f.stats = map[string]int{}
+	}
+	kind, _, _ := strings.Cut(request, " ")
+	if strings.HasPrefix(request, "batch ") {
+		kind = "batch-" + strings.Fields(request)[1]
+	}
+	f.stats[fmt.Sprintf("%s %d", kind, status)]++
+}
+
+func (f *fuzzer) report(kind string, c *caller, request, format string, args ...any) {
+	name := "-"
+	if c != nil {
+		name = c.name
+	}
+	f.findings = append(f.findings, finding{kind: kind, caller: name, request: request, detail: fmt.Sprintf(format, args...), step: f.step})
+}
+
+// compareStatus reports a status difference: success where the model
+// forbids is a leak, refusal where it allows is a miss.
+func (f *fuzzer) compareStatus(c *caller, request string, want, got int) bool {
+	f.count(request, got)
+	if want == got || (want == 200 && got == 204 && strings.HasPrefix(request, "DELETE")) {
+		return true
+	}
+	switch {
+	case got < 300 && want >= 400:
+		f.report(leak, c, request, "status %d, model says %d", got, want)
+	case want < 300 && got >= 400:
+		f.report(miss, c, request, "status %d, model says %d", got, want)
+	default:
+		f.report(diff, c, request, "status %d, model says %d", got, want)
+	}
+	return false
+}
+
+// randomStep runs one random request.
+func (f *fuzzer) randomStep() {
+	f.step++
+	c := pick(f.rng, f.callers)
+	switch k := f.rng.IntN(100); {
+	case k < 18:
+		f.read(c)
+	case k < 24:
+		f.vread(c)
+	case k < 30:
+		f.history(c)
+	case k < 55:
+		f.search(c)
+	case k < 68:
+		f.create(c)
+	case k < 82:
+		f.update(c)
+	case k < 85:
+		f.delete(c)
+	case k < 95:
+		f.batch(c)
+	default:
+		f.enrollStep()
+	}
+}
+
+// target picks any known resource (any project) or, now and then, an id
+// that does not exist.
+func (f *fuzzer) target() (string, *mres) {
+	if f.rng.IntN(15) == 0 {
+		return pick(f.rng, clinicalTypes) + "/" + randomUUID(f.rng), nil
+	}
+	ref := pick(f.rng, f.m.order)
+	return ref, f.m.res[ref]
+}
+
+func randomUUID(rng interface{ Uint64() uint64 }) string {
+	a, b := rng.Uint64(), rng.Uint64()
+	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", a>>32, a>>16&0xffff, a&0xfff, b>>48&0xfff, b&0xffffffffffff)
+}
+
+func typeOf(ref string) string { t, _, _ := strings.Cut(ref, "/"); return t }
+
+// readStatus is the model's answer to a read (spec 2.6, 2.10).
+func readStatus(c *caller, typ string, r *mres) int {
+	switch {
+	case !c.shallow(iRead, typ):
+		return 403
+	case r == nil || !c.can(iRead, r):
+		return 404
+	case r.deleted:
+		return 410
+	}
+	return 200
+}
+
+// checkShown compares one returned resource with the model: hidden fields
+// absent (else a leak), every other field present with the model's value.
+func (f *fuzzer) checkShown(c *caller, request string, r *mres, got map[string]any) {
+	if r == nil || r.tainted {
+		return
+	}
+	hidden := c.hiddenFor(r)
+	for _, p := range hidden {
+		if hasPath(got, p) {
+			f.report(leak, c, request, "%s shows hidden field %q", r.ref(), p)
+		}
+	}
+	for k, v := range r.body {
+		if slices.Contains(hidden, k) {
+			continue
+		}
+		gv, ok := got[k]
+		switch {
+		case !ok:
+			f.report(miss, c, request, "%s lacks field %q", r.ref(), k)
+		case k == "status" || k == "gender" || k == "active":
+			if !reflect.DeepEqual(gv, v) {
+				f.report(diff, c, request, "%s %s=%v, model %v", r.ref(), k, gv, v)
+			}
+		}
+	}
+}
+
+func (f *fuzzer) read(c *caller) {
+	ref, r := f.target()
+	if r != nil && r.tainted {
+		return
+	}
+	req := "GET " + ref
+	a := c.do("GET", ref, "")
+	if f.compareStatus(c, req, readStatus(c, typeOf(ref), r), a.status) && a.status == 200 {
+		f.checkShown(c, req, r, a.body)
+	}
+}
+
+// liveTarget picks a known, non-deleted, untainted resource.
+func (f *fuzzer) liveTarget() *mres {
+	for range 20 {
+		if r := f.m.res[pick(f.rng, f.m.order)]; !r.deleted && !r.tainted {
+			return r
+		}
+	}
+	return nil
+}
+
+// historyStatus: read with read rules, then the interaction itself (2.7).
+func historyStatus(c *caller, interaction string, r *mres) int {
+	if s := readStatus(c, r.typ, r); s != 200 {
+		return s
+	}
+	if !c.can(interaction, r) {
+		return 403
+	}
+	return 200
+}
+
+func (f *fuzzer) vread(c *caller) {
+	r := f.liveTarget()
+	if r == nil {
+		return
+	}
+	var known []string
+	for _, v := range r.versions {
+		if v != "" {
+			known = append(known, v)
+		}
+	}
+	if len(known) == 0 {
+		return
+	}
+	req := "GET " + r.ref() + "/_history/" + pick(f.rng, known)
+	a := c.do("GET", strings.TrimPrefix(req, "GET "), "")
+	if f.compareStatus(c, req, historyStatus(c, iVread, r), a.status) && a.status == 200 {
+		for _, p := range c.hiddenFor(r) {
+			if hasPath(a.body, p) {
+				f.report(leak, c, req, "version shows hidden field %q", p)
+			}
+		}
+	}
+}
+
+func (f *fuzzer) history(c *caller) {
+	r := f.liveTarget()
+	if r == nil {
+		return
+	}
+	req := "GET " + r.ref() + "/_history"
+	a := c.do("GET", r.ref()+"/_history", "")
+	if !f.compareStatus(c, req, historyStatus(c, iHistory, r), a.status) || a.status != 200 {
+		return
+	}
+	entries, _ := a.body["entry"].([]any)
+	if len(entries) != len(r.versions) {
+		f.report(diff, c, req, "%d versions, model has %d", len(entries), len(r.versions))
+	}
+	for _, e := range entries {
+		res, _ := e.(map[string]any)["resource"].(map[string]any)
+		for _, p := range c.hiddenFor(r) {
+			if hasPath(res, p) {
+				f.report(leak, c, req, "history entry shows hidden field %q", p)
+			}
+		}
+	}
+}
+
+// Search.
+
+func (f *fuzzer) search(c *caller) {
+	typ := pick(f.rng, clinicalTypes)
+	q, filters := f.randomQuery(typ)
+	var includeType string // the type _include / _revinclude brings in
+	mode := f.rng.IntN(6)
+	switch {
+	case mode == 0:
+		q.Set("_count", fmt.Sprint(1+f.rng.IntN(4)))
+	case mode == 1:
+		q.Set("_summary", "count")
+	case mode == 2 && typ != "Patient":
+		q.Set("_include", typ+":subject")
+		includeType = "Patient"
+	case mode == 2:
+		includeType = pick(f.rng, clinicalTypes[1:])
+		q.Set("_revinclude", includeType+":subject")
+	}
+	if q.Get("_count") == "" {
+		q.Set("_count", "1000")
+	}
+	req := "GET " + typ + "?" + q.Encode()
+	want := 200
+	if !c.shallow(iSearch, typ) {
+		want = 403
+	}
+	a := c.do("GET", typ+"?"+q.Encode(), "")
+	if !f.compareStatus(c, req, want, a.status) || a.status != 200 {
+		return
+	}
+	var expect []*mres
+	for _, r := range f.m.searchable(&c.mcaller, typ) {
+		if matchAll(filters, r) {
+			expect = append(expect, r)
+		}
+	}
+	if q.Get("_summary") == "count" {
+		total, _ := a.body["total"].(float64)
+		if n := len(expect); int(total) != n && !anyTainted(f.m, typ) {
+			kind := leak
+			if int(total) < n {
+				kind = miss
+			}
+			f.report(kind, c, req, "total %v, model counts %d", a.body["total"], n)
+		}
+		return
+	}
+	matches, includes := f.collect(c, req, a.body)
+	f.compareSet(c, req, "match", refs(expect), matches)
+	if includeType != "" {
+		f.compareSet(c, req, "include", f.expectIncludes(c, typ, includeType, expect), includes)
+	}
+}
+
+func anyTainted(m *model, typ string) bool {
+	for _, r := range m.res {
+		if r.typ == typ && r.tainted {
+			return true
+		}
+	}
+	return false
+}
+
+// randomQuery draws 0–2 filters the model can evaluate.
+func (f *fuzzer) randomQuery(typ string) (url.Values, []filter) {
+	q := url.Values{}
+	var filters []filter
+	add := func(code string, values ...string) {
+		q.Add(code, strings.Join(values, ","))
+		filters = append(filters, filter{code: code, values: values})
+	}
+	for range f.rng.IntN(3) {
+		switch f.rng.IntN(5) {
+		case 0:
+			add("_id", idPart(pick(f.rng, f.m.order)), idPart(pick(f.rng, f.m.order)))
+		case 1:
+			pool := append(append(append([]string{}, f.clinics...), f.consents...), f.profiles...)
+			pool = append(pool, f.refsOf("Patient", f.projectA)...)
+			add("_compartment", pick(f.rng, pool))
+		case 2:
+			if typ == "Patient" {
+				add("gender", pick(f.rng, []string{"male", "female"}))
+			} else {
+				add("status", pick(f.rng, statuses(typ)))
+			}
+		default:
+			if patients := f.refsOf("Patient", pick(f.rng, []string{f.projectA, f.projectB})); typ != "Patient" && len(patients) > 0 {
+				add("subject", pick(f.rng, patients))
+			}
+		}
+	}
+	return q, filters
+}
+
+// collect gathers the matches and includes of a search, following next
+// links, and checks each returned resource's fields.
+func (f *fuzzer) collect(c *caller, req string, bundle map[string]any) (matches, includes []string) {
+	for page := 0; bundle != nil && page < 100; page++ {
+		entries, _ := bundle["entry"].([]any)
+		for _, e := range entries {
+			em, _ := e.(map[string]any)
+			res, _ := em["resource"].(map[string]any)
+			ref := fmt.Sprint(res["resourceType"], "/", res["id"])
+			mode, _ := em["search"].(map[string]any)
+			if mode != nil && mode["mode"] == "include" {
+				includes = append(includes, ref)
+			} else {
+				matches = append(matches, ref)
+			}
+			if r := f.m.res[ref]; r != nil && c.can(iRead, r) {
+				f.checkShown(c, req, r, res)
+			}
+		}
+		next := linkOf(bundle, "next")
+		if next == "" {
+			break
+		}
+		a := c.do("GET", next, "")
+		if a.status != 200 {
+			f.report(diff, c, req, "next page %s: %d", next, a.status)
+			break
+		}
+		bundle = a.body
+	}
+	return matches, includes
+}
+
+func linkOf(bundle map[string]any, relation string) string {
+	links, _ := bundle["link"].([]any)
+	for _, l := range links {
+		lm, _ := l.(map[string]any)
+		if lm["relation"] == relation {
+			u, _ := lm["url"].(string)
+			return u
+		}
+	}
+	return ""
+}
+
+func refs(rs []*mres) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.ref())
+	}
+	return out
+}
+
+// expectIncludes: _include brings the matches' subjects, _revinclude the
+// resources of includeType whose subject is a match; either only where
+// the caller's search rules allow (spec 2.6: includes are filtered too).
+func (f *fuzzer) expectIncludes(c *caller, typ, includeType string, matches []*mres) []string {
+	var out []string
+	if typ != "Patient" {
+		for _, r := range matches {
+			for _, p := range patientRefs(r.typ, r.body) {
+				if pr := f.m.res[p]; pr != nil && !pr.deleted && c.can(iSearch, pr) {
+					out = append(out, p)
+				}
+			}
+		}
+		return dedup(out)
+	}
+	for _, r := range f.m.searchable(&c.mcaller, includeType) {
+		for _, p := range patientRefs(r.typ, r.body) {
+			if slices.Contains(refs(matches), p) {
+				out = append(out, r.ref())
+			}
+		}
+	}
+	return dedup(out)
+}
+
+// compareSet reports what was shown but not expected (leaks), expected
+// but not shown (misses) and duplicates; tainted resources are ignored.
+func (f *fuzzer) compareSet(c *caller, req, what string, want, got []string) {
+	seen := map[string]bool{}
+	var leaks, misses []string
+	for _, ref := range got {
+		if seen[ref] && what == "match" {
+			f.report(diff, c, req, "%s %s returned twice", what, ref)
+		}
+		seen[ref] = true
+		if r := f.m.res[ref]; r != nil && r.tainted {
+			continue
+		}
+		if !slices.Contains(want, ref) {
+			leaks = append(leaks, ref)
+		}
+	}
+	for _, ref := range want {
+		if !seen[ref] && !f.m.res[ref].tainted {
+			misses = append(misses, ref)
+		}
+	}
+	if len(leaks) > 0 {
+		f.report(leak, c, req, "%s shown, model forbids or does not match: %v", what, leaks)
+	}
+	if len(misses) > 0 {
+		f.report(miss, c, req, "%s missing, model allows: %v", what, misses)
+	}
+}
+
+// Writes.
+
+// deepClone copies a JSON tree.
+func deepClone(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return out
+}
+
+// smuggle sometimes adds accounts a non-admin must not be able to set.
+func (f *fuzzer) smuggle(c *caller, body map[string]any) map[string]any {
+	out := deepClone(body)
+	if !c.admin && f.rng.IntN(4) == 0 {
+		out["meta"] = map[string]any{"accounts": refList([]string{pick(f.rng, f.clinics)})}
+	}
+	return out
+}
+
+// expectCreate is spec 2.7 for a create: the stored resource, or the
+// refusal status.
+func (f *fuzzer) expectCreate(c *caller, typ string, body map[string]any) (*mres, int) {
+	if !c.shallow(iCreate, typ) {
+		return nil, 403
+	}
+	nr := &mres{typ: typ, project: c.project, body: deepClone(body)}
+	nr.accounts = f.m.derivedAccounts(&c.mcaller, typ, body, nil)
+	e := c.entryFor(iCreate, nr)
+	if e == nil {
+		return nil, 403
+	}
+	stripFields(nr.body, append(slices.Clone(e.readonly), e.hidden...))
+	if c.entryFor(iCreate, nr) == nil {
+		return nil, 403
+	}
+	return nr, 201
+}
+
+func (f *fuzzer) create(c *caller) {
+	typ := pick(f.rng, clinicalTypes)
+	body := f.body(typ, c.project)
+	sent := f.smuggle(c, body)
+	raw, _ := json.Marshal(sent)
+	req := "POST " + typ + " " + string(raw)
+	nr, want := f.expectCreate(c, typ, body)
+	a := c.do("POST", typ, string(raw))
+	f.recordCreate(c, req, nr, want, a.status, a.body)
+}
+
+// recordCreate compares a create's outcome and records what Ward stored.
+func (f *fuzzer) recordCreate(c *caller, req string, nr *mres, want, got int, body map[string]any) {
+	ok := f.compareStatus(c, req, want, got)
+	if got != 201 {
+		return
+	}
+	id, _ := body["id"].(string)
+	if nr == nil { // a leak: keep the resource, but the model cannot vouch for it
+		typ, _ := body["resourceType"].(string)
+		f.m.add(&mres{typ: typ, id: id, project: c.project, body: map[string]any{}, tainted: true})
+		return
+	}
+	nr.id, nr.versions = id, []string{versionOf(body)}
+	f.m.add(nr)
+	if ok {
+		f.checkShown(c, req, nr, body)
+	}
+	for _, p := range c.hiddenFor(nr) {
+		if hasPath(body, p) {
+			f.report(leak, c, req, "created %s shows hidden field %q", nr.ref(), p)
+		}
+	}
+}
+
+// mutate changes one or two fields of a copy of body.
+func (f *fuzzer) mutate(r *mres) map[string]any {
+	b := deepClone(r.body)
+	for range 1 + f.rng.IntN(2) {
+		switch f.rng.IntN(5) {
+		case 0:
+			if r.typ == "Patient" {
+				b["gender"] = pick(f.rng, []string{"male", "female"})
+			} else {
+				b["status"] = pick(f.rng, statuses(r.typ))
+			}
+		case 1:
+			switch r.typ {
+			case "Patient":
+				b["active"] = f.rng.IntN(2) == 0
+			case "Observation":
+				b["issued"] = fmt.Sprintf("2025-02-0%dT00:00:00Z", 1+f.rng.IntN(9))
+			case "Task":
+				b["description"] = fmt.Sprintf("changed %d", f.rng.IntN(1000))
+			}
+		case 2:
+			if r.typ == "Patient" {
+				b["birthDate"] = fmt.Sprintf("1970-01-1%d", f.rng.IntN(10))
+			} else if r.typ != "Encounter" && r.typ != "DiagnosticReport" {
+				b["note"] = []any{map[string]any{"text": fmt.Sprintf("edited %d", f.rng.IntN(1000))}}
+			}
+		default:
+			if patients := f.refsOf("Patient", r.project); r.typ != "Patient" && len(patients) > 0 {
+				b[patientFields(r.typ)[0]] = map[string]any{"reference": pick(f.rng, patients)}
+			}
+		}
+	}
+	return b
+}
+
+// expectUpdate is spec 2.7 for an update of r by c with body: the new
+// state (nil for a no-op), or the refusal status.
+func (f *fuzzer) expectUpdate(c *caller, r *mres, body map[string]any) (*mres, int) {
+	if !c.shallow(iUpdate, r.typ) {
+		return nil, 403
+	}
+	if s := readStatus(c, r.typ, r); s != 200 {
+		return nil, s
+	}
+	e := c.entryFor(iUpdate, r)
+	if e == nil {
+		return nil, 403
+	}
+	nb := deepClone(body)
+	for _, p := range append(slices.Clone(e.readonly), e.hidden...) {
+		if strings.Contains(p, ".") {
+			stripPath(nb, strings.Split(p, "."))
+			continue
+		}
+		if old, ok := r.body[p]; ok {
+			nb[p] = old
+		} else {
+			delete(nb, p)
+		}
+	}
+	nr := &mres{typ: r.typ, id: r.id, project: r.project, body: nb}
+	nr.accounts = f.m.derivedAccounts(&c.mcaller, r.typ, nb, r)
+	if reflect.DeepEqual(deepClone(r.body), nb) && sameSet(nr.accounts, r.accounts) {
+		return nil, 200
+	}
+	if !c.can(iUpdate, nr) {
+		return nil, 403
+	}
+	return nr, 200
+}
+
+func (f *fuzzer) update(c *caller) {
+	r := f.liveTarget()
+	if r == nil {
+		return
+	}
+	body := f.mutate(r)
+	sent := f.smuggle(c, body)
+	sent["id"] = r.id
+	raw, _ := json.Marshal(sent)
+	req := "PUT " + r.ref() + " " + string(raw)
+	nr, want := f.expectUpdate(c, r, body)
+	a := c.do("PUT", r.ref(), string(raw))
+	ok := f.compareStatus(c, req, want, a.status)
+	if !ok {
+		if a.status == 200 || want == 200 {
+			r.tainted = true // the model no longer knows this resource's state
+		}
+		return
+	}
+	if a.status != 200 {
+		return
+	}
+	v := versionOf(a.body)
+	if nr == nil {
+		if v != r.versions[len(r.versions)-1] && r.versions[len(r.versions)-1] != "" {
+			f.report(diff, c, req, "no-op update wrote version %s", v)
+			r.versions = append(r.versions, v)
+		}
+		return
+	}
+	r.body, r.accounts = nr.body, nr.accounts
+	r.versions = append(r.versions, v)
+	f.checkShown(c, req, r, a.body)
+}
+
+func (f *fuzzer) delete(c *caller) {
+	r := f.liveTarget()
+	if r == nil || (r.typ == "Patient" && f.rng.IntN(3) != 0) {
+		return
+	}
+	want := readStatus(c, r.typ, r)
+	if want == 200 && !c.can(iDelete, r) {
+		want = 403
+	}
+	req := "DELETE " + r.ref()
+	a := c.do("DELETE", r.ref(), "")
+	ok := f.compareStatus(c, req, want, a.status)
+	if a.status < 300 {
+		r.deleted = true
+		r.tainted = r.tainted || !ok
+	}
+}
+
+// batch sends reads and creates in one batch Bundle and compares each
+// entry's status.
+func (f *fuzzer) batch(c *caller) {
+	type planned struct {
+		req  string
+		want int
+		r    *mres // read target
+		nr   *mres // expected created resource
+	}
+	var plan []planned
+	var entries []any
+	for range 2 + f.rng.IntN(4) {
+		if f.rng.IntN(3) == 0 {
+			typ := pick(f.rng, clinicalTypes)
+			body := f.body(typ, c.project)
+			nr, want := f.expectCreate(c, typ, body)
+			entries = append(entries, map[string]any{"resource": body, "request": map[string]any{"method": "POST", "url": typ}})
+			b, _ := json.Marshal(body)
+			plan = append(plan, planned{req: "batch POST " + typ + " " + string(b), want: want, nr: nr})
+			continue
+		}
+		ref, r := f.target()
+		entries = append(entries, map[string]any{"request": map[string]any{"method": "GET", "url": ref}})
+		plan = append(plan, planned{req: "batch GET " + ref, want: readStatus(c, typeOf(ref), r), r: r})
+	}
+	bundle, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "batch", "entry": entries})
+	a := c.do("POST", "", string(bundle))
+	if a.status != 200 {
+		f.report(diff, c, "POST batch "+string(bundle), "status %d %s", a.status, a.raw)
+		return
+	}
+	got, _ := a.body["entry"].([]any)
+	if len(got) != len(plan) {
+		f.report(diff, c, "POST batch", "%d entries answered, %d sent", len(got), len(plan))
+		return
+	}
+	for i, p := range plan {
+		em, _ := got[i].(map[string]any)
+		resp, _ := em["response"].(map[string]any)
+		status := 0
+		fmt.Sscan(fmt.Sprint(resp["status"]), &status)
+		res, _ := em["resource"].(map[string]any)
+		if p.r != nil && p.r.tainted {
+			continue
+		}
+		if strings.HasPrefix(p.req, "batch POST") {
+			f.recordCreate(c, p.req, p.nr, p.want, status, res)
+			continue
+		}
+		if f.compareStatus(c, p.req, p.want, status) && status == 200 {
+			f.checkShown(c, p.req, p.r, res)
+		}
+	}
+}
+
+// enrollStep is an MSO enrollment change by the owner.
+func (f *fuzzer) enrollStep() {
+	patients := f.refsOf("Patient", f.projectA)
+	if len(patients) == 0 {
+		return
+	}
+	ref := pick(f.rng, patients)
+	if f.m.res[ref].tainted {
+		return
+	}
+	if failure := f.enroll(ref); failure != "" {
+		f.report(diff, f.owner, "enroll", "%s", failure)
+		f.m.res[ref].tainted = true
+	}
+}
+
+// checkState compares every stored resource's accounts and compartments,
+// as its project's owner reads them in extended mode, with the model.
+func (f *fuzzer) checkState() {
+	for _, ref := range f.m.order {
+		r := f.m.res[ref]
+		if r.deleted || r.tainted {
+			continue
+		}
+		owner := f.owner
+		if r.project == f.projectB {
+			owner = f.ownerB
+		}
+		a := owner.do("GET", ref, "", "X-Medplum", "extended")
+		if a.status != 200 {
+			f.report(diff, owner, "GET "+ref+" (state)", "status %d", a.status)
+			continue
+		}
+		meta, _ := a.body["meta"].(map[string]any)
+		accounts := refStrings(meta["accounts"])
+		if !sameSet(accounts, r.accounts) {
+			f.report(diff, owner, "GET "+ref+" (state)", "meta.accounts %v, model %v", accounts, r.accounts)
+		}
+		compartments := refStrings(meta["compartment"])
+		if want := r.compartments(); !sameSet(compartments, want) {
+			f.report(diff, owner, "GET "+ref+" (state)", "meta.compartment %v, model %v", compartments, want)
+		}
+	}
+}
+
+func refStrings(v any) []string {
+	list, _ := v.([]any)
+	var out []string
+	for _, x := range list {
+		out = append(out, refOf(x))
+	}
+	sort.Strings(out)
+	return out
+}
