@@ -9,6 +9,7 @@ package access
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/wardhealth/ward"
@@ -36,16 +37,17 @@ const errInvalidPolicy = "Cannot authenticate: Invalid access policy configurati
 // Build returns the effective policy and its JSON form (the computed
 // AccessPolicy resource /auth/me returns).
 func Build(in Input) (*ward.Policy, map[string]any, error) {
-	b := &builder{policy: &ward.Policy{}}
+	b := &builder{policy: &ward.Policy{}, templates: map[string]*template{}, fixed: map[string]entry{}}
 	sources := policySources(in.Membership)
 	profile := refString(in.Membership["profile"])
+	b.entries = make([]entry, 0, entryCount(sources, in.Policies)+8)
 	for _, src := range sources {
 		stored, ok := in.Policies[src.reference]
 		if !ok || stored == nil {
 			return nil, nil, ward.Errorf(ward.EINVALID, "%s", errInvalidPolicy)
 		}
 		b.basedOn = append(b.basedOn, map[string]any{"reference": src.reference})
-		b.addPolicy(stored, newVariables(src.parameters, profile))
+		b.addPolicy(src.reference, stored, newVariables(src.parameters, profile))
 	}
 	if len(sources) == 0 {
 		b.add(entry{json: map[string]any{"resourceType": "*"}, rule: ward.PolicyRule{ResourceType: "*", Interactions: ward.InteractionAll}})
@@ -72,6 +74,17 @@ func ReadScope(project map[string]any, linked map[string]map[string]any) ([]stri
 		}
 	}
 	return ids, types
+}
+
+// entryCount is how many resource entries the sources hold, so the
+// entries are allocated once (hundreds of access entries are common).
+func entryCount(sources []source, policies map[string]map[string]any) int {
+	n := 0
+	for _, src := range sources {
+		list, _ := policies[src.reference]["resource"].([]any)
+		n += len(list)
+	}
+	return n
 }
 
 // source is one policy of the membership with its parameters.
@@ -109,6 +122,12 @@ type builder struct {
 	basedOn     []any
 	compartment string
 	ipRules     []any
+	// templates holds each criteria string parsed once with its variables
+	// unsubstituted: a clinician with 500 access entries of one policy
+	// parses that policy's criteria once, not 500 times.
+	templates map[string]*template
+	// fixed holds the entries without variables by "<policy>#<index>".
+	fixed map[string]entry
 }
 
 func (b *builder) add(e entry) { b.entries = append(b.entries, e) }
@@ -125,29 +144,50 @@ func (b *builder) names(typ string) bool {
 
 // addPolicy appends the compartment, rules and IP rules of one stored
 // policy after substituting vars.
-func (b *builder) addPolicy(stored map[string]any, vars variables) {
+func (b *builder) addPolicy(reference string, stored map[string]any, vars variables) {
 	if ref := refString(stored["compartment"]); ref != "" {
 		b.compartment = vars.text(ref)
 	}
 	resources, _ := stored["resource"].([]any)
-	for _, r := range resources {
-		if rm, ok := r.(map[string]any); ok {
-			b.add(resourceEntry(rm, vars))
+	for i, r := range resources {
+		rm, ok := r.(map[string]any)
+		if !ok {
+			continue
 		}
+		if !usesVariables(rm) {
+			// The same whatever the parameters: compiled once per Build
+			// and shared (entries are read-only once built).
+			key := reference + "#" + strconv.Itoa(i)
+			e, ok := b.fixed[key]
+			if !ok {
+				e = b.resourceEntry(rm, vars)
+				b.fixed[key] = e
+			}
+			b.add(e)
+			continue
+		}
+		b.add(b.resourceEntry(rm, vars))
 	}
 	if ip, ok := stored["ipAccessRule"].([]any); ok {
 		b.ipRules = append(b.ipRules, ip...)
 	}
 }
 
+// usesVariables reports whether an entry's criteria or compartment may
+// hold a %variable.
+func usesVariables(rm map[string]any) bool {
+	c, _ := rm["criteria"].(string)
+	return strings.Contains(c, "%") || strings.Contains(refString(rm["compartment"]), "%")
+}
+
 // resourceEntry compiles one AccessPolicy.resource element.
-func resourceEntry(rm map[string]any, vars variables) entry {
+func (b *builder) resourceEntry(rm map[string]any, vars variables) entry {
 	typ, _ := rm["resourceType"].(string)
 	out := map[string]any{"resourceType": typ}
 	rule := ward.PolicyRule{ResourceType: typ}
 	if c, _ := rm["criteria"].(string); c != "" {
 		out["criteria"] = vars.text(c)
-		rule.Criteria = parseCriteria(typ, c, vars)
+		rule.Criteria = b.criteria(typ, c, vars)
 	}
 	if ref := refString(rm["compartment"]); ref != "" {
 		ref = vars.text(ref)
@@ -231,9 +271,18 @@ var matchNothing = []ward.SearchFilter{{Code: "_id", Type: "token", Modifier: "m
 // so a parameter value can never change the query's structure. "*"
 // criteria are parsed as Binary, a type with only the common parameters.
 func parseCriteria(typ, criteria string, vars variables) []ward.SearchFilter {
+	filters, ok := parseFilters(typ, criteria, vars)
+	if !ok {
+		return matchNothing
+	}
+	return filters
+}
+
+// parseFilters is parseCriteria reporting failure instead of matchNothing.
+func parseFilters(typ, criteria string, vars variables) ([]ward.SearchFilter, bool) {
 	prefix, query, ok := strings.Cut(criteria, "?")
 	if !ok || (prefix != typ && !(typ == "*" && prefix == "*")) {
-		return matchNothing
+		return nil, false
 	}
 	parseType := typ
 	if typ == "*" {
@@ -248,13 +297,13 @@ func parseCriteria(typ, criteria string, vars variables) []ward.SearchFilter {
 		values.Add(unescape(k), vars.value(v))
 	}
 	q, err := search.Parse(parseType, values)
-	if err != nil || len(q.Filters) == 0 {
-		if err == nil {
-			return nil // "Type?" alone: every resource of the type
-		}
-		return matchNothing
+	if err != nil {
+		return nil, false
 	}
-	return q.Filters
+	if len(q.Filters) == 0 {
+		return nil, true // "Type?" alone: every resource of the type
+	}
+	return q.Filters, true
 }
 
 func unescape(s string) string {

@@ -85,10 +85,17 @@ func (v variables) substitute(s string, lit, val func(string) string) string {
 	return b.String()
 }
 
+// searchValueEscaper is immutable once built; a Replacer compiles itself
+// on first use, which is why it is not built per call.
+var searchValueEscaper = strings.NewReplacer(`\`, `\\`, `,`, `\,`)
+
 func isNameByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 func escapeSearchValue(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `,`, `\,`).Replace(s)
+	if !strings.ContainsAny(s, `\,`) {
+		return s
+	}
+	return searchValueEscaper.Replace(s)
 }
