@@ -118,3 +118,33 @@ func TestIsUUID(t *testing.T) {
 		}
 	}
 }
+
+// TestPatientRefs: the Patients whose accounts a resource inherits are
+// those of its Patient compartment parameters, UUIDs only, once each.
+func TestPatientRefs(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		typ  string
+		rows *Rows
+		want []string
+	}{
+		{"observation subject and performer, once each", "Observation", &Rows{References: []Reference{
+			{"subject", "Patient", patient1},
+			{"performer", "Patient", patient2},
+			{"performer", "Patient", patient1},
+			{"patient", "Patient", org}, // not an Observation compartment parameter
+			{"subject", "Group", selfID},
+			{"subject", "Patient", "not-a-uuid"},
+		}}, []string{patient1, patient2}},
+		{"patient links, not itself", "Patient", &Rows{References: []Reference{{"link", "Patient", patient1}}}, []string{patient1}},
+		{"type outside the compartment", "Organization", &Rows{References: []Reference{{"partof", "Patient", patient1}}}, nil},
+		{"no rows", "Observation", nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := PatientRefs(tt.typ, tt.rows)
+			if len(got) != len(tt.want) || len(got) > 0 && !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("PatientRefs = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

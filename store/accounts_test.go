@@ -3,12 +3,16 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -414,4 +418,83 @@ func TestCompartmentSearch(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestCompartmentSearchUsesIndex: _compartment (plain, repeated, :not) is
+// an index lookup in resource_compartments on both engines, never a scan
+// of the table.
+func TestCompartmentSearchUsesIndex(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		p := &ward.Principal{ProjectID: uuid.NewString()}
+		a, b := uuid.NewString(), uuid.NewString()
+		for _, query := range []string{
+			"_compartment=Organization/" + a,
+			"_compartment=" + a + "," + b + "&_compartment=" + b,
+			"_compartment:not=" + a,
+		} {
+			t.Run(query, func(t *testing.T) {
+				v, _ := url.ParseQuery(query)
+				q, err := search.Parse("Patient", v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sqlText, args, err := store.CompileSearch(p, q, s.Dialect())
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan := queryPlan(t, s, sqlText, args)
+				// An index of resource_compartments: on a populated table the
+				// primary key (project_id, compartment, …); an empty one may
+				// make PostgreSQL probe (project_id, resource_type, id).
+				if !strings.Contains(plan, "INDEX sqlite_autoindex_resource_compartments_1") && !strings.Contains(plan, "on resource_compartments") {
+					t.Fatalf("plan does not read resource_compartments by index:\n%s", plan)
+				}
+				for _, scan := range []string{"SCAN k", "Seq Scan on resource_compartments"} {
+					if strings.Contains(plan, scan) {
+						t.Errorf("plan scans resource_compartments:\n%s", plan)
+					}
+				}
+			})
+		}
+	})
+}
+
+// queryPlan returns the engine's plan of query as text. PostgreSQL is told
+// to avoid sequential scans: on an empty table it would otherwise pick one
+// whatever the indexes, and the question is whether an index applies.
+func queryPlan(t *testing.T, s *store.Store, query string, args []any) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := s.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	explain := "EXPLAIN QUERY PLAN "
+	if s.Dialect().Name() == "postgres" {
+		explain = "EXPLAIN "
+		if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.ExecContext(ctx, "RESET enable_seqscan")
+	}
+	rows, err := conn.QueryContext(ctx, s.Dialect().Rebind(explain+query), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var b strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(&b, vals...)
+	}
+	return b.String()
 }
