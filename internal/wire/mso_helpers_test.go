@@ -307,7 +307,9 @@ type msoCase struct {
 	status  int
 	// ids are the local names the answer must hold: a Bundle's entries
 	// (matches and includes) exactly, or the one resource returned. For a
-	// _summary=count search, Bundle.total must be len(ids). nil: unchecked.
+	// _summary=count search, Bundle.total must be len(ids); for a history,
+	// each resource once; for a batch, each entry in order (the resource's
+	// name, or the entry's status when it returned none). nil: unchecked.
 	ids []string
 	// subset: the Bundle must hold ids and may hold more (lists that include
 	// resources the test did not name, such as the owner's membership).
@@ -370,6 +372,10 @@ func (w *msoWorld) check(t *testing.T, c msoCase) {
 		}
 		return
 	}
+	if typ := r.body["type"]; typ == "batch-response" || typ == "transaction-response" {
+		w.checkBatch(t, c, r.body)
+		return
+	}
 	if strings.Contains(path, "_summary=count") {
 		if total(r.body) != len(c.ids) || len(list(r.body, "entry")) != 0 {
 			t.Errorf("%s as %s: total %d with %d entries, want total %d (%v) and no entries",
@@ -379,6 +385,9 @@ func (w *msoWorld) check(t *testing.T, c msoCase) {
 	}
 	got := w.f.names(entryRefs(r.body, ""))
 	slices.Sort(got)
+	if strings.Contains(path, "_history") {
+		got = slices.Compact(got) // a resource appears once per version
+	}
 	if c.subset {
 		for _, id := range c.ids {
 			if !slices.Contains(got, id) {
@@ -389,6 +398,31 @@ func (w *msoWorld) check(t *testing.T, c msoCase) {
 		t.Errorf("%s as %s returned %v, want %v", c.request, c.caller, got, sorted(c.ids))
 	}
 	checkElements(t, c, r.body)
+}
+
+// checkBatch compares a batch's entries in order: the local name of the
+// resource an entry returned, or its response status ("404") when it
+// returned none; a search entry is "[names...]".
+func (w *msoWorld) checkBatch(t *testing.T, c msoCase, bundle map[string]any) {
+	var got []string
+	for _, e := range list(bundle, "entry") {
+		if field(e, "resource", "resourceType") == "Bundle" {
+			inner := w.f.names(entryRefs(field(e, "resource").(map[string]any), ""))
+			slices.Sort(inner)
+			got = append(got, "["+strings.Join(inner, " ")+"]")
+			continue
+		}
+		if typ, ok := field(e, "resource", "resourceType").(string); ok && typ != "OperationOutcome" {
+			got = append(got, w.f.names([]string{fmt.Sprintf("%s/%v", typ, field(e, "resource", "id"))})...)
+			continue
+		}
+		status, _ := field(e, "response", "status").(string)
+		code, _, _ := strings.Cut(status, " ")
+		got = append(got, code)
+	}
+	if !slices.Equal(got, c.ids) {
+		t.Errorf("%s as %s: entries %v, want %v", c.request, c.caller, got, c.ids)
+	}
 }
 
 // checkElements: with _fields, entries carry only the elements asked for.

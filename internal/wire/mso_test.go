@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/wardhealth/ward/store"
@@ -25,6 +26,15 @@ func msoPolicy(name, extra string) string {
 			{"resourceType":"PractitionerRole","readonly":true},
 			` + entry("Patient") + `,` + entry("Observation") + `,` + entry("DiagnosticReport") + `,
 			` + entry("Encounter") + `,` + entry("Communication") + `]}`
+}
+
+// batchReads is a batch Bundle of GETs of urls.
+func batchReads(urls ...string) string {
+	entries := make([]string, len(urls))
+	for i, u := range urls {
+		entries[i] = `{"request":{"method":"GET","url":"` + u + `"}}`
+	}
+	return `{"resourceType":"Bundle","type":"batch","entry":[` + strings.Join(entries, ",") + `]}`
 }
 
 // addPatient creates, as the admin, Patient pat-<s> and its Observation
@@ -122,7 +132,12 @@ func clinicWallSteps() []msoStep {
 				{rule: "_include leaves out another clinic's result", caller: "alice", request: "GET DiagnosticReport?_id={dr-n}&_include=DiagnosticReport:result", status: 200, ids: names("", "dr-n", "obs-n")},
 				{rule: "_revinclude leaves out another clinic's report", caller: "alice", request: "GET Observation?_id={obs-n}&_revinclude=DiagnosticReport:result", status: 200, ids: names("", "obs-n", "dr-n")},
 				{rule: "_has sees her clinic's patients", caller: "alice", request: "GET Patient?_has:Observation:subject:status=final", status: 200, ids: names("pat-", "n", "ns")},
+				{rule: "type history lists only her clinic's observations", caller: "alice", request: "GET Observation/_history", status: 200, ids: names("obs-", "n", "ns")},
+				{rule: "a chained hop does not pass through another clinic's observation", caller: "alice", request: "GET DiagnosticReport?result:Observation.subject=Patient/{pat-s}", status: 200, ids: []string{}},
+				{rule: "a _has hop does not pass through another clinic's report", caller: "alice", request: "GET Observation?_has:DiagnosticReport:result:subject=Patient/{pat-s}", status: 200, ids: []string{}},
+				{rule: "batch entries are filtered one by one", caller: "alice", request: "POST /fhir/R4/ " + batchReads("Patient/{pat-n}", "Patient/{pat-s}", "Observation/{obs-s}", "Observation?subject=Patient/{pat-s}", "Condition"), status: 200, ids: []string{"pat-n", "404", "404", "[]", "403"}},
 				{rule: "reads every clinic (read-only directory)", caller: "alice", request: "GET Organization", status: 200, ids: names("org-", "north", "south", "east")},
+				{rule: "reads practitioner roles", caller: "alice", request: "GET PractitionerRole", status: 200, ids: []string{}},
 				{rule: "lists clinicians as the demo does", caller: "alice", request: "GET Practitioner?_id={prac-alice},{prac-bob},{prac-carol}&_fields=name", status: 200, ids: names("prac-", "alice", "bob", "carol"), elements: []string{"name"}},
 				{rule: "cannot create a clinic", caller: "alice", request: "POST Organization " + orgBody, status: 403},
 				{rule: "cannot edit a colleague", caller: "alice", request: "PUT Practitioner/{prac-bob} " + pracBody, status: 403},
@@ -142,6 +157,8 @@ func clinicWallSteps() []msoStep {
 				{rule: "two clinics: count", caller: "dave", request: "GET Observation?_summary=count", status: 200, ids: names("obs-", "n", "s", "ns")},
 				{rule: "two clinics: _include reaches both", caller: "dave", request: "GET DiagnosticReport?_id={dr-n}&_include=DiagnosticReport:result", status: 200, ids: names("", "dr-n", "obs-n", "obs-s")},
 				{rule: "two clinics: still not an unenrolled patient", caller: "dave", request: "GET Patient/{pat-later}", status: 404},
+				{rule: "the chained search itself finds both reports", caller: "admin", request: "GET DiagnosticReport?result:Observation.subject=Patient/{pat-s}", status: 200, ids: names("dr-", "n", "s")},
+				{rule: "the _has search itself finds both observations", caller: "admin", request: "GET Observation?_has:DiagnosticReport:result:subject=Patient/{pat-s}", status: 200, ids: names("obs-", "n", "s")},
 				{rule: "lists a clinic's patients as the demo does", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north}&_fields=name", status: 200, ids: names("pat-", "n", "ns"), elements: []string{"name"}},
 				{rule: "_compartment repeated is AND", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north}&_compartment=Organization/{org-south}", status: 200, ids: []string{"pat-ns"}},
 				{rule: "_compartment value list is OR", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north},Organization/{org-south}", status: 200, ids: names("pat-", "n", "s", "ns")},
