@@ -195,6 +195,7 @@ func clinicWallSteps() []msoStep {
 				{rule: "sees no patients", caller: "carol", request: "GET Patient", status: 200, ids: []string{}},
 				{rule: "sees no observations", caller: "carol", request: "GET Observation", status: 200, ids: []string{}},
 				{rule: "south's patient is 404", caller: "carol", request: "GET Patient/{pat-s}", status: 404},
+				{rule: "in no clinic, cannot create a patient (the unbound %organization matches nothing)", caller: "carol", request: `POST Patient {"resourceType":"Patient","name":[{"family":"Orphan"}]}`, status: 403},
 				{rule: "still reads the clinic directory", caller: "carol", request: "GET Organization", status: 200, ids: names("org-", "north", "south", "east")},
 			},
 		},
@@ -223,6 +224,10 @@ func clinicWallSteps() []msoStep {
 				// The policy compartment is the last access entry's clinic.
 				w.createAs(t, "dave", "pat-dave", `{"resourceType":"Patient","name":[{"family":"Dual"}]}`)
 				w.wantAccounts(t, "pat-dave", "org-south")
+				// Row 10: a record about a patient carries the author's
+				// clinic and the patient's.
+				w.createAs(t, "dave", "obs-n-dave", `{"resourceType":"Observation","status":"final","code":{"text":"Consult"},"subject":{"reference":"Patient/{pat-n}"}}`)
+				w.wantAccounts(t, "obs-n-dave", "org-south", "org-north")
 				// A clinician cannot move a patient out of (or into) a clinic.
 				r := w.as(t, "alice").do("PUT", w.f.ref("pat-n"), w.expand(t, `{"resourceType":"Patient","id":"{pat-n}","meta":{"accounts":[{"reference":"Organization/{org-south}"}]},"name":[{"family":"North"}]}`), "X-Medplum", "extended")
 				if r.status != 200 {
@@ -240,14 +245,16 @@ func clinicWallSteps() []msoStep {
 				{rule: "a clinician's update does not move the patient", caller: "bob", request: "GET Patient/{pat-n}", status: 404},
 				{rule: "a two-clinic clinician stamps the last clinic", caller: "bob", request: "GET Patient/{pat-dave}", status: 200, ids: []string{"pat-dave"}},
 				{rule: "the first clinic does not get the two-clinic clinician's patient", caller: "alice", request: "GET Patient/{pat-dave}", status: 404},
+				{rule: "a record about her clinic's patient by a two-clinic clinician", caller: "alice", request: "GET Observation/{obs-n-dave}", status: 200, ids: []string{"obs-n-dave"}},
+				{rule: "the author's last clinic also reads it", caller: "bob", request: "GET Observation/{obs-n-dave}", status: 200, ids: []string{"obs-n-dave"}},
 				{rule: "reads the patient he created", caller: "dave", request: "GET Patient/{pat-dave}", status: 200, ids: []string{"pat-dave"}},
 			},
 		},
 		{
 			name: "pat-n moved from north to south",
 			act: func(t *testing.T, w *msoWorld) {
-				w.setAccounts(t, "pat-n", 5, "org-south")
-				for _, r := range []string{"obs-n", "enc-n", "comm-n", "dr-n"} {
+				w.setAccounts(t, "pat-n", 6, "org-south") // the patient, its 4 records and dave's
+				for _, r := range []string{"obs-n", "enc-n", "comm-n", "dr-n", "obs-n-dave"} {
 					w.wantAccounts(t, r, "org-south")
 				}
 			},
@@ -260,7 +267,8 @@ func clinicWallSteps() []msoStep {
 				{rule: "the old clinic's list", caller: "alice", request: "GET Patient", status: 200, ids: names("pat-", "ns", "later", "alice", "forged")},
 				{rule: "the old clinic's count", caller: "alice", request: "GET Observation?_summary=count", status: 200, ids: names("obs-", "ns", "later", "later-admin", "later-alice")},
 				{rule: "the new clinic gains the patient", caller: "bob", request: "GET Patient/{pat-n}", status: 200, ids: []string{"pat-n"}},
-				{rule: "the new clinic gains the whole chart", caller: "bob", request: "GET Patient?_id={pat-n}&_revinclude=Observation:subject&_revinclude=Encounter:subject&_revinclude=DiagnosticReport:subject&_revinclude=Communication:subject", status: 200, ids: names("", "pat-n", "obs-n", "enc-n", "dr-n", "comm-n")},
+				{rule: "the new clinic gains the whole chart", caller: "bob", request: "GET Patient?_id={pat-n}&_revinclude=Observation:subject&_revinclude=Encounter:subject&_revinclude=DiagnosticReport:subject&_revinclude=Communication:subject", status: 200, ids: names("", "pat-n", "obs-n", "obs-n-dave", "enc-n", "dr-n", "comm-n")},
+				{rule: "the old clinic loses the record another clinic wrote about the patient", caller: "alice", request: "GET Observation/{obs-n-dave}", status: 404},
 				{rule: "the new clinic's list", caller: "bob", request: "GET Patient", status: 200, ids: names("pat-", "n", "s", "ns", "dave")},
 				{rule: "the demo's clinic list follows", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north}&_fields=name", status: 200, ids: names("pat-", "ns", "later", "alice", "forged")},
 			},
