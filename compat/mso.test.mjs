@@ -154,6 +154,14 @@ test('MSO enrollment through MedplumClient: who sees what after each step', asyn
   const bobClient = newClient({ cacheTime: 0 });
   await signIn(bobClient, bob.email, password, { projectId });
   assert.equal(aliceClient.isProjectAdmin(), false);
+  // /auth/me gives the client the computed policy: the clinic substituted
+  // for %organization, the compartment from the (last) access entry.
+  const computed = aliceClient.getAccessPolicy();
+  assert.equal(computed?.compartment?.reference, `Organization/${north.id}`, JSON.stringify(computed));
+  assert.ok(
+    computed.resource.some((r) => r.resourceType === 'Patient' && r.criteria === `Patient?_compartment=Organization/${north.id}`),
+    JSON.stringify(computed.resource),
+  );
 
   // Patients and their records exist before any enrollment.
   const patients = {};
