@@ -29,6 +29,9 @@ type Input struct {
 	// (id → Project). Links to projects missing from it are ignored. nil
 	// trusts every Project.link entry.
 	LinkedProjects map[string]map[string]any
+	// Scope is the login's OAuth scope; its SMART resource scopes narrow
+	// the policy (spec 2.12). Empty for Basic client auth.
+	Scope string
 }
 
 // errInvalidPolicy is Medplum's text when a named policy cannot be loaded.
@@ -57,8 +60,18 @@ func Build(in Input) (*ward.Policy, map[string]any, error) {
 			b.add(readonlyEntry(typ, nil))
 		}
 	}
+	b.intersectScopes(parseScopes(in.Scope), launchPatient(profile))
 	b.adjustForAdmin(in)
 	return b.policy, b.json(), nil
+}
+
+// launchPatient is the patient patient/ scopes are confined to: the
+// membership's Patient profile.
+func launchPatient(profile string) string {
+	if strings.HasPrefix(profile, "Patient/") {
+		return profile
+	}
+	return ""
 }
 
 // ReadScope returns the projects a member of project may read besides its

@@ -109,7 +109,7 @@ func (s *Service) loginCaller(ctx context.Context, loginID string) (*Caller, err
 	if login.Revoked || membershipID == "" {
 		return nil, unauthorized()
 	}
-	c, err := s.membershipCaller(ctx, membershipID)
+	c, err := s.scopedMembershipCaller(ctx, membershipID, login.Scope)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +185,12 @@ func (s *Service) clientMembership(ctx context.Context, clientID string) (*Membe
 // membershipCaller loads a membership, its project and access policies and
 // builds the principal the store enforces.
 func (s *Service) membershipCaller(ctx context.Context, membershipID string) (*Caller, error) {
+	return s.scopedMembershipCaller(ctx, membershipID, "")
+}
+
+// scopedMembershipCaller is membershipCaller for a login whose SMART
+// scopes narrow the policy (spec 2.12).
+func (s *Service) scopedMembershipCaller(ctx context.Context, membershipID, scope string) (*Caller, error) {
 	var mJSON map[string]any
 	mRes, err := s.readJSON(ctx, "ProjectMembership", membershipID, &mJSON)
 	if err != nil {
@@ -210,7 +216,7 @@ func (s *Service) membershipCaller(ctx context.Context, membershipID string) (*C
 	if err != nil {
 		return nil, err
 	}
-	policy, policyJSON, err := access.Build(access.Input{Project: pJSON, Membership: mJSON, Policies: policies})
+	policy, policyJSON, err := access.Build(access.Input{Project: pJSON, Membership: mJSON, Policies: policies, Scope: scope})
 	if err != nil {
 		return nil, err
 	}
