@@ -201,8 +201,14 @@ func (s *Service) chooseMembership(ctx context.Context, login *Login, membership
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := access.Build(access.Input{Project: pJSON, Membership: mJSON, Policies: policies}); err != nil {
+	_, policyJSON, err := access.Build(access.Input{Project: pJSON, Membership: mJSON, Policies: policies})
+	if err != nil {
 		return nil, err
+	}
+	// The policy's IP rules apply at membership selection (spec 2.13),
+	// to the address the login came from.
+	if !ipAllowed(policyJSON, login.RemoteAddress) {
+		return nil, ward.Errorf(ward.EINVALID, "IP address not allowed")
 	}
 	login.Membership = &Reference{Reference: "ProjectMembership/" + m.ID}
 	if project.SuperAdmin {
