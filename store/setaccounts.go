@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -245,7 +247,7 @@ func (t *tx) propagateAccounts(ctx context.Context, p *ward.Principal, project, 
 		projectID:   project,
 		author:      p.Author,
 	}
-	var changed []*version
+	var changed []*changedMember
 	for _, mb := range members {
 		v, err := mb.withAccounts(m, accounts, removed, kept, patientID)
 		if err != nil {
@@ -375,30 +377,24 @@ func (t *tx) accountsByPatient(ctx context.Context, project string, ids []string
 	return out, nil
 }
 
+// changedMember is the new version of a compartment member with the
+// compartment ids it loses and gains.
+type changedMember struct {
+	v              *version
+	dropped, added []string
+}
+
 // withAccounts returns the member's new version under Medplum's rule
 // (additions = the requested accounts; removals = the target's old
 // accounts no longer requested, minus those another referenced Patient
 // still carries; existing order first), or nil when its accounts stay
 // the same. m carries the shared lastUpdated, project and author.
-func (mb *member) withAccounts(m serverMeta, additions, removed []string, kept map[string][]string, patientID string) (*version, error) {
-	top, err := orderedFields(mb.content)
+func (mb *member) withAccounts(m serverMeta, additions, removed []string, kept map[string][]string, patientID string) (*changedMember, error) {
+	stored, err := splitStored(mb.typ, mb.id, mb.content)
 	if err != nil {
 		return nil, fmt.Errorf("set-accounts: stored %s/%s: %w", mb.typ, mb.id, err)
 	}
-	d := &decodedResource{}
-	for _, f := range top {
-		switch f.key {
-		case "resourceType", "id":
-		case "meta":
-			if d.meta, err = orderedFields(f.raw); err != nil {
-				return nil, err
-			}
-			d.metaIn = decodeTree(f.raw)
-		default:
-			d.fields = append(d.fields, f)
-		}
-	}
-	current := clientAccounts(d.metaIn)
+	current := stored.accounts
 	removals := slices.DeleteFunc(slices.Clone(removed), func(a string) bool {
 		for _, other := range mb.patients {
 			if other != patientID && slices.Contains(kept[other], a) {
@@ -418,7 +414,7 @@ func (mb *member) withAccounts(m serverMeta, additions, removed []string, kept m
 	}
 	m.versionID = ward.NewID()
 	m.accounts = next
-	refs, uuids := mb.compartments(m.projectID, next, d.metaIn)
+	refs, uuids := mb.compartments(m.projectID, next, stored.compartment)
 	m.compartment = refs
 	lastUpdated, err := time.Parse(time.RFC3339Nano, m.lastUpdated)
 	if err != nil {
@@ -426,9 +422,146 @@ func (mb *member) withAccounts(m serverMeta, additions, removed []string, kept m
 	}
 	res := &ward.Resource{
 		Type: mb.typ, ID: mb.id, VersionID: m.versionID, ProjectID: m.projectID, LastUpdated: lastUpdated,
-		Content: encodeResource(mb.typ, mb.id, m, d),
+		Content: stored.withMeta(m),
 	}
-	return &version{res: res, compartments: uuids}, nil
+	old := compartmentIDs(stored.compartment)
+	return &changedMember{
+		v:       &version{res: res, compartments: uuids},
+		dropped: subtract(old, uuids),
+		added:   subtract(uuids, old),
+	}, nil
+}
+
+// storedParts is stored JSON split around its meta object: the meta is
+// replaced, the rest is copied byte for byte.
+type storedParts struct {
+	typ, id    string
+	content    []byte
+	start, end int     // the meta object is content[start:end]
+	meta       []field // its members, in order
+	// accounts (meta.account then meta.accounts) and meta.compartment.
+	accounts, compartment []string
+}
+
+// splitStored finds the meta of stored content. encodeResource writes it
+// third, after resourceType and id, so only the meta object is parsed;
+// a resource with more members does not cost more to re-stamp. Content
+// of another layout is parsed whole and written in that layout.
+func splitStored(typ, id string, content []byte) (*storedParts, error) {
+	prefix := `{"resourceType":"` + typ + `","id":"` + id + `","meta":`
+	sp := &storedParts{typ: typ, id: id, content: content, start: len(prefix), end: objectEnd(content, len(prefix))}
+	if !bytes.HasPrefix(content, []byte(prefix)) || sp.end < 0 {
+		return sp.whole()
+	}
+	raw := content[sp.start:sp.end]
+	var err error
+	if sp.meta, err = orderedFields(raw); err != nil {
+		return nil, err
+	}
+	return sp, sp.readMeta()
+}
+
+// whole parses content of an unexpected layout entirely.
+func (sp *storedParts) whole() (*storedParts, error) {
+	d, err := decodeResource(sp.content)
+	if err != nil {
+		return nil, err
+	}
+	// Re-encoded in the usual layout; the server's meta members (accounts
+	// and compartments among them) are rewritten anyway.
+	canonical := encodeResource(sp.typ, sp.id, serverMeta{projectID: ward.SystemProjectID}, d)
+	out := &storedParts{typ: sp.typ, id: sp.id, content: canonical, start: len(`{"resourceType":"` + sp.typ + `","id":"` + sp.id + `","meta":`)}
+	if out.end = objectEnd(canonical, out.start); out.end < 0 {
+		return nil, fmt.Errorf("set-accounts: cannot re-encode %s/%s", sp.typ, sp.id)
+	}
+	out.meta = d.meta
+	return out, out.readMeta()
+}
+
+// readMeta decodes the account and compartment members of sp.meta; the
+// others stay raw. Accounts read as clientAccounts reads them: account
+// first, then accounts.
+func (sp *storedParts) readMeta() error {
+	var account struct{ Reference string }
+	var accounts, compartment []struct{ Reference string }
+	for _, f := range sp.meta {
+		var err error
+		switch f.key {
+		case "account":
+			err = json.Unmarshal(f.raw, &account)
+		case "accounts":
+			err = json.Unmarshal(f.raw, &accounts)
+		case "compartment":
+			err = json.Unmarshal(f.raw, &compartment)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	sp.accounts = addRefs(nil, account.Reference)
+	for _, r := range accounts {
+		sp.accounts = addRefs(sp.accounts, r.Reference)
+	}
+	for _, r := range compartment {
+		sp.compartment = append(sp.compartment, r.Reference)
+	}
+	return nil
+}
+
+// withMeta returns the content with its meta written anew from m and the
+// meta members the server does not own.
+func (sp *storedParts) withMeta(m serverMeta) []byte {
+	var b bytes.Buffer
+	b.Grow(len(sp.content) + 128)
+	b.Write(sp.content[:sp.start])
+	encodeMeta(&b, m, sp.meta)
+	b.Write(sp.content[sp.end:])
+	return b.Bytes()
+}
+
+// objectEnd returns the offset just past the JSON object or array that
+// starts at data[i], or -1.
+func objectEnd(data []byte, i int) int {
+	if i >= len(data) || data[i] != '{' {
+		return -1
+	}
+	depth, inString := 0, false
+	for j := i; j < len(data); j++ {
+		c := data[j]
+		if inString {
+			switch c {
+			case '\\':
+				j++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		}
+	}
+	return -1
+}
+
+// compartmentIDs are the ids of meta.compartment, as resource_compartments
+// holds them.
+func compartmentIDs(refs []string) []string {
+	var out []string
+	for _, s := range refs {
+		if _, id, ok := index.ParseReference(s); ok && index.IsUUID(id) && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // memberCompartments is meta.compartment of a member with new accounts
@@ -436,15 +569,10 @@ func (mb *member) withAccounts(m serverMeta, additions, removed []string, kept m
 // member's Patient references without re-extracting its index rows. The
 // references come from the index, unordered: they are put back in the
 // order the stored meta.compartment lists them.
-func (mb *member) compartments(project string, accounts []string, oldMeta map[string]any) ([]string, []string) {
-	order := map[string]int{}
-	if list, ok := oldMeta["compartment"].([]any); ok {
-		for i, v := range list {
-			ref, _ := v.(map[string]any)
-			if s, _ := ref["reference"].(string); s != "" {
-				order[s] = i
-			}
-		}
+func (mb *member) compartments(project string, accounts, oldCompartment []string) ([]string, []string) {
+	order := make(map[string]int, len(oldCompartment))
+	for i, ref := range oldCompartment {
+		order[ref] = i
 	}
 	refs := slices.Clone(mb.refs)
 	slices.SortStableFunc(refs, func(a, b index.Reference) int {
@@ -469,14 +597,15 @@ func (mb *member) compartments(project string, accounts []string, oldMeta map[st
 }
 
 // writeMembers writes the changed versions: resources rows, history rows
-// and compartment rows, each as chunked multi-row statements.
-func (t *tx) writeMembers(ctx context.Context, changed []*version) error {
+// and the compartment rows that differ, each as chunked multi-row
+// statements.
+func (t *tx) writeMembers(ctx context.Context, changed []*changedMember) error {
 	if len(changed) == 0 {
 		return nil
 	}
 	rows := make([][]any, len(changed))
-	for i, v := range changed {
-		r := v.res
+	for i, c := range changed {
+		r := c.v.res
 		rows[i] = []any{r.ProjectID, r.Type, r.ID, r.VersionID, toMicros(r.LastUpdated), 0, string(r.Content)}
 	}
 	const cols = "(project_id, resource_type, id, version_id, last_updated, deleted, content)"
@@ -487,45 +616,47 @@ func (t *tx) writeMembers(ctx context.Context, changed []*version) error {
 	if err := t.execRows(ctx, "INSERT INTO resource_history "+cols, rows, ""); err != nil {
 		return err
 	}
-	if err := t.replaceCompartments(ctx, changed); err != nil {
+	if err := t.updateCompartments(ctx, changed); err != nil {
 		return err
 	}
-	for _, v := range changed {
-		t.written = append(t.written, v.res)
+	for _, c := range changed {
+		t.written = append(t.written, c.v.res)
 	}
 	return nil
 }
 
-// replaceCompartments deletes the compartment rows of the changed
-// resources and inserts their new ones.
-func (t *tx) replaceCompartments(ctx context.Context, changed []*version) error {
-	byType := map[string][]*version{}
-	var types []string
-	for _, v := range changed {
-		if byType[v.res.Type] == nil {
-			types = append(types, v.res.Type)
-		}
-		byType[v.res.Type] = append(byType[v.res.Type], v)
-	}
-	for _, typ := range types {
-		for chunk := range slices.Chunk(byType[typ], setRowsArgs/2) {
-			args := []any{chunk[0].res.ProjectID, typ}
-			for _, v := range chunk {
-				args = append(args, v.res.ID)
+// updateCompartments deletes the compartment rows the changed resources
+// lost, one statement per lost account and type (the primary key's
+// order), and inserts the rows they gained.
+func (t *tx) updateCompartments(ctx context.Context, changed []*changedMember) error {
+	type lost struct{ compartment, typ string }
+	ids := map[lost][]any{}
+	var order []lost
+	var added [][]any
+	for _, c := range changed {
+		r := c.v.res
+		for _, comp := range c.dropped {
+			k := lost{comp, r.Type}
+			if ids[k] == nil {
+				order = append(order, k)
 			}
-			query := "DELETE FROM resource_compartments WHERE project_id = ? AND resource_type = ? AND resource_id IN (?" + repeat(",?", len(chunk)-1) + ")"
-			if _, err := t.sql.ExecContext(ctx, t.d.Rebind(query), args...); err != nil {
+			ids[k] = append(ids[k], r.ID)
+		}
+		for _, comp := range c.added {
+			added = append(added, []any{r.ProjectID, comp, r.Type, r.ID})
+		}
+	}
+	project := changed[0].v.res.ProjectID
+	for _, k := range order {
+		for chunk := range slices.Chunk(ids[k], setRowsArgs) {
+			query := "DELETE FROM resource_compartments WHERE project_id = ? AND compartment = ? AND resource_type = ? AND resource_id IN (?" +
+				repeat(",?", len(chunk)-1) + ")"
+			if _, err := t.sql.ExecContext(ctx, t.d.Rebind(query), append([]any{project, k.compartment, k.typ}, chunk...)...); err != nil {
 				return err
 			}
 		}
 	}
-	var rows [][]any
-	for _, v := range changed {
-		for _, c := range v.compartments {
-			rows = append(rows, []any{v.res.ProjectID, c, v.res.Type, v.res.ID})
-		}
-	}
-	return t.execRows(ctx, "INSERT INTO resource_compartments (project_id, compartment, resource_type, resource_id)", rows, " ON CONFLICT DO NOTHING")
+	return t.execRows(ctx, "INSERT INTO resource_compartments (project_id, compartment, resource_type, resource_id)", added, " ON CONFLICT DO NOTHING")
 }
 
 // setRowsArgs bounds the arguments of one statement, under SQLite's

@@ -8,3 +8,13 @@ import "context"
 func WithSetAccountsHook(ctx context.Context, hook func(step string) error) context.Context {
 	return context.WithValue(ctx, setAccountsHookKey{}, hook)
 }
+
+// RestampMeta re-stamps stored content with accounts the way $set-accounts
+// does, returning the new content and the accounts it read.
+func RestampMeta(typ, id string, content []byte, accounts []string) ([]byte, []string, error) {
+	sp, err := splitStored(typ, id, content)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sp.withMeta(serverMeta{versionID: "v2", lastUpdated: "2026-01-01T00:00:00.000Z", projectID: "p", accounts: accounts}), sp.accounts, nil
+}

@@ -435,3 +435,35 @@ func TestSetAccountsConcurrentRun(t *testing.T) {
 		}
 	})
 }
+
+// The meta of stored content is replaced byte-exactly around it, strings
+// with braces and escapes included; content of another layout is parsed
+// whole.
+func TestSetAccountsRestamp(t *testing.T) {
+	const tail = `,"note":[{"text":"a } \"quoted\" { [x"}],"status":"final"}`
+	cases := []struct {
+		name, content, want string
+	}{{
+		name:    "stored layout",
+		content: `{"resourceType":"Observation","id":"i","meta":{"versionId":"v1","lastUpdated":"x","security":[{"code":"}"}],"account":{"reference":"Organization/a"},"accounts":[{"reference":"Organization/a"}]}` + tail,
+		want:    `{"resourceType":"Observation","id":"i","meta":{"versionId":"v2","lastUpdated":"2026-01-01T00:00:00.000Z","security":[{"code":"}"}],"project":"p","account":{"reference":"Organization/b"},"accounts":[{"reference":"Organization/b"}]}` + tail,
+	}, {
+		name:    "another layout",
+		content: `{"status":"final","meta":{"accounts":[{"reference":"Organization/a"}]},"id":"i","resourceType":"Observation"}`,
+		want:    `{"resourceType":"Observation","id":"i","meta":{"versionId":"v2","lastUpdated":"2026-01-01T00:00:00.000Z","project":"p","account":{"reference":"Organization/b"},"accounts":[{"reference":"Organization/b"}]},"status":"final"}`,
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, old, err := store.RestampMeta("Observation", "i", []byte(c.content), []string{"Organization/b"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != c.want {
+				t.Errorf("got  %s\nwant %s", got, c.want)
+			}
+			if !slices.Equal(old, []string{"Organization/a"}) {
+				t.Errorf("accounts read %v, want [Organization/a]", old)
+			}
+		})
+	}
+}
