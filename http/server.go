@@ -162,6 +162,8 @@ func (s *Server) Handler() http.Handler {
 	private("DELETE /fhir/R4/{type}/{id}", s.withType(s.handleDelete))
 	private("GET /fhir/R4/{type}/{id}/_history", s.withType(s.handleHistoryInstance))
 	private("GET /fhir/R4/{type}/{id}/_history/{vid}", s.withType(s.handleVRead))
+	private("POST /fhir/R4/{type}/{id}/$set-accounts", s.withType(s.handleSetAccounts))
+	private("GET /fhir/R4/job/{id}/status", s.handleJobStatus)
 
 	fallback := s.instrument("unmatched", s.unmatched(mux))
 	routed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
