@@ -454,9 +454,12 @@ func splitStored(typ, id string, content []byte) (*storedParts, error) {
 		return sp.whole()
 	}
 	raw := content[sp.start:sp.end]
-	var err error
-	if sp.meta, err = orderedFields(raw); err != nil {
-		return nil, err
+	var ok bool
+	if sp.meta, ok = compactMembers(raw); !ok {
+		var err error
+		if sp.meta, err = orderedFields(raw); err != nil {
+			return nil, err
+		}
 	}
 	return sp, sp.readMeta()
 }
@@ -519,10 +522,73 @@ func (sp *storedParts) withMeta(m serverMeta) []byte {
 	return b.Bytes()
 }
 
+// compactMembers splits a compact JSON object (as encodeResource writes
+// it: no spaces, plain keys) into its members without decoding the
+// values; false for anything else, which orderedFields then reads.
+func compactMembers(obj []byte) ([]field, bool) {
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return nil, false
+	}
+	fields := make([]field, 0, 8)
+	for i := 1; i < len(obj)-1; {
+		if obj[i] != '"' {
+			return nil, false
+		}
+		keyEnd := stringEnd(obj, i)
+		if keyEnd < 0 || keyEnd >= len(obj) || obj[keyEnd] != ':' {
+			return nil, false
+		}
+		key := obj[i+1 : keyEnd-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return nil, false
+		}
+		start := keyEnd + 1
+		end := valueEnd(obj, start)
+		if end < 0 || end >= len(obj) || (obj[end] != ',' && obj[end] != '}') {
+			return nil, false
+		}
+		fields = append(fields, field{key: string(key), raw: obj[start:end]})
+		i = end + 1
+	}
+	return fields, true
+}
+
+// stringEnd returns the offset just past the JSON string at data[i].
+func stringEnd(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the offset just past the compact JSON value at data[i].
+func valueEnd(data []byte, i int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		return objectEnd(data, i)
+	}
+	for j := i; j < len(data); j++ {
+		if data[j] == ',' || data[j] == '}' || data[j] == ']' {
+			return j
+		}
+	}
+	return -1
+}
+
 // objectEnd returns the offset just past the JSON object or array that
 // starts at data[i], or -1.
 func objectEnd(data []byte, i int) int {
-	if i >= len(data) || data[i] != '{' {
+	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
 		return -1
 	}
 	depth, inString := 0, false

@@ -445,8 +445,8 @@ func TestSetAccountsRestamp(t *testing.T) {
 		name, content, want string
 	}{{
 		name:    "stored layout",
-		content: `{"resourceType":"Observation","id":"i","meta":{"versionId":"v1","lastUpdated":"x","security":[{"code":"}"}],"account":{"reference":"Organization/a"},"accounts":[{"reference":"Organization/a"}]}` + tail,
-		want:    `{"resourceType":"Observation","id":"i","meta":{"versionId":"v2","lastUpdated":"2026-01-01T00:00:00.000Z","security":[{"code":"}"}],"project":"p","account":{"reference":"Organization/b"},"accounts":[{"reference":"Organization/b"}]}` + tail,
+		content: `{"resourceType":"Observation","id":"i","meta":{"versionId":"v1","lastUpdated":"x","security":[{"code":"}\\\"{","userSelected":false}],"account":{"reference":"Organization/a"},"accounts":[{"reference":"Organization/a"}]}` + tail,
+		want:    `{"resourceType":"Observation","id":"i","meta":{"versionId":"v2","lastUpdated":"2026-01-01T00:00:00.000Z","security":[{"code":"}\\\"{","userSelected":false}],"project":"p","account":{"reference":"Organization/b"},"accounts":[{"reference":"Organization/b"}]}` + tail,
 	}, {
 		name:    "another layout",
 		content: `{"status":"final","meta":{"accounts":[{"reference":"Organization/a"}]},"id":"i","resourceType":"Observation"}`,
