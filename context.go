@@ -20,6 +20,11 @@ type Principal struct {
 	// System marks an explicit system or super-admin principal that may act
 	// across projects. It is never set from request input.
 	System bool
+	// OnBehalfOf is the profile (or membership) reference a project
+	// admin acts for (X-Medplum-On-Behalf-Of, spec 2.14): the request
+	// runs with that membership's policy and admin flag, meta.author stays
+	// the admin and meta.onBehalfOf names this. "" otherwise.
+	OnBehalfOf string
 	// Author is the reference written to meta.author, e.g. "Practitioner/…"
 	// (the membership profile).
 	Author string

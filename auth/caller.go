@@ -59,6 +59,10 @@ func (s *Service) Authenticate(r *http.Request) (*ward.Principal, error) {
 	if err != nil {
 		return nil, err
 	}
+	if v := r.Header.Get(onBehalfOfHeader); v != "" {
+		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		return s.onBehalfOf(r.Context(), c, v, strings.EqualFold(scheme, "Basic"))
+	}
 	p := *c.Principal
 	return &p, nil
 }

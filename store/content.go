@@ -110,6 +110,7 @@ type serverMeta struct {
 	lastUpdated string
 	projectID   string
 	author      string
+	onBehalfOf  string   // the member an admin acts for (spec 2.14)
 	accounts    []string // account references, kept only when the writer may set them
 	compartment []string
 }
@@ -117,7 +118,7 @@ type serverMeta struct {
 // clientMetaKeys are the meta members the server owns; a client's values
 // for them are dropped.
 var serverOwnedMeta = map[string]bool{
-	"versionId": true, "lastUpdated": true, "project": true, "author": true,
+	"versionId": true, "lastUpdated": true, "project": true, "author": true, "onBehalfOf": true,
 	"compartment": true, "account": true, "accounts": true,
 }
 
@@ -159,6 +160,11 @@ func encodeMeta(b *bytes.Buffer, m serverMeta, client []field) {
 	if m.author != "" {
 		b.WriteString(`,"author":{"reference":`)
 		writeString(b, m.author)
+		b.WriteByte('}')
+	}
+	if m.onBehalfOf != "" {
+		b.WriteString(`,"onBehalfOf":{"reference":`)
+		writeString(b, m.onBehalfOf)
 		b.WriteByte('}')
 	}
 	if m.projectID != ward.SystemProjectID {

@@ -327,6 +327,7 @@ func (t *tx) build(ctx context.Context, p *ward.Principal, project, typ, id stri
 		lastUpdated: t.s.now().Format("2006-01-02T15:04:05.000Z07:00"),
 		projectID:   project,
 		author:      p.Author,
+		onBehalfOf:  p.OnBehalfOf,
 	}
 	rows, err := t.s.extract(ctx, typ, id, m, d)
 	if err != nil {
@@ -402,6 +403,9 @@ func metaTree(m serverMeta, client map[string]any) map[string]any {
 	}
 	if m.author != "" {
 		out["author"] = map[string]any{"reference": m.author}
+	}
+	if m.onBehalfOf != "" {
+		out["onBehalfOf"] = map[string]any{"reference": m.onBehalfOf}
 	}
 	if len(m.accounts) > 0 {
 		accounts := make([]any, len(m.accounts))
