@@ -127,17 +127,6 @@ test('MSO enrollment through MedplumClient: who sees what after each step', asyn
   const projectId = admin.getProject().id;
   assert.equal(admin.isProjectAdmin(), true);
 
-  // Skip while the server does not serve $set-accounts at all: every step
-  // below enrols patients with it.
-  const probe = await admin.createResource({ resourceType: 'Organization', name: 'Probe' });
-  const probeAnswer = await admin
-    .post(admin.fhirUrl('Organization', probe.id, '$set-accounts'), { resourceType: 'Parameters', parameter: [] })
-    .catch((err) => err);
-  if (lastStatus(admin) === 404) {
-    t.skip(`$set-accounts is not served yet: ${JSON.stringify(probeAnswer.outcome ?? probeAnswer)}`);
-    return;
-  }
-
   const first = await uploadPolicy(admin);
   const policy = await uploadPolicy(admin); // re-upload: found by name, updated in place
   assert.equal(policy.id, first.id);

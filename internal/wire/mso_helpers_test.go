@@ -57,22 +57,7 @@ func startMSOServer(t *testing.T, s *store.Store) *httptest.Server {
 func newMSOWorld(t *testing.T, s *store.Store, name string) *msoWorld {
 	srv := startMSOServer(t, s)
 	p := registerProject(t, srv, "admin@"+strings.ToLower(strings.ReplaceAll(name, " ", ""))+".example.com", name)
-	w := &msoWorld{srv: srv, project: p.id, admin: p.owner, callers: map[string]fhirClient{"admin": p.owner}, f: fixture{}}
-	w.requireSetAccounts(t)
-	return w
-}
-
-// requireSetAccounts skips the test while the server does not serve
-// $set-accounts at all (issue 4 point 5 is being built alongside): every
-// pattern enrols with it. The probe clears the accounts of the admin's own
-// profile, which no case looks at.
-func (w *msoWorld) requireSetAccounts(t *testing.T) {
-	t.Helper()
-	profile, _ := field(w.admin.mustGet("/auth/me").body, "profile", "id").(string)
-	r := w.admin.do("POST", "Practitioner/"+profile+"/$set-accounts", `{"resourceType":"Parameters","parameter":[{"name":"propagate","valueBoolean":false}]}`)
-	if r.status == 404 && profile != "" {
-		t.Skipf("POST Practitioner/<admin profile>/$set-accounts answers 404 for a readable resource: the operation is not served yet (%s)", r.raw)
-	}
+	return &msoWorld{srv: srv, project: p.id, admin: p.owner, callers: map[string]fhirClient{"admin": p.owner}, f: fixture{}}
 }
 
 // as returns caller's client reporting to t.
