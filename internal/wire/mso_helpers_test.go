@@ -302,6 +302,11 @@ type msoCase struct {
 	// elements, when set, are the only elements (besides resourceType, id
 	// and meta) each entry may carry (_fields).
 	elements []string
+	// paged: follow the next links; ids are the matches of all pages, and
+	// Bundle.total (when given) must count them.
+	paged bool
+	// headers are request headers, name value pairs.
+	headers []string
 }
 
 // msoStep is something the MSO does (act), then what everyone sees.
@@ -337,7 +342,11 @@ func (w *msoWorld) check(t *testing.T, c msoCase) {
 	method, rest, _ := strings.Cut(c.request, " ")
 	path, body, _ := strings.Cut(rest, " ")
 	path, body = w.expand(t, path), w.expand(t, body)
-	r := w.as(t, c.caller).do(method, path, body)
+	if c.paged {
+		w.checkPages(t, c, path)
+		return
+	}
+	r := w.as(t, c.caller).do(method, path, body, c.headers...)
 	if r.status != c.status {
 		t.Fatalf("%s as %s: %d, want %d: %s", c.request, c.caller, r.status, c.status, r.raw)
 	}
@@ -383,6 +392,38 @@ func (w *msoWorld) check(t *testing.T, c msoCase) {
 		t.Errorf("%s as %s returned %v, want %v", c.request, c.caller, got, sorted(c.ids))
 	}
 	checkElements(t, c, r.body)
+}
+
+// checkPages follows a search's next links as c's caller.
+func (w *msoWorld) checkPages(t *testing.T, c msoCase, path string) {
+	client := w.as(t, c.caller)
+	var got []string
+	for next, pages := path, 0; next != ""; pages++ {
+		if pages > 20 {
+			t.Fatalf("%s as %s: more than 20 pages", c.request, c.caller)
+		}
+		r := client.mustGet(next)
+		if n := total(r.body); n != -1 && n != len(c.ids) {
+			t.Errorf("%s as %s: page %d says total %d, want %d", c.request, c.caller, pages, n, len(c.ids))
+		}
+		got = append(got, w.f.names(entryRefs(r.body, "match"))...)
+		next = link(r.body, "next")
+	}
+	if !sameSet(got, c.ids) {
+		t.Errorf("%s as %s: pages hold %v, want %v", c.request, c.caller, sorted(got), sorted(c.ids))
+	}
+}
+
+// recordVersion records name's current versionId as the local name
+// "vid-<name>-<label>", so that {vid-<name>-<label>} expands to it in a
+// vread path.
+func (w *msoWorld) recordVersion(t *testing.T, name, label string) {
+	t.Helper()
+	vid, _ := field(w.as(t, "admin").mustGet(w.f.ref(name)).body, "meta", "versionId").(string)
+	if vid == "" {
+		t.Fatalf("%s has no versionId", name)
+	}
+	w.f["vid-"+name+"-"+label] = "Version/" + vid
 }
 
 // checkBatch compares a batch's entries in order: the local name of the

@@ -98,9 +98,16 @@ func clinicWallSteps() []msoStep {
 				w.addChart(t, "s", "obs-n")
 				w.addChart(t, "ns")
 				w.addChart(t, "later")
+				w.recordVersion(t, "pat-n", "unenrolled")
 				w.setAccounts(t, "pat-n", 5, "org-north")
+				w.recordVersion(t, "pat-n", "north")
 				w.setAccounts(t, "pat-s", 5, "org-south")
 				w.setAccounts(t, "pat-ns", 5, "org-north", "org-south")
+				// A conditional delete matching only another clinic's
+				// records must delete nothing.
+				if r := w.as(t, "alice").do("DELETE", w.expand(t, "Observation?subject=Patient/{pat-s}"), ""); r.status >= 300 {
+					t.Errorf("alice's conditional delete matching nothing she can see: %d %s", r.status, r.raw)
+				}
 				for _, r := range []string{"obs-n", "enc-n", "comm-n", "dr-n"} {
 					w.wantAccounts(t, r, "org-north")
 				}
@@ -136,6 +143,12 @@ func clinicWallSteps() []msoStep {
 				{rule: "a chained hop does not pass through another clinic's observation", caller: "alice", request: "GET DiagnosticReport?result:Observation.subject=Patient/{pat-s}", status: 200, ids: []string{}},
 				{rule: "a _has hop does not pass through another clinic's report", caller: "alice", request: "GET Observation?_has:DiagnosticReport:result:subject=Patient/{pat-s}", status: 200, ids: []string{}},
 				{rule: "batch entries are filtered one by one", caller: "alice", request: "POST /fhir/R4/ " + batchReads("Patient/{pat-n}", "Patient/{pat-s}", "Observation/{obs-s}", "Observation?subject=Patient/{pat-s}", "Condition"), status: 200, ids: []string{"pat-n", "404", "404", "[]", "403"}},
+				{rule: "vread of her clinic's patient", caller: "alice", request: "GET Patient/{pat-n}/_history/{vid-pat-n-north}", status: 200, ids: []string{"pat-n"}},
+				{rule: "vread of a version from before enrollment (the current one decides)", caller: "alice", request: "GET Patient/{pat-n}/_history/{vid-pat-n-unenrolled}", status: 200, ids: []string{"pat-n"}},
+				{rule: "paging counts and pages only her clinic's patients", caller: "alice", request: "GET Patient?_count=1&_total=accurate", paged: true, ids: names("pat-", "n", "ns")},
+				{rule: "paging through observations sorted", caller: "alice", request: "GET Observation?_count=1&_sort=-_lastUpdated&_total=accurate", paged: true, ids: names("obs-", "n", "ns")},
+				{rule: "_compartment naming another clinic finds only what she may see", caller: "alice", request: "GET Patient?_compartment=Organization/{org-south}", status: 200, ids: []string{"pat-ns"}},
+				{rule: "cannot patch another clinic's patient", caller: "alice", request: `PATCH Patient/{pat-s} [{"op":"replace","path":"/active","value":false}]`, headers: []string{"Content-Type", "application/json-patch+json"}, status: 404},
 				{rule: "reads every clinic (read-only directory)", caller: "alice", request: "GET Organization", status: 200, ids: names("org-", "north", "south", "east")},
 				{rule: "reads practitioner roles", caller: "alice", request: "GET PractitionerRole", status: 200, ids: []string{}},
 				{rule: "lists clinicians as the demo does", caller: "alice", request: "GET Practitioner?_id={prac-alice},{prac-bob},{prac-carol}&_fields=name", status: 200, ids: names("prac-", "alice", "bob", "carol"), elements: []string{"name"}},
@@ -148,6 +161,7 @@ func clinicWallSteps() []msoStep {
 				{rule: "cannot overwrite another clinic's patient", caller: "alice", request: "PUT Patient/{pat-s} " + patSBody, status: 404},
 				{rule: "cannot delete another clinic's observation", caller: "alice", request: "DELETE Observation/{obs-s}", status: 404},
 				{rule: "sees exactly his clinic's patients", caller: "bob", request: "GET Patient", status: 200, ids: names("pat-", "s", "ns")},
+				{rule: "another clinic's conditional delete left his observation", caller: "bob", request: "GET Observation/{obs-s}", status: 200, ids: []string{"obs-s"}},
 				{rule: "another clinic's patient is 404", caller: "bob", request: "GET Patient/{pat-n}", status: 404},
 				{rule: "sees his clinic's observations", caller: "bob", request: "GET Observation", status: 200, ids: names("obs-", "s", "ns")},
 				{rule: "_include leaves out another clinic's result", caller: "bob", request: "GET DiagnosticReport?_id={dr-s}&_include=DiagnosticReport:result", status: 200, ids: names("", "dr-s", "obs-s")},
@@ -224,12 +238,25 @@ func clinicWallSteps() []msoStep {
 				// The policy compartment is the last access entry's clinic.
 				w.createAs(t, "dave", "pat-dave", `{"resourceType":"Patient","name":[{"family":"Dual"}]}`)
 				w.wantAccounts(t, "pat-dave", "org-south")
+				// A conditional update matching only another clinic's
+				// patient creates a new one in hers; pat-s is untouched.
+				before := w.as(t, "admin").mustGet(w.f.ref("pat-s")).body
+				r := w.as(t, "alice").do("PUT", "Patient?family=South", `{"resourceType":"Patient","name":[{"family":"South","given":["Other"]}]}`)
+				if r.status != 201 {
+					t.Errorf("alice's conditional update matching only pat-s: %d %s, want 201 (a new patient)", r.status, r.raw)
+				} else {
+					w.f["pat-cond"] = "Patient/" + r.body["id"].(string)
+					w.wantAccounts(t, "pat-cond", "org-north")
+				}
+				if after := w.as(t, "admin").mustGet(w.f.ref("pat-s")).body; field(after, "meta", "versionId") != field(before, "meta", "versionId") {
+					t.Errorf("alice's conditional update changed pat-s: %v", after)
+				}
 				// Row 10: a record about a patient carries the author's
 				// clinic and the patient's.
 				w.createAs(t, "dave", "obs-n-dave", `{"resourceType":"Observation","status":"final","code":{"text":"Consult"},"subject":{"reference":"Patient/{pat-n}"}}`)
 				w.wantAccounts(t, "obs-n-dave", "org-south", "org-north")
 				// A clinician cannot move a patient out of (or into) a clinic.
-				r := w.as(t, "alice").do("PUT", w.f.ref("pat-n"), w.expand(t, `{"resourceType":"Patient","id":"{pat-n}","meta":{"accounts":[{"reference":"Organization/{org-south}"}]},"name":[{"family":"North"}]}`), "X-Medplum", "extended")
+				r = w.as(t, "alice").do("PUT", w.f.ref("pat-n"), w.expand(t, `{"resourceType":"Patient","id":"{pat-n}","meta":{"accounts":[{"reference":"Organization/{org-south}"}]},"name":[{"family":"North"}]}`), "X-Medplum", "extended")
 				if r.status != 200 {
 					t.Errorf("alice updates her clinic's patient: %d %s", r.status, r.raw)
 				}
@@ -261,16 +288,19 @@ func clinicWallSteps() []msoStep {
 			cases: []msoCase{
 				{rule: "the old clinic loses the patient on the next request", caller: "alice", request: "GET Patient/{pat-n}", status: 404},
 				{rule: "the old clinic loses the observation", caller: "alice", request: "GET Observation/{obs-n}", status: 404},
+				{rule: "the old clinic loses the history", caller: "alice", request: "GET Patient/{pat-n}/_history", status: 404},
+				{rule: "the old clinic loses the versions from its time", caller: "alice", request: "GET Patient/{pat-n}/_history/{vid-pat-n-north}", status: 404},
+				{rule: "the new clinic reads the versions from before the move", caller: "bob", request: "GET Patient/{pat-n}/_history/{vid-pat-n-north}", status: 200, ids: []string{"pat-n"}},
 				{rule: "the old clinic loses the encounter", caller: "alice", request: "GET Encounter/{enc-n}", status: 404},
 				{rule: "the old clinic loses the report", caller: "alice", request: "GET DiagnosticReport/{dr-n}", status: 404},
 				{rule: "the old clinic loses the communication", caller: "alice", request: "GET Communication/{comm-n}", status: 404},
-				{rule: "the old clinic's list", caller: "alice", request: "GET Patient", status: 200, ids: names("pat-", "ns", "later", "alice", "forged")},
+				{rule: "the old clinic's list", caller: "alice", request: "GET Patient", status: 200, ids: names("pat-", "ns", "later", "alice", "forged", "cond")},
 				{rule: "the old clinic's count", caller: "alice", request: "GET Observation?_summary=count", status: 200, ids: names("obs-", "ns", "later", "later-admin", "later-alice")},
 				{rule: "the new clinic gains the patient", caller: "bob", request: "GET Patient/{pat-n}", status: 200, ids: []string{"pat-n"}},
 				{rule: "the new clinic gains the whole chart", caller: "bob", request: "GET Patient?_id={pat-n}&_revinclude=Observation:subject&_revinclude=Encounter:subject&_revinclude=DiagnosticReport:subject&_revinclude=Communication:subject", status: 200, ids: names("", "pat-n", "obs-n", "obs-n-dave", "enc-n", "dr-n", "comm-n")},
 				{rule: "the old clinic loses the record another clinic wrote about the patient", caller: "alice", request: "GET Observation/{obs-n-dave}", status: 404},
 				{rule: "the new clinic's list", caller: "bob", request: "GET Patient", status: 200, ids: names("pat-", "n", "s", "ns", "dave")},
-				{rule: "the demo's clinic list follows", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north}&_fields=name", status: 200, ids: names("pat-", "ns", "later", "alice", "forged")},
+				{rule: "the demo's clinic list follows", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north}&_fields=name", status: 200, ids: names("pat-", "ns", "later", "alice", "forged", "cond")},
 			},
 		},
 		{
