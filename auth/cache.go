@@ -29,6 +29,36 @@ type principalCache struct {
 	// writes counts identity writes. A caller built while it moved may
 	// reflect the state before the write, so it is not stored.
 	writes atomic.Uint64
+	// compiled maps a policyKey (the versions a policy was built from)
+	// to the compiled policy, shared by every caller of that membership.
+	compiled map[string]*compiled
+}
+
+// compiled is one access.Build result; read-only once stored.
+type compiled struct {
+	policy *ward.Policy
+	json   map[string]any
+}
+
+func (c *principalCache) policy(key string) *compiled {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.compiled[key]
+}
+
+// putPolicy stores a compiled policy unless an identity write happened
+// since writesBefore (its key would still be right, but the write may
+// have deleted a policy the key does not name).
+func (c *principalCache) putPolicy(key string, p *compiled, writesBefore uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writes.Load() != writesBefore {
+		return
+	}
+	if len(c.compiled) >= cacheMaxEntries {
+		clear(c.compiled)
+	}
+	c.compiled[key] = p
 }
 
 type cacheEntry struct {
@@ -38,7 +68,7 @@ type cacheEntry struct {
 }
 
 func newPrincipalCache() *principalCache {
-	return &principalCache{entries: map[[sha256.Size]byte]*cacheEntry{}}
+	return &principalCache{entries: map[[sha256.Size]byte]*cacheEntry{}, compiled: map[string]*compiled{}}
 }
 
 // bearerKey hashes an access token; the cache never holds a credential.
@@ -103,6 +133,7 @@ func (c *principalCache) dropAll() {
 	c.writes.Add(1)
 	c.mu.Lock()
 	clear(c.entries)
+	clear(c.compiled)
 	c.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/wardhealth/ward"
@@ -220,7 +221,7 @@ func (s *Service) scopedMembershipCaller(ctx context.Context, membershipID, scop
 	if err != nil {
 		return nil, err
 	}
-	policy, policyJSON, err := access.Build(access.Input{Project: pJSON, Membership: mJSON, Policies: policies, Scope: scope})
+	policy, policyJSON, err := s.compiledPolicy(access.Input{Project: pJSON, Membership: mJSON, Policies: policies, Scope: scope})
 	if err != nil {
 		return nil, err
 	}
@@ -290,6 +291,50 @@ func (s *Service) membershipPolicies(ctx context.Context, m *Membership) (map[st
 		out[ref.Reference] = p
 	}
 	return out, nil
+}
+
+// compiledPolicy is access.Build once per version of its inputs: the
+// membership, its project and policies (by versionId) and the scope. A
+// new token of an unchanged membership reuses the compiled policy; any
+// write to one of them makes a new key, so no stale policy is served.
+func (s *Service) compiledPolicy(in access.Input) (*ward.Policy, map[string]any, error) {
+	key := policyKey(in)
+	if c := s.cache.policy(key); c != nil {
+		return c.policy, c.json, nil
+	}
+	before := s.cache.writes.Load()
+	policy, js, err := access.Build(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.cache.putPolicy(key, &compiled{policy: policy, json: js}, before)
+	return policy, js, nil
+}
+
+// policyKey names the versions a compiled policy was built from.
+func policyKey(in access.Input) string {
+	var b strings.Builder
+	writeVersion := func(res map[string]any) {
+		id, _ := res["id"].(string)
+		meta, _ := res["meta"].(map[string]any)
+		v, _ := meta["versionId"].(string)
+		b.WriteString(id)
+		b.WriteByte('@')
+		b.WriteString(v)
+		b.WriteByte(' ')
+	}
+	writeVersion(in.Membership)
+	writeVersion(in.Project)
+	refs := make([]string, 0, len(in.Policies))
+	for ref := range in.Policies {
+		refs = append(refs, ref)
+	}
+	slices.Sort(refs)
+	for _, ref := range refs {
+		writeVersion(in.Policies[ref])
+	}
+	b.WriteString(in.Scope)
+	return b.String()
 }
 
 // r4Types are the definition types every project reads from the FHIR R4 project.
