@@ -270,6 +270,8 @@ func clinicWallSteps() []msoStep {
 				{rule: "another clinic cannot read her walk-in", caller: "bob", request: "GET Patient/{pat-alice}", status: 404},
 				{rule: "a forged stamp gives another clinic nothing", caller: "bob", request: "GET Patient/{pat-forged}", status: 404},
 				{rule: "a clinician's update does not move the patient", caller: "bob", request: "GET Patient/{pat-n}", status: 404},
+				{rule: "cannot re-point her note at another clinic's patient (post-check)", caller: "alice", request: `PUT Observation/{obs-later-alice} {"resourceType":"Observation","id":"{obs-later-alice}","status":"final","code":{"text":"Note"},"subject":{"reference":"Patient/{pat-s}"}}`, status: 403},
+				{rule: "her note is unchanged after the refused re-point", caller: "bob", request: "GET Observation/{obs-later-alice}", status: 404},
 				{rule: "a two-clinic clinician stamps the last clinic", caller: "bob", request: "GET Patient/{pat-dave}", status: 200, ids: []string{"pat-dave"}},
 				{rule: "the first clinic does not get the two-clinic clinician's patient", caller: "alice", request: "GET Patient/{pat-dave}", status: 404},
 				{rule: "a record about her clinic's patient by a two-clinic clinician", caller: "alice", request: "GET Observation/{obs-n-dave}", status: 200, ids: []string{"obs-n-dave"}},
@@ -315,6 +317,18 @@ func clinicWallSteps() []msoStep {
 				{rule: "the admin's note leaves with the patient", caller: "alice", request: "GET Observation/{obs-later-admin}", status: 404},
 				{rule: "nothing of the patient is searchable", caller: "alice", request: "GET Observation?subject=Patient/{pat-later}", status: 200, ids: []string{}},
 				{rule: "the admin still sees it", caller: "admin", request: "GET Observation?subject=Patient/{pat-later}", status: 200, ids: names("obs-later", "", "-admin", "-alice")},
+			},
+		},
+		{
+			name: "policy re-uploaded without Communication",
+			act: func(t *testing.T, w *msoWorld) {
+				w.uploadPolicy(t, pol, strings.Replace(msoPolicy("Managed Service Organization Access Policy", ""),
+					`,{"resourceType":"Communication","criteria":"Communication?_compartment=%organization"}`, "", 1))
+			},
+			cases: []msoCase{
+				{rule: "a narrowed policy applies on the next request", caller: "alice", request: "GET Communication", status: 403},
+				{rule: "a narrowed policy applies to reads", caller: "bob", request: "GET Communication/{comm-s}", status: 403},
+				{rule: "the rest of the policy still applies", caller: "bob", request: "GET Patient/{pat-s}", status: 200, ids: []string{"pat-s"}},
 			},
 		},
 	}
