@@ -202,12 +202,46 @@ test('MSO enrollment through MedplumClient: who sees what after each step', asyn
     assert.deepEqual(ids(practitioners), [...profiles].sort());
   });
 
+  await t.test('a patient enrolled asynchronously (Prefer: respond-async), the client polling the job', async () => {
+    const patient = await admin.createResource({ resourceType: 'Patient', name: [{ given: ['Mso'], family: 'async' }] });
+    const obs = await admin.createResource({
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'Heart rate' },
+      subject: { reference: `Patient/${patient.id}` },
+    });
+    const job = await admin.post(
+      admin.fhirUrl('Patient', patient.id, '$set-accounts'),
+      {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'accounts', valueReference: { reference: `Organization/${north.id}` } },
+          { name: 'propagate', valueBoolean: true },
+        ],
+      },
+      undefined,
+      { headers: { Prefer: 'respond-async' }, pollStatusOnAccepted: true, pollStatusPeriod: 100 },
+    );
+    assert.ok(
+      admin.wire.some((e) => e.url.endsWith('$set-accounts') && e.status === 202),
+      `no 202 for the async call: ${JSON.stringify(admin.wire.slice(-3).map((e) => `${e.method} ${e.url} ${e.status}`))}`,
+    );
+    assert.equal(job.resourceType, 'AsyncJob', JSON.stringify(job));
+    assert.equal(job.status, 'completed', JSON.stringify(job));
+    assert.equal(job.output?.parameter?.find((p) => p.name === 'resourcesUpdated')?.valueInteger, 2, JSON.stringify(job.output));
+    const seen = await view(aliceClient);
+    assert.ok(seen.patients.includes(patient.id) && seen.observations.includes(obs.id), 'alice sees the asynchronously enrolled patient');
+    await rejectsWith(bobClient, bobClient.readResource('Patient', patient.id), 404, 'bob does not');
+    patients.async = patient;
+    observations.async = obs;
+  });
+
   await t.test('alice enrolled in south too (membership PUT)', async () => {
     const updated = await enrolClinician(admin, policy, alice.membership.profile, south);
     assert.deepEqual(updated.access, [clinicAccess(policy, north), clinicAccess(policy, south)]);
     assert.deepEqual(await view(aliceClient), {
-      patients: sorted(patients.north, patients.south, patients.both),
-      observations: sorted(observations.north, observations.south, observations.both),
+      patients: sorted(patients.north, patients.south, patients.both, patients.async),
+      observations: sorted(observations.north, observations.south, observations.both, observations.async),
     });
     // A clinician in two clinics stamps what they create with the last one.
     const created = await aliceClient.createResource({ resourceType: 'Patient', name: [{ family: 'Walkin' }] });
