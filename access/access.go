@@ -438,6 +438,7 @@ func (b *builder) json() map[string]any {
 		resources[i] = e.json
 		b.policy.Rules[i] = e.rule
 	}
+	b.policy.Rules = mergeRules(b.policy.Rules)
 	b.policy.Compartment = b.compartment
 	out := map[string]any{"resourceType": "AccessPolicy", "resource": resources}
 	if len(b.basedOn) > 0 {
