@@ -305,7 +305,7 @@ type msoCase struct {
 	// paged: follow the next links; ids are the matches of all pages, and
 	// Bundle.total (when given) must count them.
 	paged bool
-	// headers are request headers, name value pairs.
+	// headers are request headers, name value pairs ({name} expanded).
 	headers []string
 }
 
@@ -346,7 +346,11 @@ func (w *msoWorld) check(t *testing.T, c msoCase) {
 		w.checkPages(t, c, path)
 		return
 	}
-	r := w.as(t, c.caller).do(method, path, body, c.headers...)
+	headers := make([]string, len(c.headers))
+	for i, h := range c.headers {
+		headers[i] = w.expand(t, h)
+	}
+	r := w.as(t, c.caller).do(method, path, body, headers...)
 	if r.status != c.status {
 		t.Fatalf("%s as %s: %d, want %d: %s", c.request, c.caller, r.status, c.status, r.raw)
 	}

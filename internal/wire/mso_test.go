@@ -320,6 +320,25 @@ func clinicWallSteps() []msoStep {
 			},
 		},
 		{
+			name: "the admin acts on behalf of a clinician",
+			act: func(t *testing.T, w *msoWorld) {
+				r := w.as(t, "admin").do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Proxy"}]}`, "X-Medplum-On-Behalf-Of", w.f.ref("mem-alice"))
+				if r.status != 201 {
+					t.Fatalf("admin creates a patient on behalf of alice: %d %s", r.status, r.raw)
+				}
+				w.f["pat-obo"] = "Patient/" + r.body["id"].(string)
+				w.wantAccounts(t, "pat-obo", "org-north")
+			},
+			cases: []msoCase{
+				{rule: "on behalf of alice sees alice's patients", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-alice}"}, request: "GET Patient", status: 200, ids: names("pat-", "ns", "alice", "forged", "cond", "obo")},
+				{rule: "on behalf of alice cannot read another clinic's patient", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-alice}"}, request: "GET Patient/{pat-s}", status: 404},
+				{rule: "on behalf of alice named by her profile", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "Practitioner/{prac-alice}"}, request: "GET Patient/{pat-s}", status: 404},
+				{rule: "on behalf of alice has alice's (non-admin) rights", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-alice}"}, request: "GET ProjectMembership", status: 403},
+				{rule: "on behalf of bob sees bob's patients", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-bob}"}, request: "GET Patient/{pat-s}", status: 200, ids: []string{"pat-s"}},
+				{rule: "a clinician cannot act on behalf of another", caller: "alice", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-bob}"}, request: "GET Patient/{pat-s}", status: 403},
+			},
+		},
+		{
 			name: "policy re-uploaded without Communication",
 			act: func(t *testing.T, w *msoWorld) {
 				w.uploadPolicy(t, pol, strings.Replace(msoPolicy("Managed Service Organization Access Policy", ""),
