@@ -2,6 +2,8 @@ package access
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/wardhealth/ward"
 )
@@ -16,33 +18,82 @@ import (
 // match the same resources (same type, or "*") lies between them, and
 // they carry the same fields. The JSON form (/auth/me) keeps every entry.
 func mergeRules(rules []ward.PolicyRule) []ward.PolicyRule {
-	out := make([]ward.PolicyRule, 0, len(rules))
+	m := merger{lastOfType: map[string]int{}, lastStar: -1, plain: map[string]bool{}, seen: map[int]map[ward.SearchValue]bool{}}
 	for _, r := range rules {
-		if k := mergeTarget(out, &r); k >= 0 {
-			out[k] = merged(out[k], r)
-			continue
-		}
-		out = append(out, r)
+		m.add(r)
 	}
-	return out
+	return m.out
 }
 
-// mergeTarget is the index in out of the rule r can fold into, or -1: the
-// last rule that could match r's resources, when it is mergeable with r.
-func mergeTarget(out []ward.PolicyRule, r *ward.PolicyRule) int {
-	for k := len(out) - 1; k >= 0; k-- {
-		o := &out[k]
-		if o.ResourceType == r.ResourceType {
-			if mergeable(o, r) {
-				return k
-			}
-			return -1
+type merger struct {
+	out        []ward.PolicyRule
+	lastOfType map[string]int // index in out of each type's last rule
+	lastStar   int            // index of the last "*" rule, -1 for none
+	// plain holds the rules without criteria: a repeat of one is dropped,
+	// the earlier copy matches first and grants the same.
+	plain map[string]bool
+	// seen holds, per folded rule, the values its OR filter has: rules
+	// come from shared templates, so a rule's criteria are copied once,
+	// on its first fold, and appended to in place afterwards.
+	seen map[int]map[ward.SearchValue]bool
+}
+
+func (m *merger) add(r ward.PolicyRule) {
+	if len(r.Criteria) == 0 {
+		key := plainKey(&r)
+		if m.plain[key] {
+			return
 		}
-		if o.ResourceType == "*" || r.ResourceType == "*" {
-			return -1
+		m.plain[key] = true
+	}
+	k := m.target(&r)
+	if k < 0 {
+		m.out = append(m.out, r)
+		m.lastOfType[r.ResourceType] = len(m.out) - 1
+		if r.ResourceType == "*" {
+			m.lastStar = len(m.out) - 1
+		}
+		return
+	}
+	f := differingFilter(m.out[k].Criteria, r.Criteria)
+	if m.seen[k] == nil {
+		m.seen[k] = map[ward.SearchValue]bool{}
+		m.out[k].Criteria = slices.Clone(m.out[k].Criteria)
+		m.out[k].Criteria[f].Values = slices.Clone(m.out[k].Criteria[f].Values)
+		for _, v := range m.out[k].Criteria[f].Values {
+			m.seen[k][v] = true
 		}
 	}
-	return -1
+	for _, v := range r.Criteria[f].Values {
+		if !m.seen[k][v] {
+			m.seen[k][v] = true
+			m.out[k].Criteria[f].Values = append(m.out[k].Criteria[f].Values, v)
+		}
+	}
+}
+
+// target is the index of the rule r can fold into, or -1: the last rule
+// of r's type, when no rule that could match the same resources ("*", or
+// any rule at all for a "*" rule) came after it, and it is mergeable.
+func (m *merger) target(r *ward.PolicyRule) int {
+	k, ok := m.lastOfType[r.ResourceType]
+	switch {
+	case !ok:
+		return -1
+	case r.ResourceType == "*" && k != len(m.out)-1:
+		return -1
+	case r.ResourceType != "*" && m.lastStar > k:
+		return -1
+	case !mergeable(&m.out[k], r):
+		return -1
+	}
+	return k
+}
+
+// plainKey identifies a rule without criteria by everything it grants.
+func plainKey(r *ward.PolicyRule) string {
+	return r.ResourceType + "\x00" + strconv.Itoa(int(r.Interactions)) + "\x00" + strings.Join(r.HiddenFields, ",") + "\x00" +
+		strings.Join(r.ReadonlyFields, ",") + "\x00" + strings.Join(r.WriteConstraints, "\x01")
 }
 
 // mergeable: same interactions and fields, and criteria that differ in
@@ -84,19 +135,4 @@ func hasPrefix(values []ward.SearchValue) bool {
 		}
 	}
 	return false
-}
-
-// merged is a with b's values added to the filter where they differ.
-func merged(a, b ward.PolicyRule) ward.PolicyRule {
-	k := differingFilter(a.Criteria, b.Criteria)
-	criteria := slices.Clone(a.Criteria)
-	values := slices.Clone(criteria[k].Values)
-	for _, v := range b.Criteria[k].Values {
-		if !slices.Contains(values, v) {
-			values = append(values, v)
-		}
-	}
-	criteria[k].Values = values
-	a.Criteria = criteria
-	return a
 }
