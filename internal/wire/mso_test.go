@@ -37,6 +37,39 @@ func batchReads(urls ...string) string {
 	return `{"resourceType":"Bundle","type":"batch","entry":[` + strings.Join(entries, ",") + `]}`
 }
 
+// loadSampleData posts the demo's sample data as it does: a transaction of
+// conditional PUTs, the Observation naming its Patient by a conditional
+// reference. It returns the references of the Patient and the Observation.
+func (w *msoWorld) loadSampleData(t *testing.T) [2]string {
+	t.Helper()
+	const bundle = `{"resourceType":"Bundle","type":"transaction","entry":[
+		{"fullUrl":"urn:uuid:7c1e5a42-0d1b-4f4e-9a51-5e0b7e1a0001",
+		 "request":{"method":"PUT","url":"Patient?family=Sample&given=Patient"},
+		 "resource":{"resourceType":"Patient","name":[{"family":"Sample","given":["Patient"]}]}},
+		{"fullUrl":"urn:uuid:7c1e5a42-0d1b-4f4e-9a51-5e0b7e1a0002",
+		 "request":{"method":"PUT","url":"Observation?identifier=http://example.org/sample|hr-1"},
+		 "resource":{"resourceType":"Observation","status":"final","identifier":[{"system":"http://example.org/sample","value":"hr-1"}],
+		  "code":{"text":"Heart rate"},"subject":{"reference":"Patient?family=Sample&given=Patient"}}}]}`
+	r := w.as(t, "admin").do("POST", "/fhir/R4/", bundle)
+	if r.status != 200 {
+		t.Fatalf("sample data transaction: %d %s", r.status, r.raw)
+	}
+	var refs [2]string
+	for i, e := range list(r.body, "entry") {
+		typ, _ := field(e, "resource", "resourceType").(string)
+		id, _ := field(e, "resource", "id").(string)
+		if i > 1 || typ == "" || id == "" {
+			t.Fatalf("sample data transaction answered %s", r.raw)
+		}
+		refs[i] = typ + "/" + id
+	}
+	obs := w.as(t, "admin").mustGet(refs[1]).body
+	if got := field(obs, "subject", "reference"); got != refs[0] {
+		t.Errorf("the sample Observation's conditional reference resolved to %v, want %s", got, refs[0])
+	}
+	return refs
+}
+
 // addPatient creates, as the admin, Patient pat-<s> and its Observation
 // obs-<s> (final), before any enrollment.
 func (w *msoWorld) addPatient(t *testing.T, s, family string) {
@@ -320,6 +353,22 @@ func clinicWallSteps() []msoStep {
 			},
 		},
 		{
+			name: "the demo's sample data, loaded twice, then enrolled",
+			act: func(t *testing.T, w *msoWorld) {
+				first, second := w.loadSampleData(t), w.loadSampleData(t)
+				if first != second {
+					t.Fatalf("the sample data loaded twice gave %v then %v: conditional PUTs must update, not duplicate", first, second)
+				}
+				w.f["pat-sample"], w.f["obs-sample"] = first[0], first[1]
+				w.setAccounts(t, "pat-sample", 2, "org-north")
+			},
+			cases: []msoCase{
+				{rule: "sees the enrolled sample patient with its observation", caller: "alice", request: "GET Observation?subject=Patient/{pat-sample}&_include=Observation:subject", status: 200, ids: names("", "obs-sample", "pat-sample")},
+				{rule: "one sample patient after two loads", caller: "admin", request: "GET Patient?family=Sample&given=Patient", status: 200, ids: []string{"pat-sample"}},
+				{rule: "another clinic does not see the sample patient", caller: "bob", request: "GET Patient/{pat-sample}", status: 404},
+			},
+		},
+		{
 			name: "the admin acts on behalf of a clinician",
 			act: func(t *testing.T, w *msoWorld) {
 				r := w.as(t, "admin").do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Proxy"}]}`, "X-Medplum-On-Behalf-Of", w.f.ref("mem-alice"))
@@ -330,7 +379,7 @@ func clinicWallSteps() []msoStep {
 				w.wantAccounts(t, "pat-obo", "org-north")
 			},
 			cases: []msoCase{
-				{rule: "on behalf of alice sees alice's patients", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-alice}"}, request: "GET Patient", status: 200, ids: names("pat-", "ns", "alice", "forged", "cond", "obo")},
+				{rule: "on behalf of alice sees alice's patients", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-alice}"}, request: "GET Patient", status: 200, ids: names("pat-", "ns", "alice", "forged", "cond", "obo", "sample")},
 				{rule: "on behalf of alice cannot read another clinic's patient", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-alice}"}, request: "GET Patient/{pat-s}", status: 404},
 				{rule: "on behalf of alice named by her profile", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "Practitioner/{prac-alice}"}, request: "GET Patient/{pat-s}", status: 404},
 				{rule: "on behalf of alice has alice's (non-admin) rights", caller: "admin", headers: []string{"X-Medplum-On-Behalf-Of", "ProjectMembership/{mem-alice}"}, request: "GET ProjectMembership", status: 403},
