@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -136,6 +137,14 @@ func clinicWallSteps() []msoStep {
 				w.recordVersion(t, "pat-n", "north")
 				w.setAccounts(t, "pat-s", 5, "org-south")
 				w.setAccounts(t, "pat-ns", 5, "org-north", "org-south")
+				// A transaction that also writes to another clinic's patient
+				// fails as a whole: its allowed entry is not written either.
+				tx := w.expand(t, `{"resourceType":"Bundle","type":"transaction","entry":[
+					{"request":{"method":"POST","url":"Observation"},"resource":{"resourceType":"Observation","status":"final","code":{"text":"tx-probe"},"subject":{"reference":"Patient/{pat-ns}"}}},
+					{"request":{"method":"PUT","url":"Patient/{pat-s}"},"resource":{"resourceType":"Patient","id":"{pat-s}","name":[{"family":"Taken"}]}}]}`)
+				if r := w.as(t, "alice").do("POST", "/fhir/R4/", tx); r.status < 400 {
+					t.Errorf("alice's transaction writing another clinic's patient: %d %s, want it refused", r.status, r.raw)
+				}
 				// A conditional delete matching only another clinic's
 				// records must delete nothing.
 				if r := w.as(t, "alice").do("DELETE", w.expand(t, "Observation?subject=Patient/{pat-s}"), ""); r.status >= 300 {
@@ -206,6 +215,7 @@ func clinicWallSteps() []msoStep {
 				{rule: "two clinics: still not an unenrolled patient", caller: "dave", request: "GET Patient/{pat-later}", status: 404},
 				{rule: "the chained search itself finds both reports", caller: "admin", request: "GET DiagnosticReport?result:Observation.subject=Patient/{pat-s}", status: 200, ids: names("dr-", "n", "s")},
 				{rule: "the _has search itself finds both observations", caller: "admin", request: "GET Observation?_has:DiagnosticReport:result:subject=Patient/{pat-s}", status: 200, ids: names("obs-", "n", "s")},
+				{rule: "nothing of a refused transaction was written", caller: "admin", request: "GET Observation?code:text=tx-probe", status: 200, ids: []string{}},
 				{rule: "lists a clinic's patients as the demo does", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north}&_fields=name", status: 200, ids: names("pat-", "n", "ns"), elements: []string{"name"}},
 				{rule: "_compartment repeated is AND", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north}&_compartment=Organization/{org-south}", status: 200, ids: []string{"pat-ns"}},
 				{rule: "_compartment value list is OR", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north},Organization/{org-south}", status: 200, ids: names("pat-", "n", "s", "ns")},
@@ -244,6 +254,33 @@ func clinicWallSteps() []msoStep {
 				{rule: "south's patient is 404", caller: "carol", request: "GET Patient/{pat-s}", status: 404},
 				{rule: "in no clinic, cannot create a patient (the unbound %organization matches nothing)", caller: "carol", request: `POST Patient {"resourceType":"Patient","name":[{"family":"Orphan"}]}`, status: 403},
 				{rule: "still reads the clinic directory", caller: "carol", request: "GET Organization", status: 200, ids: names("org-", "north", "south", "east")},
+			},
+		},
+		{
+			name: "carol re-enrolled in north through the admin API",
+			act: func(t *testing.T, w *msoWorld) {
+				m := w.membershipOf(t, "carol")
+				m["access"] = []any{w.clinicAccess(t, pol, "org-north")}
+				b, _ := json.Marshal(m)
+				if r := w.as(t, "admin").do("POST", "/admin/projects/:projectId/members/"+m["id"].(string), string(b)); r.status != 200 {
+					t.Fatalf("POST admin members: %d %s", r.status, r.raw)
+				}
+			},
+			cases: []msoCase{
+				{rule: "sees north's patients on the next request", caller: "carol", request: "GET Patient", status: 200, ids: names("pat-", "n", "ns")},
+			},
+		},
+		{
+			name: "carol unenrolled again with a JSON patch of her membership",
+			act: func(t *testing.T, w *msoWorld) {
+				r := w.as(t, "admin").do("PATCH", w.f.ref("mem-carol"), `[{"op":"remove","path":"/access"}]`, "Content-Type", "application/json-patch+json")
+				if r.status != 200 {
+					t.Fatalf("PATCH membership: %d %s", r.status, r.raw)
+				}
+			},
+			cases: []msoCase{
+				{rule: "sees no patients on the next request", caller: "carol", request: "GET Patient", status: 200, ids: []string{}},
+				{rule: "north's patient is 404 again", caller: "carol", request: "GET Patient/{pat-n}", status: 404},
 			},
 		},
 		{
