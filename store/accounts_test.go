@@ -498,3 +498,28 @@ func queryPlan(t *testing.T, s *store.Store, query string, args []any) string {
 	}
 	return b.String()
 }
+
+// TestCompartmentOfProjects: Project/<meta.project> leads meta.compartment;
+// a server-scoped User has no meta.project and so no Project compartment,
+// a project-scoped one has its project (spec 3.1).
+func TestCompartmentOfProjects(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		sys := caller{system: true, extended: true}.in(proj)
+		scoped := create(t, s, sys, "User", `{"resourceType":"User","firstName":"A","lastName":"B","email":"a@example.com","project":{"reference":"Project/`+proj+`"},"meta":{"project":"`+proj+`"}}`)
+		server := create(t, s, sys, "User", `{"resourceType":"User","firstName":"B","lastName":"C","email":"b@example.com","meta":{"project":"`+ward.SystemProjectID+`"}}`)
+		if got := stampOf(t, scoped.Content).compartment; !slices.Equal(got, []string{"Project/" + proj}) {
+			t.Errorf("project User: compartment %q, want only Project/%s", got, proj)
+		}
+		if got := stampOf(t, server.Content).compartment; len(got) != 0 {
+			t.Errorf("server-scoped User: compartment %q, want none", got)
+		}
+		p := create(t, s, caller{admin: true, extended: true}.in(proj), "Patient", `{"resourceType":"Patient","meta":{"accounts":[{"reference":"Organization/`+proj+`"},{"reference":"Project/`+uuid.NewString()+`"}]}}`)
+		// Accounts come after the project and a Project account never
+		// enters; references are compared whole, so an Organization that
+		// shares the project's uuid is listed too.
+		if got, want := stampOf(t, p.Content).compartment, []string{"Project/" + proj, "Organization/" + proj, "Patient/" + p.ID}; !slices.Equal(got, want) {
+			t.Errorf("patient: compartment %q, want %q", got, want)
+		}
+	})
+}

@@ -376,13 +376,23 @@ func (s *Store) finish(typ, id string, m serverMeta, d *decodedResource, rows *i
 		return nil, fmt.Errorf("store: bad lastUpdated %q", m.lastUpdated)
 	}
 	d.tree["meta"] = metaTree(m, d.metaIn)
-	refs, uuids := index.Compartments(m.projectID, typ, id, d.tree, rows)
+	refs, uuids := index.Compartments(metaProject(m.projectID), typ, id, d.tree, rows)
 	m.compartment = refs
 	res := &ward.Resource{
 		Type: typ, ID: id, VersionID: m.versionID, ProjectID: m.projectID, LastUpdated: lastUpdated,
 		Content: encodeResource(typ, id, m, d),
 	}
 	return &version{res: res, rows: rows, compartments: uuids}, nil
+}
+
+// metaProject is meta.project of a resource stored in project: none for
+// server-scoped resources, which therefore have no Project compartment
+// either (spec 1.3, 3.1).
+func metaProject(project string) string {
+	if project == ward.SystemProjectID {
+		return ""
+	}
+	return project
 }
 
 // metaTree is the meta the indexer sees, equal to what is stored.
