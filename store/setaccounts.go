@@ -268,67 +268,107 @@ func (t *tx) propagateAccounts(ctx context.Context, p *ward.Principal, project, 
 
 // compartmentMembers reads the live non-Patient resources whose
 // compartments hold the patient, with the Patient ids they reference
-// through their compartment parameters: two queries for the whole
-// compartment. On PostgreSQL the rows stay locked until commit, so a
-// concurrent update of a member is neither lost nor overwritten.
+// through their compartment parameters: a few queries for the whole
+// compartment. The keys are read first and the rows then looked up by
+// primary key: a join lets PostgreSQL pick another index of resources
+// when its statistics are stale (freshly loaded tables), which made a
+// compartment of 10,000 a scan per member. On PostgreSQL the rows stay
+// locked until commit, so a concurrent update of a member is neither lost
+// nor overwritten.
 func (t *tx) compartmentMembers(ctx context.Context, project, patientID string) ([]*member, error) {
-	query := `SELECT r.resource_type, r.id, r.content FROM resource_compartments c
-		JOIN resources r ON r.project_id = c.project_id AND r.resource_type = c.resource_type AND r.id = c.resource_id
-		WHERE c.project_id = ? AND c.compartment = ? AND c.resource_type <> 'Patient' AND r.deleted = 0
-		ORDER BY r.resource_type, r.id`
-	if t.d.ForUpdate() != "" {
-		query += " FOR UPDATE OF r" // the join's other table needs no lock
-	}
-	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), project, patientID)
+	keys, types, err := t.compartmentKeys(ctx, project, patientID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var members []*member
 	byKey := map[string]*member{}
-	for rows.Next() {
-		mb := &member{}
-		var content string
-		if err := rows.Scan(&mb.typ, &mb.id, &content); err != nil {
-			return nil, err
+	for _, typ := range types {
+		for chunk := range slices.Chunk(keys[typ], setRowsArgs) {
+			cond, ids := t.in("id", chunk)
+			err := t.eachRow(ctx, "SELECT id, content FROM resources WHERE project_id = ? AND resource_type = ? AND deleted = 0 AND "+
+				cond+" ORDER BY id"+t.d.ForUpdate(), append([]any{project, typ}, ids...), func(scan func(...any) error) error {
+				mb := &member{typ: typ}
+				var content string
+				if err := scan(&mb.id, &content); err != nil {
+					return err
+				}
+				mb.content = []byte(content)
+				members = append(members, mb)
+				byKey[typ+"/"+mb.id] = mb
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			cond, ids = t.in("resource_id", chunk)
+			err = t.eachRow(ctx, "SELECT resource_id, param, target_id FROM search_reference WHERE project_id = ? AND resource_type = ? AND target_type = 'Patient' AND "+
+				cond, append([]any{project, typ}, ids...), func(scan func(...any) error) error {
+				var id, param, target string
+				if err := scan(&id, &param, &target); err != nil {
+					return err
+				}
+				if mb := byKey[typ+"/"+id]; mb != nil {
+					mb.addPatient(param, target)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
-		mb.content = []byte(content)
-		members = append(members, mb)
-		byKey[mb.typ+"/"+mb.id] = mb
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	return members, t.memberPatients(ctx, project, patientID, byKey)
+	return members, nil
 }
 
-// memberPatients fills each member's referenced Patient ids from its
-// search_reference rows.
-func (t *tx) memberPatients(ctx context.Context, project, patientID string, byKey map[string]*member) error {
-	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(`SELECT sr.resource_type, sr.resource_id, sr.param, sr.target_id
-		FROM resource_compartments c
-		JOIN search_reference sr ON sr.project_id = c.project_id AND sr.resource_type = c.resource_type AND sr.resource_id = c.resource_id
-		WHERE c.project_id = ? AND c.compartment = ? AND c.resource_type <> 'Patient' AND sr.target_type = 'Patient'`), project, patientID)
+// compartmentKeys returns the ids of the non-Patient resources whose
+// compartments hold the patient, by type, and the types in order.
+func (t *tx) compartmentKeys(ctx context.Context, project, patientID string) (map[string][]any, []string, error) {
+	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(`SELECT resource_type, resource_id FROM resource_compartments
+		WHERE project_id = ? AND compartment = ? AND resource_type <> 'Patient' ORDER BY resource_type, resource_id`), project, patientID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	keys := map[string][]any{}
+	var types []string
+	for rows.Next() {
+		var typ, id string
+		if err := rows.Scan(&typ, &id); err != nil {
+			return nil, nil, err
+		}
+		if keys[typ] == nil {
+			types = append(types, typ)
+		}
+		keys[typ] = append(keys[typ], id)
+	}
+	return keys, types, rows.Err()
+}
+
+// eachRow runs query and calls fn for each row.
+func (t *tx) eachRow(ctx context.Context, query string, args []any, fn func(scan func(...any) error) error) error {
+	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var typ, id, param, target string
-		if err := rows.Scan(&typ, &id, &param, &target); err != nil {
+		if err := fn(rows.Scan); err != nil {
 			return err
-		}
-		mb := byKey[typ+"/"+id]
-		if mb == nil || !index.IsUUID(target) || !slices.Contains(fhir.PatientCompartmentParams(typ), param) {
-			continue
-		}
-		mb.refs = append(mb.refs, index.Reference{Param: param, TargetType: "Patient", TargetID: target})
-		if !slices.Contains(mb.patients, target) {
-			mb.patients = append(mb.patients, target)
 		}
 	}
 	return rows.Err()
+}
+
+// addPatient records a reference of the member to a Patient when it is
+// one of its type's compartment parameters.
+func (mb *member) addPatient(param, target string) {
+	if !index.IsUUID(target) || !slices.Contains(fhir.PatientCompartmentParams(mb.typ), param) {
+		return
+	}
+	mb.refs = append(mb.refs, index.Reference{Param: param, TargetType: "Patient", TargetID: target})
+	if !slices.Contains(mb.patients, target) {
+		mb.patients = append(mb.patients, target)
+	}
 }
 
 // otherPatients lists the Patients other than patientID that members
@@ -350,12 +390,13 @@ func otherPatients(members []*member, patientID string) []string {
 func (t *tx) accountsByPatient(ctx context.Context, project string, ids []string) (map[string][]string, error) {
 	out := make(map[string][]string, len(ids))
 	for chunk := range slices.Chunk(ids, 500) {
-		query := "SELECT id, content FROM resources WHERE project_id = ? AND resource_type = 'Patient' AND deleted = 0 AND id IN (?" +
-			repeat(",?", len(chunk)-1) + ")"
-		args := []any{project}
-		for _, id := range chunk {
-			args = append(args, id)
+		ids := make([]any, len(chunk))
+		for i, id := range chunk {
+			ids[i] = id
 		}
+		cond, args := t.in("id", ids)
+		query := "SELECT id, content FROM resources WHERE project_id = ? AND resource_type = 'Patient' AND deleted = 0 AND " + cond
+		args = append([]any{project}, args...)
 		rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), args...)
 		if err != nil {
 			return nil, err
@@ -679,7 +720,13 @@ func (t *tx) writeMembers(ctx context.Context, changed []*changedMember) error {
 		" ON CONFLICT (project_id, resource_type, id) DO UPDATE SET version_id = excluded.version_id, last_updated = excluded.last_updated, content = excluded.content"); err != nil {
 		return err
 	}
+	if err := setAccountsStep(ctx, "wrote-resources"); err != nil {
+		return err
+	}
 	if err := t.execRows(ctx, "INSERT INTO resource_history "+cols, rows, ""); err != nil {
+		return err
+	}
+	if err := setAccountsStep(ctx, "wrote-history"); err != nil {
 		return err
 	}
 	if err := t.updateCompartments(ctx, changed); err != nil {
@@ -715,12 +762,15 @@ func (t *tx) updateCompartments(ctx context.Context, changed []*changedMember) e
 	project := changed[0].v.res.ProjectID
 	for _, k := range order {
 		for chunk := range slices.Chunk(ids[k], setRowsArgs) {
-			query := "DELETE FROM resource_compartments WHERE project_id = ? AND compartment = ? AND resource_type = ? AND resource_id IN (?" +
-				repeat(",?", len(chunk)-1) + ")"
-			if _, err := t.sql.ExecContext(ctx, t.d.Rebind(query), append([]any{project, k.compartment, k.typ}, chunk...)...); err != nil {
+			cond, args := t.in("resource_id", chunk)
+			query := "DELETE FROM resource_compartments WHERE project_id = ? AND compartment = ? AND resource_type = ? AND " + cond
+			if _, err := t.sql.ExecContext(ctx, t.d.Rebind(query), append([]any{project, k.compartment, k.typ}, args...)...); err != nil {
 				return err
 			}
 		}
+	}
+	if err := setAccountsStep(ctx, "deleted-compartments"); err != nil {
+		return err
 	}
 	return t.execRows(ctx, "INSERT INTO resource_compartments (project_id, compartment, resource_type, resource_id)", added, " ON CONFLICT DO NOTHING")
 }
@@ -730,11 +780,32 @@ func (t *tx) updateCompartments(ctx context.Context, changed []*changedMember) e
 // resources is a dozen statements per table.
 const setRowsArgs = 30000
 
+// in returns "col IN (?,…)" with ids as arguments or, on PostgreSQL,
+// "col = ANY(?)" with one array argument: a statement of 10,000
+// placeholders costs PostgreSQL more to parse than to run.
+func (t *tx) in(col string, ids []any) (string, []any) {
+	if t.d.Name() != "postgres" {
+		return col + " IN (?" + repeat(",?", len(ids)-1) + ")", ids
+	}
+	arr := make([]string, len(ids))
+	for i, id := range ids {
+		arr[i], _ = id.(string)
+	}
+	return col + " = ANY(?)", []any{arr}
+}
+
 // execRows runs head VALUES (…),(…)… tail over rows in as few
-// statements as the argument limit allows.
+// statements as the argument limit allows; on PostgreSQL head SELECT
+// FROM unnest(…) tail, one array per column, in one statement. Values
+// are strings or int64s.
 func (t *tx) execRows(ctx context.Context, head string, rows [][]any, tail string) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	if t.d.Name() == "postgres" {
+		query, args := unnestRows(head, rows, tail)
+		_, err := t.sql.ExecContext(ctx, query, args...)
+		return err
 	}
 	width := len(rows[0])
 	tuple := "(?" + repeat(",?", width-1) + ")"
@@ -756,6 +827,41 @@ func (t *tx) execRows(ctx context.Context, head string, rows [][]any, tail strin
 		}
 	}
 	return nil
+}
+
+// unnestRows is the PostgreSQL form of execRows: the rows as column
+// arrays.
+func unnestRows(head string, rows [][]any, tail string) (string, []any) {
+	width := len(rows[0])
+	args := make([]any, width)
+	casts := make([]string, width)
+	for j := range width {
+		switch rows[0][j].(type) {
+		case string:
+			col := make([]string, len(rows))
+			for i, r := range rows {
+				col[i] = r[j].(string)
+			}
+			args[j], casts[j] = col, fmt.Sprintf("$%d::text[]", j+1)
+		default:
+			col := make([]int64, len(rows))
+			for i, r := range rows {
+				col[i] = toInt64(r[j])
+			}
+			args[j], casts[j] = col, fmt.Sprintf("$%d::bigint[]", j+1)
+		}
+	}
+	return head + " SELECT * FROM unnest(" + strings.Join(casts, ", ") + ")" + tail, args
+}
+
+func toInt64(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case int:
+		return int64(x)
+	}
+	panic(fmt.Sprintf("set-accounts: unexpected column value %T", v))
 }
 
 // subtract returns the members of a not in b.

@@ -50,7 +50,7 @@ func BenchmarkSetAccounts(b *testing.B) {
 }
 
 // benchCompartment writes a Patient and size Observations about it.
-func benchCompartment(b *testing.B, s *store.Store, ctx context.Context, size int) string {
+func benchCompartment(b testing.TB, s *store.Store, ctx context.Context, size int) string {
 	b.Helper()
 	var patient string
 	rng := rand.New(rand.NewPCG(1, 2))
