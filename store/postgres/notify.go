@@ -31,8 +31,9 @@ const Channel = "ward_identity"
 const maxPayload = 7000
 
 // pollInterval bounds how long a listener waits before it checks that its
-// store is still open.
-const pollInterval = time.Second
+// store is still open (and so how long a closed store's last connection
+// stays checked out).
+const pollInterval = 250 * time.Millisecond
 
 // isIdentityType reports the types auth's caller cache depends on.
 func isIdentityType(typ string) bool {
@@ -105,8 +106,8 @@ func dbClosed(ctx context.Context, db *sql.DB) bool {
 	return false
 }
 
-// listenOnce LISTENs on one connection until an error. The connection is
-// discarded afterwards (driver.ErrBadConn), never handed back listening.
+// listenOnce LISTENs on one connection until an error; the connection
+// goes back to the pool without its LISTEN.
 func listenOnce(ctx context.Context, db *sql.DB, fn func([]*ward.Resource)) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -121,7 +122,10 @@ func listenOnce(ctx context.Context, db *sql.DB, fn func([]*ward.Resource)) erro
 			return nil
 		}
 		loopErr = waitLoop(ctx, db, sc, fn)
-		return driver.ErrBadConn
+		if sc.Conn().IsClosed() {
+			return driver.ErrBadConn
+		}
+		return nil
 	})
 	return loopErr
 }
@@ -135,6 +139,13 @@ func waitLoop(ctx context.Context, db *sql.DB, sc *stdlib.Conn, fn func([]*ward.
 	if _, err := pc.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return err
 	}
+	// The connection goes back to the pool: it must not keep collecting
+	// notifications there.
+	defer func() {
+		unlisten, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		pc.Exec(unlisten, "UNLISTEN *")
+	}()
 	for {
 		wait, cancel := context.WithTimeout(ctx, pollInterval)
 		n, err := pc.WaitForNotification(wait)

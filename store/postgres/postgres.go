@@ -6,6 +6,8 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"log/slog"
 
@@ -48,7 +50,8 @@ func Open(ctx context.Context, url string, opts Options) (*store.Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := stdlib.OpenDBFromPool(pool)
+	db := sql.OpenDB(closingConnector{Connector: stdlib.GetPoolConnector(pool), pool: pool})
+	db.SetMaxIdleConns(0) // idle connections wait in the pgx pool, as stdlib.OpenDBFromPool does
 	s := store.New(db, db, store.Postgres{}, opts.Logger)
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
@@ -61,4 +64,19 @@ func Open(ctx context.Context, url string, opts Options) (*store.Store, error) {
 	}
 	notifyIdentityWrites(s, logger)
 	return s, nil
+}
+
+// closingConnector closes the pgx pool when the store's sql.DB is closed
+// (database/sql calls a connector's Close): without it every closed store
+// left its pooled connections, and an identity listener's, open until the
+// process exited. The pool closes in the background: it waits for
+// connections still checked out, and Close must not wait for them.
+type closingConnector struct {
+	driver.Connector
+	pool *pgxpool.Pool
+}
+
+func (c closingConnector) Close() error {
+	go c.pool.Close()
+	return nil
 }
