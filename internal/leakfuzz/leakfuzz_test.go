@@ -14,8 +14,9 @@ import (
 )
 
 var (
-	seedFlag = flag.Uint64("leakfuzz.seed", 1, "seed of the world and the requests")
-	nFlag    = flag.Int("leakfuzz.n", 0, "number of random requests (default 1500 on SQLite, 500 on PostgreSQL)")
+	seedFlag   = flag.Uint64("leakfuzz.seed", 1, "seed of the world and the requests")
+	strictFlag = flag.Bool("leakfuzz.strict", false, "send the request shapes of the known differences too (exclusions_test.go)")
+	nFlag      = flag.Int("leakfuzz.n", 0, "number of random requests (default 3000 on SQLite, 800 on PostgreSQL)")
 )
 
 // TestLeakFuzz builds a random world, sends random requests as random
@@ -24,12 +25,13 @@ func TestLeakFuzz(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		n := *nFlag
 		if n == 0 {
-			n = 1500
+			n = 3000
 			if strings.Contains(t.Name(), "postgres") {
-				n = 500
+				n = 800
 			}
 		}
 		f := newFuzzer(t, s, *seedFlag)
+		f.strict = *strictFlag
 		for range n {
 			f.randomStep()
 		}

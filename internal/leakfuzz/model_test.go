@@ -14,6 +14,7 @@ type mres struct {
 	body             map[string]any // content without meta
 	accounts         []string       // references, computed by the model
 	deleted          bool
+	author           string   // the caller that wrote the current version
 	versions         []string // version ids from Ward's write answers, oldest first
 	tainted          bool     // the model lost track (a write disagreed): not compared
 }
@@ -214,6 +215,9 @@ func (m *model) add(r *mres) {
 // policy compartment on create; a Patient keeps its existing accounts;
 // other types take the accounts of every patient they reference. Accounts
 // the caller submitted are never kept (Ward closes the gap of 3.2/3.5).
+// When that derives nothing, an update keeps the existing accounts: this
+// is what Medplum does for a client that sends back the meta.accounts it
+// read (Ward's documented rule, store/accounts.go); a create gets none.
 func (m *model) derivedAccounts(c *mcaller, typ string, body map[string]any, existing *mres) []string {
 	var out []string
 	if existing == nil && c.compartment != "" {
@@ -229,6 +233,9 @@ func (m *model) derivedAccounts(c *mcaller, typ string, body map[string]any, exi
 		if pr := m.res[p]; pr != nil && !pr.deleted {
 			out = append(out, pr.accounts...)
 		}
+	}
+	if len(out) == 0 && existing != nil {
+		return existing.accounts
 	}
 	return dedup(out)
 }

@@ -147,7 +147,7 @@ func (w *world) probeSetAccounts() bool {
 func (w *world) create(c *caller, typ string, body map[string]any) *mres {
 	w.t.Helper()
 	got := c.must(201, "POST", typ, body)
-	r := &mres{typ: typ, id: got["id"].(string), project: c.project, body: body, versions: []string{versionOf(got)}}
+	r := &mres{typ: typ, id: got["id"].(string), project: c.project, body: body, versions: []string{versionOf(got)}, author: c.name}
 	r.accounts = w.m.derivedAccounts(&c.mcaller, typ, body, nil)
 	w.m.add(r)
 	return r
@@ -239,21 +239,13 @@ func (w *world) enroll(ref string) string {
 	r := w.m.res[ref]
 	accounts := w.randomAccounts()
 	if w.setAccounts {
-		var params []any
-		for _, a := range accounts {
-			params = append(params, map[string]any{"name": "accounts", "valueReference": map[string]any{"reference": a}})
-		}
-		params = append(params, map[string]any{"name": "propagate", "valueBoolean": true})
-		raw, _ := json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
-		if a := w.owner.do("POST", ref+"/$set-accounts", string(raw)); a.status != 200 {
-			return fmt.Sprintf("POST %s/$set-accounts %s: %d %s", ref, raw, a.status, a.raw)
-		}
-		w.m.setAccounts(r, accounts)
-		return ""
+		return w.setAccountsCall(r, accounts)
 	}
 	body := clone(r.body)
 	body["id"] = r.id
-	meta := map[string]any{} // no accounts at all clears them (spec 3.2)
+	// A meta without accounts clears them (spec 3.2); an empty meta is
+	// invalid FHIR, so an unenrollment sends a tag.
+	meta := map[string]any{"tag": []any{map[string]any{"system": "http://example.org/leakfuzz", "code": "enrollment"}}}
 	if len(accounts) > 0 {
 		meta["accounts"] = refList(accounts)
 	}
@@ -266,8 +258,90 @@ func (w *world) enroll(ref string) string {
 	if v := versionOf(a.body); v != r.versions[len(r.versions)-1] {
 		r.versions = append(r.versions, v)
 	}
-	r.accounts = accounts
+	r.accounts, r.author = accounts, w.owner.name
 	return ""
+}
+
+// setAccountsCall is POST $set-accounts with propagate, checked against the
+// model: resourcesUpdated, and which resources got a new version (read by
+// the owner before and after; version ids are bookkeeping, not oracle).
+func (w *world) setAccountsCall(r *mres, accounts []string) string {
+	var params []any
+	for _, a := range accounts {
+		params = append(params, map[string]any{"name": "accounts", "valueReference": map[string]any{"reference": a}})
+	}
+	params = append(params, map[string]any{"name": "propagate", "valueBoolean": true})
+	raw, _ := json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
+	members := w.m.compartmentOf(r)
+	before := map[string]string{}
+	for _, x := range members {
+		before[x.ref()] = versionOf(w.owner.do("GET", x.ref(), "").body)
+	}
+	oldVersions := map[string]int{}
+	for _, x := range members {
+		oldVersions[x.ref()] = len(x.versions)
+	}
+	a := w.owner.do("POST", r.ref()+"/$set-accounts", string(raw))
+	if a.status != 200 {
+		return fmt.Sprintf("POST %s/$set-accounts %s: %d %s", r.ref(), raw, a.status, a.raw)
+	}
+	oldAccounts := map[string][]string{}
+	for _, x := range members {
+		oldAccounts[x.ref()] = x.accounts
+	}
+	w.m.setAccounts(r, accounts)
+	var problems []string
+	if got, want := updatedCount(a.body), len(members); got != want {
+		problems = append(problems, fmt.Sprintf("resourcesUpdated %d, model %d", got, want))
+	}
+	for _, x := range members {
+		after := w.owner.do("GET", x.ref(), "", "X-Medplum", "extended")
+		wardChanged := versionOf(after.body) != before[x.ref()]
+		modelChanged := len(x.versions) != oldVersions[x.ref()]
+		if wardChanged != modelChanged {
+			meta, _ := after.body["meta"].(map[string]any)
+			problems = append(problems, fmt.Sprintf("%s new version: ward %v, model %v (model accounts %v -> %v; ward now %v)",
+				x.ref(), wardChanged, modelChanged, oldAccounts[x.ref()], x.accounts, refStrings(meta["accounts"])))
+			if wardChanged {
+				x.versions = append(x.versions, "")
+			} else {
+				x.versions = x.versions[:len(x.versions)-1]
+			}
+		}
+		if wardChanged { // the id of the version the model expected; the caller wrote it
+			x.versions[len(x.versions)-1] = versionOf(after.body)
+			x.author = w.owner.name
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Sprintf("POST %s/$set-accounts %s: %s", r.ref(), raw, strings.Join(problems, "; "))
+	}
+	return ""
+}
+
+func updatedCount(params map[string]any) int {
+	list, _ := params["parameter"].([]any)
+	for _, p := range list {
+		pm, _ := p.(map[string]any)
+		if pm["name"] == "resourcesUpdated" {
+			n, _ := pm["valueInteger"].(float64)
+			return int(n)
+		}
+	}
+	return -1
+}
+
+// compartmentOf is the target and the live non-Patient resources that
+// reference it through a Patient compartment field.
+func (m *model) compartmentOf(target *mres) []*mres {
+	out := []*mres{target}
+	for _, ref := range m.order {
+		r := m.res[ref]
+		if !r.deleted && r.typ != "Patient" && slices.Contains(patientRefs(r.typ, r.body), target.ref()) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func refList(refs []string) []any {
