@@ -160,8 +160,23 @@ func (s *Server) startSetAccounts(w http.ResponseWriter, r *http.Request, setter
 	}()
 	status := s.fhirBase(r) + "/job/" + job + "/status"
 	w.Header().Set("Content-Location", status)
-	outcome := infoOutcome("accepted", "Accepted")
-	writeJSON(w, http.StatusAccepted, mustJSON(outcome))
+	writeJSON(w, http.StatusAccepted, mustJSON(acceptedOutcome(status)))
+}
+
+// acceptedOutcome is Medplum's accepted(location): an informational
+// OperationOutcome whose diagnostics name the status URL.
+func acceptedOutcome(location string) any {
+	type issue struct {
+		Severity    string   `json:"severity"`
+		Code        string   `json:"code"`
+		Details     *Details `json:"details"`
+		Diagnostics string   `json:"diagnostics"`
+	}
+	return struct {
+		ResourceType string  `json:"resourceType"`
+		ID           string  `json:"id"`
+		Issue        []issue `json:"issue"`
+	}{"OperationOutcome", "accepted", []issue{{"information", "informational", &Details{Text: "Accepted"}, location}}}
 }
 
 // jobPrincipal reads and writes the caller's AsyncJobs: the caller's

@@ -178,6 +178,9 @@ func TestSetAccountsAsync(t *testing.T) {
 		if !strings.HasPrefix(loc, base+"/fhir/R4/job/") || !strings.HasSuffix(loc, "/status") {
 			t.Fatalf("Content-Location %q, want %s/fhir/R4/job/<id>/status", loc, base)
 		}
+		if !strings.Contains(w.Body.String(), `"id":"accepted"`) || !strings.Contains(w.Body.String(), `"diagnostics":"`+loc+`"`) {
+			t.Errorf("202 body %s, want Medplum's accepted OperationOutcome naming %s", w.Body, loc)
+		}
 		statusPath := strings.TrimPrefix(loc, base)
 		var job struct {
 			ResourceType, Status string
