@@ -332,8 +332,12 @@ func (c *compiler) historyPolicy(typ string) error {
 		}
 		c.w(")")
 	}
+	if len(star) > 0 && !containsString(explicit, "Binary") {
+		// Criteria never restrict Binary (spec 2.10a).
+		c.w(" OR h.resource_type = 'Binary'")
+	}
 	if len(star) > 0 {
-		c.w(" OR (h.resource_type NOT IN ('Project', 'ProjectMembership', 'User', 'UserSecurityRequest', 'DomainConfiguration', 'JsonWebKey', 'Login'")
+		c.w(" OR (h.resource_type NOT IN ('Binary', 'Project', 'ProjectMembership', 'User', 'UserSecurityRequest', 'DomainConfiguration', 'JsonWebKey', 'Login'")
 		for _, t := range explicit {
 			c.w(", ")
 			c.arg(t)

@@ -70,6 +70,15 @@ func TestBinaryIgnoresCriteria(t *testing.T) {
 		if code(err) != ward.EINVALID || !strings.Contains(err.Error(), "Cannot search on Binary resource type") {
 			t.Errorf("search Binary = %v, want 400 Cannot search on Binary resource type", err)
 		}
+		// A "*" rule's criteria do not hide Binary from system history.
+		star := memberCtx(proj, onePolicy(t, `[{"resourceType":"*","criteria":"*?_compartment=Patient/nobody"}]`))
+		if _, err := s.Read(star, "Binary", bin.ID); err != nil {
+			t.Errorf("read Binary under * criteria: %v", err)
+		}
+		h, err := s.History(star, ward.HistoryQuery{})
+		if err != nil || len(h.Versions) != 1 || h.Versions[0].Type != "Binary" {
+			t.Errorf("system history under * criteria = %v %+v, want the Binary", err, h)
+		}
 	})
 }
 
