@@ -5,6 +5,10 @@
 //
 // It must not read the database or enforce anything itself: callers load
 // the membership, project and policies, and the store applies the result.
+// Build is pure, so callers cache its result per version of its inputs
+// (auth does). It stays fast for memberships with hundreds of access
+// entries: each criteria string is parsed once per Build, and rules that
+// differ only in one filter's values are folded into one (merge.go).
 package access
 
 import (

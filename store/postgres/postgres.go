@@ -1,7 +1,11 @@
 // Package postgres opens Ward's store on PostgreSQL through a pgx pool
 // (exposed to package store as database/sql via pgx's stdlib adapter).
 //
-// It only opens connections and picks the dialect; all SQL is in package store.
+// It opens connections and picks the dialect; all resource SQL is in
+// package store. It also carries identity writes between processes on one
+// database (LISTEN/NOTIFY on channel ward_identity, see notify.go), so a
+// revoked login or changed policy written through one process is seen by
+// every other on its next request.
 package postgres
 
 import (
