@@ -501,23 +501,54 @@ func deepClone(m map[string]any) map[string]any {
 	return out
 }
 
-// smuggle sometimes adds accounts a non-admin must not be able to set.
-func (f *fuzzer) smuggle(c *caller, body map[string]any) map[string]any {
-	out := deepClone(body)
-	if !c.admin && f.rng.IntN(4) == 0 {
-		out["meta"] = map[string]any{"accounts": refList([]string{pick(f.rng, f.clinics)})}
+// accountWrite is how a write submits accounts: the X-Medplum: extended
+// header and the meta.accounts sent (nil: no meta).
+type accountWrite struct {
+	extended  bool
+	submitted []string
+}
+
+func (w accountWrite) headers() []string {
+	if w.extended {
+		return []string{"X-Medplum", "extended"}
 	}
-	return out
+	return nil
+}
+
+// smuggle sometimes submits accounts, with or without extended mode: only
+// an admin in extended mode may set them (spec 3.2); anyone else's are
+// ignored.
+func (f *fuzzer) smuggle(c *caller, body map[string]any) (map[string]any, accountWrite) {
+	out := deepClone(body)
+	var w accountWrite
+	w.extended = f.rng.IntN(3) == 0
+	if f.rng.IntN(4) == 0 {
+		w.submitted = []string{pick(f.rng, f.clinics)}
+		if f.rng.IntN(2) == 0 {
+			w.submitted = append(w.submitted, pick(f.rng, f.consents))
+		}
+		out["meta"] = map[string]any{"accounts": refList(w.submitted)}
+	}
+	return out, w
+}
+
+// accountsFor is the accounts of a write: an admin in extended mode that
+// sent meta gets exactly what it sent, anyone else the derived ones.
+func (f *fuzzer) accountsFor(c *caller, typ string, body map[string]any, existing *mres, w accountWrite) []string {
+	if c.admin && w.extended && w.submitted != nil {
+		return w.submitted
+	}
+	return f.m.derivedAccounts(&c.mcaller, typ, body, existing)
 }
 
 // expectCreate is spec 2.7 for a create: the stored resource, or the
 // refusal status.
-func (f *fuzzer) expectCreate(c *caller, typ string, body map[string]any) (*mres, int) {
+func (f *fuzzer) expectCreate(c *caller, typ string, body map[string]any, w accountWrite) (*mres, int) {
 	if !c.shallow(iCreate, typ) {
 		return nil, 403
 	}
 	nr := &mres{typ: typ, project: c.project, body: deepClone(body), author: c.name}
-	nr.accounts = f.m.derivedAccounts(&c.mcaller, typ, body, nil)
+	nr.accounts = f.accountsFor(c, typ, body, nil, w)
 	e := c.entryFor(iCreate, nr)
 	if e == nil {
 		return nil, 403
@@ -532,14 +563,14 @@ func (f *fuzzer) expectCreate(c *caller, typ string, body map[string]any) (*mres
 func (f *fuzzer) create(c *caller) {
 	typ := pick(f.rng, clinicalTypes)
 	body := f.body(typ, c.project)
-	sent := f.smuggle(c, body)
+	sent, w := f.smuggle(c, body)
 	raw, _ := json.Marshal(sent)
-	req := "POST " + typ + " " + string(raw)
-	nr, want := f.expectCreate(c, typ, body)
+	req := fmt.Sprintf("POST %s %s (extended=%v)", typ, raw, w.extended)
+	nr, want := f.expectCreate(c, typ, body, w)
 	if f.excludeCreateAnswer(c, nr) {
 		return
 	}
-	a := c.do("POST", typ, string(raw))
+	a := c.do("POST", typ, string(raw), w.headers()...)
 	f.recordCreate(c, req, nr, want, a.status, a.body)
 }
 
@@ -608,7 +639,7 @@ func (f *fuzzer) mutate(r *mres) map[string]any {
 
 // expectUpdate is spec 2.7 for an update of r by c with body: the new
 // state (when the pre-check passed), whether it is a no-op, and the status.
-func (f *fuzzer) expectUpdate(c *caller, r *mres, body map[string]any) (*mres, bool, int) {
+func (f *fuzzer) expectUpdate(c *caller, r *mres, body map[string]any, w accountWrite) (*mres, bool, int) {
 	if !c.shallow(iUpdate, r.typ) {
 		return nil, false, 403
 	}
@@ -632,7 +663,7 @@ func (f *fuzzer) expectUpdate(c *caller, r *mres, body map[string]any) (*mres, b
 		}
 	}
 	nr := &mres{typ: r.typ, id: r.id, project: r.project, body: nb, author: c.name}
-	nr.accounts = f.m.derivedAccounts(&c.mcaller, r.typ, nb, r)
+	nr.accounts = f.accountsFor(c, r.typ, nb, r, w)
 	// A no-op keeps the version: same content, accounts (in order) and author (the
 	// author is part of meta, so another writer makes a new version).
 	if reflect.DeepEqual(deepClone(r.body), nb) && slices.Equal(nr.accounts, r.accounts) && r.author == c.name {
@@ -650,15 +681,15 @@ func (f *fuzzer) update(c *caller) {
 		return
 	}
 	body := f.mutate(r)
-	sent := f.smuggle(c, body)
+	sent, w := f.smuggle(c, body)
 	sent["id"] = r.id
 	raw, _ := json.Marshal(sent)
-	req := "PUT " + r.ref() + " " + string(raw)
+	req := fmt.Sprintf("PUT %s %s (extended=%v)", r.ref(), raw, w.extended)
 	if f.excludeUpdateOfUnreadable(c, r) {
 		return
 	}
-	nr, noop, want := f.expectUpdate(c, r, body)
-	a := c.do("PUT", r.ref(), string(raw))
+	nr, noop, want := f.expectUpdate(c, r, body, w)
+	a := c.do("PUT", r.ref(), string(raw), w.headers()...)
 	why := explain(c, r)
 	if nr != nil {
 		why += "; new state " + explain(c, nr)
@@ -723,7 +754,7 @@ func (f *fuzzer) batch(c *caller) {
 		if f.rng.IntN(3) == 0 {
 			typ := pick(f.rng, clinicalTypes)
 			body := f.body(typ, c.project)
-			nr, want := f.expectCreate(c, typ, body)
+			nr, want := f.expectCreate(c, typ, body, accountWrite{})
 			if f.excludeCreateAnswer(c, nr) {
 				continue
 			}
