@@ -464,6 +464,7 @@ func consentSteps() []msoStep {
 				w.create(t, "org-south", `{"resourceType":"Organization","name":"Clinic south"}`)
 				w.invite(t, "alice", pol, "org-north")
 				w.invite(t, "bob", pol, "org-south")
+				w.invite(t, "dave", pol, "org-north", "org-south")
 				w.addPatient(t, "n", "North")
 				w.addPatient(t, "s", "South")
 				w.addChart(t, "n")
@@ -477,6 +478,7 @@ func consentSteps() []msoStep {
 				{rule: "enrolled without consent: observation 404", caller: "alice", request: "GET Observation/{obs-n}", status: 404},
 				{rule: "enrolled without consent: count 0", caller: "alice", request: "GET Observation?_summary=count", status: 200, ids: []string{}},
 				{rule: "enrolled without consent: no patients", caller: "bob", request: "GET Patient", status: 200, ids: []string{}},
+				{rule: "two clinics without consent: no patients", caller: "dave", request: "GET Patient", status: 200, ids: []string{}},
 				{rule: "clinic directory still readable", caller: "alice", request: "GET Organization", status: 200, ids: names("org-", "north", "south")},
 				{rule: "the admin sees everyone", caller: "admin", request: "GET Patient", status: 200, ids: names("pat-", "n", "s")},
 			},
@@ -493,6 +495,7 @@ func consentSteps() []msoStep {
 				{rule: "the consented patient's chart", caller: "alice", request: "GET Patient?_revinclude=Observation:subject&_revinclude=Encounter:subject&_revinclude=DiagnosticReport:subject&_revinclude=Communication:subject", status: 200, ids: names("", "pat-n", "obs-n", "enc-n", "dr-n", "comm-n")},
 				{rule: "consent without the clinic grants nothing", caller: "bob", request: "GET Patient/{pat-n}", status: 404},
 				{rule: "the clinic without consent grants nothing", caller: "bob", request: "GET Patient", status: 200, ids: []string{}},
+				{rule: "two clinics: the consented patient of one", caller: "dave", request: "GET Patient", status: 200, ids: []string{"pat-n"}},
 			},
 		},
 		{
@@ -507,6 +510,8 @@ func consentSteps() []msoStep {
 				{rule: "another clinic's consented patient stays hidden", caller: "alice", request: "GET Patient/{pat-s}", status: 404},
 				{rule: "her note on a consented patient is readable", caller: "alice", request: "GET Observation?subject=Patient/{pat-n}", status: 200, ids: names("obs-n", "", "-alice")},
 				{rule: "another clinic cannot read her note", caller: "bob", request: "GET Observation/{obs-n-alice}", status: 404},
+				{rule: "two clinics: both consented patients", caller: "dave", request: "GET Patient", status: 200, ids: names("pat-", "n", "s")},
+				{rule: "two clinics: both charts", caller: "dave", request: "GET Observation", status: 200, ids: names("obs-", "n", "s", "n-alice")},
 			},
 		},
 		{
@@ -521,6 +526,8 @@ func consentSteps() []msoStep {
 				{rule: "revoked: her own note 404", caller: "alice", request: "GET Observation/{obs-n-alice}", status: 404},
 				{rule: "revoked: nothing listed", caller: "alice", request: "GET Patient?_summary=count", status: 200, ids: []string{}},
 				{rule: "another patient's consent is untouched", caller: "bob", request: "GET Patient/{pat-s}", status: 200, ids: []string{"pat-s"}},
+				{rule: "two clinics: only the patient still consenting", caller: "dave", request: "GET Patient", status: 200, ids: []string{"pat-s"}},
+				{rule: "two clinics: the revoked chart is gone", caller: "dave", request: "GET Observation", status: 200, ids: []string{"obs-s"}},
 				{rule: "the demo's clinic list still has the patient", caller: "admin", request: "GET Patient?_compartment=Organization/{org-north}&_fields=name", status: 200, ids: []string{"pat-n"}, elements: []string{"name"}},
 			},
 		},
@@ -605,6 +612,16 @@ func assignmentSteps() []msoStep {
 				{rule: "reassigned away: her own note leaves with the patient", caller: "alice", request: "GET Observation/{obs-one-alice}", status: 404},
 				{rule: "reassigned away: what is left", caller: "alice", request: "GET Patient", status: 200, ids: []string{"pat-alice"}},
 				{rule: "reassigned to him: the whole chart", caller: "bob", request: "GET Observation?subject=Patient/{pat-one}", status: 200, ids: names("obs-one", "", "-alice")},
+			},
+		},
+		{
+			name: "pat-two assigned to bob as well",
+			act:  func(t *testing.T, w *msoWorld) { w.setAccounts(t, "pat-two", 5, "prac-bob") },
+			cases: []msoCase{
+				{rule: "two assigned patients", caller: "bob", request: "GET Patient", status: 200, ids: names("pat-", "one", "two")},
+				{rule: "_include now reaches the other patient's result", caller: "bob", request: "GET DiagnosticReport?_id={dr-one}&_include=DiagnosticReport:result", status: 200, ids: names("", "dr-one", "obs-one", "obs-two")},
+				{rule: "two assigned patients: count", caller: "bob", request: "GET Observation?_summary=count", status: 200, ids: names("obs-", "one", "one-alice", "two")},
+				{rule: "not assigned to her", caller: "alice", request: "GET Patient/{pat-two}", status: 404},
 			},
 		},
 	}
