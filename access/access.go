@@ -437,12 +437,12 @@ func linkIDs(project map[string]any, linked map[string]map[string]any) []string 
 // json is the computed AccessPolicy resource.
 func (b *builder) json() map[string]any {
 	resources := make([]any, len(b.entries))
-	b.policy.Rules = make([]ward.PolicyRule, len(b.entries))
-	for i, e := range b.entries {
-		resources[i] = e.json
-		b.policy.Rules[i] = e.rule
+	m := newMerger()
+	for i := range b.entries {
+		resources[i] = b.entries[i].json
+		m.add(b.entries[i].rule)
 	}
-	b.policy.Rules = mergeRules(b.policy.Rules)
+	b.policy.Rules = m.out
 	b.policy.Compartment = b.compartment
 	out := map[string]any{"resourceType": "AccessPolicy", "resource": resources}
 	if len(b.basedOn) > 0 {

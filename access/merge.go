@@ -18,11 +18,15 @@ import (
 // match the same resources (same type, or "*") lies between them, and
 // they carry the same fields. The JSON form (/auth/me) keeps every entry.
 func mergeRules(rules []ward.PolicyRule) []ward.PolicyRule {
-	m := merger{lastOfType: map[string]int{}, lastStar: -1, plain: map[string]bool{}, seen: map[int]map[ward.SearchValue]bool{}}
+	m := newMerger()
 	for _, r := range rules {
 		m.add(r)
 	}
 	return m.out
+}
+
+func newMerger() *merger {
+	return &merger{lastOfType: map[string]int{}, lastStar: -1, plain: map[string]bool{}, seen: map[int]map[ward.SearchValue]bool{}}
 }
 
 type merger struct {
