@@ -107,6 +107,9 @@ func parseCriteria(criteria string) []filter {
 // matches evaluates one filter against r. Unknown codes never match, so a
 // filter the model does not know shows up as a difference.
 func (f filter) matches(r *mres) bool {
+	if code, negated := strings.CutSuffix(f.code, ":not"); negated {
+		return !filter{code: code, values: f.values}.matches(r)
+	}
 	return slices.ContainsFunc(f.values, func(v string) bool { return valueMatches(f.code, v, r) })
 }
 

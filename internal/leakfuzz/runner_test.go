@@ -360,10 +360,18 @@ func (f *fuzzer) randomQuery(typ string) (url.Values, []filter) {
 		switch f.rng.IntN(5) {
 		case 0:
 			add("_id", idPart(pick(f.rng, f.m.order)), idPart(pick(f.rng, f.m.order)))
-		case 1:
+		case 1: // one or two values (OR); repeats AND; now and then :not
 			pool := append(append(append([]string{}, f.clinics...), f.consents...), f.profiles...)
 			pool = append(pool, f.refsOf("Patient", f.projectA)...)
-			add("_compartment", pick(f.rng, pool))
+			values := []string{pick(f.rng, pool)}
+			if f.rng.IntN(3) == 0 {
+				values = append(values, pick(f.rng, pool))
+			}
+			code := "_compartment"
+			if f.rng.IntN(5) == 0 {
+				code = "_compartment:not"
+			}
+			add(code, values...)
 		case 2:
 			if typ == "Patient" {
 				add("gender", pick(f.rng, []string{"male", "female"}))
