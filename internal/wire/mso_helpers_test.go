@@ -302,6 +302,9 @@ type msoCase struct {
 	// elements, when set, are the only elements (besides resourceType, id
 	// and meta) each entry may carry (_fields).
 	elements []string
+	// absent are local names no entry of the answer may be (a leak check
+	// where the full answer is not worth spelling out).
+	absent []string
 	// paged: follow the next links; ids are the matches of all pages, and
 	// Bundle.total (when given) must count them.
 	paged bool
@@ -359,6 +362,14 @@ func (w *msoWorld) check(t *testing.T, c msoCase) {
 			t.Errorf("%s as %s: %d without an OperationOutcome: %s", c.request, c.caller, r.status, r.raw)
 		}
 		return
+	}
+	if c.absent != nil {
+		got := w.f.names(entryRefs(r.body, ""))
+		for _, name := range c.absent {
+			if slices.Contains(got, name) {
+				t.Errorf("%s as %s lists %s", c.request, c.caller, name)
+			}
+		}
 	}
 	if c.ids == nil {
 		return
