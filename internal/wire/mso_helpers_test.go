@@ -27,13 +27,12 @@ import (
 // msoPassword is every invited clinician's password.
 const msoPassword = "clinician-password-1"
 
-// msoWorld is one project run as an MSO: its admin, the clinicians signed
-// in so far, and the local names of everything created ("org-north" →
-// "Organization/<id>").
+// msoWorld is one project run as an MSO: its callers (the admin and the
+// clinicians signed in so far) and the local names of everything created
+// ("org-north" → "Organization/<id>").
 type msoWorld struct {
 	srv     *httptest.Server
 	project string
-	admin   fhirClient
 	callers map[string]fhirClient
 	f       fixture
 }
@@ -57,7 +56,7 @@ func startMSOServer(t *testing.T, s *store.Store) *httptest.Server {
 func newMSOWorld(t *testing.T, s *store.Store, name string) *msoWorld {
 	srv := startMSOServer(t, s)
 	p := registerProject(t, srv, "admin@"+strings.ToLower(strings.ReplaceAll(name, " ", ""))+".example.com", name)
-	return &msoWorld{srv: srv, project: p.id, admin: p.owner, callers: map[string]fhirClient{"admin": p.owner}, f: fixture{}}
+	return &msoWorld{srv: srv, project: p.id, callers: map[string]fhirClient{"admin": p.owner}, f: fixture{}}
 }
 
 // as returns caller's client reporting to t.
@@ -135,7 +134,7 @@ func (w *msoWorld) uploadPolicy(t *testing.T, name, policy string) {
 
 // clinicAccess is one membership access[] entry: policy with the parameter
 // organization bound to a clinic.
-func (w *msoWorld) clinicAccess(t *testing.T, policy, clinic string) map[string]any {
+func (w *msoWorld) clinicAccess(policy, clinic string) map[string]any {
 	return map[string]any{
 		"policy":    map[string]any{"reference": w.f.ref(policy)},
 		"parameter": []any{map[string]any{"name": "organization", "valueReference": map[string]any{"reference": w.f.ref(clinic)}}},
@@ -151,7 +150,7 @@ func (w *msoWorld) invite(t *testing.T, caller, policy string, clinics ...string
 	t.Helper()
 	access := []any{}
 	for _, c := range clinics {
-		access = append(access, w.clinicAccess(t, policy, c))
+		access = append(access, w.clinicAccess(policy, c))
 	}
 	membership := map[string]any{"accessPolicy": map[string]any{"reference": w.f.ref(policy)}}
 	if len(clinics) > 0 {
@@ -214,7 +213,7 @@ func (w *msoWorld) putMembership(t *testing.T, m map[string]any) {
 func (w *msoWorld) enrollClinician(t *testing.T, caller, policy, clinic string) {
 	t.Helper()
 	m := w.membershipOf(t, caller)
-	m["access"] = append(list(m, "access"), w.clinicAccess(t, policy, clinic))
+	m["access"] = append(list(m, "access"), w.clinicAccess(policy, clinic))
 	w.putMembership(t, m)
 }
 

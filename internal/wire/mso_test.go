@@ -263,7 +263,7 @@ func clinicWallSteps() []msoStep {
 			name: "carol re-enrolled in north through the admin API",
 			act: func(t *testing.T, w *msoWorld) {
 				m := w.membershipOf(t, "carol")
-				m["access"] = []any{w.clinicAccess(t, pol, "org-north")}
+				m["access"] = []any{w.clinicAccess(pol, "org-north")}
 				b, _ := json.Marshal(m)
 				if r := w.as(t, "admin").do("POST", "/admin/projects/:projectId/members/"+m["id"].(string), string(b)); r.status != 200 {
 					t.Fatalf("POST admin members: %d %s", r.status, r.raw)
