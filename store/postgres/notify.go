@@ -80,8 +80,8 @@ func Listen(ctx context.Context, s *store.Store, fn func(written []*ward.Resourc
 		logger = slog.Default()
 	}
 	db := s.WriterDB()
-	for {
-		err := listenOnce(ctx, db, fn)
+	for reconnect := false; ; reconnect = true {
+		err := listenOnce(ctx, db, fn, reconnect)
 		if ctx.Err() != nil || dbClosed(ctx, db) {
 			return
 		}
@@ -108,7 +108,7 @@ func dbClosed(ctx context.Context, db *sql.DB) bool {
 
 // listenOnce LISTENs on one connection until an error; the connection
 // goes back to the pool without its LISTEN.
-func listenOnce(ctx context.Context, db *sql.DB, fn func([]*ward.Resource)) error {
+func listenOnce(ctx context.Context, db *sql.DB, fn func([]*ward.Resource), reconnect bool) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func listenOnce(ctx context.Context, db *sql.DB, fn func([]*ward.Resource)) erro
 			loopErr = errors.New("postgres: not a pgx connection")
 			return nil
 		}
-		loopErr = waitLoop(ctx, db, sc, fn)
+		loopErr = waitLoop(ctx, db, sc, fn, reconnect)
 		if sc.Conn().IsClosed() {
 			return driver.ErrBadConn
 		}
@@ -130,7 +130,9 @@ func listenOnce(ctx context.Context, db *sql.DB, fn func([]*ward.Resource)) erro
 	return loopErr
 }
 
-func waitLoop(ctx context.Context, db *sql.DB, sc *stdlib.Conn, fn func([]*ward.Resource)) error {
+// waitLoop LISTENs and passes notifications on. After a reconnect it
+// first reports "*": writes made while no connection listened were missed.
+func waitLoop(ctx context.Context, db *sql.DB, sc *stdlib.Conn, fn func([]*ward.Resource), reconnect bool) error {
 	pc := sc.Conn()
 	var schema string
 	if err := pc.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
@@ -146,6 +148,9 @@ func waitLoop(ctx context.Context, db *sql.DB, sc *stdlib.Conn, fn func([]*ward.
 		defer cancel()
 		pc.Exec(unlisten, "UNLISTEN *")
 	}()
+	if reconnect {
+		fn([]*ward.Resource{{Type: "*"}})
+	}
 	for {
 		wait, cancel := context.WithTimeout(ctx, pollInterval)
 		n, err := pc.WaitForNotification(wait)
