@@ -32,6 +32,28 @@ type principalCache struct {
 	// compiled maps a policyKey (the versions a policy was built from)
 	// to the compiled policy, shared by every caller of that membership.
 	compiled map[string]*compiled
+	// behalf maps "<caller membership>\x00<header>" to the principal an
+	// admin acting on behalf of a member gets (spec 2.14).
+	behalf map[string]*ward.Principal
+}
+
+func (c *principalCache) onBehalf(key string) *ward.Principal {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.behalf[key]
+}
+
+// putOnBehalf stores p unless an identity write happened since writesBefore.
+func (c *principalCache) putOnBehalf(key string, p *ward.Principal, writesBefore uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writes.Load() != writesBefore {
+		return
+	}
+	if len(c.behalf) >= cacheMaxEntries {
+		clear(c.behalf)
+	}
+	c.behalf[key] = p
 }
 
 // compiled is one access.Build result; read-only once stored.
@@ -68,7 +90,7 @@ type cacheEntry struct {
 }
 
 func newPrincipalCache() *principalCache {
-	return &principalCache{entries: map[[sha256.Size]byte]*cacheEntry{}, compiled: map[string]*compiled{}}
+	return &principalCache{entries: map[[sha256.Size]byte]*cacheEntry{}, compiled: map[string]*compiled{}, behalf: map[string]*ward.Principal{}}
 }
 
 // bearerKey hashes an access token; the cache never holds a credential.
@@ -134,6 +156,7 @@ func (c *principalCache) dropAll() {
 	c.mu.Lock()
 	clear(c.entries)
 	clear(c.compiled)
+	clear(c.behalf)
 	c.mu.Unlock()
 }
 

@@ -23,6 +23,14 @@ func (s *Service) onBehalfOf(ctx context.Context, c *Caller, value string, basic
 		}
 		return nil, ward.Errorf(ward.EFORBIDDEN, "Forbidden")
 	}
+	// Cached per admin membership and header like any caller: every
+	// identity write clears it.
+	key := c.Principal.MembershipID + "\x00" + c.Principal.LoginID + "\x00" + value
+	if p := s.cache.onBehalf(key); p != nil {
+		out := *p
+		return &out, nil
+	}
+	before := s.cache.writes.Load()
 	target, err := s.onBehalfOfMembership(ctx, c, strings.TrimSpace(value))
 	if err != nil {
 		return nil, err
@@ -38,7 +46,9 @@ func (s *Service) onBehalfOf(ctx context.Context, c *Caller, value string, basic
 	if target.Profile != nil && target.Profile.Reference != "" {
 		p.OnBehalfOf = target.Profile.Reference
 	}
-	return &p, nil
+	s.cache.putOnBehalf(key, &p, before)
+	out := p
+	return &out, nil
 }
 
 // onBehalfOfMembership resolves the header to a membership of c's project

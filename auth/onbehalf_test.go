@@ -59,6 +59,17 @@ func TestOnBehalfOf(t *testing.T) {
 			t.Errorf("unknown membership = %v, want 403", err)
 		}
 
+		// Cached like any caller, and dropped by a change to the member.
+		var stored map[string]any
+		f.s.readJSON(ctx, "AccessPolicy", pol.ID, &stored)
+		stored["resource"] = []any{map[string]any{"resourceType": "Patient"}, map[string]any{"resourceType": "Observation"}}
+		if _, err := f.s.writeSystem(ctx, f.project.ID, "AccessPolicy", pol.ID, stored); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := asBob("ProjectMembership/" + member.ID); err != nil || len(p.Policy.RulesFor("Observation", ward.InteractionCreate)) != 1 {
+			t.Errorf("after Bob's policy changed: %+v %v, want Observation granted", p, err)
+		}
+
 		p, _ := asBob("ProjectMembership/" + member.ID)
 		var created *ward.Resource
 		err = st.Write(ward.NewContextWithPrincipal(ctx, p), func(ctx context.Context, tx ward.ResourceTx) error {
