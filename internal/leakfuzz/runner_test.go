@@ -260,6 +260,12 @@ func (f *fuzzer) history(c *caller) {
 		return
 	}
 	entries, _ := a.body["entry"].([]any)
+	for page, next := 0, linkOf(a.body, "next"); next != "" && page < 100; page++ {
+		p := c.do("GET", next, "")
+		more, _ := p.body["entry"].([]any)
+		entries = append(entries, more...)
+		next = linkOf(p.body, "next")
+	}
 	if len(entries) != len(r.versions) {
 		var got []string
 		for _, e := range entries {
@@ -297,8 +303,17 @@ func (f *fuzzer) search(c *caller) {
 		includeType = pick(f.rng, clinicalTypes[1:])
 		q.Set("_revinclude", includeType+":subject")
 	}
-	if q.Get("_count") == "" {
+	var expect []*mres
+	for _, r := range f.m.searchable(&c.mcaller, typ) {
+		if matchAll(filters, r) {
+			expect = append(expect, r)
+		}
+	}
+	switch n := q.Get("_count"); {
+	case n == "":
 		q.Set("_count", "1000")
+	case len(expect) > 50: // keep paging under ~50 pages
+		q.Set("_count", fmt.Sprint(len(expect)/50+1))
 	}
 	req := "GET " + typ + "?" + q.Encode()
 	want := 200
@@ -308,12 +323,6 @@ func (f *fuzzer) search(c *caller) {
 	a := c.do("GET", typ+"?"+q.Encode(), "")
 	if !f.compareStatus(c, req, want, a.status) || a.status != 200 {
 		return
-	}
-	var expect []*mres
-	for _, r := range f.m.searchable(&c.mcaller, typ) {
-		if matchAll(filters, r) {
-			expect = append(expect, r)
-		}
 	}
 	if q.Get("_summary") == "count" {
 		f.stats["search count"]++
