@@ -44,7 +44,7 @@ const errInvalidPolicy = "Cannot authenticate: Invalid access policy configurati
 // Build returns the effective policy and its JSON form (the computed
 // AccessPolicy resource /auth/me returns).
 func Build(in Input) (*ward.Policy, map[string]any, error) {
-	b := &builder{policy: &ward.Policy{}, templates: map[string]*template{}, fixed: map[string]entry{}}
+	b := &builder{policy: &ward.Policy{}, templates: map[templateKey]*template{}, fixed: map[string]entry{}}
 	sources := policySources(in.Membership)
 	profile := refString(in.Membership["profile"])
 	b.entries = make([]entry, 0, entryCount(sources, in.Policies)+8)
@@ -142,7 +142,7 @@ type builder struct {
 	// templates holds each criteria string parsed once with its variables
 	// unsubstituted: a clinician with 500 access entries of one policy
 	// parses that policy's criteria once, not 500 times.
-	templates map[string]*template
+	templates map[templateKey]*template
 	// fixed holds the entries without variables by "<policy>#<index>".
 	fixed map[string]entry
 }

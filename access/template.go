@@ -6,6 +6,9 @@ import (
 	"github.com/wardhealth/ward"
 )
 
+// templateKey names a template without building a string per lookup.
+type templateKey struct{ typ, criteria string }
+
 // template is a criteria string parsed without substitution. usable is
 // false when a value holding a variable cannot be substituted after
 // parsing (see substitutable); such criteria are parsed per entry.
@@ -19,7 +22,7 @@ type template struct {
 // parsing the substituted text gives, or a full parse when the template
 // cannot be used.
 func (b *builder) criteria(typ, criteria string, vars variables) []ward.SearchFilter {
-	key := typ + "\x00" + criteria
+	key := templateKey{typ, criteria}
 	t, ok := b.templates[key]
 	if !ok {
 		filters, parsed := parseFilters(typ, criteria, variables{})

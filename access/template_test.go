@@ -25,7 +25,7 @@ func TestTemplateMatchesFullParse(t *testing.T) {
 		{"*", "*?_compartment=%organization,%profile"},
 		{"Patient", "Patient?name:contains=%status"},
 	}
-	b := &builder{templates: map[string]*template{}}
+	b := &builder{templates: map[templateKey]*template{}}
 	for _, c := range criteria {
 		for range 2 { // the second call uses the stored template
 			got := b.criteria(c.typ, c.c, vars)
