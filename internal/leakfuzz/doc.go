@@ -15,5 +15,12 @@
 // MISS (forbidden-looking answer for something allowed) or DIFF (wrong
 // status or stored state), each with the seed and the request.
 //
+// Known differences from the spec are kept out of the default run by
+// named exclusions (exclusions_test.go), each a narrow request shape;
+// -leakfuzz.strict sends those too. Every finding names the seed, the step,
+// the caller (its policy is listed), the request, and the model's and
+// Ward's view of the resources involved, so a seed replays exactly.
+//
 // Run long: go test ./internal/leakfuzz/ -leakfuzz.seed=7 -leakfuzz.n=20000
+// (LEAKFUZZ_DUMP=1 logs every finding, not just the first 40).
 package leakfuzz

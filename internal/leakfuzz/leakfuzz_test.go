@@ -16,7 +16,7 @@ import (
 var (
 	seedFlag   = flag.Uint64("leakfuzz.seed", 1, "seed of the world and the requests")
 	strictFlag = flag.Bool("leakfuzz.strict", false, "send the request shapes of the known differences too (exclusions_test.go)")
-	nFlag      = flag.Int("leakfuzz.n", 0, "number of random requests (default 3000 on SQLite, 800 on PostgreSQL)")
+	nFlag      = flag.Int("leakfuzz.n", 0, "number of random requests (default 3000 on SQLite, 1500 on PostgreSQL)")
 )
 
 // TestLeakFuzz builds a random world, sends random requests as random
@@ -27,7 +27,7 @@ func TestLeakFuzz(t *testing.T) {
 		if n == 0 {
 			n = 3000
 			if strings.Contains(t.Name(), "postgres") {
-				n = 800
+				n = 1500
 			}
 		}
 		f := newFuzzer(t, s, *seedFlag)
