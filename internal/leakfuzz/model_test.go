@@ -84,10 +84,13 @@ func idPart(ref string) string {
 	return ref
 }
 
-// filter is one search filter: code=v1,v2 (values OR-ed).
+// filter is one search filter: code=v1,v2 (values OR-ed). hop, when set,
+// evaluates a chained or _has value (it needs the caller's rules: every
+// hop is filtered by the caller's policy too, spec 2.6).
 type filter struct {
 	code   string
 	values []string
+	hop    func(r *mres, value string) bool
 }
 
 // parseCriteria splits "Type?a=1&b=2,3" into filters (AND).
@@ -108,7 +111,10 @@ func parseCriteria(criteria string) []filter {
 // filter the model does not know shows up as a difference.
 func (f filter) matches(r *mres) bool {
 	if code, negated := strings.CutSuffix(f.code, ":not"); negated {
-		return !filter{code: code, values: f.values}.matches(r)
+		return !filter{code: code, values: f.values, hop: f.hop}.matches(r)
+	}
+	if f.hop != nil {
+		return slices.ContainsFunc(f.values, func(v string) bool { return f.hop(r, v) })
 	}
 	return slices.ContainsFunc(f.values, func(v string) bool { return valueMatches(f.code, v, r) })
 }

@@ -288,7 +288,7 @@ func (f *fuzzer) history(c *caller) {
 
 func (f *fuzzer) search(c *caller) {
 	typ := pick(f.rng, clinicalTypes)
-	q, filters := f.randomQuery(typ)
+	q, filters := f.randomQuery(c, typ)
 	var includeType string // the type _include / _revinclude brings in
 	mode := f.rng.IntN(6)
 	switch {
@@ -358,7 +358,7 @@ func anyTainted(m *model, typ string) bool {
 }
 
 // randomQuery draws 0–2 filters the model can evaluate.
-func (f *fuzzer) randomQuery(typ string) (url.Values, []filter) {
+func (f *fuzzer) randomQuery(c *caller, typ string) (url.Values, []filter) {
 	q := url.Values{}
 	var filters []filter
 	add := func(code string, values ...string) {
@@ -366,7 +366,18 @@ func (f *fuzzer) randomQuery(typ string) (url.Values, []filter) {
 		filters = append(filters, filter{code: code, values: values})
 	}
 	for range f.rng.IntN(3) {
-		switch f.rng.IntN(5) {
+		switch f.rng.IntN(6) {
+		case 5: // a chained or reverse-chained hop through the patient
+			if typ == "Patient" {
+				hasType := pick(f.rng, clinicalTypes[1:])
+				code, v := "_has:"+hasType+":subject:status", pick(f.rng, statuses(hasType))
+				q.Add(code, v)
+				filters = append(filters, filter{code: code, values: []string{v}, hop: f.hasHop(c, hasType)})
+			} else {
+				code, v := "subject:Patient.gender", pick(f.rng, []string{"male", "female"})
+				q.Add(code, v)
+				filters = append(filters, filter{code: code, values: []string{v}, hop: f.chainHop(c)})
+			}
 		case 0:
 			add("_id", idPart(pick(f.rng, f.m.order)), idPart(pick(f.rng, f.m.order)))
 		case 1: // one or two values (OR); repeats AND; now and then :not
@@ -394,6 +405,32 @@ func (f *fuzzer) randomQuery(typ string) (url.Values, []filter) {
 		}
 	}
 	return q, filters
+}
+
+// chainHop is subject:Patient.gender=v: a subject the caller may search
+// (spec 2.6: every link of a chain is filtered) with that gender.
+func (f *fuzzer) chainHop(c *caller) func(*mres, string) bool {
+	return func(r *mres, v string) bool {
+		for _, p := range patientRefs(r.typ, r.body) {
+			if pr := f.m.res[p]; pr != nil && !pr.deleted && pr.body["gender"] == v && c.can(iSearch, pr) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// hasHop is _has:<T>:subject:status=v on Patient: some resource of T the
+// caller may search, about this patient, with that status.
+func (f *fuzzer) hasHop(c *caller, typ string) func(*mres, string) bool {
+	return func(r *mres, v string) bool {
+		for _, o := range f.m.searchable(&c.mcaller, typ) {
+			if o.body["status"] == v && slices.Contains(patientRefs(o.typ, o.body), r.ref()) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // collect gathers the matches and includes of a search, following next
