@@ -42,9 +42,25 @@ func gendata(ctx context.Context, args []string) error {
 	project := fs.String("project", "", "meta.project of every resource (a system write: needs a super admin's token)")
 	clinics := fs.Int("clinics", 0, "create this many clinic Organizations first and enroll each Patient and its Observations in one (meta.accounts)")
 	clinicsOut := fs.String("clinics-out", "", "write the clinic references, one per line, to this file")
+	printPolicy := fs.Bool("print-mso-policy", false, "print the MSO AccessPolicy of spec 5.12 as JSON and exit")
+	printAccess := fs.String("print-access", "", "print the membership.access list giving AccessPolicy/<id> (this flag) for the clinics read from -clinics-in, and exit")
+	clinicsIn := fs.String("clinics-in", "", "with -print-access: file of clinic references, one per line")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *printPolicy {
+		return json.NewEncoder(os.Stdout).Encode(synth.MSOPolicy())
+	}
+	if *printAccess != "" {
+		data, err := os.ReadFile(*clinicsIn)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(synth.ClinicAccess(*printAccess, strings.Fields(string(data))))
+	}
+	// Accounts and meta.project are only read from an extended-mode
+	// request (X-Medplum: extended, spec 3.2).
+	extended := *clinics > 0 || *project != ""
 	client0 := &http.Client{Timeout: 5 * time.Minute}
 	clinicRefs, err := createClinics(ctx, client0, *base, *token, *project, *clinics)
 	if err != nil {
@@ -65,7 +81,7 @@ func gendata(ctx context.Context, args []string) error {
 		go func() {
 			defer wg.Done()
 			for entries := range work {
-				n, err := post(ctx, client, *base, *token, entries, *single)
+				n, err := post(ctx, client, *base, *token, entries, *single, extended)
 				done.Add(int64(n))
 				if err != nil {
 					failed.Add(1)
@@ -119,7 +135,7 @@ func createClinics(ctx context.Context, client *http.Client, base, token, projec
 		entries[i] = synth.Entry("urn:uuid:"+uuid.NewString(), synth.InProject(synth.Organization(i), project))
 	}
 	body, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
-	data, err := sendRead(ctx, client, "POST", base, token, body)
+	data, err := sendRead(ctx, client, "POST", base, token, body, true)
 	if err != nil {
 		return nil, err
 	}
@@ -147,10 +163,10 @@ func createClinics(ctx context.Context, client *http.Client, base, token, projec
 // post sends entries as one transaction, or one by one when single (then
 // references to urn:uuid Patients cannot resolve, so single mode sends
 // Observations without a subject reference rewrite — fine for a rate).
-func post(ctx context.Context, client *http.Client, base, token string, entries []json.RawMessage, single bool) (int, error) {
+func post(ctx context.Context, client *http.Client, base, token string, entries []json.RawMessage, single, extended bool) (int, error) {
 	if !single {
 		body, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
-		if err := send(ctx, client, "POST", base, token, body); err != nil {
+		if err := send(ctx, client, "POST", base, token, body, extended); err != nil {
 			return 0, err
 		}
 		return len(entries), nil
@@ -163,7 +179,7 @@ func post(ctx context.Context, client *http.Client, base, token string, entries 
 		json.Unmarshal(e, &x)
 		delete(x.Resource, "subject")
 		body, _ := json.Marshal(x.Resource)
-		if err := send(ctx, client, "POST", base+"/"+x.Resource["resourceType"].(string), token, body); err != nil {
+		if err := send(ctx, client, "POST", base+"/"+x.Resource["resourceType"].(string), token, body, extended); err != nil {
 			return n, err
 		}
 		n++
@@ -171,16 +187,19 @@ func post(ctx context.Context, client *http.Client, base, token string, entries 
 	return n, nil
 }
 
-func send(ctx context.Context, client *http.Client, method, url, token string, body []byte) error {
-	_, err := sendRead(ctx, client, method, url, token, body)
+func send(ctx context.Context, client *http.Client, method, url, token string, body []byte, extended bool) error {
+	_, err := sendRead(ctx, client, method, url, token, body, extended)
 	return err
 }
 
 // sendRead is send returning the response body.
-func sendRead(ctx context.Context, client *http.Client, method, url, token string, body []byte) ([]byte, error) {
+func sendRead(ctx context.Context, client *http.Client, method, url, token string, body []byte, extended bool) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
+	}
+	if extended {
+		req.Header.Set("X-Medplum", "extended")
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	if token != "" {
