@@ -744,21 +744,26 @@ func (f *fuzzer) update(c *caller) {
 	}
 	nr, noop, want := f.expectUpdate(c, r, body, w)
 	a := c.do("PUT", r.ref(), string(raw), w.headers()...)
+	f.recordUpdate(c, req, r, nr, noop, want, a.status, a.body, a.raw)
+}
+
+// recordUpdate compares an update's outcome and records the new state.
+func (f *fuzzer) recordUpdate(c *caller, req string, r, nr *mres, noop bool, want, status int, body map[string]any, raw string) {
 	why := explain(c, r)
 	if nr != nil {
 		why += "; new state " + explain(c, nr)
 	}
-	ok := f.compareStatus(c, req, want, a.status, why, "ward: "+a.raw)
+	ok := f.compareStatus(c, req, want, status, why, "ward: "+raw)
 	if !ok {
-		if a.status == 200 || want == 200 {
+		if status == 200 || want == 200 {
 			r.tainted = true // the model no longer knows this resource's state
 		}
 		return
 	}
-	if a.status != 200 {
+	if status != 200 {
 		return
 	}
-	v := versionOf(a.body)
+	v := versionOf(body)
 	if noop {
 		if v != r.versions[len(r.versions)-1] && r.versions[len(r.versions)-1] != "" {
 			f.report(diff, c, req, "no-op update wrote version %s", v)
@@ -772,7 +777,7 @@ func (f *fuzzer) update(c *caller) {
 		return
 	}
 	r.versions = append(r.versions, v)
-	f.checkShown(c, req, r, a.body)
+	f.checkShown(c, req, r, body)
 }
 
 func (f *fuzzer) delete(c *caller) {
@@ -799,12 +804,29 @@ func (f *fuzzer) batch(c *caller) {
 	type planned struct {
 		req  string
 		want int
-		r    *mres // read target
-		nr   *mres // expected created resource
+		r    *mres // read or update target
+		nr   *mres // expected created or updated resource
+		noop bool
 	}
 	var plan []planned
 	var entries []any
+	touched := map[string]bool{} // one entry per resource: entry order never matters
 	for range 2 + f.rng.IntN(4) {
+		if f.rng.IntN(4) == 0 {
+			r := f.liveTarget()
+			if r == nil || touched[r.ref()] || f.excludeUpdateOfUnreadable(c, r) {
+				continue
+			}
+			touched[r.ref()] = true
+			body := f.mutate(r)
+			nr, noop, want := f.expectUpdate(c, r, body, accountWrite{})
+			sent := deepClone(body)
+			sent["id"] = r.id
+			entries = append(entries, map[string]any{"resource": sent, "request": map[string]any{"method": "PUT", "url": r.ref()}})
+			b, _ := json.Marshal(sent)
+			plan = append(plan, planned{req: "batch PUT " + r.ref() + " " + string(b), want: want, r: r, nr: nr, noop: noop})
+			continue
+		}
 		if f.rng.IntN(3) == 0 {
 			typ := pick(f.rng, clinicalTypes)
 			body := f.body(typ, c.project)
@@ -818,9 +840,10 @@ func (f *fuzzer) batch(c *caller) {
 			continue
 		}
 		ref, r := f.target()
-		if f.excludeDeletedRead(c, r) {
+		if f.excludeDeletedRead(c, r) || touched[ref] {
 			ref, r = typeOf(ref)+"/"+randomUUID(f.rng), nil
 		}
+		touched[ref] = true
 		entries = append(entries, map[string]any{"request": map[string]any{"method": "GET", "url": ref}})
 		plan = append(plan, planned{req: "batch GET " + ref, want: readStatus(c, typeOf(ref), r), r: r})
 	}
@@ -846,6 +869,11 @@ func (f *fuzzer) batch(c *caller) {
 		}
 		if strings.HasPrefix(p.req, "batch POST") {
 			f.recordCreate(c, p.req, p.nr, p.want, status, res)
+			continue
+		}
+		if strings.HasPrefix(p.req, "batch PUT") {
+			raw, _ := json.Marshal(em)
+			f.recordUpdate(c, p.req, p.r, p.nr, p.noop, p.want, status, res, string(raw))
 			continue
 		}
 		if f.compareStatus(c, p.req, p.want, status, explain(c, p.r), f.wardView(strings.TrimPrefix(p.req, "batch GET "))) && status == 200 {
