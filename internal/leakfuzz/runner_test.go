@@ -123,7 +123,7 @@ func explain(c *caller, r *mres) string {
 		return "(unknown to the model)"
 	}
 	return fmt.Sprintf("model: %s project=%s deleted=%v accounts=%v compartments=%v body=%v; read=%v search=%v update=%v delete=%v",
-		r.ref(), r.project[:8], r.deleted, r.accounts, r.compartments(), r.body, c.can(iRead, r), c.can(iSearch, r), c.can(iUpdate, r), c.can(iDelete, r))
+		r.ref(), r.project, r.deleted, r.accounts, r.compartments(), r.body, c.can(iRead, r), c.can(iSearch, r), c.can(iUpdate, r), c.can(iDelete, r))
 }
 
 // entriesOf lists c's entries that apply to typ, for reports.
