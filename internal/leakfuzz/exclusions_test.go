@@ -16,14 +16,14 @@ func (f *fuzzer) excludeDeletedRead(c *caller, r *mres) bool {
 	return !f.strict && r != nil && r.deleted && !c.can(iRead, r)
 }
 
-// excludeUpdateOfUnreadable: a PUT of a resource the caller cannot read,
-// by a caller lacking the type-level update grant or the type-level read
-// grant. Spec 2.7 steps 2-3 / 2.10: those shallow checks come first, 403.
-// Ward answers 404 (it looks the resource up with the caller's read rules
-// before checking the type). Not a leak (404 says less), but not
-// Medplum's status.
+// excludeUpdateOfUnreadable: a PUT of another project's resource by a
+// caller lacking the type-level update or read grant. Spec 2.7 steps 2-3 /
+// 2.10: those shallow checks come first, 403. Ward answers 404: its
+// project wall looks foreign ids up first ("foreign resources are 404,
+// never 403", internal/wire/isolation_tokens_test.go). Not a leak (404
+// says less), but not Medplum's status. In-project PUTs are not excluded.
 func (f *fuzzer) excludeUpdateOfUnreadable(c *caller, r *mres) bool {
-	return !f.strict && !c.can(iRead, r) && (!c.shallow(iUpdate, r.typ) || !c.shallow(iRead, r.typ))
+	return !f.strict && r.project != c.project && (!c.shallow(iUpdate, r.typ) || !c.shallow(iRead, r.typ))
 }
 
 // excludeWriteAnswer: a create or update whose answer the spec redacts

@@ -122,8 +122,8 @@ func explain(c *caller, r *mres) string {
 	if r == nil {
 		return "(unknown to the model)"
 	}
-	return fmt.Sprintf("model: %s project=%s deleted=%v accounts=%v compartments=%v body=%v; read=%v search=%v update=%v delete=%v",
-		r.ref(), r.project, r.deleted, r.accounts, r.compartments(), r.body, c.can(iRead, r), c.can(iSearch, r), c.can(iUpdate, r), c.can(iDelete, r))
+	return fmt.Sprintf("model: %s project=%s (caller's: %v) deleted=%v accounts=%v compartments=%v body=%v; read=%v search=%v update=%v delete=%v",
+		r.ref(), r.project, r.project == c.project, r.deleted, r.accounts, r.compartments(), r.body, c.can(iRead, r), c.can(iSearch, r), c.can(iUpdate, r), c.can(iDelete, r))
 }
 
 // entriesOf lists c's entries that apply to typ, for reports.
@@ -752,7 +752,7 @@ func (f *fuzzer) update(c *caller) {
 
 // recordUpdate compares an update's outcome and records the new state.
 func (f *fuzzer) recordUpdate(c *caller, req string, r, nr *mres, noop bool, want, status int, body map[string]any, raw string) {
-	why := explain(c, r)
+	why := explain(c, r) + "; " + entriesOf(c, r.typ)
 	if nr != nil {
 		why += "; new state " + explain(c, nr)
 	}
