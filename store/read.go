@@ -123,17 +123,14 @@ func (r reader) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource,
 	if err != nil {
 		return nil, err
 	}
-	rules, err := allowedRules(p, typ, ward.InteractionVRead)
-	if err != nil {
-		return nil, err
-	}
 	if !validID(id) || !validID(vid) {
-		return nil, notFound()
-	}
-	if rules != nil {
-		if err := r.instanceVisible(ctx, p, typ, id, rules); err != nil {
+		if _, err := allowedRules(p, typ, ward.InteractionRead); err != nil {
 			return nil, err
 		}
+		return nil, notFound()
+	}
+	if err := r.instanceAllowed(ctx, p, typ, id, ward.InteractionVRead); err != nil {
+		return nil, err
 	}
 	clause, args := projectClause(p, typ, "project_id", "")
 	query := "SELECT project_id, last_updated, deleted, content FROM resource_history WHERE resource_type = ? AND id = ? AND version_id = ?" + clause
@@ -156,18 +153,35 @@ func (r reader) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource,
 	return res, redact(ctx, r.q, r.d, p, []*ward.Resource{res})
 }
 
-// instanceVisible: the current row of typ/id exists for p and meets one
-// of rules (vread and history of an instance), else 404.
-func (r reader) instanceVisible(ctx context.Context, p *ward.Principal, typ, id string, rules []*ward.PolicyRule) error {
-	if _, err := r.current(ctx, p, typ, id, ""); err != nil {
-		return err
-	}
-	k, err := matchOne(ctx, r.q, r.d, p, typ, id, rules)
+// instanceAllowed is the check of a vread or history of typ/id (spec
+// 2.4/2.7): they are reads first, so the type-level read grant (403) and
+// the current resource, deleted or not, under the read rules (404); then
+// an entry granting i must match it (403). Without a policy only the
+// project wall applies (404).
+func (r reader) instanceAllowed(ctx context.Context, p *ward.Principal, typ, id string, i ward.Interaction) error {
+	readRules, err := allowedRules(p, typ, ward.InteractionRead)
 	if err != nil {
 		return err
 	}
-	if k < 0 {
+	if _, err := r.current(ctx, p, typ, id, ""); err != nil {
+		return err
+	}
+	if readRules == nil {
+		return nil
+	}
+	if k, err := matchOne(ctx, r.q, r.d, p, typ, id, readRules); err != nil {
+		return err
+	} else if k < 0 {
 		return notFound()
+	}
+	rules := rulesFor(p, typ, i)
+	if len(rules) == 0 {
+		return forbidden()
+	}
+	if k, err := matchOne(ctx, r.q, r.d, p, typ, id, rules); err != nil {
+		return err
+	} else if k < 0 {
+		return forbidden()
 	}
 	return nil
 }
@@ -182,22 +196,21 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 	if err != nil {
 		return nil, err
 	}
-	var rules []*ward.PolicyRule
-	if q.ResourceType != "" {
-		if rules, err = allowedRules(p, q.ResourceType, ward.InteractionHistory); err != nil {
-			return nil, err
-		}
-	}
 	if q.ID != "" {
 		if !validID(q.ID) {
+			if _, err := allowedRules(p, q.ResourceType, ward.InteractionRead); err != nil {
+				return nil, err
+			}
 			return nil, notFound()
 		}
-		if rules != nil {
-			err = r.instanceVisible(ctx, p, q.ResourceType, q.ID, rules)
-		} else {
-			_, err = r.current(ctx, p, q.ResourceType, q.ID, "")
+		if err := r.instanceAllowed(ctx, p, q.ResourceType, q.ID, ward.InteractionHistory); err != nil {
+			return nil, err
 		}
-		if err != nil {
+	} else if q.ResourceType != "" {
+		if _, err := allowedRules(p, q.ResourceType, ward.InteractionRead); err != nil {
+			return nil, err
+		}
+		if _, err := allowedRules(p, q.ResourceType, ward.InteractionHistory); err != nil {
 			return nil, err
 		}
 	}

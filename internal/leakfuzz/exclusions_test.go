@@ -51,16 +51,3 @@ func (f *fuzzer) excludeWriteAnswer(c *caller, existing, nr *mres) bool {
 	}
 	return differs(iUpdate, existing) || differs(iUpdate, nr)
 }
-
-// excludeHistory: a history or vread where the caller's read grant and
-// its history/vread grant disagree (type-level or for this resource).
-// Spec 2.4/2.7: history and vread first pass the shallow READ check (403),
-// read the resource with the read rules (404), then need an entry
-// granting history/vread that matches it (403). Ward treats history and
-// vread as interactions of their own: their entries' criteria filter the
-// row (so 404 where Medplum says 403, 403 where it says 404), and READ is
-// not required — a policy granting [search, vread] or [history] without
-// read lets the caller fetch versions by id, which Medplum refuses (403).
-func (f *fuzzer) excludeHistory(c *caller, interaction string, r *mres) bool {
-	return !f.strict && (c.shallow(iRead, r.typ) != c.shallow(interaction, r.typ) || c.can(iRead, r) != c.can(interaction, r))
-}

@@ -226,7 +226,7 @@ func historyStatus(c *caller, interaction string, r *mres) int {
 
 func (f *fuzzer) vread(c *caller) {
 	r := f.liveTarget()
-	if r == nil || f.excludeHistory(c, iVread, r) {
+	if r == nil {
 		return
 	}
 	var known []string
@@ -251,7 +251,7 @@ func (f *fuzzer) vread(c *caller) {
 
 func (f *fuzzer) history(c *caller) {
 	r := f.liveTarget()
-	if r == nil || f.excludeHistory(c, iHistory, r) {
+	if r == nil {
 		return
 	}
 	req := "GET " + r.ref() + "/_history"

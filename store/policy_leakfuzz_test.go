@@ -1,0 +1,52 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/storetest"
+)
+
+// Differences the leak fuzzer (internal/leakfuzz) found, pinned here.
+
+// TestVReadAndHistoryNeedRead: spec 2.4/2.7, vread and history are a read
+// first (403 without the type-level read grant), then need an entry
+// granting vread/history that matches the resource (403).
+func TestVReadAndHistoryNeedRead(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		obs := sysCreate(t, s, proj, "Observation", `{"status":"final","code":{"text":"x"}}`)
+		prelim := sysCreate(t, s, proj, "Observation", `{"status":"preliminary","code":{"text":"x"}}`)
+		noRead := memberCtx(proj, onePolicy(t, `[{"resourceType":"Observation","interaction":["create","search","vread","history"]}]`))
+		if _, err := s.VRead(noRead, "Observation", obs.ID, obs.VersionID); code(err) != ward.EFORBIDDEN {
+			t.Errorf("vread without read = %s, want forbidden", code(err))
+		}
+		if _, err := s.History(noRead, ward.HistoryQuery{ResourceType: "Observation", ID: obs.ID}); code(err) != ward.EFORBIDDEN {
+			t.Errorf("history without read = %s, want forbidden", code(err))
+		}
+		// Read of every Observation, vread/history of final ones only.
+		split := memberCtx(proj, onePolicy(t, `[{"resourceType":"Observation","interaction":["read"]},
+			{"resourceType":"Observation","criteria":"Observation?status=final","interaction":["vread","history"]}]`))
+		if _, err := s.VRead(split, "Observation", obs.ID, obs.VersionID); err != nil {
+			t.Errorf("vread of final = %v, want ok", err)
+		}
+		if _, err := s.VRead(split, "Observation", prelim.ID, prelim.VersionID); code(err) != ward.EFORBIDDEN {
+			t.Errorf("vread of readable preliminary = %s, want forbidden", code(err))
+		}
+		if _, err := s.History(split, ward.HistoryQuery{ResourceType: "Observation", ID: prelim.ID}); code(err) != ward.EFORBIDDEN {
+			t.Errorf("history of readable preliminary = %s, want forbidden", code(err))
+		}
+		// Read of final ones only: an unreadable resource is 404 first.
+		readFinal := memberCtx(proj, onePolicy(t, `[{"resourceType":"Observation","criteria":"Observation?status=final","interaction":["read"]},
+			{"resourceType":"Observation","interaction":["vread","history"]}]`))
+		if _, err := s.VRead(readFinal, "Observation", prelim.ID, prelim.VersionID); code(err) != ward.ENOTFOUND {
+			t.Errorf("vread of unreadable = %s, want not-found", code(err))
+		}
+		if h, err := s.History(readFinal, ward.HistoryQuery{ResourceType: "Observation", ID: obs.ID}); err != nil || len(h.Versions) != 1 {
+			t.Errorf("history of readable = %v %v, want its version", err, h)
+		}
+	})
+}
