@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -47,6 +48,30 @@ func TestVReadAndHistoryNeedRead(t *testing.T) {
 		}
 		if h, err := s.History(readFinal, ward.HistoryQuery{ResourceType: "Observation", ID: obs.ID}); err != nil || len(h.Versions) != 1 {
 			t.Errorf("history of readable = %v %v, want its version", err, h)
+		}
+	})
+}
+
+// TestWriteAnswerHidesReadFields: a create's or update's answer loses the
+// hiddenFields of the first entry permitting READ on it (spec 2.8), not
+// those of the entry granting the write.
+func TestWriteAnswerHidesReadFields(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		ctx := memberCtx(proj, onePolicy(t, `[{"resourceType":"Patient","interaction":["create","history","vread"]},
+			{"resourceType":"Patient","criteria":"Patient?gender=female","hiddenFields":["name.family"]},
+			{"resourceType":"Patient","readonlyFields":["active"]}]`))
+		res, err := tryCreate(s, ctx, "Patient", `{"resourceType":"Patient","gender":"female","name":[{"family":"Secret","given":["G"]}]}`)
+		if err != nil || strings.Contains(string(res.Content), "Secret") || !strings.Contains(string(res.Content), `"G"`) {
+			t.Fatalf("create = %v %s, want family hidden, given shown", err, res.Content)
+		}
+		stored, err := s.Read(sysCtx(), "Patient", res.ID)
+		if err != nil || !strings.Contains(string(stored.Content), "Secret") {
+			t.Errorf("stored = %v %s, want family written (the create entry hides nothing)", err, stored.Content)
+		}
+		up, _, err := update(s, ctx, "Patient", res.ID, `{"resourceType":"Patient","id":"`+res.ID+`","gender":"female","name":[{"family":"Secret2"}]}`, "")
+		if err != nil || strings.Contains(string(up.Content), "Secret") {
+			t.Errorf("update = %v %s, want family hidden", err, up.Content)
 		}
 	})
 }
