@@ -95,3 +95,17 @@ func envBool(name string, def bool) bool {
 	}
 	return def
 }
+
+// openForCommand parses the database flags of a maintenance command
+// (reindex, rotate-key) and opens the store, logging warnings only.
+func openForCommand(ctx context.Context, name string, args []string) (*store.Store, *slog.Logger, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var db dbConfig
+	db.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := db.open(ctx, logger)
+	return s, logger, err
+}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
@@ -14,14 +12,7 @@ import (
 
 // reindex re-extracts every resource's search index rows, showing progress.
 func reindex(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
-	var db dbConfig
-	db.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := db.open(ctx, logger)
+	s, _, err := openForCommand(ctx, "reindex", args)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/wardhealth/ward/auth"
@@ -14,14 +12,7 @@ import (
 // retires the active ones; retired keys keep verifying the tokens they
 // signed until those could have expired (auth.Service.RotateKey).
 func rotateKey(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("rotate-key", flag.ContinueOnError)
-	var db dbConfig
-	db.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := db.open(ctx, logger)
+	s, logger, err := openForCommand(ctx, "rotate-key", args)
 	if err != nil {
 		return err
 	}
