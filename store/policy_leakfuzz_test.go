@@ -75,3 +75,37 @@ func TestWriteAnswerHidesReadFields(t *testing.T) {
 		}
 	})
 }
+
+// TestDeletedUnreadableIsNotFound: a deleted resource the caller could
+// not read before its deletion is 404, not 410 (spec 2.6).
+func TestDeletedUnreadableIsNotFound(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		prelim := sysCreate(t, s, proj, "Observation", `{"status":"preliminary","code":{"text":"x"}}`)
+		final := sysCreate(t, s, proj, "Observation", `{"status":"final","code":{"text":"x"}}`)
+		for _, id := range []string{prelim.ID, final.ID} {
+			if err := tryDelete(s, sysCtx(), "Observation", id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx := memberCtx(proj, onePolicy(t, `[{"resourceType":"Observation","criteria":"Observation?status=final"}]`))
+		if _, err := s.Read(ctx, "Observation", prelim.ID); code(err) != ward.ENOTFOUND {
+			t.Errorf("read of deleted unreadable = %s, want not-found", code(err))
+		}
+		if _, err := s.Read(ctx, "Observation", final.ID); code(err) != ward.EGONE {
+			t.Errorf("read of deleted readable = %s, want gone", code(err))
+		}
+		if _, err := s.History(ctx, ward.HistoryQuery{ResourceType: "Observation", ID: prelim.ID}); code(err) != ward.ENOTFOUND {
+			t.Errorf("history of deleted unreadable = %s, want not-found", code(err))
+		}
+		if h, err := s.History(ctx, ward.HistoryQuery{ResourceType: "Observation", ID: final.ID}); err != nil || len(h.Versions) != 2 {
+			t.Errorf("history of deleted readable = %v %v, want both versions", err, h)
+		}
+		if _, err := s.VRead(ctx, "Observation", final.ID, final.VersionID); err != nil {
+			t.Errorf("vread of deleted readable = %v, want ok", err)
+		}
+		if _, err := s.VRead(ctx, "Observation", prelim.ID, prelim.VersionID); code(err) != ward.ENOTFOUND {
+			t.Errorf("vread of deleted unreadable = %s, want not-found", code(err))
+		}
+	})
+}

@@ -15,6 +15,9 @@ import (
 type reader struct {
 	q queryer
 	d Dialect
+	// deleted matches a deleted resource's last live version (nil: none
+	// matches).
+	deleted matchDeleted
 }
 
 // Read implements ward.ResourceReader.
@@ -72,6 +75,14 @@ func (r reader) Read(ctx context.Context, typ, id string) (*ward.Resource, error
 		return nil, err
 	}
 	if res.Deleted {
+		// 410 only for what the caller could read before the deletion.
+		if rules != nil {
+			if k, err := r.matchCurrent(ctx, p, res, rules); err != nil {
+				return nil, err
+			} else if k < 0 {
+				return nil, notFound()
+			}
+		}
 		return nil, gone()
 	}
 	return res, r.visible(ctx, p, res, rules)
@@ -163,13 +174,14 @@ func (r reader) instanceAllowed(ctx context.Context, p *ward.Principal, typ, id 
 	if err != nil {
 		return err
 	}
-	if _, err := r.current(ctx, p, typ, id, ""); err != nil {
+	res, err := r.current(ctx, p, typ, id, "")
+	if err != nil {
 		return err
 	}
 	if readRules == nil {
 		return nil
 	}
-	if k, err := matchOne(ctx, r.q, r.d, p, typ, id, readRules); err != nil {
+	if k, err := r.matchCurrent(ctx, p, res, readRules); err != nil {
 		return err
 	} else if k < 0 {
 		return notFound()
@@ -178,7 +190,7 @@ func (r reader) instanceAllowed(ctx context.Context, p *ward.Principal, typ, id 
 	if len(rules) == 0 {
 		return forbidden()
 	}
-	if k, err := matchOne(ctx, r.q, r.d, p, typ, id, rules); err != nil {
+	if k, err := r.matchCurrent(ctx, p, res, rules); err != nil {
 		return err
 	} else if k < 0 {
 		return forbidden()
@@ -259,7 +271,8 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 
 // historyWhere is the WHERE clause shared by the count and the page, on
 // resource_history h: the typed wall and, under a policy, only versions
-// of resources whose current row meets a rule granting history.
+// of resources whose current row meets a rule granting history (type and
+// system history).
 func historyWhere(p *ward.Principal, q ward.HistoryQuery) (string, []any, error) {
 	c, err := newCompiler(p, policyPredicate(p, ward.InteractionHistory), time.Now())
 	if err != nil {
@@ -281,7 +294,9 @@ func historyWhere(p *ward.Principal, q ward.HistoryQuery) (string, []any, error)
 		c.w(" AND h.last_updated >= ")
 		c.arg(toMicros(q.Since))
 	}
-	if enforced(p) {
+	// An instance's history was checked whole by instanceAllowed, which
+	// also admits a deleted resource (whose current row meets nothing).
+	if enforced(p) && q.ID == "" {
 		if err := c.historyPolicy(q.ResourceType); err != nil {
 			return "", nil, err
 		}

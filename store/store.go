@@ -140,7 +140,7 @@ type execer interface {
 // readerOf returns the read paths over the pool, through prepared statements.
 func (s *Store) readerOf() reader {
 	if !s.dialect.PrepareOnce() {
-		return reader{s.reader, s.dialect}
+		return reader{q: s.reader, d: s.dialect, deleted: s.matchDeleted}
 	}
-	return reader{preparedQueryer{s.reader, s.stmts.prepare}, s.dialect}
+	return reader{q: preparedQueryer{s.reader, s.stmts.prepare}, d: s.dialect, deleted: s.matchDeleted}
 }

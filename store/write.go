@@ -39,7 +39,8 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.
 	}
 	defer sqlTx.Rollback()
 	t := &tx{s: s, sql: sqlTx}
-	t.reader = reader{sqlTx, s.dialect}
+	t.reader = reader{q: sqlTx, d: s.dialect}
+	t.reader.deleted = t.matchLastLive
 	if s.dialect.PrepareOnce() {
 		t.reader.q = preparedQueryer{sqlTx, t.prepare}
 	}

@@ -6,14 +6,6 @@ package leakfuzz
 // them all and shows the differences. The model itself is not weakened:
 // remove an exclusion once Ward agrees with the spec.
 
-// excludeDeletedRead: a read (or batch read) of a deleted resource that
-// the caller could not read before it was deleted. Spec 2.6: the filtered
-// SELECT finds no row, 404. Ward answers 410 Gone, which tells a caller
-// outside the resource's walls that the id existed.
-func (f *fuzzer) excludeDeletedRead(c *caller, r *mres) bool {
-	return !f.strict && r != nil && r.deleted && !c.can(iRead, r)
-}
-
 // excludeUpdateOfUnreadable: a PUT of another project's resource by a
 // caller lacking the type-level update or read grant. Spec 2.7 steps 2-3 /
 // 2.10: those shallow checks come first, 403. Ward answers 404: its

@@ -193,7 +193,7 @@ func (f *fuzzer) checkShown(c *caller, request string, r *mres, got map[string]a
 
 func (f *fuzzer) read(c *caller) {
 	ref, r := f.target()
-	if r != nil && r.tainted || f.excludeDeletedRead(c, r) {
+	if r != nil && r.tainted {
 		return
 	}
 	req := "GET " + ref
@@ -834,7 +834,7 @@ func (f *fuzzer) batch(c *caller) {
 			continue
 		}
 		ref, r := f.target()
-		if f.excludeDeletedRead(c, r) || touched[ref] {
+		if touched[ref] {
 			ref, r = typeOf(ref)+"/"+randomUUID(f.rng), nil
 		}
 		touched[ref] = true
