@@ -18,7 +18,10 @@
 //     rule grants, 404 for a row the criteria filter out, criteria compiled
 //     into the SQL of every read, hiddenFields removed from every output,
 //     readonlyFields kept, pre- and post-checks and writeConstraint on
-//     writes;
+//     writes; vread and history are reads first (the read grant, the
+//     resource under the read rules, then a matching vread/history rule);
+//     a deleted resource is matched as its last live version (deleted.go),
+//     so 410 only answers what the caller could read before the deletion;
 //   - references into projects the caller cannot read (references.go);
 //   - ids are unique across the server: an update or delete of an id that
 //     exists only in projects the caller cannot read is 404, never a copy
