@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -106,6 +107,24 @@ func TestDeletedUnreadableIsNotFound(t *testing.T) {
 		}
 		if _, err := s.VRead(ctx, "Observation", prelim.ID, prelim.VersionID); code(err) != ward.ENOTFOUND {
 			t.Errorf("vread of deleted unreadable = %s, want not-found", code(err))
+		}
+		// Inside a write transaction (a transaction bundle's GET, a DELETE's
+		// read) the match runs under a savepoint and leaves nothing behind.
+		err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
+			if _, err := tx.Read(ctx, "Observation", prelim.ID); code(err) != ward.ENOTFOUND {
+				t.Errorf("tx read of deleted unreadable = %s, want not-found", code(err))
+			}
+			if _, err := tx.Read(ctx, "Observation", final.ID); code(err) != ward.EGONE {
+				t.Errorf("tx read of deleted readable = %s, want gone", code(err))
+			}
+			_, err := tx.Create(ctx, "Observation", []byte(`{"resourceType":"Observation","status":"final","code":{"text":"y"}}`))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := trySearch(s, sysCtx(), "Observation", "_id="+final.ID); err != nil || len(res.Matches) != 0 {
+			t.Errorf("search for the deleted resource after the match = %v %v, want nothing", err, res)
 		}
 	})
 }
