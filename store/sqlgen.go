@@ -534,7 +534,13 @@ func (c *compiler) compartment(a, typ string, f *ward.SearchFilter) error {
 	if f.Modifier == "not" {
 		c.w("NOT ")
 	}
-	c.w("(", a, ".project_id, ", a, ".resource_type, ", a, ".id) IN (SELECT ", k, ".project_id, ", k, ".resource_type, ", k, ".resource_id FROM resource_compartments ", k, " WHERE ", k, ".compartment IN (")
+	// A correlated probe of the (project_id, resource_type, resource_id)
+	// index: a few index rows per candidate. A row-value IN (SELECT …) made
+	// SQLite materialise every resource of every listed compartment on each
+	// query, and PostgreSQL's generic plans did the same (docs/benchmarks.md,
+	// "Organization walls").
+	c.w("EXISTS (SELECT 1 FROM resource_compartments ", k, " WHERE ", k, ".project_id = ", a, ".project_id AND ",
+		k, ".resource_type = ", a, ".resource_type AND ", k, ".resource_id = ", a, ".id AND ", k, ".compartment IN (")
 	for i, v := range f.Values {
 		if i > 0 {
 			c.w(", ")
