@@ -384,7 +384,7 @@ func (s *Service) checkPolicies(ctx context.Context, projectID string, policy *R
 			continue
 		}
 		id := refID(ref, "AccessPolicy")
-		res, err := s.store.Read(system(ctx), "AccessPolicy", id)
+		res, err := s.store.Read(inProject(ctx, projectID), "AccessPolicy", id)
 		if id == "" || err != nil || res.ProjectID != projectID {
 			return badRequest("membership.accessPolicy", "Access policy "+ref.Reference+" does not exist")
 		}

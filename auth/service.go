@@ -99,6 +99,13 @@ func system(ctx context.Context) context.Context {
 	return ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal())
 }
 
+// inProject returns ctx acting in projectID with no policy: the project
+// wall only. Reads by id then use the primary key; a system read, which
+// crosses projects, has no index on the id alone.
+func inProject(ctx context.Context, projectID string) context.Context {
+	return ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: projectID})
+}
+
 // Reference is a FHIR Reference as identity resources use it.
 type Reference struct {
 	Reference string `json:"reference,omitempty"`
