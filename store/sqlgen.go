@@ -541,13 +541,9 @@ func (c *compiler) compartment(a, typ string, f *ward.SearchFilter) error {
 	// "Organization walls").
 	c.w("EXISTS (SELECT 1 FROM resource_compartments ", k, " WHERE ", k, ".project_id = ", a, ".project_id AND ",
 		k, ".resource_type = ", a, ".resource_type AND ", k, ".resource_id = ", a, ".id AND ", k, ".compartment IN (")
-	for i, v := range f.Values {
+	for i, id := range compartmentValueIDs(f.Values) {
 		if i > 0 {
 			c.w(", ")
-		}
-		id := lastSegment(v.Value)
-		if !index.IsUUID(id) {
-			id = nilUUID
 		}
 		c.arg(id)
 	}
@@ -559,6 +555,23 @@ func (c *compiler) compartment(a, typ string, f *ward.SearchFilter) error {
 	}
 	c.w(")")
 	return nil
+}
+
+// compartmentValueIDs returns the ids a _compartment value list names (Type/id
+// or a bare id). A value that is not a UUID can match nothing (an
+// unsubstituted %organization, say): it is dropped, or becomes the nil
+// UUID when nothing else is left, so the list is never empty.
+func compartmentValueIDs(values []ward.SearchValue) []string {
+	ids := make([]string, 0, len(values))
+	for _, v := range values {
+		if id := lastSegment(v.Value); index.IsUUID(id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		ids = append(ids, nilUUID)
+	}
+	return ids
 }
 
 func lastSegment(v string) string {

@@ -250,6 +250,47 @@ func TestCompilePredicate(t *testing.T) {
 	}
 }
 
+// TestCompileCompartmentDriver: a policy that confines a type to one
+// compartment (a clinician of one clinic) drives an id-ordered page from the
+// compartment's key; several compartments, another sort or a driving filter
+// of the query do not. Values that are not UUIDs never reach the SQL.
+func TestCompileCompartmentDriver(t *testing.T) {
+	const clinic = "0190b3a4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"
+	const other = "0190b3a4-5c6d-7e8f-9a0b-1c2d3e4f5a6c"
+	one := parseQuery(t, "Observation", "_compartment=%25organization,Organization/"+clinic).Filters
+	two := parseQuery(t, "Observation", "_compartment=Organization/"+clinic+",Organization/"+other).Filters
+	p := &ward.Principal{ProjectID: "pa"}
+	cases := []struct {
+		name   string
+		rule   []ward.SearchFilter
+		query  string
+		driven bool
+	}{
+		{"one clinic, plain page", one, "_count=20", true},
+		{"one clinic, with a non-driving filter", one, "status:not=final", true},
+		{"one clinic, query driven by its own token", one, "code=http://loinc.org|8867-4", false},
+		{"one clinic, sorted", one, "_sort=-_lastUpdated", false},
+		{"two clinics", two, "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			extra := func(string) ([][]ward.SearchFilter, bool) { return [][]ward.SearchFilter{c.rule}, true }
+			sql, args, err := compileSearch(p, parseQuery(t, "Observation", c.query), extra, 21, SQLite{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(sql, " JOIN resources r ON r.project_id = k"); got != c.driven {
+				t.Errorf("driven from the compartment = %v, want %v:\n%s", got, c.driven, sql)
+			}
+			for _, a := range args {
+				if a == "%organization" || a == nilUUID {
+					t.Errorf("a value that cannot match reached the SQL: %v", args)
+				}
+			}
+		})
+	}
+}
+
 // TestPostgresRebind numbers every placeholder once, in order.
 func TestPostgresRebind(t *testing.T) {
 	sql, args, err := compileSearch(&ward.Principal{ProjectID: "pa", ReadProjects: []string{"pb"}},
