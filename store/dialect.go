@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -19,6 +20,10 @@ type Dialect interface {
 	// itself. pgx already caches prepared statements per connection, and a
 	// second cache on top only adds round trips and locking.
 	PrepareOnce() bool
+	// Retryable reports that err aborted a transaction only because of
+	// another transaction (a deadlock or serialization failure), so running
+	// it again may succeed.
+	Retryable(err error) bool
 }
 
 // SQLite is the dialect of modernc.org/sqlite.
@@ -29,12 +34,29 @@ func (SQLite) Rebind(query string) string { return query }
 func (SQLite) ForUpdate() string          { return "" }
 func (SQLite) PrepareOnce() bool          { return true }
 
+// Retryable is false: one writer connection with BEGIN IMMEDIATE queues
+// writers instead of failing them.
+func (SQLite) Retryable(error) bool { return false }
+
 // Postgres is the dialect of PostgreSQL through pgx.
 type Postgres struct{}
 
 func (Postgres) Name() string      { return "postgres" }
 func (Postgres) ForUpdate() string { return " FOR UPDATE" }
 func (Postgres) PrepareOnce() bool { return false }
+
+// Retryable is true for deadlock_detected (40P01) and
+// serialization_failure (40001).
+// The driver's error is matched by its SQLState method, so this package
+// does not import pgx.
+func (Postgres) Retryable(err error) bool {
+	var pg interface{ SQLState() string }
+	if !errors.As(err, &pg) {
+		return false
+	}
+	code := pg.SQLState()
+	return code == "40P01" || code == "40001"
+}
 
 // Rebind numbers the placeholders: ? → $1, $2, …. Queries are built by this
 // package and never contain a literal '?' inside a string.
