@@ -192,24 +192,33 @@ func stripMeta(content []byte) []byte {
 	if meta == nil {
 		return content
 	}
-	metaData := content[meta.valStart:meta.end]
-	metaMembers, err := objectMembers(metaData)
-	if err != nil {
-		return content
-	}
-	kept := metaMembers[:0:0]
-	for _, m := range metaMembers {
-		if !nonExtendedMeta[m.key] {
-			kept = append(kept, m)
-		}
-	}
-	if len(kept) == len(metaMembers) {
+	newMeta, changed, err := dropMembers(content[meta.valStart:meta.end], nonExtendedMeta)
+	if err != nil || !changed {
 		return content
 	}
 	out := make([]byte, 0, len(content))
 	out = append(out, content[:meta.valStart]...)
-	out = appendObject(out, metaData, kept)
+	out = append(out, newMeta...)
 	return append(out, content[meta.end:]...)
+}
+
+// dropMembers returns the JSON object obj without the members named in
+// drop, and whether any was removed (obj itself when none was).
+func dropMembers(obj []byte, drop map[string]bool) ([]byte, bool, error) {
+	members, err := objectMembers(obj)
+	if err != nil {
+		return nil, false, err
+	}
+	kept := members[:0:0]
+	for _, m := range members {
+		if !drop[m.key] {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) == len(members) {
+		return obj, false, nil
+	}
+	return appendObject(make([]byte, 0, len(obj)), obj, kept), true, nil
 }
 
 // appendObject appends an object made of the given members of src.

@@ -11,23 +11,15 @@ var userPrefix = []byte(`{"resourceType":"User"`)
 var userSecrets = map[string]bool{"passwordHash": true, "mfaSecret": true}
 
 // stripUserSecrets removes passwordHash and mfaSecret from a stored User
-// and returns any other content unchanged.
+// and returns any other content unchanged. A User it cannot parse is not
+// served at all (stored JSON always parses; this only fails closed).
 func stripUserSecrets(content []byte) []byte {
 	if !bytes.HasPrefix(content, userPrefix) {
 		return content
 	}
-	members, err := objectMembers(content)
+	out, _, err := dropMembers(content, userSecrets)
 	if err != nil {
-		return content
+		return []byte(`{"resourceType":"User"}`)
 	}
-	kept := members[:0:0]
-	for _, m := range members {
-		if !userSecrets[m.key] {
-			kept = append(kept, m)
-		}
-	}
-	if len(kept) == len(members) {
-		return content
-	}
-	return appendObject(make([]byte, 0, len(content)), content, kept)
+	return out
 }
