@@ -14,14 +14,18 @@ import (
 	"github.com/wardhealth/ward/store/storetest"
 )
 
+// benchBackends are the engines every store benchmark runs on
+// (PostgreSQL only when WARD_TEST_POSTGRES_URL is set).
+var benchBackends = []struct {
+	name string
+	open func(testing.TB) *store.Store
+}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}}
+
 // BenchmarkWrite measures the write path (validate, index, insert) per
 // resource: one resource per transaction, and 100 per transaction as a
 // transaction bundle does. Run: go test -tags wip -run '^$' -bench Write ./store/
 func BenchmarkWrite(b *testing.B) {
-	for _, backend := range []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
+	for _, backend := range benchBackends {
 		for _, perTx := range []int{1, 100} {
 			b.Run(backend.name+"/perTx="+itoa(perTx), func(b *testing.B) {
 				s := backend.open(b)

@@ -12,7 +12,6 @@ import (
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/internal/synth"
 	"github.com/wardhealth/ward/store"
-	"github.com/wardhealth/ward/store/storetest"
 )
 
 // BenchmarkSetAccounts measures $set-accounts with propagate on a Patient
@@ -23,10 +22,7 @@ import (
 // (with WARD_TEST_POSTGRES_URL set for PostgreSQL). cpu-ms/op is the
 // process's CPU time per run, steadier than ns/op on a shared machine.
 func BenchmarkSetAccounts(b *testing.B) {
-	for _, backend := range []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
+	for _, backend := range benchBackends {
 		for _, size := range []int{100, 1000, 10000} {
 			b.Run(backend.name+"/resources="+strconv.Itoa(size), func(b *testing.B) {
 				s := backend.open(b)
