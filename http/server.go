@@ -58,6 +58,21 @@ type Options struct {
 	// request log, panic recovery, body limit and metrics as the FHIR API.
 	// They authenticate their callers themselves.
 	Routes []Route
+
+	// Operations are further FHIR routes (e.g. "POST /fhir/R4/$graphql",
+	// "GET /fhir/R4/ValueSet/$expand") served exactly like the REST
+	// routes: they run only once the caller is resolved, with its
+	// Principal in the request context (ward.PrincipalFromContext).
+	Operations []Route
+
+	// Fallback serves the GET and HEAD requests no API route matches (the
+	// built-in console). Nil: those are 404 OperationOutcomes.
+	Fallback http.Handler
+
+	// AllowedOrigins are the browser origins (e.g. "https://app.example.com")
+	// allowed to call the API from another origin, with credentials (CORS).
+	// "*" allows any origin. Empty: no cross-origin access.
+	AllowedOrigins []string
 }
 
 // Route mounts Handler at a net/http ServeMux Pattern.
@@ -87,6 +102,9 @@ type Server struct {
 
 	capabilities []byte // the CapabilityStatement, built once
 	routes       []Route
+	operations   []Route
+	fallback     http.Handler
+	origins      []string
 }
 
 // NewServer returns a Server for opts.
@@ -103,6 +121,9 @@ func NewServer(opts Options) *Server {
 		version:      opts.Version,
 		database:     opts.Database,
 		routes:       opts.Routes,
+		operations:   opts.Operations,
+		fallback:     opts.Fallback,
+		origins:      opts.AllowedOrigins,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -164,16 +185,34 @@ func (s *Server) Handler() http.Handler {
 	private("GET /fhir/R4/{type}/{id}/_history/{vid}", s.withType(s.handleVRead))
 	private("POST /fhir/R4/{type}/{id}/$set-accounts", s.withType(s.handleSetAccounts))
 	private("GET /fhir/R4/job/{id}/status", s.handleJobStatus)
+	for _, op := range s.operations {
+		private(op.Pattern, op.Handler.ServeHTTP)
+	}
 
 	fallback := s.instrument("unmatched", s.unmatched(mux))
 	routed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
+			if s.fallback != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isAPIPath(r.URL.Path) {
+				s.fallback.ServeHTTP(w, r)
+				return
+			}
 			fallback.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return s.logRequests(s.recoverPanics(s.limitBody(routed)))
+	return s.logRequests(s.recoverPanics(s.cors(s.limitBody(routed))))
+}
+
+// isAPIPath reports whether path belongs to the API (answered with
+// OperationOutcomes), never to the console fallback.
+func isAPIPath(path string) bool {
+	for _, prefix := range []string{"/fhir/", "/auth/", "/oauth2/", "/admin/", "/.well-known/", "/healthcheck", "/metrics"} {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // unmatched answers a request no route matched: 405 with Allow when the path

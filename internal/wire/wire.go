@@ -37,6 +37,9 @@ type Config struct {
 	// Auth, when set, serves identity (/auth/, /oauth2/, /.well-known/,
 	// /admin/) and authenticates every FHIR request with its tokens.
 	Auth *auth.Service
+	// AllowedOrigins are the browser origins allowed to call the API
+	// cross-origin (WARD_ALLOWED_ORIGINS).
+	AllowedOrigins []string
 }
 
 // Handler returns the whole HTTP surface of Ward over s.
@@ -62,6 +65,12 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 		c.Authenticate = DefaultProject
 	}
 	var routes []wardhttp.Route
+	// operations are the FHIR operations served by their own packages
+	// ($graphql, ValueSet/$expand); each runs behind the caller resolution.
+	var operations []wardhttp.Route
+	// console serves the built-in web console for the GET requests no API
+	// route matches; nil until it exists.
+	var console http.Handler
 	if c.Auth != nil {
 		identity := c.Auth.Handler()
 		for _, pattern := range []string{"/auth/", "/oauth2/", "/.well-known/", "/admin/",
@@ -72,18 +81,21 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 		}
 	}
 	api := wardhttp.NewServer(wardhttp.Options{
-		Store:         s,
-		Logger:        logger,
-		BaseURL:       c.BaseURL,
-		MaxBodyBytes:  c.MaxBodyBytes,
-		Registry:      reg,
-		Authenticate:  c.Authenticate,
-		Parse:         search.Parse,
-		ResourceTypes: fhir.ResourceTypes(),
-		SearchParams:  capabilityParams,
-		Version:       c.Version,
-		Database:      s.Dialect().Name(),
-		Routes:        routes,
+		Store:          s,
+		Logger:         logger,
+		BaseURL:        c.BaseURL,
+		MaxBodyBytes:   c.MaxBodyBytes,
+		Registry:       reg,
+		Authenticate:   c.Authenticate,
+		Parse:          search.Parse,
+		ResourceTypes:  fhir.ResourceTypes(),
+		SearchParams:   capabilityParams,
+		Version:        c.Version,
+		Database:       s.Dialect().Name(),
+		Routes:         routes,
+		Operations:     operations,
+		Fallback:       console,
+		AllowedOrigins: c.AllowedOrigins,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
