@@ -127,6 +127,11 @@ func parseParam(q *ward.SearchQuery, key, value string) error {
 		return parseSort(q, value)
 	case "_include", "_revinclude":
 		return parseInclude(q, key, name, modifier, value)
+	case "_filter":
+		if value == "" {
+			return nil
+		}
+		return parseFilterParam(q, value) // filterparam.go
 	}
 	if value == "" {
 		// FHIR: a parameter with an empty value is ignored.
