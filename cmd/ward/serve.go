@@ -34,6 +34,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&c.baseURL, "base-url", env("WARD_BASE_URL", "http://localhost:8103/"), "public base URL [WARD_BASE_URL]")
 	fs.Int64Var(&c.maxBody, "max-body", envInt("WARD_MAX_BODY_BYTES", wardhttp.DefaultMaxBodyBytes), "request body limit in bytes [WARD_MAX_BODY_BYTES]")
 	logLevel := fs.String("log-level", env("WARD_LOG_LEVEL", "info"), "debug, info (one line per request), warn or error [WARD_LOG_LEVEL]")
+	origins := fs.String("allowed-origins", env("WARD_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the API cross-origin (CORS), e.g. https://app.example.com; * = any; empty = none [WARD_ALLOWED_ORIGINS]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	c.db.flags(fs)
 	c.auth.flags(fs)
@@ -62,7 +63,8 @@ func serve(ctx context.Context, args []string) error {
 	if err := identity.Seed(ctx); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	handler := wire.Handler(s, wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, Version: version, Auth: identity}, logger)
+	handler := wire.Handler(s, wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, Version: version, Auth: identity,
+		AllowedOrigins: splitList(*origins)}, logger)
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
