@@ -1,0 +1,193 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
+	"github.com/wardhealth/ward/index"
+)
+
+// Patient/$everything: the patient and every resource in its Patient
+// compartment (Medplum's searchPatientCompartment: a _compartment search
+// over every compartment type). Ward answers a page with one query driven
+// from the compartment key (project_id, compartment, resource_type,
+// resource_id): each type the caller may search is one OR branch carrying
+// that type's project wall and access-policy criteria, compiled by the
+// same compiler as a search, so paging and hidden fields are exactly a
+// search's and nothing is filtered after the page is cut. Types the
+// policy does not grant are left out of the query (not a 403 for the whole
+// call). Pages are in (type, id) order, the key's order, so a page costs
+// offset + count lookups; Medplum sorts by id alone.
+
+// maxEverythingCount caps _count; it is also the default page size
+// (Medplum's defaultMaxResults).
+const maxEverythingCount = 1000
+
+// everythingAlias is the compartment key row of the page query.
+const everythingAlias = "ek"
+
+// PatientEverything returns a page of Patient/id's compartment as the
+// caller sees it: the patient itself and the resources of types (nil:
+// every compartment type) whose meta.compartment names it, last updated at
+// or after since ("" for any time). count 0 is the default page. The
+// patient must be readable by the caller (ENOTFOUND otherwise, EFORBIDDEN
+// when the policy grants no Patient read, like a read).
+func (s *Store) PatientEverything(ctx context.Context, id string, types []string, since string, count, offset int) (*ward.SearchResult, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := s.readerOf()
+	if _, err := r.Read(ctx, "Patient", id); err != nil {
+		return nil, err
+	}
+	var filters []ward.SearchFilter
+	if since != "" {
+		if _, _, ok := index.DateRange(since); !ok {
+			return nil, ward.Errorf(ward.EINVALID, "Invalid value for parameter _since: %s", since)
+		}
+		filters = append(filters, ward.SearchFilter{Code: "_lastUpdated", Type: "date", Values: []ward.SearchValue{{Prefix: "ge", Value: since}}})
+	}
+	searchable, err := everythingTypes(p, types)
+	if err != nil {
+		return nil, err
+	}
+	if count <= 0 {
+		count = maxEverythingCount
+	}
+	count = min(count, maxEverythingCount)
+	res := &ward.SearchResult{Total: -1}
+	if len(searchable) == 0 {
+		return res, nil
+	}
+	query, args, err := everythingPage(p, id, searchable, filters, count+1, max(offset, 0))
+	if err != nil {
+		return nil, err
+	}
+	if res.Matches, err = scanResources(ctx, r.q, r.d.Rebind(query), args); err != nil {
+		return nil, err
+	}
+	if len(res.Matches) > count {
+		res.Matches, res.HasMore = res.Matches[:count], true
+	}
+	return res, redact(ctx, r.q, r.d, p, res.Matches)
+}
+
+// everythingTypes returns, sorted, the compartment types among types (nil:
+// all of them; Patient always) that p may search. A type that is not a
+// resource type is EINVALID; one outside the compartment has no members.
+func everythingTypes(p *ward.Principal, types []string) ([]string, error) {
+	for _, t := range types {
+		if !fhir.IsResourceType(t) {
+			return nil, ward.Errorf(ward.EINVALID, "Invalid resource type in _type: %s", t)
+		}
+	}
+	var out []string
+	for _, t := range fhir.ResourceTypes() {
+		inCompartment := t == "Patient" || fhir.PatientCompartmentParams(t) != nil
+		wanted := t == "Patient" || types == nil || slices.Contains(types, t)
+		if !inCompartment || !wanted || t == "Binary" {
+			continue
+		}
+		if _, err := allowedRules(p, t, ward.InteractionSearch); err != nil {
+			continue // not granted: skipped, as Medplum's multi-type search does
+		}
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// everythingPage compiles the page query: the compartment key rows of the
+// patient, each joined to its resource row, which must pass its type's
+// branch (wall, not deleted, policy criteria, filters).
+func everythingPage(p *ward.Principal, patientID string, types []string, filters []ward.SearchFilter, limit, offset int) (string, []any, error) {
+	branches, err := everythingBranches(p, types, filters)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := newCompiler(p, nil, time.Now())
+	if err != nil {
+		return "", nil, err
+	}
+	k := everythingAlias
+	c.w("SELECT ", resourceColumns, " FROM resource_compartments ", k, " JOIN resources r ON r.project_id = ", k,
+		".project_id AND r.resource_type = ", k, ".resource_type AND r.id = ", k, ".resource_id WHERE ", k, ".compartment = ")
+	c.arg(patientID)
+	c.wall(k+".project_id", "")
+	c.w(" AND ", k, ".resource_type IN (")
+	for i, t := range types {
+		if i > 0 {
+			c.w(", ")
+		}
+		c.arg(t)
+	}
+	c.w(") AND (")
+	for i, b := range branches {
+		if i > 0 {
+			c.w(" OR ")
+		}
+		c.w("(r.resource_type IN (")
+		for j, t := range b.types {
+			if j > 0 {
+				c.w(", ")
+			}
+			c.arg(t)
+		}
+		c.w(")", b.sql, ")")
+		c.args = append(c.args, b.args...)
+	}
+	c.w(") ORDER BY ", k, ".resource_type, ", k, ".resource_id LIMIT ")
+	c.arg(limit)
+	c.w(" OFFSET ")
+	c.arg(offset)
+	return c.sql.String(), c.args, nil
+}
+
+// branch is the condition a row of any of types meets after its type
+// test; types whose conditions compile alike (an admin's, say: the same
+// wall, no criteria) share one, which keeps the query short.
+type branch struct {
+	types []string
+	sql   string
+	args  []any
+}
+
+// everythingBranches compiles each type's search conditions on r (as a
+// search of that type with filters would) and groups equal ones.
+func everythingBranches(p *ward.Principal, types []string, filters []ward.SearchFilter) ([]*branch, error) {
+	extra := policyPredicate(p, ward.InteractionSearch)
+	var out []*branch
+	byKey := map[string]*branch{}
+	for _, t := range types {
+		c, err := newCompiler(p, extra, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if err := c.resourcesWhere("r", t, filters); err != nil {
+			return nil, err
+		}
+		sql, args := c.sql.String(), c.args
+		// resourcesWhere opens with the type test, which the branch
+		// writes itself for all of its types.
+		const typeTest = "r.resource_type = ?"
+		if !strings.HasPrefix(sql, typeTest) || len(args) == 0 || args[0] != t {
+			return nil, fmt.Errorf("store: $everything: unexpected conditions for %s: %.60s", t, sql)
+		}
+		sql, args = sql[len(typeTest):], args[1:]
+		key := fmt.Sprintf("%s\x00%#v", sql, args)
+		if b, ok := byKey[key]; ok {
+			b.types = append(b.types, t)
+			continue
+		}
+		b := &branch{types: []string{t}, sql: sql, args: args}
+		byKey[key] = b
+		out = append(out, b)
+	}
+	return out, nil
+}
