@@ -30,6 +30,10 @@ const (
 	// that the refresh scenarios wait only seconds.
 	shortTokenLifetime = 10 * time.Second
 	suiteTimeout       = 2 * time.Minute
+	// appOrigin is the browser origin of a pretend app served elsewhere:
+	// both servers allow it cross-origin (CORS), and signin.test.mjs
+	// calls Ward from it and from an origin that is not allowed.
+	appOrigin = "http://app.compat.test"
 )
 
 // TestMedplumClient runs the @medplum/core scenarios (*.test.mjs) against
@@ -59,6 +63,7 @@ func TestMedplumClient(t *testing.T) {
 		"WARD_SHORT_TOKEN_BASE_URL="+shortURL,
 		"WARD_ADMIN_EMAIL="+adminEmail,
 		"WARD_ADMIN_PASSWORD="+adminPassword,
+		"WARD_APP_ORIGIN="+appOrigin,
 		"NO_COLOR=1",
 	)
 	cmd.WaitDelay = 5 * time.Second
@@ -174,7 +179,7 @@ func startWard(t *testing.T, accessTokenLifetime time.Duration, logs *syncBuffer
 	if err := svc.Seed(context.Background()); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	srv.Config.Handler = wire.Handler(st, wire.Config{BaseURL: baseURL, Auth: svc}, logger)
+	srv.Config.Handler = wire.Handler(st, wire.Config{BaseURL: baseURL, Auth: svc, AllowedOrigins: []string{appOrigin}}, logger)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return baseURL
