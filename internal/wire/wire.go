@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/auth"
+	"github.com/wardhealth/ward/console"
 	"github.com/wardhealth/ward/fhir"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/search"
@@ -69,8 +70,8 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 	// ($graphql, ValueSet/$expand); each runs behind the caller resolution.
 	var operations []wardhttp.Route
 	// console serves the built-in web console for the GET requests no API
-	// route matches; nil until it exists.
-	var console http.Handler
+	// route matches.
+	console := console.Handler()
 	if c.Auth != nil {
 		identity := c.Auth.Handler()
 		for _, pattern := range []string{"/auth/", "/oauth2/", "/.well-known/", "/admin/",

@@ -1,0 +1,105 @@
+// One clinician: enroll in and unenroll from clinics by editing the
+// membership's access[] through the admin members API
+// (POST /admin/projects/:projectId/members/:membershipId), keeping the
+// directory's PractitionerRoles in step.
+import { Button, Checkbox, Group, Loader, Stack, Text, Title } from '@mantine/core';
+import { useMedplum } from '@medplum/react';
+import { useEffect, useState } from 'react';
+import { useParams } from 'react-router';
+import { allClinics, clinicAccess, clinicsOf, findPolicy, humanName, practitionerRole, showError, showSuccess, useLoad } from '../lib.js';
+
+export default function ClinicianDetail() {
+  const { id } = useParams();
+  const medplum = useMedplum();
+  const projectId = medplum.getProject()?.id;
+  const url = `admin/projects/${projectId}/members/${id}`;
+  const clinics = useLoad(() => allClinics(medplum), [], 'clinics');
+  const member = useLoad(
+    async () => {
+      const membership = await medplum.get(url, { cache: 'no-cache' });
+      const practitioner = await medplum.readReference(membership.profile);
+      return { membership, practitioner };
+    },
+    [id],
+    'the clinician',
+  );
+  const [selected, setSelected] = useState([]);
+  const [saving, setSaving] = useState(false);
+  useEffect(() => setSelected(clinicsOf(member.data?.membership)), [member.data]);
+
+  if (member.loading && !member.data) {
+    return <Loader />;
+  }
+  if (!member.data) {
+    return <Title order={3}>Clinician not found</Title>;
+  }
+  const { membership, practitioner } = member.data;
+
+  async function save() {
+    setSaving(true);
+    try {
+      const policy = await findPolicy(medplum);
+      if (!policy) {
+        throw new Error('Create the MSO access policy first (Access policy page).');
+      }
+      const before = clinicsOf(membership);
+      // Entries of other clinics stay as they are; new clinics get the policy.
+      const kept = (membership.access ?? []).filter((a) => selected.includes(clinicsOf({ access: [a] })[0]));
+      const added = selected.filter((c) => !before.includes(c)).map((c) => clinicAccess(`AccessPolicy/${policy.id}`, c));
+      const updated = await medplum.post(url, { ...membership, access: [...kept, ...added] });
+      await syncRoles(medplum, membership.profile.reference, before, selected);
+      showSuccess(`${humanName(practitioner)}: clinics saved`);
+      member.reload();
+      return updated;
+    } catch (err) {
+      showError('Could not change the enrollment', err);
+    } finally {
+      setSaving(false);
+    }
+    return undefined;
+  }
+
+  return (
+    <Stack>
+      <Title order={2}>{humanName(practitioner)}</Title>
+      <Text size="sm" c="dimmed">
+        Membership {membership.id}
+        {membership.admin ? ' · project admin' : ''}
+      </Text>
+      <Title order={4}>Clinics</Title>
+      {clinics.loading ? (
+        <Loader size="sm" />
+      ) : (
+        <Checkbox.Group value={selected} onChange={setSelected}>
+          <Stack gap="xs">
+            {(clinics.data ?? []).map((c) => (
+              <Checkbox key={c.id} value={`Organization/${c.id}`} label={c.name} />
+            ))}
+          </Stack>
+        </Checkbox.Group>
+      )}
+      <Group>
+        <Button onClick={save} loading={saving}>
+          Save enrollment
+        </Button>
+      </Group>
+    </Stack>
+  );
+}
+
+// syncRoles creates a PractitionerRole for each new clinic and removes the
+// roles of clinics left, so the directory matches the enrollment.
+async function syncRoles(medplum, practitionerRef, before, after) {
+  for (const c of after.filter((x) => !before.includes(x))) {
+    const existing = await medplum.searchOne('PractitionerRole', { practitioner: practitionerRef, organization: c });
+    if (!existing) {
+      await medplum.createResource(practitionerRole(practitionerRef, c));
+    }
+  }
+  for (const c of before.filter((x) => !after.includes(x))) {
+    const roles = await medplum.searchResources('PractitionerRole', { practitioner: practitionerRef, organization: c });
+    for (const r of roles) {
+      await medplum.deleteResource('PractitionerRole', r.id);
+    }
+  }
+}

@@ -1,0 +1,116 @@
+// Clinicians: the project's Practitioner memberships and an invite form
+// (one access entry per clinic: the MSO policy with the clinic as its
+// organization parameter, plus a PractitionerRole per clinic for the
+// directory).
+import { Anchor, Button, Code, Group, LoadingOverlay, MultiSelect, PasswordInput, Select, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { useMedplum } from '@medplum/react';
+import { useState } from 'react';
+import { Link } from 'react-router';
+import { allClinics, clinicAccess, clinicsOf, findPolicy, humanName, loadClinicians, practitionerRole, showError, showSuccess, SPECIALTIES, useLoad } from '../lib.js';
+
+const empty = { firstName: '', lastName: '', email: '', password: '', clinics: [], specialty: null };
+
+export default function Clinicians() {
+  const medplum = useMedplum();
+  const projectId = medplum.getProject()?.id;
+  const clinics = useLoad(() => allClinics(medplum), [], 'clinics');
+  const list = useLoad(() => loadClinicians(medplum), [], 'clinicians');
+  const [form, setForm] = useState(empty);
+  const [saving, setSaving] = useState(false);
+  const [invited, setInvited] = useState();
+  const clinicName = new Map((clinics.data ?? []).map((c) => [`Organization/${c.id}`, c.name]));
+  const set = (k) => (e) => setForm({ ...form, [k]: e?.currentTarget ? e.currentTarget.value : e });
+
+  async function invite(e) {
+    e.preventDefault();
+    setSaving(true);
+    try {
+      const policy = await findPolicy(medplum);
+      if (!policy) {
+        throw new Error('Create the MSO access policy first (Access policy page).');
+      }
+      const policyRef = `AccessPolicy/${policy.id}`;
+      const membership = await medplum.post(`admin/projects/${projectId}/invite`, {
+        resourceType: 'Practitioner',
+        firstName: form.firstName.trim(),
+        lastName: form.lastName.trim(),
+        email: form.email.trim(),
+        password: form.password || undefined,
+        sendEmail: false,
+        scope: 'project',
+        membership: { accessPolicy: { reference: policyRef }, access: form.clinics.map((c) => clinicAccess(policyRef, c)) },
+      });
+      for (const c of form.clinics) {
+        await medplum.createResource(practitionerRole(membership.profile.reference, c, form.specialty));
+      }
+      setInvited({ name: `${form.firstName} ${form.lastName}`, email: form.email });
+      showSuccess(`${form.firstName} ${form.lastName} invited`);
+      setForm(empty);
+      list.reload();
+    } catch (err) {
+      showError('Could not invite the clinician', err);
+    } finally {
+      setSaving(false);
+    }
+  }
+
+  return (
+    <Stack>
+      <Title order={2}>Clinicians</Title>
+      <form onSubmit={invite}>
+        <Stack maw={720}>
+          <Title order={4}>Invite a clinician</Title>
+          <SimpleGrid cols={2}>
+            <TextInput label="First name" name="firstName" required value={form.firstName} onChange={set('firstName')} />
+            <TextInput label="Last name" name="lastName" required value={form.lastName} onChange={set('lastName')} />
+            <TextInput label="Email" name="email" type="email" required value={form.email} onChange={set('email')} />
+            <PasswordInput label="Initial password" name="password" description="Optional; Ward sends no email" value={form.password} onChange={set('password')} />
+            <MultiSelect
+              label="Clinics"
+              name="clinics"
+              data={(clinics.data ?? []).map((c) => ({ value: `Organization/${c.id}`, label: c.name ?? c.id }))}
+              value={form.clinics}
+              onChange={set('clinics')}
+              searchable
+            />
+            <Select label="Specialty" name="specialty" data={SPECIALTIES} value={form.specialty} onChange={set('specialty')} clearable />
+          </SimpleGrid>
+          <Group>
+            <Button type="submit" loading={saving}>
+              Invite clinician
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+      {invited && (
+        <Text size="sm" data-testid="invited">
+          {invited.name} signs in at <Code>{`${window.location.origin}/signin?project=${projectId}`}</Code> as {invited.email}.
+        </Text>
+      )}
+      <div style={{ position: 'relative' }}>
+        <LoadingOverlay visible={list.loading} />
+        <Table striped data-testid="clinicians">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Name</Table.Th>
+              <Table.Th>Clinics</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {(list.data ?? []).map(({ membership, practitioner }) => (
+              <Table.Tr key={membership.id}>
+                <Table.Td>
+                  <Anchor component={Link} to={`/clinicians/${membership.id}`}>
+                    {humanName(practitioner)}
+                  </Anchor>
+                  {membership.admin ? ' (admin)' : ''}
+                </Table.Td>
+                <Table.Td>{clinicsOf(membership).map((c) => clinicName.get(c) ?? c).join(', ')}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      </div>
+    </Stack>
+  );
+}
