@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wardhealth/ward/fhir/definitions"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/internal/wire"
 )
@@ -35,6 +36,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.Int64Var(&c.maxBody, "max-body", envInt("WARD_MAX_BODY_BYTES", wardhttp.DefaultMaxBodyBytes), "request body limit in bytes [WARD_MAX_BODY_BYTES]")
 	logLevel := fs.String("log-level", env("WARD_LOG_LEVEL", "info"), "debug, info (one line per request), warn or error [WARD_LOG_LEVEL]")
 	origins := fs.String("allowed-origins", env("WARD_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the API cross-origin (CORS), e.g. https://app.example.com; * = any; empty = none [WARD_ALLOWED_ORIGINS]")
+	loadDefs := fs.Bool("definitions", envBool("WARD_DEFINITIONS", true), "load the base FHIR R4 definitions into the FHIR R4 project (in the background; a no-op once loaded) [WARD_DEFINITIONS]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	c.db.flags(fs)
 	c.auth.flags(fs)
@@ -70,6 +72,18 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	logger.Info("ward listening", "addr", ln.Addr().String(), "database", c.db.engine(), "version", version)
+	// The first load takes seconds (more on PostgreSQL), so it runs while
+	// serving; it resumes where it stopped if the server stops first.
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		if *loadDefs {
+			if err := definitions.Load(ctx, s, logger); err != nil && ctx.Err() == nil {
+				logger.Error("definitions: load failed", "error", err)
+			}
+		}
+	}()
+	defer func() { <-loaded }() // before the store closes
 	return serveUntilDone(ctx, ln, handler, logger)
 }
 

@@ -46,7 +46,6 @@ func R4() (*Data, error) { return Parse(r4) }
 
 // Parse reads gzipped NDJSON as written by internal/gen.
 func Parse(gz []byte) (*Data, error) {
-	sum := sha256.Sum256(gz)
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
 		return nil, err
@@ -55,7 +54,7 @@ func Parse(gz []byte) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Data{Version: hex.EncodeToString(sum[:16])}
+	d := &Data{Version: version(gz)}
 	for line := range bytes.SplitSeq(bytes.TrimSpace(raw), []byte{'\n'}) {
 		var head struct {
 			ResourceType string `json:"resourceType"`
@@ -69,6 +68,12 @@ func Parse(gz []byte) (*Data, error) {
 	return d, nil
 }
 
+// version names a data set by the digest of its file.
+func version(gz []byte) string {
+	sum := sha256.Sum256(gz)
+	return hex.EncodeToString(sum[:16])
+}
+
 // StableID is the id of a definition: a UUIDv5 of its type and canonical
 // URL, so every load of the same definition updates the same row.
 func StableID(typ, canonical string) string {
@@ -78,8 +83,18 @@ func StableID(typ, canonical string) string {
 // Types are the resource types Load writes and may delete.
 var loadedTypes = [...]string{"CodeSystem", "ValueSet", "SearchParameter", "StructureDefinition", "OperationDefinition"}
 
-// Load writes the embedded definitions into the FHIR R4 project. See LoadData.
+// Load writes the embedded definitions into the FHIR R4 project. See
+// LoadData. A start with them already loaded reads one row and returns
+// without unpacking them.
 func Load(ctx context.Context, s *store.Store, logger *slog.Logger) error {
+	m, err := readMarker(ward.NewContextWithPrincipal(ctx, loader()), s)
+	if err != nil {
+		return err
+	}
+	if m.complete(version(r4)) {
+		logger.DebugContext(ctx, "definitions: up to date", "version", m.Version)
+		return nil
+	}
 	d, err := R4()
 	if err != nil {
 		return err
@@ -107,7 +122,7 @@ func LoadData(ctx context.Context, s *store.Store, d *Data, logger *slog.Logger)
 	if err != nil {
 		return err
 	}
-	if m.Version == d.Version && m.Done >= len(d.Resources) {
+	if m.complete(d.Version) {
 		logger.DebugContext(ctx, "definitions: up to date", "version", d.Version)
 		return nil
 	}
@@ -126,7 +141,7 @@ func LoadData(ctx context.Context, s *store.Store, d *Data, logger *slog.Logger)
 					return fmt.Errorf("definitions: %s/%s: %w", r.Type, r.ID, err)
 				}
 			}
-			return writeMarker(ctx, tx, marker{Version: d.Version, Done: done, Previous: m.previous(d.Version)})
+			return writeMarker(ctx, tx, marker{Version: d.Version, Done: done, Total: len(d.Resources), Previous: m.previous(d.Version)})
 		})
 		if err != nil {
 			return err
@@ -137,13 +152,13 @@ func LoadData(ctx context.Context, s *store.Store, d *Data, logger *slog.Logger)
 			return err
 		}
 		if err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
-			return writeMarker(ctx, tx, marker{Version: d.Version, Done: len(d.Resources)})
+			return writeMarker(ctx, tx, marker{Version: d.Version, Done: len(d.Resources), Total: len(d.Resources)})
 		}); err != nil {
 			return err
 		}
 	}
 	logger.InfoContext(ctx, "definitions: loaded into the FHIR R4 project",
-		"version", d.Version, "resources", len(d.Resources)-start, "duration", time.Since(began).Round(time.Millisecond))
+		"version", d.Version, "resources", len(d.Resources)-start, "duration", time.Since(began).Round(time.Millisecond).String())
 	return nil
 }
 

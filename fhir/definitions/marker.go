@@ -20,9 +20,14 @@ const markerSystem = "urn:ward:definitions"
 // replacement is under way (so a resumed replacement still deletes what the
 // old version had and the new one has not).
 type marker struct {
-	Version  string
-	Done     int
-	Previous string
+	Version     string
+	Done, Total int
+	Previous    string
+}
+
+// complete reports that every resource of version v is written.
+func (m marker) complete(v string) bool {
+	return m.Version == v && m.Total > 0 && m.Done >= m.Total
 }
 
 // previous is the version a load of v replaces.
@@ -70,6 +75,8 @@ func readMarker(ctx context.Context, s *store.Store) (marker, error) {
 			m.Version = id.Value
 		case markerSystem + "/done":
 			m.Done, _ = strconv.Atoi(id.Value)
+		case markerSystem + "/total":
+			m.Total, _ = strconv.Atoi(id.Value)
 		case markerSystem + "/previous":
 			m.Previous = id.Value
 		}
@@ -85,6 +92,7 @@ func writeMarker(ctx context.Context, tx ward.ResourceTx, m marker) error {
 		Identifier: []basicIdentifer{
 			{System: markerSystem + "/version", Value: m.Version},
 			{System: markerSystem + "/done", Value: strconv.Itoa(m.Done)},
+			{System: markerSystem + "/total", Value: strconv.Itoa(m.Total)},
 		},
 	}
 	if m.Previous != "" {
