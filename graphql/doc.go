@@ -1,0 +1,31 @@
+// Package graphql serves FHIR GraphQL at POST (and GET) /fhir/R4/$graphql,
+// wire-compatible with Medplum's: root fields <Type>(id), <Type>List(search
+// arguments) and <Type>Connection(search arguments) for every resource type,
+// Reference.resource (the ResourceList union) for nested references, and
+// reverse lookups inside a resource (Patient { ObservationList(_reference:
+// subject) { id } }).
+//
+// It owns the GraphQL schema of FHIR R4, generated at run time from package
+// fhir's tables (element names, types, cardinality, search parameters) once
+// per Handler, and the translation of GraphQL fields into store reads and
+// searches. It must not decide what a caller may see: every read and search
+// goes through ward.ResourceStore with the request's Principal, and every
+// list's arguments become the url.Values a REST search would carry, parsed
+// by search.Parse. So project walls and AccessPolicies (criteria, hidden
+// fields, compartments, interactions) apply to root lists, nested references
+// and reverse lookups exactly as to the equivalent REST request, and an
+// argument REST would refuse is refused here.
+//
+// Library: github.com/graphql-go/graphql. It builds schemas at run time from
+// Go values (the FHIR schema is derived from tables, not written as SDL) and
+// lets a resolver return a thunk that the executor calls after the rest of
+// its level, which is what batches Reference.resource look-ups across a list
+// into one search per type. graph-gophers/graphql-go needs an SDL string and
+// Go resolver methods per type, a poor fit for ~1,500 generated types.
+//
+// Limits: a query deeper than MaxDepth (12, as Medplum) is refused before it
+// runs; at most MaxResolutions store look-ups (searches and reference
+// batches) run per request, further ones answer a field error. Introspection
+// is allowed: the schema is public knowledge (it is FHIR R4) and GraphiQL
+// needs it. Mutations are not served yet.
+package graphql

@@ -1,0 +1,187 @@
+package graphql_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/storetest"
+)
+
+// requestSchema is the query MedplumClient.requestSchema("Patient") sends
+// (@medplum/core 5.1.29 and 5.2.13 send the same text).
+const requestSchema = `{ StructureDefinitionList(_filter: "name eq Patient") { resourceType, name, kind, description, type, url, snapshot { element { id, path, definition, min, max, base { path, min, max }, contentReference, type { code, profile, targetProfile }, binding { strength, valueSet } } } } SearchParameterList(base: "Patient", _count: 100) { base, code, type, expression, target } }`
+
+type gqlCase struct {
+	name, caller, query string
+	vars                map[string]any
+	status              int    // 0: 200
+	want                string // "path=value;…" checks, see check
+}
+
+func TestQueries(t *testing.T) {
+	cases := []gqlCase{
+		{name: "requestSchema", caller: "clinician", query: requestSchema,
+			want: "StructureDefinitionList.#=1;StructureDefinitionList.0.name=Patient;StructureDefinitionList.0.resourceType=StructureDefinition;" +
+				"StructureDefinitionList.0.snapshot.element.#=40;StructureDefinitionList.0.snapshot.element.0.base.max=*;" +
+				"StructureDefinitionList.0.snapshot.element.0.type.0.code=Reference;StructureDefinitionList.0.snapshot.element.0.binding.strength=required;" +
+				"SearchParameterList.#=2;SearchParameterList.ids=name organization"},
+		{name: "list by name as admin", caller: "admin", query: `{ PatientList(name: "alpha", _sort: "birthdate") { id name { given family } } }`,
+			want: "PatientList.ids=alice arthur;PatientList.0.name.0.family=Alpha;PatientList.0.name.0.given.0=Alice"},
+		{name: "list walls a clinician to clinic A", caller: "clinician", query: `{ PatientList(_count: 10) { id } }`,
+			want: "PatientList.ids=alice arthur"},
+		{name: "search parameter with a dash", caller: "admin", query: `{ PatientList(address_city: "nowhere") { id } ObservationList(value_quantity: "gt70") { id } }`,
+			want: "PatientList.#=0;ObservationList.ids=obs-alice-1 obs-alice-2 obs-bob-1"},
+		{name: "_filter", caller: "admin", query: `{ PatientList(_filter: "family eq Alpha and birthdate ge 1975-01-01") { id } }`,
+			want: "PatientList.ids=arthur"},
+		{name: "read by id", caller: "admin", query: `{ Patient(id: "{bob}") { id resourceType gender birthDate } }`,
+			want: "Patient.resourceType=Patient;Patient.gender=male;Patient.birthDate=1990-01-01"},
+		{name: "read behind the wall is not found", caller: "clinician", query: `{ Patient(id: "{bob}") { id } }`,
+			want: "Patient=null;errors.0.message=Not found"},
+		{name: "variables", caller: "admin", query: `query One($id: ID!) { Patient(id: $id) { id } }`, vars: map[string]any{"id": "__alice"},
+			want: "Patient.id=alice"},
+		{name: "hidden field is null", caller: "restricted", query: `{ PatientList(_count: 5) { id birthDate } }`,
+			want: "PatientList.ids=alice arthur bob;PatientList.0.birthDate=null"},
+		{name: "choice type field", caller: "clinician", query: `{ ObservationList(code: "8867-4") { id valueQuantity { value unit } } }`,
+			want: "ObservationList.ids=obs-alice-1;ObservationList.0.valueQuantity.value=72;ObservationList.0.valueQuantity.unit=/min"},
+		{name: "nested reference", caller: "admin", query: `{ ObservationList(code: "8867-4", _sort: "_id") { id subject { reference resource { ... on Patient { id name { given family } } } } } }`,
+			want: "ObservationList.ids=obs-alice-1 obs-bob-1;ObservationList.0.subject.resource.name.0.given.0=Alice;ObservationList.1.subject.resource.name.0.family=Beta"},
+		{name: "nested reference behind the wall is null (Medplum #4183)", caller: "clinician", query: `{ ObservationList(code: "cross") { id } Observation(id: "{obs-cross}") { id subject { reference resource { ... on Patient { id } } } } }`,
+			want: "Observation.id=obs-cross;Observation.subject.resource=null"},
+		{name: "nested reference to a denied type is null", caller: "restricted", query: `{ Patient(id: "{alice}") { managingOrganization { resource { ... on Organization { id name } } } } }`,
+			want: "Patient.managingOrganization.resource=null"},
+		{name: "reverse lookup", caller: "admin", query: `{ Patient(id: "{alice}") { id ObservationList(_reference: subject, _sort: "code") { id } } }`,
+			want: "Patient.ObservationList.ids=obs-alice-1 obs-alice-2"},
+		{name: "reverse lookup keeps the clinician's walls", caller: "clinician", query: `{ PatientList { id ObservationList(_reference: subject) { id } } }`,
+			want: "PatientList.ids=alice arthur;PatientList.0.ObservationList.ids=obs-alice-1 obs-alice-2;PatientList.1.ObservationList.#=0"},
+		{name: "reverse lookup of a denied type is an error", caller: "restricted", query: `{ Patient(id: "{alice}") { id ObservationList(_reference: subject) { id } } }`,
+			want: "Patient.id=alice;Patient.ObservationList=null;errors.#=1"},
+		{name: "connection", caller: "clinician", query: `{ PatientConnection(_count: 1, _sort: "birthdate") { count offset pageSize edges { mode resource { id } } } }`,
+			want: "PatientConnection.count=2;PatientConnection.offset=0;PatientConnection.pageSize=1;PatientConnection.edges.#=1;PatientConnection.edges.0.mode=match;PatientConnection.edges.0.resource.id=alice"},
+		{name: "invalid search value is a field error", caller: "admin", query: `{ PatientList(birthdate: "notadate") { id } }`,
+			want: "PatientList=null;errors.#=1"},
+		{name: "denied type is a field error", caller: "restricted", query: `{ ObservationList { id } }`,
+			want: "ObservationList=null;errors.#=1"},
+		{name: "or in _filter is a field error", caller: "admin", query: `{ PatientList(_filter: "name eq a or name eq b") { id } }`,
+			want: "PatientList=null;errors.0.message~_filter"},
+		{name: "syntax error", caller: "admin", query: `{ PatientList { id }`, status: 400, want: "resourceType=OperationOutcome"},
+		{name: "unknown field", caller: "admin", query: `{ PatientList { nope } }`, status: 400, want: "resourceType=OperationOutcome"},
+		{name: "unknown argument", caller: "admin", query: `{ PatientList(nope: "x") { id } }`, status: 400, want: "resourceType=OperationOutcome"},
+		{name: "too deep", caller: "admin", query: `{ PatientList { contact { organization { resource { ... on Organization { partOf { resource { ... on Organization { partOf { resource { ... on Organization { partOf { resource { ... on Organization { partOf { resource { ... on Organization { id } } } } } } } } } } } } } } } } } }`,
+			status: 400, want: "resourceType=OperationOutcome;issue.0.details.text~depth"},
+		{name: "introspection", caller: "clinician", query: `{ __type(name: "Patient") { name } }`, want: "__type.name=Patient"},
+	}
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				vars := c.vars
+				if id, ok := vars["id"].(string); ok && strings.HasPrefix(id, "__") {
+					vars = map[string]any{"id": w.expand(t, "{"+id[2:]+"}")}
+				}
+				r := w.query(t, c.caller, c.query, vars)
+				want := c.status
+				if want == 0 {
+					want = 200
+				}
+				if r.status != want {
+					t.Fatalf("status %d, want %d: %.800s", r.status, want, r.raw)
+				}
+				root := r.body
+				if want == 200 {
+					data, _ := r.body["data"].(map[string]any)
+					root = map[string]any{"errors": r.body["errors"]}
+					for k, v := range data {
+						root[k] = v
+					}
+				}
+				for _, chk := range strings.Split(c.want, ";") {
+					check(t, w, root, chk, r.raw)
+				}
+			})
+		}
+	})
+}
+
+func TestBadRequests(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		for _, body := range []string{`{"query":`, `[]`, `{"query":""}`, `{"query":"{ PatientList { id } }","variables":"x"}`} {
+			if r := w.post(t, "admin", body); r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
+				t.Errorf("%s: %d %s, want a 400 OperationOutcome", body, r.status, r.raw)
+			}
+		}
+	})
+}
+
+// check asserts one "path=value" (or "path~substring") against v. Path
+// parts are member names or list indexes; "#" is a list's length and
+// "ids" its members' ids as local names, sorted, space-separated.
+func check(t *testing.T, w *world, v any, chk, raw string) {
+	t.Helper()
+	op := "="
+	path, want, ok := strings.Cut(chk, "=")
+	if p, wnt, contains := strings.Cut(chk, "~"); contains && (!ok || len(p) < len(path)) {
+		path, want, op = p, wnt, "~"
+	}
+	got := walk(w, v, strings.Split(path, "."))
+	if op == "~" && strings.Contains(got, want) || op == "=" && got == want {
+		return
+	}
+	if len(raw) > 800 {
+		raw = raw[:800] + "…"
+	}
+	t.Errorf("%s: got %q, want %s%q\n%s", path, got, op, want, raw)
+}
+
+func walk(w *world, v any, path []string) string {
+	for i, p := range path {
+		switch p {
+		case "#":
+			l, _ := v.([]any)
+			return fmt.Sprint(len(l))
+		case "ids":
+			var out []string
+			l, _ := v.([]any)
+			for _, e := range l {
+				m, _ := e.(map[string]any)
+				id := fmt.Sprint(m["id"])
+				if m["code"] != nil && m["id"] == nil {
+					id = fmt.Sprint(m["code"])
+				}
+				out = append(out, localName(w, id))
+			}
+			slices.Sort(out)
+			return strings.Join(out, " ")
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[p]
+		case []any:
+			var n int
+			fmt.Sscan(p, &n)
+			if n >= len(x) {
+				return "<missing " + strings.Join(path[:i+1], ".") + ">"
+			}
+			v = x[n]
+		default:
+			return "<missing " + strings.Join(path[:i+1], ".") + ">"
+		}
+	}
+	if v == nil {
+		return "null"
+	}
+	return localName(w, fmt.Sprint(v))
+}
+
+// localName maps a resource id to its local name in w.
+func localName(w *world, id string) string {
+	for n, r := range w.ids {
+		if strings.HasSuffix(r, "/"+id) {
+			return n
+		}
+	}
+	return id
+}

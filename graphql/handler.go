@@ -1,0 +1,179 @@
+package graphql
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	gql "github.com/graphql-go/graphql"
+	"github.com/graphql-go/graphql/gqlerrors"
+	"github.com/graphql-go/graphql/language/ast"
+	"github.com/graphql-go/graphql/language/parser"
+	"github.com/graphql-go/graphql/language/source"
+
+	"github.com/wardhealth/ward"
+	wardhttp "github.com/wardhealth/ward/http"
+	"github.com/wardhealth/ward/search"
+)
+
+const (
+	// MaxDepth is the deepest field nesting a query may have (Medplum's).
+	MaxDepth = 12
+	// MaxResolutions caps the store look-ups of one request: root reads
+	// and searches, reverse lookups and reference batches.
+	MaxResolutions = 1000
+	// maxIDs is the most ids one reference batch asks for (search's
+	// limit of ORed values).
+	maxIDs = 100
+	// defaultCount is the page size of a list without _count (REST's).
+	defaultCount = search.DefaultCount
+)
+
+// Handler serves /fhir/R4/$graphql. Mount it behind the caller resolution
+// (wardhttp.Options.Operations): it needs the Principal in the context.
+type Handler struct {
+	r      *resolvers
+	schema func() (gql.Schema, error)
+}
+
+// New returns a Handler over store. The schema is built on the first
+// request and kept for the Handler's life.
+func New(store ward.ResourceStore, logger *slog.Logger) *Handler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	r := &resolvers{store: store, parse: search.Parse, logger: logger}
+	return &Handler{
+		r:      r,
+		schema: sync.OnceValues(func() (gql.Schema, error) { return newSchemaBuilder(r).build() }),
+	}
+}
+
+// request body of $graphql.
+type body struct {
+	Query         string         `json:"query"`
+	OperationName string         `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+}
+
+// ServeHTTP answers 200 {"data": …, "errors": […]} once the query is valid;
+// malformed JSON, a syntax error, a query the schema refuses or one deeper
+// than MaxDepth is a 400 OperationOutcome.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, err := readRequest(r)
+	if err != nil {
+		wardhttp.Error(w, r, err)
+		return
+	}
+	schema, err := h.schema()
+	if err != nil {
+		wardhttp.Error(w, r, err) // a bug in the generated schema: 500, logged
+		return
+	}
+	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
+	if err != nil {
+		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "GraphQL syntax error: %s", gqlMessage(err)))
+		return
+	}
+	if v := gql.ValidateDocument(&schema, doc, gql.SpecifiedRules); !v.IsValid {
+		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "%s", v.Errors[0].Message))
+		return
+	}
+	if d := queryDepth(doc); d > MaxDepth {
+		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "Query depth %d exceeds the maximum of %d", d, MaxDepth))
+		return
+	}
+	result := gql.Execute(gql.ExecuteParams{
+		Schema:        schema,
+		AST:           doc,
+		OperationName: req.OperationName,
+		Args:          req.Variables,
+		Context:       withRequest(r.Context(), MaxResolutions),
+	})
+	out, err := json.Marshal(result)
+	if err != nil {
+		wardhttp.Error(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// readRequest reads the JSON body of a POST, or query, operationName and
+// variables of a GET.
+func readRequest(r *http.Request) (*body, error) {
+	var b body
+	if r.Method == http.MethodGet {
+		q := r.URL.Query()
+		b.Query, b.OperationName = q.Get("query"), q.Get("operationName")
+		if v := q.Get("variables"); v != "" {
+			if err := json.Unmarshal([]byte(v), &b.Variables); err != nil {
+				return nil, ward.Errorf(ward.EINVALID, "Invalid variables: %s", err)
+			}
+		}
+	} else {
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, ward.Errorf(ward.ETOOLARGE, "Request body too large")
+		}
+		if err := json.Unmarshal(data, &b); err != nil {
+			return nil, ward.Errorf(ward.EINVALID, "Invalid JSON: %s", err)
+		}
+	}
+	if b.Query == "" {
+		return nil, ward.Errorf(ward.EINVALID, "Must provide query.")
+	}
+	return &b, nil
+}
+
+func gqlMessage(err error) string {
+	if e, ok := err.(*gqlerrors.Error); ok {
+		return e.Message
+	}
+	return err.Error()
+}
+
+// queryDepth is the deepest field nesting of doc's operations (a root field
+// is depth 1), following fragments; fragment cycles are refused by
+// validation before this runs, and seen guards against them anyway.
+func queryDepth(doc *ast.Document) int {
+	frags := map[string]*ast.FragmentDefinition{}
+	for _, d := range doc.Definitions {
+		if f, ok := d.(*ast.FragmentDefinition); ok && f.Name != nil {
+			frags[f.Name.Value] = f
+		}
+	}
+	maxD := 0
+	for _, d := range doc.Definitions {
+		if op, ok := d.(*ast.OperationDefinition); ok {
+			maxD = max(maxD, selectionDepth(op.SelectionSet, frags, map[string]bool{}))
+		}
+	}
+	return maxD
+}
+
+func selectionDepth(set *ast.SelectionSet, frags map[string]*ast.FragmentDefinition, seen map[string]bool) int {
+	if set == nil {
+		return 0
+	}
+	maxD := 0
+	for _, s := range set.Selections {
+		switch s := s.(type) {
+		case *ast.Field:
+			maxD = max(maxD, 1+selectionDepth(s.SelectionSet, frags, seen))
+		case *ast.InlineFragment:
+			maxD = max(maxD, selectionDepth(s.SelectionSet, frags, seen))
+		case *ast.FragmentSpread:
+			if s.Name == nil || seen[s.Name.Value] || frags[s.Name.Value] == nil {
+				continue
+			}
+			seen[s.Name.Value] = true
+			maxD = max(maxD, selectionDepth(frags[s.Name.Value].SelectionSet, frags, seen))
+			delete(seen, s.Name.Value)
+		}
+	}
+	return maxD
+}
