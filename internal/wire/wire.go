@@ -17,6 +17,7 @@ import (
 	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/console"
 	"github.com/wardhealth/ward/fhir"
+	"github.com/wardhealth/ward/graphql"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
@@ -69,6 +70,8 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 	// operations are the FHIR operations served by their own packages
 	// ($graphql, ValueSet/$expand); each runs behind the caller resolution.
 	var operations []wardhttp.Route
+	gq := graphql.New(s, logger)
+	operations = append(operations, wardhttp.Route{Pattern: "POST /fhir/R4/$graphql", Handler: gq}, wardhttp.Route{Pattern: "GET /fhir/R4/$graphql", Handler: gq})
 	// console serves the built-in web console for the GET requests no API
 	// route matches.
 	console := console.Handler()
