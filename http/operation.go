@@ -150,17 +150,54 @@ func (s *Server) startSetAccounts(w http.ResponseWriter, r *http.Request, setter
 	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), asyncJobTimeout)
 	go func() {
 		defer cancel()
-		n, err := setter.SetAccounts(runCtx, typ, id, in.accounts, in.propagate)
-		if err != nil {
-			s.logger.WarnContext(runCtx, "$set-accounts job failed", "job", job, "target", typ+"/"+id, "error", err)
-		}
-		if err := s.finishJob(jobCtx, job, n, err); err != nil {
-			s.logger.ErrorContext(runCtx, "$set-accounts job: recording the result failed", "job", job, "error", err)
-		}
+		s.runSetAccountsJob(runCtx, jobCtx, setter, job, typ, id, in)
 	}()
 	status := s.fhirBase(r) + "/job/" + job + "/status"
 	w.Header().Set("Content-Location", status)
 	writeJSON(w, http.StatusAccepted, mustJSON(acceptedOutcome(status)))
+}
+
+// runSetAccountsJob is the background half of an async $set-accounts. A
+// job cancelled before it starts only sets the target's accounts (what
+// Medplum's worker has done when it first sees the cancellation) and stays
+// cancelled without output. Once started, the propagation is one
+// transaction (store.Store.SetAccounts) with no batch boundary to stop
+// at: a job cancelled while it runs finishes its work, and stays
+// cancelled without output.
+func (s *Server) runSetAccountsJob(runCtx, jobCtx context.Context, setter accountSetter, job, typ, id string, in *setAccountsInput) {
+	cancelled, err := s.jobCancelled(jobCtx, job)
+	if err != nil {
+		s.logger.ErrorContext(runCtx, "$set-accounts job: reading its status failed", "job", job, "error", err)
+		return
+	}
+	if cancelled {
+		if _, err := setter.SetAccounts(runCtx, typ, id, in.accounts, false); err != nil {
+			s.logger.WarnContext(runCtx, "$set-accounts job cancelled before it ran: setting the target failed", "job", job, "target", typ+"/"+id, "error", err)
+		}
+		return
+	}
+	n, err := setter.SetAccounts(runCtx, typ, id, in.accounts, in.propagate)
+	if err != nil {
+		s.logger.WarnContext(runCtx, "$set-accounts job failed", "job", job, "target", typ+"/"+id, "error", err)
+	}
+	if err := s.finishJob(jobCtx, job, n, err); err != nil {
+		s.logger.ErrorContext(runCtx, "$set-accounts job: recording the result failed", "job", job, "error", err)
+	}
+}
+
+// jobCancelled reports whether the AsyncJob has been cancelled.
+func (s *Server) jobCancelled(ctx context.Context, id string) (bool, error) {
+	res, err := s.store.Read(ctx, "AsyncJob", id)
+	if err != nil {
+		return false, err
+	}
+	var job struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(res.Content, &job); err != nil {
+		return false, err
+	}
+	return job.Status == "cancelled", nil
 }
 
 // acceptedOutcome is Medplum's accepted(location): an informational
@@ -210,17 +247,9 @@ func (s *Server) createJob(ctx context.Context, request string) (string, error) 
 // finishJob records the result: completed with resourcesUpdated, or
 // error with the OperationOutcome. A job cancelled meanwhile stays so.
 func (s *Server) finishJob(ctx context.Context, id string, n int, runErr error) error {
-	return s.store.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
-		res, err := tx.Read(ctx, "AsyncJob", id)
-		if err != nil {
-			return err
-		}
-		var job map[string]any
-		if err := json.Unmarshal(res.Content, &job); err != nil {
-			return err
-		}
+	return s.updateJob(ctx, id, func(job map[string]any) (bool, error) {
 		if job["status"] == "cancelled" {
-			return nil
+			return false, nil
 		}
 		job["transactionTime"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 		if runErr != nil {
@@ -230,9 +259,80 @@ func (s *Server) finishJob(ctx context.Context, id string, n int, runErr error) 
 			job["status"] = "completed"
 			job["output"] = resourcesUpdated(n)
 		}
-		_, _, err = tx.Update(ctx, "AsyncJob", id, mustJSON(job), "")
-		return err
+		return true, nil
 	})
+}
+
+// jobWriteAttempts bounds the re-reads when the job changed between its
+// read and its write (a cancellation racing the worker's result).
+const jobWriteAttempts = 3
+
+// updateJob applies change to the AsyncJob and writes it when change says
+// so, only over the version it read: the worker's result and a
+// cancellation never overwrite each other.
+func (s *Server) updateJob(ctx context.Context, id string, change func(job map[string]any) (bool, error)) error {
+	var err error
+	for range jobWriteAttempts {
+		err = s.store.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
+			res, err := tx.Read(ctx, "AsyncJob", id)
+			if err != nil {
+				return err
+			}
+			var job map[string]any
+			if err := json.Unmarshal(res.Content, &job); err != nil {
+				return err
+			}
+			write, err := change(job)
+			if err != nil || !write {
+				return err
+			}
+			_, _, err = tx.Update(ctx, "AsyncJob", id, mustJSON(job), res.VersionID)
+			return err
+		})
+		if ward.ErrorCode(err) != ward.EPRECONDITION {
+			return err
+		}
+	}
+	return err
+}
+
+// handleJobCancel answers DELETE /fhir/R4/job/{id}/status (Medplum's
+// job.ts) and POST /fhir/R4/AsyncJob/{id}/$cancel (asyncjobcancel.ts): an
+// accepted job becomes cancelled (202 with an accepted OperationOutcome,
+// or 200 All OK for $cancel), a cancelled one stays so, an ended one is
+// 400. Project admins cancel their project's jobs; other callers only a
+// job their access policy lets them read.
+func (s *Server) handleJobCancel(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := ward.PrincipalFromContext(ctx)
+	id := r.PathValue("id")
+	if !p.Admin && !p.System {
+		if _, err := s.store.Read(ctx, "AsyncJob", id); err != nil {
+			Error(w, r, err)
+			return
+		}
+	}
+	err := s.updateJob(ward.NewContextWithPrincipal(ctx, jobPrincipal(p)), id, func(job map[string]any) (bool, error) {
+		switch job["status"] {
+		case "accepted":
+			job["status"] = "cancelled"
+			return true, nil
+		case "cancelled":
+			return false, nil
+		}
+		return false, invalidf("AsyncJob cannot be cancelled if status is not 'accepted', job had status '%v'", job["status"])
+	})
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if r.Method == http.MethodDelete {
+		// The async pattern's answer: 202 and an informational outcome
+		// without a location.
+		writeJSON(w, http.StatusAccepted, mustJSON(infoOutcome("accepted", "Accepted")))
+		return
+	}
+	writeJSON(w, http.StatusOK, mustJSON(allOK()))
 }
 
 // handleJobStatus answers GET /fhir/R4/job/{id}/status with the AsyncJob:

@@ -29,7 +29,8 @@ type opFixture struct {
 	o1, o2           string
 }
 
-func newOpFixture(t *testing.T, s *store.Store) *opFixture {
+// newOpFixture serves s, or served (a wrapper of s) when given.
+func newOpFixture(t *testing.T, s *store.Store, served ...ward.ResourceStore) *opFixture {
 	f := &opFixture{project: uuid.NewString(), other: uuid.NewString(),
 		o1: "Organization/" + uuid.NewString(), o2: "Organization/" + uuid.NewString()}
 	callers := map[string]*ward.Principal{
@@ -37,8 +38,12 @@ func newOpFixture(t *testing.T, s *store.Store) *opFixture {
 		"clinician": {ProjectID: f.project, Author: "Practitioner/clinician"},
 		"stranger":  {ProjectID: f.other, Admin: true, Author: "Practitioner/stranger"},
 	}
+	var api ward.ResourceStore = s
+	if len(served) > 0 {
+		api = served[0]
+	}
 	srv := wardhttp.NewServer(wardhttp.Options{
-		Store:   s,
+		Store:   api,
 		Logger:  discardLogger(),
 		BaseURL: base + "/",
 		Authenticate: func(r *http.Request) (*ward.Principal, error) {

@@ -185,6 +185,10 @@ func (s *Server) Handler() http.Handler {
 	private("GET /fhir/R4/{type}/{id}/_history/{vid}", s.withType(s.handleVRead))
 	private("POST /fhir/R4/{type}/{id}/$set-accounts", s.withType(s.handleSetAccounts))
 	private("GET /fhir/R4/job/{id}/status", s.handleJobStatus)
+	private("DELETE /fhir/R4/job/{id}/status", s.handleJobCancel)
+	private("POST /fhir/R4/AsyncJob/{id}/$cancel", s.handleJobCancel)
+	private("GET /fhir/R4/Patient/{id}/$everything", s.handleEverything)
+	private("POST /fhir/R4/Patient/{id}/$everything", s.handleEverything)
 	for _, op := range s.operations {
 		private(op.Pattern, op.Handler.ServeHTTP)
 	}
