@@ -59,7 +59,7 @@ func TestMSOEverything(t *testing.T) {
 					request: "GET /fhir/R4/Patient/{pat-n}/$everything?_type=Observation,Communication", status: 200, ids: []string{"pat-n", "obs-n"}},
 				{rule: "POST", caller: "bob",
 					request: `POST /fhir/R4/Patient/{pat-s}/$everything {"resourceType":"Parameters","parameter":[{"name":"_count","valueInteger":10}]}`,
-					status: 200, ids: clinical("s")},
+					status:  200, ids: clinical("s")},
 				{rule: "another clinic's patient is 404", caller: "alice", request: "GET /fhir/R4/Patient/{pat-s}/$everything", status: 404},
 				{rule: "another clinic's patient is 404", caller: "bob", request: "GET /fhir/R4/Patient/{pat-n}/$everything", status: 404},
 			},
