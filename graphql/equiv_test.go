@@ -1,0 +1,360 @@
+package graphql_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
+	"github.com/wardhealth/ward/graphql"
+	wardhttp "github.com/wardhealth/ward/http"
+	"github.com/wardhealth/ward/internal/synth"
+	"github.com/wardhealth/ward/search"
+	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/storetest"
+)
+
+var (
+	equivSeed = flag.Uint64("graphql.seed", 1, "seed of the policy-equivalence world and queries")
+	equivN    = flag.Int("graphql.n", 100, "number of random queries per caller and engine in the policy-equivalence test")
+)
+
+// TestPolicyEquivalence: for random GraphQL queries (random types, search
+// arguments, nested references and reverse lookups) over a synthetic
+// project of several clinics, each caller (the admin, a clinician of two
+// clinics, a restricted member) gets from GraphQL exactly the ids the
+// equivalent REST requests give the same caller — over HTTP, through the
+// same server: a list equals the REST search, a resolved reference is
+// non-null exactly when REST reads it, and a reverse lookup equals the
+// REST search with the reference parameter.
+//
+// Run long: go test ./graphql -run PolicyEquivalence -graphql.n=5000 -graphql.seed=7
+func TestPolicyEquivalence(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		rng := rand.New(rand.NewPCG(*equivSeed, 42))
+		e := newEquivWorld(t, s, rng)
+		for _, caller := range []string{"admin", "clinician", "restricted"} {
+			t.Run(caller, func(t *testing.T) {
+				failures := 0
+				for i := 0; i < *equivN && failures < 10; i++ {
+					if msg := e.compare(t, caller, e.randomQuery(rng)); msg != "" {
+						failures++
+						t.Errorf("seed %d, query %d: %s", *equivSeed, i, msg)
+					}
+				}
+				t.Logf("%s: %v", caller, e.stats)
+				// A run that never resolved or hid a reference, or never
+				// listed anything, would prove nothing.
+				if *equivN >= 100 && (e.stats["ids"] == 0 || e.stats["resolved"] == 0 || e.stats["reverse ids"] == 0 ||
+					caller != "admin" && e.stats["hidden"] == 0) {
+					t.Errorf("the random queries exercised too little: %v", e.stats)
+				}
+				clear(e.stats)
+			})
+		}
+	})
+}
+
+type equivWorld struct {
+	srv      *httptest.Server
+	callers  map[string]*ward.Principal
+	patients []string // ids
+	clinics  []string
+	families []string
+	stats    map[string]int // what the queries exercised, per caller
+}
+
+func newEquivWorld(t *testing.T, s *store.Store, rng *rand.Rand) *equivWorld {
+	w := &world{s: s, project: uuid.NewString(), ids: map[string]string{}}
+	e := &equivWorld{stats: map[string]int{}}
+	for i := 0; i < 4; i++ {
+		name := fmt.Sprintf("clinic-%d", i)
+		w.create(t, w.project, name, `{"resourceType":"Organization","name":"Clinic `+name+`"}`)
+		e.clinics = append(e.clinics, w.ids[name])
+	}
+	for i := 0; i < 24; i++ {
+		p := synth.Patient(rng)
+		clinic := e.clinics[rng.IntN(len(e.clinics))]
+		p["meta"] = map[string]any{"accounts": []any{map[string]any{"reference": clinic}}}
+		p["managingOrganization"] = map[string]any{"reference": e.clinics[rng.IntN(len(e.clinics))]}
+		name := fmt.Sprintf("p%d", i)
+		w.create(t, w.project, name, mustJSON(p))
+		e.patients = append(e.patients, strings.TrimPrefix(w.ids[name], "Patient/"))
+		fam := p["name"].([]any)[0].(map[string]any)["family"].(string)
+		if !slices.Contains(e.families, fam) {
+			e.families = append(e.families, fam)
+		}
+		for j := rng.IntN(4); j > 0; j-- {
+			o := synth.Observation(rng, w.ids[name])
+			// Some observations are stamped with another clinic than
+			// their patient's: the nested subject must follow the
+			// patient's own walls, not the observation's.
+			stamp := clinic
+			if rng.IntN(4) == 0 {
+				stamp = e.clinics[rng.IntN(len(e.clinics))]
+			}
+			o["meta"] = map[string]any{"accounts": []any{map[string]any{"reference": stamp}}}
+			w.create(t, w.project, fmt.Sprintf("o%d-%d", i, j), mustJSON(o))
+		}
+	}
+	c0, c1 := e.clinics[0], e.clinics[1]
+	clinician := `[{"resourceType":"Organization","readonly":true},
+	 {"resourceType":"Patient","criteria":"Patient?_compartment=` + c0 + `"},{"resourceType":"Patient","criteria":"Patient?_compartment=` + c1 + `"},
+	 {"resourceType":"Observation","criteria":"Observation?_compartment=` + c0 + `"},{"resourceType":"Observation","criteria":"Observation?_compartment=` + c1 + `"}]`
+	restrictedPolicy := `[{"resourceType":"Patient","criteria":"Patient?gender=female","hiddenFields":["birthDate"]},
+	 {"resourceType":"Observation","criteria":"Observation?code=8867-4,8310-5,29463-7"}]`
+	e.callers = map[string]*ward.Principal{
+		"admin":      {ProjectID: w.project, Admin: true, Author: "Practitioner/admin"},
+		"clinician":  {ProjectID: w.project, Author: "Practitioner/c", Policy: policy(t, clinician)},
+		"restricted": {ProjectID: w.project, Author: "Practitioner/r", Policy: policy(t, restrictedPolicy)},
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	api := wardhttp.NewServer(wardhttp.Options{
+		Store: s, Logger: logger, Parse: search.Parse, ResourceTypes: fhir.ResourceTypes(),
+		Authenticate: func(r *http.Request) (*ward.Principal, error) {
+			if p := e.callers[r.Header.Get("X-Test-Caller")]; p != nil {
+				return p, nil
+			}
+			return nil, ward.Errorf(ward.EUNAUTHORIZED, "no caller")
+		},
+		Operations: []wardhttp.Route{{Pattern: "POST /fhir/R4/$graphql", Handler: graphql.New(s, logger)}},
+	})
+	e.srv = httptest.NewServer(api.Handler())
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func mustJSON(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
+
+// equivQuery is one random list query: its type, search arguments (as
+// url.Values for REST and GraphQL literals) and what it nests.
+type equivQuery struct {
+	typ       string
+	args      url.Values
+	nestRef   bool       // Observation: subject { resource { … on Patient { id } } }
+	reverse   url.Values // Patient: ObservationList(_reference: subject, …); nil: none
+	orgNested bool       // Patient: managingOrganization { resource { … on Organization { id } } }
+}
+
+func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
+	q := equivQuery{args: url.Values{}}
+	count := func(v url.Values) {
+		if rng.IntN(2) == 0 {
+			v.Set("_count", fmt.Sprint(1+rng.IntN(30)))
+		}
+		if rng.IntN(3) == 0 {
+			v.Set("_sort", []string{"_id", "-_id", "_lastUpdated"}[rng.IntN(3)])
+		}
+	}
+	obsArgs := func(v url.Values) {
+		switch rng.IntN(4) {
+		case 0:
+			v.Set("code", synth.ObservationCodes[rng.IntN(len(synth.ObservationCodes))].Code)
+		case 1:
+			v.Set("value-quantity", fmt.Sprintf("gt%d", 10+rng.IntN(150)))
+		case 2:
+			v.Set("date", fmt.Sprintf("ge%d-01-01", 2015+rng.IntN(10)))
+		}
+	}
+	switch rng.IntN(3) {
+	case 0:
+		q.typ = "Patient"
+		switch rng.IntN(5) {
+		case 0:
+			q.args.Set("name", strings.ToLower(e.families[rng.IntN(len(e.families))][:3]))
+		case 1:
+			q.args.Set("gender", []string{"male", "female", "other"}[rng.IntN(3)])
+		case 2:
+			q.args.Set("birthdate", fmt.Sprintf("lt%d", 1930+rng.IntN(90)))
+		case 3:
+			q.args.Set("_filter", fmt.Sprintf("birthdate ge %d-01-01", 1930+rng.IntN(90)))
+		}
+		q.orgNested = rng.IntN(2) == 0
+		if rng.IntN(2) == 0 {
+			q.reverse = url.Values{}
+			obsArgs(q.reverse)
+			count(q.reverse)
+		}
+	case 1:
+		q.typ = "Observation"
+		obsArgs(q.args)
+		if rng.IntN(3) == 0 {
+			q.args.Set("subject", "Patient/"+e.patients[rng.IntN(len(e.patients))])
+		}
+		q.nestRef = rng.IntN(3) > 0
+	default:
+		q.typ = "Organization"
+		if rng.IntN(2) == 0 {
+			q.args.Set("name", "clinic")
+		}
+	}
+	count(q.args)
+	return q
+}
+
+// literal renders v as GraphQL arguments (names '-' → '_').
+func literal(v url.Values) string {
+	var parts []string
+	for k, vs := range v {
+		name := strings.ReplaceAll(k, "-", "_")
+		if k == "_count" {
+			parts = append(parts, name+": "+vs[0])
+		} else {
+			parts = append(parts, name+": "+mustJSON(vs[0]))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+func (q equivQuery) graphql() string {
+	sel := "id"
+	if q.nestRef {
+		sel += " subject { reference resource { ... on Patient { id } } }"
+	}
+	if q.orgNested {
+		sel += " managingOrganization { reference resource { ... on Organization { id } } }"
+	}
+	if q.reverse != nil {
+		args := literal(q.reverse)
+		if args != "" {
+			args = ", " + args
+		}
+		sel += " ObservationList(_reference: subject" + args + ") { id }"
+	}
+	args := literal(q.args)
+	if args != "" {
+		args = "(" + args + ")"
+	}
+	return "{ " + q.typ + "List" + args + " { " + sel + " } }"
+}
+
+// compare runs q both ways as caller and describes the first difference.
+func (e *equivWorld) compare(t *testing.T, caller string, q equivQuery) string {
+	t.Helper()
+	gq := q.graphql()
+	status, body := e.do(t, caller, "POST", "/fhir/R4/$graphql", mustJSON(map[string]any{"query": gq}))
+	if status != 200 {
+		return fmt.Sprintf("%s: GraphQL %d %v", gq, status, body)
+	}
+	restStatus, bundle := e.do(t, caller, "GET", "/fhir/R4/"+q.typ+"?"+q.args.Encode(), "")
+	data, _ := body["data"].(map[string]any)
+	list, isList := data[q.typ+"List"].([]any)
+	if restStatus != 200 {
+		if isList || body["errors"] == nil {
+			return fmt.Sprintf("%s: REST %d but GraphQL answered %v", gq, restStatus, body)
+		}
+		return ""
+	}
+	if !isList {
+		return fmt.Sprintf("%s: REST 200 but GraphQL answered %v", gq, body)
+	}
+	if got, want := idsOf(list), bundleIDs(bundle); !slices.Equal(got, want) {
+		return fmt.Sprintf("%s: GraphQL ids %v, REST %v", gq, got, want)
+	}
+	e.stats["ids"] += len(list)
+	for _, item := range list {
+		m := item.(map[string]any)
+		if msg := e.compareNested(t, caller, gq, q, m); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+func (e *equivWorld) compareNested(t *testing.T, caller, gq string, q equivQuery, m map[string]any) string {
+	for _, field := range []string{"subject", "managingOrganization"} {
+		ref, _ := m[field].(map[string]any)
+		if ref == nil || (field == "subject" && !q.nestRef) || (field == "managingOrganization" && !q.orgNested) {
+			continue
+		}
+		target, _ := ref["reference"].(string)
+		res, _ := ref["resource"].(map[string]any)
+		status, _ := e.do(t, caller, "GET", "/fhir/R4/"+target, "")
+		if (status == 200) != (res != nil) {
+			return fmt.Sprintf("%s: %s.%s resolved %v, REST read %s answered %d", gq, m["id"], field, res != nil, target, status)
+		}
+		if res != nil {
+			e.stats["resolved"]++
+		} else {
+			e.stats["hidden"]++
+		}
+	}
+	if q.reverse != nil {
+		v := url.Values{}
+		for k, vs := range q.reverse {
+			v[k] = vs
+		}
+		v.Set("subject", "Patient/"+m["id"].(string))
+		status, bundle := e.do(t, caller, "GET", "/fhir/R4/Observation?"+v.Encode(), "")
+		list, isList := m["ObservationList"].([]any)
+		if status != 200 {
+			if isList {
+				return fmt.Sprintf("%s: reverse lookup of %s answered %v, REST %d", gq, m["id"], list, status)
+			}
+			return ""
+		}
+		if got, want := idsOf(list), bundleIDs(bundle); !slices.Equal(got, want) {
+			return fmt.Sprintf("%s: reverse lookup of %s gave %v, REST %v", gq, m["id"], got, want)
+		}
+		e.stats["reverse ids"] += len(list)
+	}
+	return ""
+}
+
+func (e *equivWorld) do(t *testing.T, caller, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), method, e.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("X-Test-Caller", caller)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func idsOf(list []any) []string {
+	out := []string{}
+	for _, item := range list {
+		m, _ := item.(map[string]any)
+		out = append(out, fmt.Sprint(m["id"]))
+	}
+	return out
+}
+
+func bundleIDs(bundle map[string]any) []string {
+	out := []string{}
+	entries, _ := bundle["entry"].([]any)
+	for _, e := range entries {
+		m, _ := e.(map[string]any)
+		if mode, _ := m["search"].(map[string]any)["mode"].(string); mode != "" && mode != "match" {
+			continue
+		}
+		res, _ := m["resource"].(map[string]any)
+		out = append(out, fmt.Sprint(res["id"]))
+	}
+	return out
+}
