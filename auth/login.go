@@ -303,7 +303,7 @@ func (s *Service) setLoginCookie(w http.ResponseWriter, login *Login) {
 func (s *Service) membershipChoices(ctx context.Context, ms []*Membership) ([]membershipChoice, error) {
 	out := make([]membershipChoice, 0, len(ms))
 	for _, m := range ms {
-		c := membershipChoice{ID: m.ID, Project: copyRef(m.Project), Profile: copyRef(m.Profile)}
+		c := membershipChoice{ID: m.ID, Project: copyRef(m.Project), Profile: copyRef(m.Profile), Identifier: m.Identifier}
 		if c.Project != nil && c.Project.Display == "" {
 			c.Project.Display = s.displayOf(ctx, c.Project.Reference)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -348,7 +349,8 @@ func TestLoginSeveralMemberships(t *testing.T) {
 		pa := f.project(t, "Alpha Clinic", false)
 		pb := f.project(t, "Beta Clinic", false)
 		ma := f.member(t, pa, bob, "Practitioner", "Bob", "Jones")
-		mb := f.member(t, pb, bob, "Practitioner", "Robert", "Jones")
+		label := map[string]any{"system": "https://medplum.com/identifier/label", "value": "Night shift"}
+		mb := f.member(t, pb, bob, "Practitioner", "Robert", "Jones", func(m *Membership) { m.Identifier = []any{label} })
 
 		w := f.post(t, "/auth/login", map[string]any{"email": "bob@example.com", "password": testPassword, "scope": "openid"})
 		out := decodeLogin(t, w)
@@ -363,6 +365,11 @@ func TestLoginSeveralMemberships(t *testing.T) {
 			}
 			if !strings.HasPrefix(c.Project.Reference, "Project/") || !strings.HasPrefix(c.Profile.Reference, "Practitioner/") {
 				t.Errorf("references %+v %+v", c.Project, c.Profile)
+			}
+			// The chooser also shows the membership's label identifier.
+			wantLabel := c.ID == mb.ID
+			if got := strings.Contains(fmt.Sprint(c.Identifier), "Night shift"); got != wantLabel {
+				t.Errorf("membership %s: identifier %v", c.ID, c.Identifier)
 			}
 		}
 

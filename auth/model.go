@@ -30,6 +30,9 @@ type Membership struct {
 	Active       *bool          `json:"active,omitempty"`
 	ExternalID   string         `json:"externalId,omitempty"`
 	InvitedBy    *Reference     `json:"invitedBy,omitempty"`
+	// Identifier carries the label the React chooser shows next to the
+	// names (system https://medplum.com/identifier/label).
+	Identifier []any `json:"identifier,omitempty"`
 }
 
 // MemberAccess is one ProjectMembership.access entry.
