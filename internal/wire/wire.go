@@ -22,6 +22,7 @@ import (
 	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/postgres"
+	"github.com/wardhealth/ward/terminology"
 )
 
 // DefaultProjectID is the one project every request acts in until
@@ -72,6 +73,7 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 	var operations []wardhttp.Route
 	gq := graphql.New(s, logger)
 	operations = append(operations, wardhttp.Route{Pattern: "POST /fhir/R4/$graphql", Handler: gq}, wardhttp.Route{Pattern: "GET /fhir/R4/$graphql", Handler: gq})
+	operations = append(operations, terminology.Routes(s)...)
 	// console serves the built-in web console for the GET requests no API
 	// route matches.
 	console := console.Handler()
