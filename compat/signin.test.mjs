@@ -200,6 +200,22 @@ test('SignInForm from an allowed origin: auth/method, password, the project choo
   assert.ok(medplum.cors.includes('POST /oauth2/token 200'), 'the token exchange is a simple request');
 });
 
+test('SignInForm with chooseScopes (an OAuth page): the code waits for ChooseScopeForm, auth/scope narrows it', corsConfigured, async () => {
+  const { email } = await registerProjectAdmin('signin-scopes');
+  const medplum = appClient(appOrigin);
+  const asked = 'openid offline patient/*.read user/*.read';
+  const login = await medplum.startLogin({ ...signInFormProps, scope: asked, email, password, remember: false });
+  assert.match(login.code ?? '', /^[0-9a-f]{32}$/, JSON.stringify(login));
+
+  // ChooseScopeForm posts the checked boxes; a scope that was not asked for is refused.
+  await assert.rejects(medplum.post('auth/scope', { login: login.login, scope: 'openid user/*.*' }), /Invalid scope/);
+  const narrowed = await medplum.post('auth/scope', { login: login.login, scope: 'openid offline patient/*.read' });
+  assert.match(narrowed.code ?? '', /^[0-9a-f]{32}$/, JSON.stringify(narrowed));
+  await medplum.processCode(narrowed.code);
+  const claims = JSON.parse(Buffer.from(medplum.getAccessToken().split('.')[1], 'base64url').toString());
+  assert.equal(claims.scope, 'openid offline patient/*.read');
+});
+
 test('signInWithRedirect: /oauth2/authorize with PKCE S256, the sign-in page, back to the app, processCode', corsConfigured, async () => {
   const { client: admin, email } = await registerProjectAdmin('redirect');
   const redirectUri = appOrigin + '/';
