@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"slices"
+	"sort"
 	"strings"
 
 	gql "github.com/graphql-go/graphql"
@@ -16,7 +17,6 @@ type schemaBuilder struct {
 	r         *resolvers
 	objects   map[string]*gql.Object             // FHIR type or backbone path → object
 	conns     map[string]*gql.Object             // resource type → <Type>Connection
-	refEnums  map[string]*gql.Enum               // source type → its reference parameters
 	args      map[string]gql.FieldConfigArgument // resource type → search arguments
 	revFields map[string][]string                // target type → source types with a reference param to it
 	resources *gql.Union                         // ResourceList
@@ -24,11 +24,10 @@ type schemaBuilder struct {
 
 func newSchemaBuilder(r *resolvers) *schemaBuilder {
 	b := &schemaBuilder{
-		r:        r,
-		objects:  map[string]*gql.Object{},
-		conns:    map[string]*gql.Object{},
-		refEnums: map[string]*gql.Enum{},
-		args:     map[string]gql.FieldConfigArgument{},
+		r:       r,
+		objects: map[string]*gql.Object{},
+		conns:   map[string]*gql.Object{},
+		args:    map[string]gql.FieldConfigArgument{},
 	}
 	b.revFields = reverseSources()
 	return b
@@ -135,7 +134,7 @@ func (b *schemaBuilder) fields(fhirType string) gql.Fields {
 		for _, src := range b.revFields[fhirType] {
 			fields[src+"List"] = &gql.Field{
 				Type:    gql.NewList(b.object(src)),
-				Args:    b.reverseArgs(src),
+				Args:    b.reverseArgs(fhirType, src),
 				Resolve: b.r.reverse(src),
 			}
 		}
@@ -221,59 +220,51 @@ func (b *schemaBuilder) searchArgs(rt string) gql.FieldConfigArgument {
 
 // reverseArgs are src's search arguments plus the required _reference:
 // the reference parameter of src that must point at the parent resource.
-func (b *schemaBuilder) reverseArgs(src string) gql.FieldConfigArgument {
+func (b *schemaBuilder) reverseArgs(target, src string) gql.FieldConfigArgument {
 	a := gql.FieldConfigArgument{}
 	for k, v := range b.searchArgs(src) {
 		a[k] = v
 	}
-	a["_reference"] = &gql.ArgumentConfig{Type: gql.NewNonNull(b.refEnum(src))}
+	a["_reference"] = &gql.ArgumentConfig{Type: gql.NewNonNull(b.refEnum(target, src))}
 	return a
 }
 
-// refEnum lists src's reference parameters; its values are the codes.
-func (b *schemaBuilder) refEnum(src string) *gql.Enum {
-	if e, ok := b.refEnums[src]; ok {
-		return e
-	}
+// refEnum lists src's reference parameters that may point at target
+// (Medplum's <Target>_<Source>_reference); its values are the codes.
+func (b *schemaBuilder) refEnum(target, src string) *gql.Enum {
 	values := gql.EnumValueConfigMap{}
 	for _, p := range fhir.SearchParams(src) {
-		if p.Type == "reference" {
+		if p.Type == "reference" && slices.Contains(p.Targets, target) {
 			values[argName(p.Code)] = &gql.EnumValueConfig{Value: p.Code}
 		}
 	}
-	e := gql.NewEnum(gql.EnumConfig{Name: src + "ReferenceParameter", Values: values})
-	b.refEnums[src] = e
-	return e
+	return gql.NewEnum(gql.EnumConfig{Name: target + "_" + src + "_reference", Values: values})
 }
 
 // argName is a search parameter code as a GraphQL name.
 func argName(code string) string { return strings.ReplaceAll(code, "-", "_") }
 
-// reverseSources maps each resource type to the types that have a
-// reference parameter able to point at it: the reverse lookups it offers.
+// reverseSources maps each resource type to the types with a reference
+// parameter whose targets name it: the reverse lookups it offers (as
+// Medplum: a parameter targeting any resource does not count).
 func reverseSources() map[string][]string {
 	out := map[string][]string{}
-	all := fhir.ResourceTypes()
-	for _, src := range all {
-		targets := map[string]bool{}
+	for _, src := range fhir.ResourceTypes() {
+		seen := map[string]bool{}
 		for _, p := range fhir.SearchParams(src) {
 			if p.Type != "reference" {
 				continue
 			}
-			if len(p.Targets) == 0 || slices.Contains(p.Targets, "Resource") {
-				for _, t := range all {
-					targets[t] = true
+			for _, t := range p.Targets {
+				if !seen[t] && fhir.IsResourceType(t) {
+					seen[t] = true
+					out[t] = append(out[t], src)
 				}
 			}
-			for _, t := range p.Targets {
-				targets[t] = true
-			}
 		}
-		for _, t := range all {
-			if targets[t] {
-				out[t] = append(out[t], src)
-			}
-		}
+	}
+	for _, srcs := range out {
+		sort.Strings(srcs)
 	}
 	return out
 }
