@@ -2,6 +2,7 @@ package wardhttp
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/wardhealth/ward"
@@ -74,6 +75,13 @@ func (p corsPolicy) allows(origin string) bool {
 // preflight is refused with 403 so the actual request is never sent.
 func (s *Server) cors(next http.Handler) http.Handler {
 	policy := newCORSPolicy(s.origins)
+	for _, o := range s.origins {
+		if !validOrigin(o) {
+			// A browser's Origin is never a path or a bare host, so such an
+			// entry would match nothing; say so rather than fail silently.
+			s.logger.Warn("allowed origin ignored: want scheme://host[:port]", "origin", o)
+		}
+	}
 	if !policy.enabled() {
 		return next
 	}
@@ -111,6 +119,17 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		h.Set("Access-Control-Max-Age", corsMaxAge)
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// validOrigin reports whether a configured origin can match a browser's
+// Origin header: "*", or scheme://host[:port] with nothing after it.
+func validOrigin(o string) bool {
+	o = strings.TrimRight(strings.TrimSpace(o), "/")
+	if o == "*" || o == "null" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Scheme != "" && u.Host != "" && u.Path == "" && u.RawQuery == "" && u.User == nil
 }
 
 // allowedRequestHeaders returns the requested headers that are in the

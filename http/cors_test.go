@@ -1,6 +1,7 @@
 package wardhttp_test
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -149,4 +150,29 @@ func TestCORSPlainOptionsIsNotAPreflight(t *testing.T) {
 	f := newFixture(t, withOrigins("https://app.example.com"))
 	w := f.do(t, "OPTIONS", "/fhir/R4/Patient", "", "Origin", "https://app.example.com")
 	expectStatus(t, w, 405)
+}
+
+// A configured origin that no browser can send (a path, a bare host) is
+// reported when the handler is built.
+func TestCORSWarnsAboutUnusableOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		origin string
+		warned bool
+	}{
+		{"https://app.example.com", false},
+		{"https://app.example.com/", false},
+		{"http://localhost:3000", false},
+		{"*", false},
+		{"app.example.com", true},
+		{"https://app.example.com/console", true},
+	} {
+		var logs strings.Builder
+		wardhttp.NewServer(wardhttp.Options{
+			AllowedOrigins: []string{tc.origin},
+			Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
+		}).Handler()
+		if got := strings.Contains(logs.String(), "allowed origin ignored"); got != tc.warned {
+			t.Errorf("%q: warned %v, want %v (%s)", tc.origin, got, tc.warned, logs.String())
+		}
+	}
 }
