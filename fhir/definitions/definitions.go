@@ -132,14 +132,15 @@ func LoadData(ctx context.Context, s *store.Store, d *Data, logger *slog.Logger)
 	}
 	began := time.Now()
 	size := cmp.Or(d.Batch, batchSize)
+	// The first version ever loaded has deleted nothing, so an id not found
+	// by search is not stored at all (not even deleted) and can be created.
+	first := m.Version == "" || m.Version == d.Version && m.Previous == ""
 	for i := start; i < len(d.Resources); i += size {
 		batch := d.Resources[i:min(i+size, len(d.Resources))]
 		done := i + len(batch)
 		err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
-			for _, r := range batch {
-				if _, _, err := tx.Update(ctx, r.Type, r.ID, r.Content, ""); err != nil {
-					return fmt.Errorf("definitions: %s/%s: %w", r.Type, r.ID, err)
-				}
+			if err := writeBatch(ctx, tx, batch, first); err != nil {
+				return err
 			}
 			return writeMarker(ctx, tx, marker{Version: d.Version, Done: done, Total: len(d.Resources), Previous: m.previous(d.Version)})
 		})
@@ -160,6 +161,60 @@ func LoadData(ctx context.Context, s *store.Store, d *Data, logger *slog.Logger)
 	logger.InfoContext(ctx, "definitions: loaded into the FHIR R4 project",
 		"version", d.Version, "resources", len(d.Resources)-start, "duration", time.Since(began).Round(time.Millisecond).String())
 	return nil
+}
+
+// idCreator is the store's create-under-a-chosen-id (store.tx.CreateWithID).
+type idCreator interface {
+	CreateWithID(ctx context.Context, typ, id string, content []byte) (*ward.Resource, error)
+}
+
+// writeBatch writes batch. During the first load (first) the definitions
+// not stored yet are created under their ids directly, skipping the
+// lookups an update-as-create makes per resource; the others are updated,
+// which the store makes a no-op when nothing changed.
+func writeBatch(ctx context.Context, tx ward.ResourceTx, batch []Resource, first bool) error {
+	creator, canCreate := tx.(idCreator)
+	exists := map[string]bool{}
+	if canCreate = canCreate && first; canCreate {
+		var err error
+		if exists, err = existing(ctx, tx, batch); err != nil {
+			return err
+		}
+	}
+	var err error
+	for _, r := range batch {
+		if canCreate && !exists[r.ID] {
+			_, err = creator.CreateWithID(ctx, r.Type, r.ID, r.Content)
+		} else {
+			_, _, err = tx.Update(ctx, r.Type, r.ID, r.Content, "")
+		}
+		if err != nil {
+			return fmt.Errorf("definitions: %s/%s: %w", r.Type, r.ID, err)
+		}
+	}
+	return nil
+}
+
+// existing returns which of batch's ids are stored, one search per type.
+func existing(ctx context.Context, tx ward.ResourceTx, batch []Resource) (map[string]bool, error) {
+	byType := map[string][]ward.SearchValue{}
+	for _, r := range batch {
+		byType[r.Type] = append(byType[r.Type], ward.SearchValue{Value: r.ID})
+	}
+	out := map[string]bool{}
+	for typ, ids := range byType {
+		res, err := tx.Search(ctx, &ward.SearchQuery{
+			ResourceType: typ, Count: len(ids), Total: "none", Elements: []string{"id"},
+			Filters: []ward.SearchFilter{{Code: "_id", Type: "token", Values: ids}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range res.Matches {
+			out[m.ID] = true
+		}
+	}
+	return out, nil
 }
 
 // loader is the principal Load writes with: the server itself, acting in

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,15 @@ func TestLoadIdempotentResumableAndReplacing(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		v1 := fixture("v1", 12) // three batches
+		// The first load stops after its first batch, then resumes.
+		stopCtx, stop := context.WithCancel(ctx)
+		s.OnCommit(func(context.Context, []*ward.Resource) { stop() })
+		if err := definitions.LoadData(stopCtx, s, v1, quiet()); err == nil {
+			t.Fatal("load under a cancelled context succeeded")
+		}
+		if _, err := s.Read(system(), "CodeSystem", v1.Resources[3].ID); err != nil {
+			t.Fatalf("first batch not committed: %v", err)
+		}
 		if err := definitions.LoadData(ctx, s, v1, quiet()); err != nil {
 			t.Fatal(err)
 		}
@@ -63,8 +73,8 @@ func TestLoadIdempotentResumableAndReplacing(t *testing.T) {
 		// A new version that drops the last 2 and changes the rest,
 		// stopped after its first batch (the context is cancelled by a
 		// commit hook), then resumed.
-		stopCtx, stop := context.WithCancel(ctx)
-		s.OnCommit(func(context.Context, []*ward.Resource) { stop() })
+		stopCtx, stop = context.WithCancel(ctx)
+		defer stop()
 		v2big := fixture("v2", 10) // three batches
 		if err := definitions.LoadData(stopCtx, s, v2big, quiet()); err == nil {
 			t.Fatal("load under a cancelled context succeeded")
@@ -80,6 +90,14 @@ func TestLoadIdempotentResumableAndReplacing(t *testing.T) {
 		}
 		if _, err := s.Read(system(), "CodeSystem", v2big.Resources[9].ID); err != nil {
 			t.Errorf("resumed batch not written: %v", err)
+		}
+
+		// A third version brings the dropped definitions back.
+		if err := definitions.LoadData(ctx, s, fixture("v3", 12), quiet()); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := s.Read(system(), "CodeSystem", last); err != nil || !strings.Contains(string(r.Content), `"v3"`) {
+			t.Errorf("%s not back in v3: %v", last, err)
 		}
 	})
 }
