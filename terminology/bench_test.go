@@ -34,10 +34,11 @@ func BenchmarkExpand(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := as(projectA)
+			x := terminology.NewExpander(s)
 			for _, vs := range benchSets {
 				b.Run(vs.name, func(b *testing.B) {
 					for b.Loop() {
-						res, err := terminology.Expand(ctx, s, terminology.Request{URL: vs.url, Filter: vs.filter, Count: 10})
+						res, err := x.Expand(ctx, terminology.Request{URL: vs.url, Filter: vs.filter, Count: 10})
 						if err != nil || len(res.Expansion.Contains) == 0 {
 							b.Fatalf("%v %v", res, err)
 						}

@@ -103,10 +103,29 @@ type containsItem struct {
 // Expand answers req with the caller in ctx. ENOTFOUND for an unknown
 // ValueSet, EINVALID for bad parameters.
 func Expand(ctx context.Context, r ward.ResourceReader, req Request) (*ValueSet, error) {
+	return (&Expander{r: r}).Expand(ctx, req)
+}
+
+// Expander expands against one store, keeping the CodeSystems it has
+// parsed (up to cachedCodeSystems versions) between calls.
+type Expander struct {
+	r     ward.ResourceReader
+	cache *parsedCache
+}
+
+const cachedCodeSystems = 64
+
+// NewExpander returns an Expander over r.
+func NewExpander(r ward.ResourceReader) *Expander {
+	return &Expander{r: r, cache: newParsedCache(cachedCodeSystems)}
+}
+
+// Expand is the package-level Expand with x's cache.
+func (x *Expander) Expand(ctx context.Context, req Request) (*ValueSet, error) {
 	if err := req.check(); err != nil {
 		return nil, err
 	}
-	e := &expander{r: r, ctx: ctx, codeSystems: map[string]*codeSystem{}}
+	e := &expander{r: x.r, ctx: ctx, codeSystems: map[string]*codeSystem{}, cache: x.cache}
 	vs, err := e.resolve(req)
 	if err != nil {
 		return nil, err
@@ -155,6 +174,7 @@ type expander struct {
 	r           ward.ResourceReader
 	ctx         context.Context
 	codeSystems map[string]*codeSystem // by url; nil when not stored
+	cache       *parsedCache
 }
 
 func (e *expander) resolve(req Request) (*valueSet, error) {
@@ -335,7 +355,7 @@ func (e *expander) codeSystem(canonical string) (*codeSystem, error) {
 	}
 	var cs *codeSystem
 	if res != nil {
-		if cs, err = parseCodeSystem(res.Content); err != nil {
+		if cs, err = e.cache.parse(res); err != nil {
 			return nil, err
 		}
 	}

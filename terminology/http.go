@@ -14,7 +14,7 @@ import (
 
 // Routes are the $expand routes, for wardhttp.Options.Operations.
 func Routes(r ward.ResourceReader) []wardhttp.Route {
-	h := handler{r: r}
+	h := handler{x: NewExpander(r)}
 	return []wardhttp.Route{
 		{Pattern: "GET /fhir/R4/ValueSet/$expand", Handler: http.HandlerFunc(h.get)},
 		{Pattern: "POST /fhir/R4/ValueSet/$expand", Handler: http.HandlerFunc(h.post)},
@@ -22,7 +22,7 @@ func Routes(r ward.ResourceReader) []wardhttp.Route {
 	}
 }
 
-type handler struct{ r ward.ResourceReader }
+type handler struct{ x *Expander }
 
 func (h handler) get(w http.ResponseWriter, r *http.Request) {
 	req, err := fromQuery(r.URL.Query())
@@ -44,7 +44,7 @@ func (h handler) post(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handler) answer(w http.ResponseWriter, r *http.Request, req Request) {
-	vs, err := Expand(r.Context(), h.r, req)
+	vs, err := h.x.Expand(r.Context(), req)
 	if err != nil {
 		wardhttp.Error(w, r, err)
 		return
