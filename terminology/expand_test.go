@@ -208,4 +208,34 @@ func expandHTTP(t *testing.T, s *store.Store) {
 			}
 		})
 	}
+	t.Run("a changed CodeSystem is read again", func(t *testing.T) {
+		get := func() string {
+			resp, err := http.Get(srv.URL + "/fhir/R4/ValueSet/$expand?url=" + vsURL + "&filter=fish")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var vs terminology.ValueSet
+			json.NewDecoder(resp.Body).Decode(&vs)
+			return codes(&vs)
+		}
+		if got := get(); got != "" {
+			t.Fatalf("fish before the change: %q", got)
+		}
+		err := s.Write(as(ward.R4ProjectID), func(ctx context.Context, tx ward.ResourceTx) error {
+			res, err := tx.Search(ctx, &ward.SearchQuery{ResourceType: "CodeSystem"})
+			if err != nil || len(res.Matches) != 1 {
+				return fmt.Errorf("code system: %v", err)
+			}
+			changed := strings.Replace(string(res.Matches[0].Content), `{"code":"plant"`, `{"code":"fish","display":"Fish"},{"code":"plant"`, 1)
+			_, _, err = tx.Update(ctx, "CodeSystem", res.Matches[0].ID, []byte(changed), "")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := get(); got != "fish" {
+			t.Errorf("after the change: %q, want fish", got)
+		}
+	})
 }
