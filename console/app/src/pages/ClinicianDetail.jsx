@@ -46,7 +46,10 @@ export default function ClinicianDetail() {
       // Entries of other clinics stay as they are; new clinics get the policy.
       const kept = (membership.access ?? []).filter((a) => selected.includes(clinicsOf({ access: [a] })[0]));
       const added = selected.filter((c) => !before.includes(c)).map((c) => clinicAccess(`AccessPolicy/${policy.id}`, c));
-      const updated = await medplum.post(url, { ...membership, access: [...kept, ...added] });
+      // FHIR has no empty arrays: a clinician in no clinic has no access[].
+      const { access: _old, ...rest } = membership;
+      const access = [...kept, ...added];
+      const updated = await medplum.post(url, access.length ? { ...rest, access } : rest);
       await syncRoles(medplum, membership.profile.reference, before, selected);
       showSuccess(`${humanName(practitioner)}: clinics saved`);
       member.reload();
@@ -90,16 +93,14 @@ export default function ClinicianDetail() {
 // syncRoles creates a PractitionerRole for each new clinic and removes the
 // roles of clinics left, so the directory matches the enrollment.
 async function syncRoles(medplum, practitionerRef, before, after) {
+  const roles = await medplum.searchResources('PractitionerRole', { practitioner: practitionerRef, _count: 100 });
   for (const c of after.filter((x) => !before.includes(x))) {
-    const existing = await medplum.searchOne('PractitionerRole', { practitioner: practitionerRef, organization: c });
-    if (!existing) {
-      await medplum.createResource(practitionerRole(practitionerRef, c));
+    if (!roles.some((r) => r.organization?.reference === c)) {
+      // The clinician keeps their specialty in the new clinic.
+      await medplum.createResource({ ...practitionerRole(practitionerRef, c), specialty: roles[0]?.specialty });
     }
   }
-  for (const c of before.filter((x) => !after.includes(x))) {
-    const roles = await medplum.searchResources('PractitionerRole', { practitioner: practitionerRef, organization: c });
-    for (const r of roles) {
-      await medplum.deleteResource('PractitionerRole', r.id);
-    }
+  for (const r of roles.filter((x) => before.includes(x.organization?.reference) && !after.includes(x.organization?.reference))) {
+    await medplum.deleteResource('PractitionerRole', r.id);
   }
 }

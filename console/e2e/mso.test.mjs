@@ -1,0 +1,151 @@
+// The MSO console end to end in a real browser: an admin signs in, creates
+// two clinics, uploads the MSO policy, invites a clinician per clinic,
+// creates and enrolls patients; a clinician signs in and sees exactly
+// their clinic's patients; an unenrollment takes access away; the
+// directory lists both clinicians. Every step leaves a screenshot.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { baseUrl, launch, pick, registerAdmin, rowsBecome, signIn, step, watchedPage } from './lib.mjs';
+
+const password = 'correct-horse-battery-staple';
+const run = randomUUID().slice(0, 8);
+const adminEmail = `ada-${run}@example.com`;
+const aliceEmail = `alice-${run}@example.com`;
+const bobEmail = `bob-${run}@example.com`;
+
+let browser;
+before(async () => {
+  await registerAdmin(adminEmail, password);
+  browser = await launch();
+});
+after(async () => browser?.close());
+
+test('an MSO admin and two clinicians use the console', async () => {
+  const admin = await watchedPage(browser, 'admin');
+  const nav = (label) => admin.getByRole('link', { name: label, exact: true }).click();
+
+  await step(admin, 'admin signs in', async () => {
+    await signIn(admin, adminEmail, password);
+    await admin.getByRole('heading', { name: 'Clinics' }).waitFor();
+  });
+
+  await step(admin, 'admin creates two clinics', async () => {
+    for (const name of ['North Clinic', 'South Clinic']) {
+      await admin.locator('input[name="clinicName"]').fill(name);
+      await admin.getByRole('button', { name: 'Create clinic' }).click();
+      await admin.getByText(`Clinic ${name} created`).waitFor();
+    }
+    await rowsBecome(admin, 'clinics', ['North Clinic', 'South Clinic']);
+  });
+
+  await step(admin, 'admin creates the MSO policy from the template', async () => {
+    await nav('Access policy');
+    await admin.getByRole('button', { name: 'Create from template' }).click();
+    await admin.getByTestId('policy-rules').waitFor();
+    const rules = await admin.getByTestId('policy-rules').locator('tbody tr').count();
+    assert.equal(rules, 8, 'the template has 8 rules');
+  });
+
+  await step(admin, 'an invalid policy is refused with the server message', async () => {
+    admin.expectStatus(400, /^\/fhir\/R4\/AccessPolicy\//);
+    const json = admin.locator('textarea[name="policyJson"]');
+    const text = await json.inputValue();
+    await json.fill(text.replace('"resourceType": "Organization"', '"resourceType": "NotAResourceType"'));
+    await admin.getByRole('button', { name: 'Validate and save' }).click();
+    await admin.getByText('The server refused the policy').waitFor();
+  });
+
+  let projectId;
+  await step(admin, 'admin invites two clinicians', async () => {
+    await nav('Clinicians');
+    for (const [first, email, clinic, specialty] of [
+      ['Alice', aliceEmail, 'North Clinic', 'Cardiology'],
+      ['Bob', bobEmail, 'South Clinic', 'Pediatrics'],
+    ]) {
+      await admin.locator('input[name="firstName"]').fill(first);
+      await admin.locator('input[name="lastName"]').fill('Clinician');
+      await admin.locator('input[name="email"]').fill(email);
+      await admin.locator('input[name="password"]').fill(password);
+      await pick(admin, 'Clinics', clinic);
+      await pick(admin, 'Specialty', specialty);
+      await admin.getByRole('button', { name: 'Invite clinician' }).click();
+      await admin.getByText(`${first} Clinician invited`).waitFor();
+    }
+    await rowsBecome(admin, 'clinicians', ['Ada Admin (admin)', 'Alice Clinician', 'Bob Clinician']);
+    const invited = await admin.getByTestId('invited').innerText();
+    projectId = /\?project=([0-9a-f-]+)/.exec(invited)?.[1];
+    assert.ok(projectId, `sign-in link in ${invited}`);
+  });
+
+  await step(admin, 'admin creates and enrolls patients', async () => {
+    await nav('Patients');
+    for (const [given, family, clinics] of [
+      ['Nora', 'Northfield', ['North Clinic']],
+      ['Sam', 'Southgate', ['South Clinic']],
+      ['Ben', 'Bothwell', ['North Clinic', 'South Clinic']],
+    ]) {
+      await admin.locator('input[name="given"]').fill(given);
+      await admin.locator('input[name="family"]').fill(family);
+      await admin.locator('input[name="birthDate"]').fill('1980-02-03');
+      await pick(admin, 'Clinics', ...clinics);
+      await admin.getByRole('button', { name: 'Create patient' }).click();
+      await admin.getByText(`Patient ${given} ${family} created`).waitFor();
+    }
+    await rowsBecome(admin, 'patients', ['Ben Bothwell', 'Nora Northfield', 'Sam Southgate']);
+  });
+
+  await step(admin, 'the directory lists both clinicians with their clinics', async () => {
+    await nav('Provider directory');
+    await rowsBecome(admin, 'directory', ['Ada Admin', 'Alice Clinician', 'Bob Clinician']);
+    await pick(admin, 'Clinic', 'North Clinic');
+    await rowsBecome(admin, 'directory', ['Alice Clinician']);
+  });
+
+  const alice = await watchedPage(browser, 'alice');
+  await step(alice, 'alice signs in and sees exactly North Clinic patients', async () => {
+    await signIn(alice, aliceEmail, password, projectId);
+    await alice.getByRole('heading', { name: 'Patients' }).waitFor();
+    await rowsBecome(alice, 'patients', ['Ben Bothwell', 'Nora Northfield']);
+    assert.equal(await alice.getByRole('link', { name: 'Clinics', exact: true }).count(), 0, 'no admin pages for a clinician');
+  });
+
+  const bob = await watchedPage(browser, 'bob');
+  await step(bob, 'bob signs in and sees exactly South Clinic patients', async () => {
+    await signIn(bob, bobEmail, password, projectId);
+    await rowsBecome(bob, 'patients', ['Ben Bothwell', 'Sam Southgate']);
+  });
+
+  await step(alice, 'alice reads the directory', async () => {
+    await alice.getByRole('link', { name: 'Provider directory', exact: true }).click();
+    await rowsBecome(alice, 'directory', ['Ada Admin', 'Alice Clinician', 'Bob Clinician']);
+    await pick(alice, 'Specialty', 'Pediatrics');
+    await rowsBecome(alice, 'directory', ['Bob Clinician']);
+  });
+
+  await step(admin, 'admin unenrolls Ben from North Clinic', async () => {
+    await nav('Patients');
+    await admin.getByRole('cell', { name: 'Ben Bothwell' }).click();
+    await admin.getByRole('checkbox', { name: 'North Clinic' }).uncheck();
+    await admin.getByRole('button', { name: 'Save enrollment' }).click();
+    await admin.getByText('Enrollment saved').waitFor();
+  });
+
+  await step(alice, 'alice no longer sees Ben', async () => {
+    await alice.goto(`${baseUrl}/patients`);
+    await rowsBecome(alice, 'patients', ['Nora Northfield']);
+  });
+
+  await step(admin, 'admin unenrolls Alice from North Clinic', async () => {
+    await nav('Clinicians');
+    await admin.getByRole('link', { name: 'Alice Clinician' }).click();
+    await admin.getByRole('checkbox', { name: 'North Clinic' }).uncheck();
+    await admin.getByRole('button', { name: 'Save enrollment' }).click();
+    await admin.getByText(/Alice Clinician: clinics saved|Could not change/).waitFor();
+  });
+
+  await step(alice, 'alice sees no patients once unenrolled', async () => {
+    await alice.goto(`${baseUrl}/patients`);
+    await rowsBecome(alice, 'patients', []);
+  });
+});
