@@ -2,9 +2,13 @@ package graphql_test
 
 import (
 	"fmt"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wardhealth/ward"
 
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
@@ -184,4 +188,62 @@ func localName(w *world, id string) string {
 		}
 	}
 	return id
+}
+
+// TestMutations: Create, Update and Delete run as the caller's writes, with
+// Medplum's input coercion, and the policy's write rules.
+func TestMutations(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		r := w.query(t, "admin", `mutation { PatientCreate(res: { resourceType: "Patient", gender: "male", name: [{ given: "Homer", family: "Simpson" }] }) { id gender name { given } } }`, nil)
+		created, _ := walkMap(r.body, "data", "PatientCreate").(map[string]any)
+		if r.status != 200 || created == nil || walk(w, created, strings.Split("name.0.given.0", ".")) != "Homer" {
+			t.Fatalf("PatientCreate: %d %.500s", r.status, r.raw)
+		}
+		id := created["id"].(string)
+		r = w.query(t, "admin", `mutation Up($id: ID!, $res: PatientUpdate!) { PatientUpdate(id: $id, res: $res) { id gender } }`,
+			map[string]any{"id": id, "res": map[string]any{"resourceType": "Patient", "gender": "other"}})
+		if got := walk(w, r.body, strings.Split("data.PatientUpdate.gender", ".")); got != "other" {
+			t.Errorf("PatientUpdate: %.500s", r.raw)
+		}
+		// The restricted member may not write Observations; the clinician
+		// may not update a patient of clinic B.
+		for _, c := range []struct{ caller, query string }{
+			{"restricted", `mutation { ObservationCreate(res: { status: "final", code: { text: "x" } }) { id } }`},
+			{"clinician", `mutation { PatientUpdate(id: "{bob}", res: { gender: "female" }) { id } }`},
+			{"clinician", `mutation { PatientDelete(id: "{bob}") { id } }`},
+			{"admin", `mutation { PatientCreate(res: { resourceType: "Observation" }) { id } }`},
+		} {
+			r := w.query(t, c.caller, c.query, nil)
+			if errs, _ := r.body["errors"].([]any); r.status != 200 || len(errs) == 0 {
+				t.Errorf("%s: %s: %d %.300s, want a field error", c.caller, c.query, r.status, r.raw)
+			}
+		}
+		if got := walk(w, w.query(t, "admin", `{ Patient(id: "{bob}") { gender } }`, nil).body, strings.Split("data.Patient.gender", ".")); got != "male" {
+			t.Errorf("bob's gender after refused writes: %s", got)
+		}
+		r = w.query(t, "admin", `mutation { PatientDelete(id: "`+id+`") { id } }`, nil)
+		if r.status != 200 || r.body["errors"] != nil {
+			t.Errorf("PatientDelete: %d %s", r.status, r.raw)
+		}
+		if r := w.query(t, "admin", `{ Patient(id: "`+id+`") { id } }`, nil); walk(w, r.body, []string{"data", "Patient"}) != "null" {
+			t.Errorf("read after delete: %s", r.raw)
+		}
+		// A GET must not write.
+		req := httptest.NewRequest("GET", "/fhir/R4/$graphql?query="+url.QueryEscape(`mutation { PatientDelete(id: "x") { id } }`), nil)
+		req = req.WithContext(ward.NewContextWithPrincipal(req.Context(), w.callers["admin"]))
+		rec := httptest.NewRecorder()
+		w.h.ServeHTTP(rec, req)
+		if rec.Code != 400 {
+			t.Errorf("mutation by GET: %d %s", rec.Code, rec.Body)
+		}
+	})
+}
+
+func walkMap(v any, path ...string) any {
+	for _, p := range path {
+		m, _ := v.(map[string]any)
+		v = m[p]
+	}
+	return v
 }

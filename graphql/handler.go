@@ -81,6 +81,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "%s", v.Errors[0].Message))
 		return
 	}
+	if r.Method == http.MethodGet && hasMutation(doc) {
+		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "Mutations must be sent with POST"))
+		return
+	}
 	if d := queryDepth(doc); d > MaxDepth {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "Query depth %d exceeds the maximum of %d", d, MaxDepth))
 		return
@@ -134,6 +138,16 @@ func gqlMessage(err error) string {
 		return e.Message
 	}
 	return err.Error()
+}
+
+// hasMutation reports whether doc defines a mutation: a GET must not write.
+func hasMutation(doc *ast.Document) bool {
+	for _, d := range doc.Definitions {
+		if op, ok := d.(*ast.OperationDefinition); ok && op.Operation == ast.OperationTypeMutation {
+			return true
+		}
+	}
+	return false
 }
 
 // queryDepth is the deepest field nesting of doc's operations (a root field

@@ -14,12 +14,14 @@ import (
 // types are made on first use and their fields are thunks, so a type's
 // fields are built once, when graphql-go walks the schema.
 type schemaBuilder struct {
-	r         *resolvers
-	objects   map[string]*gql.Object             // FHIR type or backbone path → object
-	conns     map[string]*gql.Object             // resource type → <Type>Connection
-	args      map[string]gql.FieldConfigArgument // resource type → search arguments
-	revFields map[string][]string                // target type → source types with a reference param to it
-	resources *gql.Union                         // ResourceList
+	r              *resolvers
+	objects        map[string]*gql.Object             // FHIR type or backbone path → object
+	conns          map[string]*gql.Object             // resource type → <Type>Connection
+	args           map[string]gql.FieldConfigArgument // resource type → search arguments
+	revFields      map[string][]string                // target type → source types with a reference param to it
+	resources      *gql.Union                         // ResourceList
+	inputs         map[string]*gql.InputObject        // input type name → input object
+	resourceScalar *gql.Scalar                        // ResourceJSON
 }
 
 func newSchemaBuilder(r *resolvers) *schemaBuilder {
@@ -28,6 +30,7 @@ func newSchemaBuilder(r *resolvers) *schemaBuilder {
 		objects: map[string]*gql.Object{},
 		conns:   map[string]*gql.Object{},
 		args:    map[string]gql.FieldConfigArgument{},
+		inputs:  map[string]*gql.InputObject{},
 	}
 	b.revFields = reverseSources()
 	return b
@@ -54,7 +57,8 @@ func (b *schemaBuilder) build() (gql.Schema, error) {
 		},
 	})
 	query := gql.NewObject(gql.ObjectConfig{Name: "QueryType", Fields: gql.FieldsThunk(b.rootFields)})
-	return gql.NewSchema(gql.SchemaConfig{Query: query})
+	mutation := gql.NewObject(gql.ObjectConfig{Name: "MutationType", Fields: gql.FieldsThunk(b.mutationFields)})
+	return gql.NewSchema(gql.SchemaConfig{Query: query, Mutation: mutation})
 }
 
 // rootFields are <Type>, <Type>List and <Type>Connection of every type.
