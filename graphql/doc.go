@@ -3,7 +3,8 @@
 // arguments) and <Type>Connection(search arguments) for every resource type,
 // Reference.resource (the ResourceList union) for nested references, and
 // reverse lookups inside a resource (Patient { ObservationList(_reference:
-// subject) { id } }).
+// subject) { id } }), and the mutations <Type>Create(res), <Type>Update(id,
+// res) and <Type>Delete(id) (POST only).
 //
 // It owns the GraphQL schema of FHIR R4, generated at run time from package
 // fhir's tables (element names, types, cardinality, search parameters) once
@@ -27,5 +28,10 @@
 // runs; at most MaxResolutions store look-ups (searches and reference
 // batches) run per request, further ones answer a field error. Introspection
 // is allowed: the schema is public knowledge (it is FHIR R4) and GraphiQL
-// needs it. Mutations are not served yet.
+// needs it.
+//
+// Cost: graphql-go validates and indexes every type when the schema is
+// made (thunks only defer the work to that point), so the first request
+// of a process builds ~2,000 types and ~6,000 reverse-lookup fields with
+// their search arguments: about half a second and 25 MB, once.
 package graphql
