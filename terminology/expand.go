@@ -205,15 +205,13 @@ func (e *expander) resolve(req Request) (*valueSet, error) {
 	return &vs, nil
 }
 
-// byURL finds the typ resource with canonical url (and version, when
-// given) the caller reads, preferring its own project's over the FHIR R4
-// project's. nil when there is none.
+// byURL finds the typ resource with canonical url the caller reads,
+// preferring its own project's over the FHIR R4 project's. With a version,
+// a resource of that version, else one without a version (Medplum's own
+// definitions bind "…|4.0.1" to versionless ValueSets). nil when there is
+// none.
 func (e *expander) byURL(typ, canonical, version string) (*ward.Resource, error) {
-	params := url.Values{"url": {canonical}, "_count": {"50"}}
-	if version != "" {
-		params.Set("version", version)
-	}
-	q, err := search.Parse(typ, params)
+	q, err := search.Parse(typ, url.Values{"url": {canonical}, "_count": {"50"}})
 	if err != nil {
 		return nil, ward.Errorf(ward.EINVALID, "Invalid url: %s", canonical)
 	}
@@ -221,17 +219,44 @@ func (e *expander) byURL(typ, canonical, version string) (*ward.Resource, error)
 	if err != nil {
 		return nil, err
 	}
-	var best *ward.Resource
 	own := ""
 	if p := ward.PrincipalFromContext(e.ctx); p != nil {
 		own = p.ProjectID
 	}
+	var best *ward.Resource
+	bestRank := 0
 	for _, res := range found.Matches {
-		if best == nil || res.ProjectID == own && best.ProjectID != own {
-			best = res
+		rank := versionRank(res.Content, version)
+		if rank == 0 {
+			continue
+		}
+		if res.ProjectID == own {
+			rank += 2
+		}
+		if rank > bestRank {
+			best, bestRank = res, rank
 		}
 	}
 	return best, nil
+}
+
+// versionRank scores how well content's version answers the version
+// asked for: 2 exact (or none asked), 1 versionless, 0 another version.
+func versionRank(content []byte, version string) int {
+	if version == "" {
+		return 2
+	}
+	var v struct {
+		Version string `json:"version"`
+	}
+	json.Unmarshal(content, &v)
+	switch v.Version {
+	case version:
+		return 2
+	case "":
+		return 1
+	}
+	return 0
 }
 
 // expand returns vs's concepts in order, without duplicates.

@@ -100,6 +100,7 @@ func TestExpand(t *testing.T) {
 			{"descendent-of and exclude", projectB, terminology.Request{URL: "http://example.com/vs/mammals"}, "dog,cat", 2, ""},
 			{"is-a", projectB, terminology.Request{URL: "http://example.com/vs/birds"}, "bird,robin", 2, ""},
 			{"url|version", projectB, terminology.Request{URL: "http://example.com/vs/birds|2"}, "bird,robin", 2, ""},
+			{"versionless value set answers any version", projectB, terminology.Request{URL: "http://example.com/vs/mammals|4.0.1"}, "dog,cat", 2, ""},
 			{"unknown version", projectB, terminology.Request{URL: "http://example.com/vs/birds|3"}, "", 0, ward.ENOTFOUND},
 			{"nested valueSet includes, explicit display", projectB, terminology.Request{URL: "http://example.com/vs/pets"}, "dog,cat,bird,robin,plant", 5, ""},
 			{"system not stored: explicit concepts only", projectB, terminology.Request{URL: "http://example.com/vs/loinc"}, "8867-4,8310-5", 2, ""},

@@ -176,7 +176,7 @@ func TestDefinitionsThroughTheAPI(t *testing.T) {
 			t.Errorf("StructureDefinition Patient without its snapshot")
 		}
 
-		status, vs := c.do("GET", "/fhir/R4/ValueSet/$expand?url="+url.QueryEscape("http://hl7.org/fhir/ValueSet/administrative-gender")+"&filter=fe&count=10", "")
+		status, vs := c.do("GET", "/fhir/R4/ValueSet/$expand?url="+url.QueryEscape("http://hl7.org/fhir/ValueSet/administrative-gender|4.0.1")+"&filter=fe&count=10", "")
 		contains, _ := vs["expansion"].(map[string]any)["contains"].([]any)
 		if status != 200 || len(contains) != 1 || contains[0].(map[string]any)["code"] != "female" {
 			t.Errorf("$expand administrative-gender filter=fe: %d %v", status, vs)
