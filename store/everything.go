@@ -116,10 +116,14 @@ func everythingPage(p *ward.Principal, patientID string, types []string, filters
 		return "", nil, err
 	}
 	k := everythingAlias
-	c.w("SELECT ", resourceColumns, " FROM resource_compartments ", k, " JOIN resources r ON r.project_id = ", k,
-		".project_id AND r.resource_type = ", k, ".resource_type AND r.id = ", k, ".resource_id WHERE ", k, ".compartment = ")
+	// The key rows drive: SQLite keeps the left table of a CROSS JOIN
+	// outer, and every condition on r is a primary-key lookup or a test
+	// of the row found. Each branch tests the key's type, not r's, so
+	// PostgreSQL has no reason to walk r by type either.
+	c.w("SELECT ", resourceColumns, " FROM resource_compartments ", k, " CROSS JOIN resources r WHERE ", k, ".compartment = ")
 	c.arg(patientID)
-	c.wall(k+".project_id", "")
+	c.w(" AND r.project_id = ", k, ".project_id AND r.resource_type = ", k, ".resource_type AND r.id = ", k, ".resource_id")
+	everythingProjects(c, k+".project_id", p, types)
 	c.w(" AND ", k, ".resource_type IN (")
 	for i, t := range types {
 		if i > 0 {
@@ -127,12 +131,20 @@ func everythingPage(p *ward.Principal, patientID string, types []string, filters
 		}
 		c.arg(t)
 	}
-	c.w(") AND (")
+	c.w(")")
+	if len(branches) == 1 {
+		// One branch holds every type (an admin's): the list above is its
+		// type test.
+		c.w(branches[0].sql)
+		c.args = append(c.args, branches[0].args...)
+		return everythingOrder(c, k, limit, offset)
+	}
+	c.w(" AND (")
 	for i, b := range branches {
 		if i > 0 {
 			c.w(" OR ")
 		}
-		c.w("(r.resource_type IN (")
+		c.w("(", k, ".resource_type IN (")
 		for j, t := range b.types {
 			if j > 0 {
 				c.w(", ")
@@ -142,11 +154,59 @@ func everythingPage(p *ward.Principal, patientID string, types []string, filters
 		c.w(")", b.sql, ")")
 		c.args = append(c.args, b.args...)
 	}
-	c.w(") ORDER BY ", k, ".resource_type, ", k, ".resource_id LIMIT ")
+	c.w(")")
+	return everythingOrder(c, k, limit, offset)
+}
+
+// everythingOrder ends the page query: the key's order, then the page.
+func everythingOrder(c *compiler, k string, limit, offset int) (string, []any, error) {
+	c.w(" ORDER BY ", k, ".resource_type, ", k, ".resource_id LIMIT ")
 	c.arg(limit)
 	c.w(" OFFSET ")
 	c.arg(offset)
 	return c.sql.String(), c.args, nil
+}
+
+// branchKey identifies a branch's conditions: its SQL and arguments.
+func branchKey(sql string, args []any) string {
+	var b strings.Builder
+	b.WriteString(sql)
+	for _, a := range args {
+		b.WriteByte(0)
+		if s, ok := a.(string); ok {
+			b.WriteString(s)
+		} else {
+			fmt.Fprintf(&b, "%T:%v", a, a)
+		}
+	}
+	return b.String()
+}
+
+// everythingProjects writes the projects the key rows may lie in: those
+// whose rows of some of types p may read. Usually that is the caller's
+// project alone, an equality that lets the page follow the key's order
+// (project_id, compartment, resource_type, resource_id) and stop early.
+func everythingProjects(c *compiler, col string, p *ward.Principal, types []string) {
+	if p.System {
+		return
+	}
+	var projects []string
+	for _, t := range types {
+		projects = addRefs(projects, readProjectsFor(p, t)...)
+	}
+	if len(projects) == 1 {
+		c.w(" AND ", col, " = ")
+		c.arg(projects[0])
+		return
+	}
+	c.w(" AND ", col, " IN (")
+	for i, id := range projects {
+		if i > 0 {
+			c.w(", ")
+		}
+		c.arg(id)
+	}
+	c.w(")")
 }
 
 // branch is the condition a row of any of types meets after its type
@@ -180,7 +240,7 @@ func everythingBranches(p *ward.Principal, types []string, filters []ward.Search
 			return nil, fmt.Errorf("store: $everything: unexpected conditions for %s: %.60s", t, sql)
 		}
 		sql, args = sql[len(typeTest):], args[1:]
-		key := fmt.Sprintf("%s\x00%#v", sql, args)
+		key := branchKey(sql, args)
 		if b, ok := byKey[key]; ok {
 			b.types = append(b.types, t)
 			continue

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -181,4 +182,27 @@ func TestEverythingUnderPolicy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestEverythingDrivenByTheKey: on SQLite the page walks the compartment
+// key of the patient in order (no sort, so a first page stops early) and
+// looks each row up by primary key, for an admin and under a policy.
+func TestEverythingDrivenByTheKey(t *testing.T) {
+	s := storetest.OpenSQLite(t)
+	f := newSAFixture(t, s)
+	clinician := memberCtx(f.project, onePolicy(t, `[{"resourceType":"Patient","criteria":"Patient?_compartment=`+f.o1+`"},
+		{"resourceType":"Observation","criteria":"Observation?_compartment=`+f.o1+`"},{"resourceType":"DiagnosticReport"}]`))
+	for name, ctx := range map[string]context.Context{"admin": f.admin, "clinician": clinician} {
+		q, args, err := s.EverythingSQL(ctx, f.patient, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := queryPlan(t, s, q, args)
+		lines := strings.Split(strings.TrimSpace(plan), "\n")
+		if len(lines) < 2 || !strings.Contains(lines[0], "SEARCH ek USING COVERING INDEX sqlite_autoindex_resource_compartments_1") ||
+			!strings.Contains(lines[1], "SEARCH r USING INDEX sqlite_autoindex_resources_1 (project_id=? AND resource_type=? AND id=?)") ||
+			strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("%s: plan\n%s\nwant the compartment key in order, then resources by primary key", name, plan)
+		}
+	}
 }
