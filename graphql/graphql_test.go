@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/graphql"
 
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
@@ -246,4 +247,26 @@ func walkMap(v any, path ...string) any {
 		v = m[p]
 	}
 	return v
+}
+
+// TestLimits: past the look-up or resource budget, the fields that would
+// exceed it are errors and the rest of the answer stands.
+func TestLimits(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		graphql.SetLimits(w.h, 3, 1000)
+		// One list, then one reverse lookup per patient: the third
+		// patient's lookup is the fourth store call.
+		r := w.query(t, "admin", `{ PatientList(_sort: "_id") { id ObservationList(_reference: subject) { id } } }`, nil)
+		check(t, w, r.body, "data.PatientList.#=3", r.raw)
+		check(t, w, r.body, "data.PatientList.2.ObservationList=null", r.raw)
+		check(t, w, r.body, "errors.0.message~Too many nested resolutions", r.raw)
+
+		graphql.SetLimits(w.h, 1000, 4)
+		r = w.query(t, "admin", `{ a: PatientList { id } b: PatientList { id } }`, nil)
+		check(t, w, r.body, "errors.0.message~Too many resources", r.raw)
+		if a, b := walk(w, r.body, []string{"data", "a", "#"}), walk(w, r.body, []string{"data", "b", "#"}); a+b != "30" && a+b != "03" {
+			t.Errorf("one list should stand, the other fail: a %s, b %s: %s", a, b, r.raw)
+		}
+	})
 }

@@ -24,6 +24,8 @@ const (
 	// MaxResolutions caps the store look-ups of one request: root reads
 	// and searches, reverse lookups and reference batches.
 	MaxResolutions = 1000
+	// MaxResources caps the resources one answer holds.
+	MaxResources = 20000
 	// maxIDs is the most ids one reference batch asks for (search's
 	// limit of ORed values).
 	maxIDs = 100
@@ -36,6 +38,8 @@ const (
 type Handler struct {
 	r      *resolvers
 	schema func() (gql.Schema, error)
+	// the limits per request; tests lower them.
+	maxResolutions, maxResources int
 }
 
 // New returns a Handler over store. The schema is built on the first
@@ -46,8 +50,10 @@ func New(store ward.ResourceStore, logger *slog.Logger) *Handler {
 	}
 	r := &resolvers{store: store, parse: search.Parse, logger: logger}
 	return &Handler{
-		r:      r,
-		schema: sync.OnceValues(func() (gql.Schema, error) { return newSchemaBuilder(r).build() }),
+		r:              r,
+		maxResolutions: MaxResolutions,
+		maxResources:   MaxResources,
+		schema:         sync.OnceValues(func() (gql.Schema, error) { return newSchemaBuilder(r).build() }),
 	}
 }
 
@@ -94,7 +100,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		AST:           doc,
 		OperationName: req.OperationName,
 		Args:          req.Variables,
-		Context:       withRequest(r.Context(), MaxResolutions),
+		Context:       withRequest(r.Context(), h.maxResolutions, h.maxResources),
 	})
 	out, err := json.Marshal(result)
 	if err != nil {

@@ -29,10 +29,11 @@ type resolvers struct {
 // request is the per-request state: the resolution budget and the batch
 // loader of Reference.resource.
 type request struct {
-	mu     sync.Mutex
-	budget int
-	refs   map[string]*refResult // "Type/id" → result, filled by flush
-	queue  map[string][]string   // resource type → ids not yet loaded
+	mu        sync.Mutex
+	budget    int                   // store look-ups left
+	resources int                   // resources the answer may still hold
+	refs      map[string]*refResult // "Type/id" → result, filled by flush
+	queue     map[string][]string   // resource type → ids not yet loaded
 }
 
 type refResult struct {
@@ -43,11 +44,12 @@ type refResult struct {
 
 type requestKey struct{}
 
-func withRequest(ctx context.Context, maxResolutions int) context.Context {
+func withRequest(ctx context.Context, maxResolutions, maxResources int) context.Context {
 	return context.WithValue(ctx, requestKey{}, &request{
-		budget: maxResolutions,
-		refs:   map[string]*refResult{},
-		queue:  map[string][]string{},
+		budget:    maxResolutions,
+		resources: maxResources,
+		refs:      map[string]*refResult{},
+		queue:     map[string][]string{},
 	})
 }
 
@@ -66,6 +68,20 @@ func (rq *request) take() error {
 		return errors.New("Too many nested resolutions in one query (at most " + strconv.Itoa(MaxResolutions) + ")")
 	}
 	rq.budget--
+	return nil
+}
+
+// hold counts n resources into the answer; a query whose answer would
+// exceed MaxResources (many aliased lists of 1,000) fails that field
+// instead of holding them all in memory.
+func (rq *request) hold(n int) error {
+	rq.mu.Lock()
+	defer rq.mu.Unlock()
+	if n > rq.resources {
+		rq.resources = 0
+		return errors.New("Too many resources in one answer (at most " + strconv.Itoa(MaxResources) + ")")
+	}
+	rq.resources -= n
 	return nil
 }
 
@@ -166,6 +182,9 @@ func (r *resolvers) search(ctx context.Context, rt string, v url.Values) (*ward.
 	res, err := r.store.Search(ctx, q)
 	if err != nil {
 		return nil, nil, r.fieldError(ctx, err)
+	}
+	if err := requestFrom(ctx).hold(len(res.Matches)); err != nil {
+		return nil, nil, err
 	}
 	return res, q, nil
 }
@@ -273,6 +292,12 @@ func (r *resolvers) loadBatch(ctx context.Context, rq *request, rt string, ids [
 	if err == nil {
 		res, err = r.store.Search(ctx, q)
 	}
+	if err == nil {
+		if err := rq.hold(len(res.Matches)); err != nil {
+			r.settle(rq, rt, ids, nil, err)
+			return nil
+		}
+	}
 	switch ward.ErrorCode(err) {
 	case "":
 	case ward.EFORBIDDEN:
@@ -299,6 +324,12 @@ func (r *resolvers) readEach(ctx context.Context, rq *request, rt string, ids []
 	found := map[string]map[string]any{}
 	for _, id := range ids {
 		res, err := r.store.Read(ctx, rt, id)
+		if err == nil {
+			if err := rq.hold(1); err != nil {
+				r.settle(rq, rt, ids, found, err)
+				return nil
+			}
+		}
 		switch ward.ErrorCode(err) {
 		case "":
 			if found[id], err = decode(res); err != nil {
