@@ -102,12 +102,32 @@ test('an MSO admin and two clinicians use the console', async () => {
     await rowsBecome(admin, 'directory', ['Alice Clinician']);
   });
 
+  await step(admin, "admin edits a clinic with Medplum's ResourceForm and sees its people", async () => {
+    await nav('Clinics');
+    await admin.getByRole('cell', { name: 'North Clinic' }).click();
+    const form = admin.getByTestId('clinic-form');
+    await form.locator('input[name="name"]').fill('North Clinic Downtown');
+    await form.locator('button[type="submit"]').click();
+    await admin.getByText('Clinic North Clinic Downtown saved').waitFor();
+    await admin.getByRole('heading', { name: 'North Clinic Downtown' }).waitFor();
+    await rowsBecome(admin, 'clinic-patients', ['Ben Bothwell', 'Nora Northfield']);
+    await rowsBecome(admin, 'clinic-clinicians', ['Alice Clinician']);
+  });
+
   const alice = await watchedPage(browser, 'alice');
   await step(alice, 'alice signs in and sees exactly North Clinic patients', async () => {
     await signIn(alice, aliceEmail, password, projectId);
     await alice.getByRole('heading', { name: 'Patients' }).waitFor();
     await rowsBecome(alice, 'patients', ['Ben Bothwell', 'Nora Northfield']);
     assert.equal(await alice.getByRole('link', { name: 'Clinics', exact: true }).count(), 0, 'no admin pages for a clinician');
+  });
+
+  await step(alice, "alice records a heart rate and sees it in Medplum's SearchControl", async () => {
+    await alice.getByRole('cell', { name: 'Nora Northfield' }).click();
+    await alice.locator('input[name="vitalValue"]').fill('72');
+    await alice.getByRole('button', { name: 'Record' }).click();
+    await alice.getByText('Heart rate recorded').waitFor();
+    await alice.getByTestId('records-Observation').getByText('72').first().waitFor();
   });
 
   const bob = await watchedPage(browser, 'bob');
@@ -126,7 +146,7 @@ test('an MSO admin and two clinicians use the console', async () => {
   await step(admin, 'admin unenrolls Ben from North Clinic', async () => {
     await nav('Patients');
     await admin.getByRole('cell', { name: 'Ben Bothwell' }).click();
-    await admin.getByRole('checkbox', { name: 'North Clinic' }).uncheck();
+    await admin.getByRole('checkbox', { name: 'North Clinic Downtown' }).uncheck();
     await admin.getByRole('button', { name: 'Save enrollment' }).click();
     await admin.getByText('Enrollment saved').waitFor();
   });
@@ -139,7 +159,7 @@ test('an MSO admin and two clinicians use the console', async () => {
   await step(admin, 'admin unenrolls Alice from North Clinic', async () => {
     await nav('Clinicians');
     await admin.getByRole('link', { name: 'Alice Clinician' }).click();
-    await admin.getByRole('checkbox', { name: 'North Clinic' }).uncheck();
+    await admin.getByRole('checkbox', { name: 'North Clinic Downtown' }).uncheck();
     await admin.getByRole('button', { name: 'Save enrollment' }).click();
     await admin.getByText(/Alice Clinician: clinics saved|Could not change/).waitFor();
   });

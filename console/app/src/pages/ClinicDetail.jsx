@@ -1,8 +1,9 @@
 // One clinic: edit its details; its clinicians (memberships with an access
 // entry for it) and its patients (Patient?_compartment=Organization/<id>).
-import { Anchor, Button, Checkbox, Group, Loader, Stack, Table, TextInput, Title } from '@mantine/core';
-import { useMedplum } from '@medplum/react';
-import { useEffect, useState } from 'react';
+import { Anchor, Loader, Stack, Table, Title } from '@mantine/core';
+import { normalizeOperationOutcome } from '@medplum/core';
+import { ResourceForm, useMedplum } from '@medplum/react';
+import { useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { clinicsOf, humanName, loadClinicians, showError, showSuccess, useLoad, usePagedSearch } from '../lib.js';
 import { PagedTable } from './Paged.jsx';
@@ -14,29 +15,27 @@ export default function ClinicDetail() {
   const clinic = useLoad(() => medplum.readResource('Organization', id), [id], 'the clinic');
   const clinicians = useLoad(() => loadClinicians(medplum), [], 'clinicians');
   const patients = usePagedSearch('Patient', { _compartment: `Organization/${id}` });
-  const [draft, setDraft] = useState();
-  const [saving, setSaving] = useState(false);
-  useEffect(() => setDraft(clinic.data), [clinic.data]);
+  const [outcome, setOutcome] = useState();
 
-  if (clinic.loading && !draft) {
+  if (clinic.loading && !clinic.data) {
     return <Loader />;
   }
-  if (!draft) {
+  if (!clinic.data) {
     return <Title order={3}>Clinic not found</Title>;
   }
-  const phone = draft.telecom?.find((t) => t.system === 'phone')?.value ?? '';
 
-  async function save(e) {
-    e.preventDefault();
-    setSaving(true);
+  // Medplum's ResourceForm edits the Organization: its inputs come from
+  // the R4 StructureDefinition ($graphql requestSchema) and coded fields
+  // expand their ValueSets (ValueSet/$expand).
+  async function save(resource) {
+    setOutcome(undefined);
     try {
-      const saved = await medplum.updateResource(draft);
-      setDraft(saved);
+      const saved = await medplum.updateResource(resource);
       showSuccess(`Clinic ${saved.name} saved`);
+      clinic.reload();
     } catch (err) {
+      setOutcome(normalizeOperationOutcome(err));
       showError('Could not save the clinic', err);
-    } finally {
-      setSaving(false);
     }
   }
 
@@ -45,25 +44,9 @@ export default function ClinicDetail() {
   return (
     <Stack>
       <Title order={2}>{clinic.data?.name}</Title>
-      <form onSubmit={save}>
-        <Stack maw={480}>
-          <TextInput label="Name" required value={draft.name ?? ''} onChange={(e) => setDraft({ ...draft, name: e.currentTarget.value })} />
-          <TextInput
-            label="Phone"
-            value={phone}
-            onChange={(e) => {
-              const value = e.currentTarget.value;
-              setDraft({ ...draft, telecom: value ? [{ system: 'phone', value }] : undefined });
-            }}
-          />
-          <Checkbox label="Active" checked={draft.active !== false} onChange={(e) => setDraft({ ...draft, active: e.currentTarget.checked })} />
-          <Group>
-            <Button type="submit" loading={saving}>
-              Save clinic
-            </Button>
-          </Group>
-        </Stack>
-      </form>
+      <div data-testid="clinic-form">
+        <ResourceForm key={clinic.data.meta?.versionId} defaultValue={clinic.data} outcome={outcome} onSubmit={save} />
+      </div>
       <Title order={3}>Clinicians</Title>
       {clinicians.loading ? (
         <Loader size="sm" />

@@ -1,43 +1,25 @@
-// One patient: demographics, clinic enrollment (admins: $set-accounts with
-// propagate, so the records move too) and their records.
-import { Button, Checkbox, Group, Loader, Stack, Tabs, Text, Title } from '@mantine/core';
-import { formatDateTime } from '@medplum/core';
-import { useMedplum } from '@medplum/react';
+// One patient: demographics (Medplum's ResourceTable), clinic enrollment
+// (admins: $set-accounts with propagate, so the records move too), a quick
+// vital-sign entry, and their records in Medplum's SearchControl.
+import { Button, Checkbox, Group, Loader, NumberInput, Select, Stack, Tabs, Text, Title } from '@mantine/core';
+import { Operator } from '@medplum/core';
+import { ResourceTable, SearchControl, useMedplum } from '@medplum/react';
 import { useEffect, useState } from 'react';
-import { useParams } from 'react-router';
-import { allClinics, humanName, setPatientClinics, showError, showSuccess, useLoad, usePagedSearch } from '../lib.js';
-import { PagedTable } from './Paged.jsx';
-
-const concept = (c) => c?.text ?? c?.coding?.[0]?.display ?? c?.coding?.[0]?.code ?? '';
+import { useNavigate, useParams } from 'react-router';
+import { allClinics, humanName, setPatientClinics, showError, showSuccess, useLoad } from '../lib.js';
 
 const records = [
-  ['Observation', 'Observations', [
-    { title: 'Code', render: (r) => concept(r.code) },
-    { title: 'Value', render: (r) => (r.valueQuantity ? `${r.valueQuantity.value} ${r.valueQuantity.unit ?? ''}` : r.valueString ?? concept(r.valueCodeableConcept)) },
-    { title: 'Status', render: (r) => r.status },
-    { title: 'When', render: (r) => formatDateTime(r.effectiveDateTime ?? r.meta?.lastUpdated) },
-  ]],
-  ['Encounter', 'Encounters', [
-    { title: 'Class', render: (r) => r.class?.display ?? r.class?.code },
-    { title: 'Status', render: (r) => r.status },
-    { title: 'Start', render: (r) => formatDateTime(r.period?.start) },
-  ]],
-  ['DiagnosticReport', 'Reports', [
-    { title: 'Code', render: (r) => concept(r.code) },
-    { title: 'Status', render: (r) => r.status },
-    { title: 'Issued', render: (r) => formatDateTime(r.issued ?? r.meta?.lastUpdated) },
-  ]],
-  ['Communication', 'Communications', [
-    { title: 'Message', render: (r) => r.payload?.[0]?.contentString },
-    { title: 'Status', render: (r) => r.status },
-    { title: 'Sent', render: (r) => formatDateTime(r.sent ?? r.meta?.lastUpdated) },
-  ]],
+  ['Observation', 'Observations', ['code', 'value[x]', 'status', 'effective[x]']],
+  ['Encounter', 'Encounters', ['class', 'status', 'period']],
+  ['DiagnosticReport', 'Reports', ['code', 'status', 'issued']],
+  ['Communication', 'Communications', ['payload', 'status', 'sent']],
 ];
 
 export default function PatientDetail({ admin }) {
   const { id } = useParams();
   const medplum = useMedplum();
   const patient = useLoad(() => medplum.readResource('Patient', id), [id], 'the patient');
+  const [recorded, setRecorded] = useState(0);
   if (patient.loading && !patient.data) {
     return <Loader />;
   }
@@ -49,7 +31,7 @@ export default function PatientDetail({ admin }) {
     <Stack>
       <Title order={2}>{humanName(p)}</Title>
       <Text size="sm" c="dimmed">
-        Born {p.birthDate ?? 'unknown'} · {p.gender ?? 'gender unknown'} · id {p.id}
+        Born {p.birthDate ?? 'unknown'} · id {p.id}
       </Text>
       {admin && <Enrollment patient={p} onSaved={patient.reload} />}
       <Tabs defaultValue="Observation" keepMounted={false}>
@@ -59,20 +41,90 @@ export default function PatientDetail({ admin }) {
               {label}
             </Tabs.Tab>
           ))}
+          <Tabs.Tab value="details">Details</Tabs.Tab>
         </Tabs.List>
-        {records.map(([type, , columns]) => (
+        {records.map(([type, , fields]) => (
           <Tabs.Panel key={type} value={type} pt="sm">
-            <Records type={type} patientId={id} columns={columns} />
+            {type === 'Observation' && <VitalSign patientId={id} onSaved={() => setRecorded((n) => n + 1)} />}
+            <Records key={`${type}-${recorded}`} type={type} patientId={id} fields={fields} />
           </Tabs.Panel>
         ))}
+        <Tabs.Panel value="details" pt="sm">
+          <ResourceTable value={p} ignoreMissingValues />
+        </Tabs.Panel>
       </Tabs>
     </Stack>
   );
 }
 
-function Records({ type, patientId, columns }) {
-  const result = usePagedSearch(type, { subject: `Patient/${patientId}`, _sort: '-_lastUpdated' }, 10);
-  return <PagedTable testId={`records-${type}`} result={result} columns={columns} />;
+// Records lists one type of the patient's records with Medplum's
+// SearchControl (its own paging; columns rendered from the schema).
+function Records({ type, patientId, fields }) {
+  const navigate = useNavigate();
+  const [search, setSearch] = useState({
+    resourceType: type,
+    filters: [{ code: 'subject', operator: Operator.EQUALS, value: `Patient/${patientId}` }],
+    fields,
+    count: 10,
+    sortRules: [{ code: '_lastUpdated', descending: true }],
+  });
+  return (
+    <div data-testid={`records-${type}`}>
+      <SearchControl search={search} onChange={(e) => setSearch(e.definition)} hideFilters onClick={() => navigate(`/patients/${patientId}`)} />
+    </div>
+  );
+}
+
+const VITALS = [
+  { value: '8867-4', label: 'Heart rate', unit: '/min' },
+  { value: '8310-5', label: 'Body temperature', unit: 'Cel' },
+  { value: '9279-1', label: 'Respiratory rate', unit: '/min' },
+  { value: '29463-7', label: 'Body weight', unit: 'kg' },
+];
+
+// VitalSign records one vital sign (an Observation of the patient; the
+// server stamps it with the patient's clinics).
+function VitalSign({ patientId, onSaved }) {
+  const medplum = useMedplum();
+  const [code, setCode] = useState('8867-4');
+  const [value, setValue] = useState('');
+  const [saving, setSaving] = useState(false);
+  const vital = VITALS.find((v) => v.value === code);
+
+  async function save(e) {
+    e.preventDefault();
+    setSaving(true);
+    try {
+      await medplum.createResource({
+        resourceType: 'Observation',
+        status: 'final',
+        category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+        code: { coding: [{ system: 'http://loinc.org', code: vital.value, display: vital.label }], text: vital.label },
+        subject: { reference: `Patient/${patientId}` },
+        effectiveDateTime: new Date().toISOString(),
+        valueQuantity: { value: Number(value), unit: vital.unit, system: 'http://unitsofmeasure.org', code: vital.unit },
+      });
+      showSuccess(`${vital.label} recorded`);
+      setValue('');
+      onSaved();
+    } catch (err) {
+      showError('Could not record the observation', err);
+    } finally {
+      setSaving(false);
+    }
+  }
+
+  return (
+    <form onSubmit={save}>
+      <Group align="end" mb="sm">
+        <Select label="Vital sign" data={VITALS} value={code} onChange={(v) => setCode(v ?? '8867-4')} allowDeselect={false} w={200} />
+        <NumberInput label={`Value (${vital.unit})`} name="vitalValue" value={value} onChange={setValue} required w={140} />
+        <Button type="submit" loading={saving}>
+          Record
+        </Button>
+      </Group>
+    </form>
+  );
 }
 
 function Enrollment({ patient, onSaved }) {
