@@ -17,11 +17,14 @@ package console
 //go:generate sh -c "npm --prefix app ci --no-audit --no-fund && npm --prefix app run build"
 
 import (
+	"bytes"
+	"compress/gzip"
 	"embed"
 	"io/fs"
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,6 +44,7 @@ func Handler() http.Handler {
 
 // handler serves files; split from Handler so tests can serve a fixture.
 func handler(files fs.FS) http.Handler {
+	zipped := compressAssets(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -48,6 +52,10 @@ func handler(files fs.FS) http.Handler {
 			return
 		}
 		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if gz, ok := zipped[name]; ok && acceptsGzip(r) {
+			serveGzip(w, r, name, gz)
+			return
+		}
 		if name != "" && name != "index.html" && serveFile(w, r, files, name) {
 			return
 		}
@@ -79,6 +87,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, files fs.FS, name string)
 	}
 	if isAssetPath(name) {
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		w.Header().Set("Vary", "Accept-Encoding")
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
@@ -132,4 +141,55 @@ func setContentType(w http.ResponseWriter, name string) {
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+}
+
+// compressAssets gzips the hashed scripts and stylesheets once, when the
+// handler is made (about a megabyte, tens of milliseconds): the browser
+// then downloads a third of the bytes. They never change, so neither do
+// their compressed forms.
+func compressAssets(files fs.FS) map[string][]byte {
+	zipped := map[string][]byte{}
+	_ = fs.WalkDir(files, "assets", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (path.Ext(name) != ".js" && path.Ext(name) != ".css") {
+			return nil
+		}
+		data, err := fs.ReadFile(files, name)
+		if err != nil {
+			return nil
+		}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if _, err := zw.Write(data); err != nil || zw.Close() != nil {
+			return nil
+		}
+		zipped[name] = buf.Bytes()
+		return nil
+	})
+	return zipped
+}
+
+// acceptsGzip reports whether the request accepts a gzip body.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.TrimSpace(q) != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// serveGzip writes a compressed hashed asset (no ranges: browsers do not
+// ask for parts of scripts).
+func serveGzip(w http.ResponseWriter, r *http.Request, name string, gz []byte) {
+	h := w.Header()
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Content-Encoding", "gzip")
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(gz)))
+	setContentType(w, name)
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(gz)
+	}
 }

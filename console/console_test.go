@@ -1,6 +1,8 @@
 package console
 
 import (
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -75,5 +77,52 @@ func TestEmbeddedBuild(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, src, nil))
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") {
 		t.Fatalf("GET %s = %d %s", src, rec.Code, rec.Header().Get("Content-Type"))
+	}
+}
+
+// TestGzip: scripts and stylesheets go compressed to browsers that accept
+// it, plain to the others.
+func TestGzip(t *testing.T) {
+	script := strings.Repeat("console.log('ward');", 200)
+	h := handler(fstest.MapFS{
+		"index.html":         {Data: []byte("<!doctype html>")},
+		"assets/app-1a2b.js": {Data: []byte(script)},
+	})
+	tests := []struct {
+		accept   string
+		encoding string
+	}{
+		{"gzip, deflate, br", "gzip"},
+		{"br", ""},
+		{"gzip;q=0", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest(http.MethodGet, "/assets/app-1a2b.js", nil)
+		req.Header.Set("Accept-Encoding", tt.accept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Content-Encoding"); got != tt.encoding {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, want %q", tt.accept, got, tt.encoding)
+		}
+		if rec.Header().Get("Vary") != "Accept-Encoding" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") {
+			t.Errorf("Accept-Encoding %q: headers %v", tt.accept, rec.Header())
+		}
+		body := rec.Body.Bytes()
+		if tt.encoding == "gzip" {
+			if len(body) >= len(script) {
+				t.Errorf("gzip body is %d bytes, the script %d", len(body), len(script))
+			}
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if string(body) != script {
+			t.Errorf("Accept-Encoding %q: body differs from the script", tt.accept)
+		}
 	}
 }
