@@ -99,3 +99,29 @@ test('a query the schema refuses is a 400 OperationOutcome the client throws', a
   assert.equal(bad.data.PatientList, null);
   assert.match(bad.errors[0].message, /birthdate/);
 });
+
+test('mutations create, update and delete as the caller', async () => {
+  const { client } = await registerProjectAdmin('graphql-mutations');
+  const family = `GqlMut${randomUUID().slice(0, 8)}`;
+  // Medplum's documented example: a single given name is coerced to a list.
+  const created = await client.graphql(
+    `mutation { PatientCreate(res: { resourceType: "Patient", gender: "male", name: [{ given: "Homer", family: "${family}" }] }) { id gender name { given } } }`,
+  );
+  const id = created.data.PatientCreate.id;
+  assert.deepEqual(created.data.PatientCreate, { id, gender: 'male', name: [{ given: ['Homer'] }] });
+  assert.equal((await client.readResource('Patient', id)).name[0].family, family);
+
+  const updated = await client.graphql(
+    'mutation Up($id: ID!, $res: PatientUpdate!) { PatientUpdate(id: $id, res: $res) { gender } }',
+    'Up',
+    { id, res: { resourceType: 'Patient', gender: 'other', name: [{ family }] } },
+  );
+  assert.equal(updated.data.PatientUpdate.gender, 'other');
+
+  const deleted = await client.graphql(`mutation { PatientDelete(id: "${id}") { id } }`);
+  assert.equal(deleted.errors, undefined);
+  await assert.rejects(client.readResource('Patient', id), (err) => {
+    assert.equal(err.outcome?.issue?.[0]?.code, 'deleted');
+    return true;
+  });
+});
