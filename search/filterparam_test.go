@@ -79,3 +79,21 @@ func mustQuery(t *testing.T, s string) url.Values {
 	}
 	return v
 }
+
+// FuzzFilterParam: any _filter is either translated or refused with an
+// EINVALID error naming _filter; it never panics.
+func FuzzFilterParam(f *testing.F) {
+	for _, s := range []string{"name eq Patient", `name eq "a b" and birthdate ge 1970`, "(x)", `a eq "\"`, "gender ne male and and"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := Parse("Patient", url.Values{"_filter": {s}})
+		if err == nil {
+			return
+		}
+		e, ok := err.(*ward.Error)
+		if !ok || e.Code != ward.EINVALID || len(e.Expression) != 1 || e.Expression[0] != "_filter" {
+			t.Fatalf("_filter=%q: %v (%+v)", s, err, e)
+		}
+	})
+}
