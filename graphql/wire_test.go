@@ -74,6 +74,14 @@ func TestWire(t *testing.T) {
 			}
 		}
 
+		// REST takes the same _filter: translated, or a 400 naming it.
+		if status, b := h.call("GET", "/fhir/R4/Patient?_filter="+url.QueryEscape(`family eq Wire and given sw an`), owner, ""); status != 200 || len(b["entry"].([]any)) != 1 {
+			t.Errorf("REST _filter: %d %v", status, b)
+		}
+		if status, b := h.call("GET", "/fhir/R4/Patient?_filter="+url.QueryEscape("family eq a or family eq b"), owner, ""); status != 400 || !strings.Contains(mustJSON(b), `"expression":["_filter"]`) {
+			t.Errorf("REST _filter with or: %d %v, want a 400 naming _filter", status, b)
+		}
+
 		// GET with ?query= answers the same; no token is 401.
 		status, body := h.raw("GET", "/fhir/R4/$graphql?query="+url.QueryEscape(names), clinician, "")
 		if status != 200 || body != `{"data":{"PatientList":[{"name":[{"given":["Ann"]}]}]}}` {
