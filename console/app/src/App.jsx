@@ -8,12 +8,15 @@ import { lazy, Suspense } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
 import { SignInPage } from './pages/SignIn.jsx';
 import { humanName } from './lib.js';
+// The two landing pages (admins land on clinics, clinicians on patients)
+// come with the main bundle: a lazy chunk would cost a round trip after
+// /auth/me. The others load on first use.
+import Clinics from './pages/Clinics.jsx';
+import Patients from './pages/Patients.jsx';
 
-const Clinics = lazy(() => import('./pages/Clinics.jsx'));
 const ClinicDetail = lazy(() => import('./pages/ClinicDetail.jsx'));
 const Clinicians = lazy(() => import('./pages/Clinicians.jsx'));
 const ClinicianDetail = lazy(() => import('./pages/ClinicianDetail.jsx'));
-const Patients = lazy(() => import('./pages/Patients.jsx'));
 const PatientDetail = lazy(() => import('./pages/PatientDetail.jsx'));
 const Policy = lazy(() => import('./pages/Policy.jsx'));
 const Directory = lazy(() => import('./pages/Directory.jsx'));
