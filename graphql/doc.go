@@ -24,9 +24,13 @@
 // into one search per type. graph-gophers/graphql-go needs an SDL string and
 // Go resolver methods per type, a poor fit for ~1,500 generated types.
 //
-// Limits: a query deeper than MaxDepth (12, as Medplum) is refused before it
-// runs; at most MaxResolutions store look-ups (searches and reference
-// batches) run per request, further ones answer a field error. Introspection
+// Limits: before validation, a query deeper than MaxDepth (12, as Medplum),
+// with more than 2,000 field selections or repeating one response name more
+// than 10 times in a selection set is a 400 (graphql-go's overlapping-fields
+// rule is quadratic in such repeats: 2,000 copies of one field took 37 s
+// to validate). At most MaxResolutions store look-ups (searches and
+// reference batches) and MaxResources resources per request; past them the
+// fields answer errors. Introspection
 // is allowed: the schema is public knowledge (it is FHIR R4) and GraphiQL
 // needs it.
 //

@@ -76,6 +76,10 @@ func TestQueries(t *testing.T) {
 		{name: "unknown argument", caller: "admin", query: `{ PatientList(nope: "x") { id } }`, status: 400, want: "resourceType=OperationOutcome"},
 		{name: "too deep", caller: "admin", query: `{ PatientList { contact { organization { resource { ... on Organization { partOf { resource { ... on Organization { partOf { resource { ... on Organization { partOf { resource { ... on Organization { partOf { resource { ... on Organization { id } } } } } } } } } } } } } } } } } }`,
 			status: 400, want: "resourceType=OperationOutcome;issue.0.details.text~depth"},
+		{name: "a name repeated too often", caller: "admin", query: "{ " + strings.Repeat("PatientList { id } ", 11) + "}",
+			status: 400, want: "resourceType=OperationOutcome;issue.0.details.text~more than 10 times"},
+		{name: "too many fields", caller: "admin", query: "{ " + repeatAliases(201, "PatientList(_count: 1) { id name { given family } meta { versionId lastUpdated } gender birthDate }") + " }",
+			status: 400, want: "resourceType=OperationOutcome;issue.0.details.text~Too many fields"},
 		{name: "introspection", caller: "clinician", query: `{ __type(name: "Patient") { name } }`, want: "__type.name=Patient"},
 	}
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
@@ -269,4 +273,13 @@ func TestLimits(t *testing.T) {
 			t.Errorf("one list should stand, the other fail: a %s, b %s: %s", a, b, r.raw)
 		}
 	})
+}
+
+// repeatAliases selects field n times under the aliases a0, a1, ….
+func repeatAliases(n int, field string) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, " a%d: %s", i, field)
+	}
+	return b.String()
 }

@@ -83,16 +83,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "GraphQL syntax error: %s", gqlMessage(err)))
 		return
 	}
+	// The shape checks run first: they are linear, and they bound the
+	// validation, whose overlapping-fields rule is quadratic in fields
+	// repeated under one name.
+	if err := checkShape(doc); err != nil {
+		wardhttp.Error(w, r, err)
+		return
+	}
 	if v := gql.ValidateDocument(&schema, doc, gql.SpecifiedRules); !v.IsValid {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "%s", v.Errors[0].Message))
 		return
 	}
 	if r.Method == http.MethodGet && hasMutation(doc) {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "Mutations must be sent with POST"))
-		return
-	}
-	if d := queryDepth(doc); d > MaxDepth {
-		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "Query depth %d exceeds the maximum of %d", d, MaxDepth))
 		return
 	}
 	result := gql.Execute(gql.ExecuteParams{
@@ -154,46 +157,4 @@ func hasMutation(doc *ast.Document) bool {
 		}
 	}
 	return false
-}
-
-// queryDepth is the deepest field nesting of doc's operations (a root field
-// is depth 1), following fragments; fragment cycles are refused by
-// validation before this runs, and seen guards against them anyway.
-func queryDepth(doc *ast.Document) int {
-	frags := map[string]*ast.FragmentDefinition{}
-	for _, d := range doc.Definitions {
-		if f, ok := d.(*ast.FragmentDefinition); ok && f.Name != nil {
-			frags[f.Name.Value] = f
-		}
-	}
-	maxD := 0
-	for _, d := range doc.Definitions {
-		if op, ok := d.(*ast.OperationDefinition); ok {
-			maxD = max(maxD, selectionDepth(op.SelectionSet, frags, map[string]bool{}))
-		}
-	}
-	return maxD
-}
-
-func selectionDepth(set *ast.SelectionSet, frags map[string]*ast.FragmentDefinition, seen map[string]bool) int {
-	if set == nil {
-		return 0
-	}
-	maxD := 0
-	for _, s := range set.Selections {
-		switch s := s.(type) {
-		case *ast.Field:
-			maxD = max(maxD, 1+selectionDepth(s.SelectionSet, frags, seen))
-		case *ast.InlineFragment:
-			maxD = max(maxD, selectionDepth(s.SelectionSet, frags, seen))
-		case *ast.FragmentSpread:
-			if s.Name == nil || seen[s.Name.Value] || frags[s.Name.Value] == nil {
-				continue
-			}
-			seen[s.Name.Value] = true
-			maxD = max(maxD, selectionDepth(frags[s.Name.Value].SelectionSet, frags, seen))
-			delete(seen, s.Name.Value)
-		}
-	}
-	return maxD
 }

@@ -1,0 +1,104 @@
+package graphql
+
+import (
+	"github.com/graphql-go/graphql/language/ast"
+
+	"github.com/wardhealth/ward"
+)
+
+const (
+	// maxFields bounds the field selections of a query, fragments
+	// counted at each use.
+	maxFields = 2000
+	// maxRepeats bounds how often one response name is selected in one
+	// selection set (fragments included): graphql-go's overlapping-fields
+	// validation compares every pair of them.
+	maxRepeats = 10
+)
+
+// shapeWalk walks a document's operations with fragments inlined.
+type shapeWalk struct {
+	frags  map[string]*ast.FragmentDefinition
+	fields int
+}
+
+// checkShape refuses, before validation, a query deeper than MaxDepth (a
+// root field is depth 1), one with more than maxFields field selections,
+// or one repeating a response name more than maxRepeats times in one
+// selection set. Unknown fragments and fragment cycles are left to
+// validation (a cycle is walked once).
+func checkShape(doc *ast.Document) error {
+	w := &shapeWalk{frags: map[string]*ast.FragmentDefinition{}}
+	for _, d := range doc.Definitions {
+		if f, ok := d.(*ast.FragmentDefinition); ok && f.Name != nil {
+			w.frags[f.Name.Value] = f
+		}
+	}
+	for _, d := range doc.Definitions {
+		if op, ok := d.(*ast.OperationDefinition); ok {
+			if err := w.set(op.SelectionSet, 1, map[string]bool{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// set checks the fields selected by set at depth.
+func (w *shapeWalk) set(set *ast.SelectionSet, depth int, seen map[string]bool) error {
+	names := map[string]int{}
+	return w.collect(set, depth, seen, names)
+}
+
+// collect adds set's fields (fragments inlined) to names, the response
+// names of one merged selection set, and checks each field's own set.
+func (w *shapeWalk) collect(set *ast.SelectionSet, depth int, seen map[string]bool, names map[string]int) error {
+	if set == nil {
+		return nil
+	}
+	for _, s := range set.Selections {
+		switch s := s.(type) {
+		case *ast.Field:
+			if err := w.field(s, depth, seen, names); err != nil {
+				return err
+			}
+		case *ast.InlineFragment:
+			if err := w.collect(s.SelectionSet, depth, seen, names); err != nil {
+				return err
+			}
+		case *ast.FragmentSpread:
+			if s.Name == nil || seen[s.Name.Value] || w.frags[s.Name.Value] == nil {
+				continue
+			}
+			seen[s.Name.Value] = true
+			err := w.collect(w.frags[s.Name.Value].SelectionSet, depth, seen, names)
+			delete(seen, s.Name.Value)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *shapeWalk) field(f *ast.Field, depth int, seen map[string]bool, names map[string]int) error {
+	if depth > MaxDepth {
+		return ward.Errorf(ward.EINVALID, "Query depth exceeds the maximum of %d", MaxDepth)
+	}
+	if w.fields++; w.fields > maxFields {
+		return ward.Errorf(ward.EINVALID, "Too many fields in one query (at most %d)", maxFields)
+	}
+	name := ""
+	if f.Alias != nil {
+		name = f.Alias.Value
+	} else if f.Name != nil {
+		name = f.Name.Value
+	}
+	if names[name]++; names[name] > maxRepeats {
+		return ward.Errorf(ward.EINVALID, "Field %s is selected more than %d times in one selection set", name, maxRepeats)
+	}
+	if f.SelectionSet != nil {
+		return w.set(f.SelectionSet, depth+1, seen)
+	}
+	return nil
+}
