@@ -30,9 +30,15 @@
 // rule is quadratic in such repeats: 2,000 copies of one field took 37 s
 // to validate). At most MaxResolutions store look-ups (searches and
 // reference batches) and MaxResources resources per request; past them the
-// fields answer errors. Introspection
-// is allowed: the schema is public knowledge (it is FHIR R4) and GraphiQL
-// needs it.
+// fields answer errors.
+//
+// Introspection: __type and __typename are open to every caller (the schema
+// is FHIR R4, public knowledge; clients such as Apollo add __typename).
+// __schema, the whole-schema introspection GraphiQL sends, is for project
+// admins and super admins only (403 otherwise): for this schema it answers
+// 30 MB after about 30 s of CPU, which any signed-in user could otherwise
+// ask for in a loop. (Medplum gates it behind the graphql-introspection
+// project feature.)
 //
 // Cost: graphql-go validates and indexes every type when the schema is
 // made (thunks only defer the work to that point), so the first request

@@ -80,7 +80,9 @@ func TestQueries(t *testing.T) {
 			status: 400, want: "resourceType=OperationOutcome;issue.0.details.text~more than 10 times"},
 		{name: "too many fields", caller: "admin", query: "{ " + repeatAliases(201, "PatientList(_count: 1) { id name { given family } meta { versionId lastUpdated } gender birthDate }") + " }",
 			status: 400, want: "resourceType=OperationOutcome;issue.0.details.text~Too many fields"},
-		{name: "introspection", caller: "clinician", query: `{ __type(name: "Patient") { name } }`, want: "__type.name=Patient"},
+		{name: "introspection of a type", caller: "clinician", query: `{ __type(name: "Patient") { name } PatientList(_count: 1) { __typename } }`, want: "__type.name=Patient;PatientList.0.__typename=Patient"},
+		{name: "schema introspection is for admins", caller: "clinician", query: `query { ...F } fragment F on QueryType { __schema { queryType { name } } }`, status: 403, want: "resourceType=OperationOutcome"},
+		{name: "schema introspection by an admin", caller: "admin", query: `{ __schema { queryType { name } mutationType { name } } }`, want: "__schema.queryType.name=QueryType;__schema.mutationType.name=MutationType"},
 	}
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)

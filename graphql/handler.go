@@ -94,6 +94,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "%s", v.Errors[0].Message))
 		return
 	}
+	if p := ward.PrincipalFromContext(r.Context()); selectsSchema(doc) && (p == nil || !p.Admin && !p.System) {
+		wardhttp.Error(w, r, ward.Errorf(ward.EFORBIDDEN, "Schema introspection (__schema) is for project admins; __type and __typename are open to everyone"))
+		return
+	}
 	if r.Method == http.MethodGet && hasMutation(doc) {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "Mutations must be sent with POST"))
 		return

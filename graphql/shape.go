@@ -102,3 +102,47 @@ func (w *shapeWalk) field(f *ast.Field, depth int, seen map[string]bool, names m
 	}
 	return nil
 }
+
+// selectsSchema reports whether an operation of doc selects __schema at its
+// root (fragments inlined): the whole-schema introspection, 30 MB and tens
+// of seconds of CPU for this schema.
+func selectsSchema(doc *ast.Document) bool {
+	frags := map[string]*ast.FragmentDefinition{}
+	for _, d := range doc.Definitions {
+		if f, ok := d.(*ast.FragmentDefinition); ok && f.Name != nil {
+			frags[f.Name.Value] = f
+		}
+	}
+	var root func(set *ast.SelectionSet, seen map[string]bool) bool
+	root = func(set *ast.SelectionSet, seen map[string]bool) bool {
+		if set == nil {
+			return false
+		}
+		for _, s := range set.Selections {
+			switch s := s.(type) {
+			case *ast.Field:
+				if s.Name != nil && s.Name.Value == "__schema" {
+					return true
+				}
+			case *ast.InlineFragment:
+				if root(s.SelectionSet, seen) {
+					return true
+				}
+			case *ast.FragmentSpread:
+				if s.Name != nil && !seen[s.Name.Value] && frags[s.Name.Value] != nil {
+					seen[s.Name.Value] = true
+					if root(frags[s.Name.Value].SelectionSet, seen) {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	for _, d := range doc.Definitions {
+		if op, ok := d.(*ast.OperationDefinition); ok && root(op.SelectionSet, map[string]bool{}) {
+			return true
+		}
+	}
+	return false
+}
