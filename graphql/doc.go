@@ -32,8 +32,9 @@
 // reference batches) and MaxResources resources per request; past them the
 // fields answer errors.
 //
-// Introspection: __type and __typename are open to every caller (the schema
-// is FHIR R4, public knowledge; clients such as Apollo add __typename).
+// Introspection: __typename and up to five __type fields per query are open
+// to every caller (the schema is FHIR R4, public knowledge; clients such as
+// Apollo add __typename).
 // __schema, the whole-schema introspection GraphiQL sends, is for project
 // admins and super admins only (403 otherwise): for this schema it answers
 // 30 MB after about 30 s of CPU, which any signed-in user could otherwise

@@ -82,6 +82,7 @@ func TestQueries(t *testing.T) {
 			status: 400, want: "resourceType=OperationOutcome;issue.0.details.text~Too many fields"},
 		{name: "introspection of a type", caller: "clinician", query: `{ __type(name: "Patient") { name } PatientList(_count: 1) { __typename } }`, want: "__type.name=Patient;PatientList.0.__typename=Patient"},
 		{name: "schema introspection is for admins", caller: "clinician", query: `query { ...F } fragment F on QueryType { __schema { queryType { name } } }`, status: 403, want: "resourceType=OperationOutcome"},
+		{name: "many __type fields are for admins", caller: "clinician", query: "{" + repeatAliases(6, `__type(name: "Patient") { name }`) + " }", status: 403, want: "resourceType=OperationOutcome"},
 		{name: "schema introspection by an admin", caller: "admin", query: `{ __schema { queryType { name } mutationType { name } } }`, want: "__schema.queryType.name=QueryType;__schema.mutationType.name=MutationType"},
 	}
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {

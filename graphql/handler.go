@@ -26,6 +26,8 @@ const (
 	MaxResolutions = 1000
 	// MaxResources caps the resources one answer holds.
 	MaxResources = 20000
+	// maxTypeQueries is the most __type fields a non-admin query selects.
+	maxTypeQueries = 5
 	// maxIDs is the most ids one reference batch asks for (search's
 	// limit of ORed values).
 	maxIDs = 100
@@ -94,9 +96,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "%s", v.Errors[0].Message))
 		return
 	}
-	if p := ward.PrincipalFromContext(r.Context()); selectsSchema(doc) && (p == nil || !p.Admin && !p.System) {
-		wardhttp.Error(w, r, ward.Errorf(ward.EFORBIDDEN, "Schema introspection (__schema) is for project admins; __type and __typename are open to everyone"))
-		return
+	if p := ward.PrincipalFromContext(r.Context()); p == nil || !p.Admin && !p.System {
+		if schema, types := introspection(doc); schema || types > maxTypeQueries {
+			wardhttp.Error(w, r, ward.Errorf(ward.EFORBIDDEN, "Schema introspection (__schema, or more than %d __type fields) is for project admins", maxTypeQueries))
+			return
+		}
 	}
 	if r.Method == http.MethodGet && hasMutation(doc) {
 		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "Mutations must be sent with POST"))

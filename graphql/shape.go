@@ -103,46 +103,45 @@ func (w *shapeWalk) field(f *ast.Field, depth int, seen map[string]bool, names m
 	return nil
 }
 
-// selectsSchema reports whether an operation of doc selects __schema at its
-// root (fragments inlined): the whole-schema introspection, 30 MB and tens
-// of seconds of CPU for this schema.
-func selectsSchema(doc *ast.Document) bool {
+// introspection reports whether an operation of doc selects __schema at
+// its root (fragments inlined), the whole-schema introspection (30 MB and
+// tens of seconds of CPU for this schema), and how many __type fields it
+// selects at its roots: many aliased __type fields add up to the same.
+func introspection(doc *ast.Document) (schema bool, types int) {
 	frags := map[string]*ast.FragmentDefinition{}
 	for _, d := range doc.Definitions {
 		if f, ok := d.(*ast.FragmentDefinition); ok && f.Name != nil {
 			frags[f.Name.Value] = f
 		}
 	}
-	var root func(set *ast.SelectionSet, seen map[string]bool) bool
-	root = func(set *ast.SelectionSet, seen map[string]bool) bool {
+	var root func(set *ast.SelectionSet, seen map[string]bool)
+	root = func(set *ast.SelectionSet, seen map[string]bool) {
 		if set == nil {
-			return false
+			return
 		}
 		for _, s := range set.Selections {
 			switch s := s.(type) {
 			case *ast.Field:
 				if s.Name != nil && s.Name.Value == "__schema" {
-					return true
+					schema = true
+				} else if s.Name != nil && s.Name.Value == "__type" {
+					types++
 				}
 			case *ast.InlineFragment:
-				if root(s.SelectionSet, seen) {
-					return true
-				}
+				root(s.SelectionSet, seen)
 			case *ast.FragmentSpread:
 				if s.Name != nil && !seen[s.Name.Value] && frags[s.Name.Value] != nil {
 					seen[s.Name.Value] = true
-					if root(frags[s.Name.Value].SelectionSet, seen) {
-						return true
-					}
+					root(frags[s.Name.Value].SelectionSet, seen)
+					delete(seen, s.Name.Value)
 				}
 			}
 		}
-		return false
 	}
 	for _, d := range doc.Definitions {
-		if op, ok := d.(*ast.OperationDefinition); ok && root(op.SelectionSet, map[string]bool{}) {
-			return true
+		if op, ok := d.(*ast.OperationDefinition); ok {
+			root(op.SelectionSet, map[string]bool{})
 		}
 	}
-	return false
+	return schema, types
 }
