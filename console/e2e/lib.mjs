@@ -150,13 +150,13 @@ export async function rowsBecome(page, testId, want, timeout = 15000) {
 
 // registerAdmin registers a new user and project through the API (the
 // Medplum app's Register page) and returns the credentials.
-export async function registerAdmin(email, password) {
+export async function registerAdmin(email, password, projectName = 'Riverside MSO', firstName = 'Ada', lastName = 'Admin') {
   const post = async (path, body) => {
     const res = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     const json = await res.json();
     assert.equal(res.status, 200, `${path}: ${JSON.stringify(json)}`);
     return json;
   };
-  const user = await post('/auth/newuser', { firstName: 'Ada', lastName: 'Admin', email, password, recaptchaToken: 'e2e' });
-  await post('/auth/newproject', { login: user.login, projectName: 'Riverside MSO' });
+  const user = await post('/auth/newuser', { firstName, lastName, email, password, recaptchaToken: 'e2e' });
+  await post('/auth/newproject', { login: user.login, projectName });
 }

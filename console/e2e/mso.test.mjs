@@ -6,17 +6,20 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { baseUrl, launch, pick, registerAdmin, rowsBecome, signIn, step, watchedPage } from './lib.mjs';
+import { artifacts, baseUrl, launch, pick, registerAdmin, rowsBecome, signIn, step, watchedPage } from './lib.mjs';
 
 const password = 'correct-horse-battery-staple';
 const run = randomUUID().slice(0, 8);
 const adminEmail = `ada-${run}@example.com`;
 const aliceEmail = `alice-${run}@example.com`;
 const bobEmail = `bob-${run}@example.com`;
+const maxEmail = `max-${run}@example.com`;
 
 let browser;
 before(async () => {
   await registerAdmin(adminEmail, password);
+  // Max runs another project of their own; added to Riverside, they have two.
+  await registerAdmin(maxEmail, password, 'Lakeside Practice', 'Max', 'Multi');
   browser = await launch();
 });
 after(async () => browser?.close());
@@ -167,5 +170,31 @@ test('an MSO admin and two clinicians use the console', async () => {
   await step(alice, 'alice sees no patients once unenrolled', async () => {
     await alice.goto(`${baseUrl}/patients`);
     await rowsBecome(alice, 'patients', []);
+  });
+
+  await step(admin, 'admin adds an existing user as a project admin', async () => {
+    await nav('Project members');
+    await admin.locator('input[name="memberFirstName"]').fill('Max');
+    await admin.locator('input[name="memberLastName"]').fill('Multi');
+    await admin.locator('input[name="memberEmail"]').fill(maxEmail);
+    await admin.getByRole('checkbox', { name: 'Project admin' }).check();
+    await admin.getByRole('button', { name: 'Add member' }).click();
+    await admin.getByText(`${maxEmail} added to the project`).waitFor();
+    await admin.getByTestId('members').getByText('Max Multi').first().waitFor();
+  });
+
+  const max = await watchedPage(browser, 'max');
+  await step(max, 'a user with two memberships chooses the project in SignInForm', async () => {
+    await max.goto(`${baseUrl}/signin`);
+    await max.getByTestId('auth.email').fill(maxEmail);
+    await max.getByRole('button', { name: 'Continue' }).click();
+    await max.getByTestId('auth.password').fill(password);
+    await max.getByRole('button', { name: 'Sign In' }).click();
+    await max.getByText('Choose a Project').waitFor();
+    await max.screenshot({ path: `${artifacts}/chooser.png` });
+    await max.getByRole('option', { name: /Riverside MSO/ }).click();
+    await max.getByTestId('whoami').waitFor();
+    await max.getByRole('heading', { name: 'Clinics' }).waitFor();
+    assert.match(await max.getByTestId('whoami').innerText(), /Max Multi \(admin\)/);
   });
 });

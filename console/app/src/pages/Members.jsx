@@ -1,8 +1,13 @@
-// Project members: the project (GET /admin/projects/:id) and every
-// membership with its profile, role and clinics.
-import { Badge, Loader, Stack, Table, Text, Title } from '@mantine/core';
+// Project members: the project (GET /admin/projects/:id), every
+// membership with its profile, role and clinics, and adding a person by
+// email (an existing Ward user keeps one login for all their projects and
+// chooses the project when signing in).
+import { Badge, Button, Checkbox, Group, Loader, PasswordInput, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useMedplum } from '@medplum/react';
-import { allClinics, clinicsOf, useLoad } from '../lib.js';
+import { useState } from 'react';
+import { allClinics, clinicsOf, showError, showSuccess, useLoad } from '../lib.js';
+
+const empty = { firstName: '', lastName: '', email: '', password: '', admin: false };
 
 export default function Members() {
   const medplum = useMedplum();
@@ -11,12 +16,56 @@ export default function Members() {
   const clinics = useLoad(() => allClinics(medplum), [], 'clinics');
   const members = useLoad(() => medplum.searchResources('ProjectMembership', { _count: 1000 }), [], 'members');
   const clinicName = new Map((clinics.data ?? []).map((c) => [`Organization/${c.id}`, c.name]));
+  const [form, setForm] = useState(empty);
+  const [saving, setSaving] = useState(false);
+  const set = (k) => (e) => setForm({ ...form, [k]: k === 'admin' ? e.currentTarget.checked : e.currentTarget.value });
+
+  async function add(e) {
+    e.preventDefault();
+    setSaving(true);
+    try {
+      await medplum.post(`admin/projects/${projectId}/invite`, {
+        resourceType: 'Practitioner',
+        firstName: form.firstName.trim(),
+        lastName: form.lastName.trim(),
+        email: form.email.trim(),
+        password: form.password || undefined,
+        sendEmail: false,
+        membership: { admin: form.admin },
+      });
+      showSuccess(`${form.email} added to the project`);
+      setForm(empty);
+      members.reload();
+    } catch (err) {
+      showError('Could not add the member', err);
+    } finally {
+      setSaving(false);
+    }
+  }
+
   return (
     <Stack>
       <Title order={2}>Project members</Title>
       <Text c="dimmed" size="sm">
         {project.data?.project?.name} · {projectId}
       </Text>
+      <form onSubmit={add}>
+        <Stack maw={720}>
+          <Title order={4}>Add a member</Title>
+          <SimpleGrid cols={2}>
+            <TextInput label="First name" name="memberFirstName" required value={form.firstName} onChange={set('firstName')} />
+            <TextInput label="Last name" name="memberLastName" required value={form.lastName} onChange={set('lastName')} />
+            <TextInput label="Email" name="memberEmail" type="email" required value={form.email} onChange={set('email')} />
+            <PasswordInput label="Initial password" name="memberPassword" description="For a new user only" value={form.password} onChange={set('password')} />
+          </SimpleGrid>
+          <Group>
+            <Checkbox label="Project admin" name="memberAdmin" checked={form.admin} onChange={set('admin')} />
+            <Button type="submit" loading={saving}>
+              Add member
+            </Button>
+          </Group>
+        </Stack>
+      </form>
       {members.loading ? (
         <Loader />
       ) : (

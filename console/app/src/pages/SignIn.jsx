@@ -8,7 +8,10 @@ import { useNavigate, useSearchParams } from 'react-router';
 export function SignInPage() {
   const navigate = useNavigate();
   const [params] = useSearchParams();
-  const projectId = params.get('project') || undefined;
+  // The chooser's "Create a new project" link comes back with project=new:
+  // the console does not register projects, so that is a plain sign-in.
+  const project = params.get('project');
+  const projectId = project && project !== 'new' ? project : undefined;
   return (
     <Center mih="100vh">
       <Stack w={420}>
