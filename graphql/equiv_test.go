@@ -163,6 +163,7 @@ type equivQuery struct {
 	nestRef   bool       // Observation: subject { resource { … on Patient { id } } }
 	reverse   url.Values // Patient: ObservationList(_reference: subject, …); nil: none
 	orgNested bool       // Patient: managingOrganization { resource { … on Organization { id } } }
+	conn      bool       // <Type>Connection { count edges { resource { … } } } instead of <Type>List
 }
 
 func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
@@ -218,6 +219,7 @@ func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
 		}
 	}
 	count(q.args)
+	q.conn = rng.IntN(4) == 0
 	return q
 }
 
@@ -255,6 +257,9 @@ func (q equivQuery) graphql() string {
 	if args != "" {
 		args = "(" + args + ")"
 	}
+	if q.conn {
+		return "{ " + q.typ + "Connection" + args + " { count edges { resource { " + sel + " } } } }"
+	}
 	return "{ " + q.typ + "List" + args + " { " + sel + " } }"
 }
 
@@ -266,9 +271,21 @@ func (e *equivWorld) compare(t *testing.T, caller string, q equivQuery) string {
 	if status != 200 {
 		return fmt.Sprintf("%s: GraphQL %d %v", gq, status, body)
 	}
-	restStatus, bundle := e.do(t, caller, "GET", "/fhir/R4/"+q.typ+"?"+q.args.Encode(), "")
+	restQuery := q.args.Encode()
 	data, _ := body["data"].(map[string]any)
 	list, isList := data[q.typ+"List"].([]any)
+	var count any
+	if q.conn {
+		// A connection is the page of the REST search with its accurate total.
+		restQuery += "&_total=accurate"
+		conn, ok := data[q.typ+"Connection"].(map[string]any)
+		edges, _ := conn["edges"].([]any)
+		list, isList, count = []any{}, ok, conn["count"]
+		for _, e := range edges {
+			list = append(list, e.(map[string]any)["resource"])
+		}
+	}
+	restStatus, bundle := e.do(t, caller, "GET", "/fhir/R4/"+q.typ+"?"+restQuery, "")
 	if restStatus != 200 {
 		if isList || body["errors"] == nil {
 			return fmt.Sprintf("%s: REST %d but GraphQL answered %v", gq, restStatus, body)
@@ -282,6 +299,12 @@ func (e *equivWorld) compare(t *testing.T, caller string, q equivQuery) string {
 		return fmt.Sprintf("%s: GraphQL ids %v, REST %v", gq, got, want)
 	}
 	e.stats["ids"] += len(list)
+	if q.conn {
+		if fmt.Sprint(count) != fmt.Sprint(bundle["total"]) {
+			return fmt.Sprintf("%s: count %v, REST total %v", gq, count, bundle["total"])
+		}
+		e.stats["connections"]++
+	}
 	for _, item := range list {
 		m := item.(map[string]any)
 		if msg := e.compareNested(t, caller, gq, q, m); msg != "" {
