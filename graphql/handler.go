@@ -67,43 +67,13 @@ type body struct {
 }
 
 // ServeHTTP answers 200 {"data": …, "errors": […]} once the query is valid;
-// malformed JSON, a syntax error, a query the schema refuses or one deeper
-// than MaxDepth is a 400 OperationOutcome.
+// malformed JSON, a syntax error, a query the schema refuses or one over
+// the shape limits is a 400 OperationOutcome, introspection beyond a
+// non-admin's share a 403.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, err := readRequest(r)
+	req, schema, doc, err := h.prepare(r)
 	if err != nil {
 		wardhttp.Error(w, r, err)
-		return
-	}
-	schema, err := h.schema()
-	if err != nil {
-		wardhttp.Error(w, r, err) // a bug in the generated schema: 500, logged
-		return
-	}
-	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
-	if err != nil {
-		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "GraphQL syntax error: %s", gqlMessage(err)))
-		return
-	}
-	// The shape checks run first: they are linear, and they bound the
-	// validation, whose overlapping-fields rule is quadratic in fields
-	// repeated under one name.
-	if err := checkShape(doc); err != nil {
-		wardhttp.Error(w, r, err)
-		return
-	}
-	if v := gql.ValidateDocument(&schema, doc, gql.SpecifiedRules); !v.IsValid {
-		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "%s", v.Errors[0].Message))
-		return
-	}
-	if p := ward.PrincipalFromContext(r.Context()); p == nil || !p.Admin && !p.System {
-		if schema, types := introspection(doc); schema || types > maxTypeQueries {
-			wardhttp.Error(w, r, ward.Errorf(ward.EFORBIDDEN, "Schema introspection (__schema, or more than %d __type fields) is for project admins", maxTypeQueries))
-			return
-		}
-	}
-	if r.Method == http.MethodGet && hasMutation(doc) {
-		wardhttp.Error(w, r, ward.Errorf(ward.EINVALID, "Mutations must be sent with POST"))
 		return
 	}
 	result := gql.Execute(gql.ExecuteParams{
@@ -121,6 +91,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
+}
+
+// prepare reads, parses and checks the request up to execution.
+func (h *Handler) prepare(r *http.Request) (*body, gql.Schema, *ast.Document, error) {
+	req, err := readRequest(r)
+	if err != nil {
+		return nil, gql.Schema{}, nil, err
+	}
+	schema, err := h.schema()
+	if err != nil {
+		return nil, schema, nil, err // a bug in the generated schema: 500, logged
+	}
+	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
+	if err != nil {
+		return nil, schema, nil, ward.Errorf(ward.EINVALID, "GraphQL syntax error: %s", gqlMessage(err))
+	}
+	// The shape checks run first: they are linear, and they bound the
+	// validation, whose overlapping-fields rule is quadratic in fields
+	// repeated under one name.
+	if err := checkShape(doc); err != nil {
+		return nil, schema, nil, err
+	}
+	if v := gql.ValidateDocument(&schema, doc, gql.SpecifiedRules); !v.IsValid {
+		return nil, schema, nil, ward.Errorf(ward.EINVALID, "%s", v.Errors[0].Message)
+	}
+	if p := ward.PrincipalFromContext(r.Context()); p == nil || !p.Admin && !p.System {
+		if all, types := introspection(doc); all || types > maxTypeQueries {
+			return nil, schema, nil, ward.Errorf(ward.EFORBIDDEN, "Schema introspection (__schema, or more than %d __type fields) is for project admins", maxTypeQueries)
+		}
+	}
+	if r.Method == http.MethodGet && hasMutation(doc) {
+		return nil, schema, nil, ward.Errorf(ward.EINVALID, "Mutations must be sent with POST")
+	}
+	return req, schema, doc, nil
 }
 
 // readRequest reads the JSON body of a POST, or query, operationName and
