@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 
@@ -178,4 +180,71 @@ func (t *tx) patientAccounts(ctx context.Context, p *ward.Principal, project str
 		out = addRefs(out, byID[id]...)
 	}
 	return out, nil
+}
+
+// applyDefaultProfile is Project.defaultProfile (spec 1.2, 2.7 step 1;
+// Medplum's checkResourcePermissions): a resource written without
+// meta.profile gets the profiles the project lists for its type. An
+// empty meta.profile is a profile, so it is kept, as in Medplum. It runs
+// before indexing (so _profile finds the default) and before the accounts
+// are decided; like Medplum, the meta it adds is a meta the client sent
+// as far as accounts go. System writes get no default: Medplum's system
+// repository has no current project.
+func (t *tx) applyDefaultProfile(ctx context.Context, p *ward.Principal, project, typ string, d *decodedResource) error {
+	if p.System {
+		return nil
+	}
+	if _, ok := d.metaIn["profile"]; ok {
+		return nil
+	}
+	profiles, err := t.defaultProfiles(ctx, project, typ)
+	if err != nil || len(profiles) == 0 {
+		return err
+	}
+	raw, err := json.Marshal(profiles)
+	if err != nil {
+		return err
+	}
+	list := make([]any, len(profiles))
+	for i, pr := range profiles {
+		list[i] = pr
+	}
+	if d.metaIn == nil {
+		d.metaIn = map[string]any{}
+	}
+	d.metaIn["profile"] = list
+	d.meta = append(d.meta, field{"profile", raw})
+	return nil
+}
+
+// defaultProfiles reads the project's defaultProfile entry for typ: one
+// primary-key lookup of the Project row, which only leaves the database
+// (to be parsed) when it names defaultProfile at all. It costs every
+// write that lookup; the principal does not carry the project's settings.
+func (t *tx) defaultProfiles(ctx context.Context, project, typ string) ([]string, error) {
+	var content string
+	err := t.q.QueryRowContext(ctx, t.d.Rebind(
+		"SELECT content FROM resources WHERE project_id = ? AND resource_type = 'Project' AND id = ? AND deleted = 0 AND content LIKE '%\"defaultProfile\"%'"),
+		project, project).Scan(&content)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var proj struct {
+		DefaultProfile []struct {
+			ResourceType string   `json:"resourceType"`
+			Profile      []string `json:"profile"`
+		} `json:"defaultProfile"`
+	}
+	if err := json.Unmarshal([]byte(content), &proj); err != nil {
+		return nil, nil // not ours to reject here: the Project was validated when written
+	}
+	for _, e := range proj.DefaultProfile {
+		if e.ResourceType == typ {
+			return e.Profile, nil
+		}
+	}
+	return nil, nil
 }

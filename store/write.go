@@ -346,6 +346,9 @@ func (t *tx) build(ctx context.Context, p *ward.Principal, project, typ, id stri
 		author:      p.Author,
 		onBehalfOf:  p.OnBehalfOf,
 	}
+	if err := t.applyDefaultProfile(ctx, p, project, typ, d); err != nil {
+		return nil, err
+	}
 	rows, err := t.s.extract(ctx, typ, id, m, d)
 	if err != nil {
 		return nil, err
