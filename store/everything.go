@@ -43,7 +43,8 @@ func (s *Store) PatientEverything(ctx context.Context, id string, types []string
 		return nil, err
 	}
 	r := s.readerOf()
-	if _, err := r.Read(ctx, "Patient", id); err != nil {
+	patient, err := r.Read(ctx, "Patient", id)
+	if err != nil {
 		return nil, err
 	}
 	var filters []ward.SearchFilter
@@ -65,7 +66,7 @@ func (s *Store) PatientEverything(ctx context.Context, id string, types []string
 	if len(searchable) == 0 {
 		return res, nil
 	}
-	query, args, err := everythingPage(p, id, searchable, filters, count+1, max(offset, 0))
+	query, args, err := everythingPage(p, patient, searchable, filters, count+1, max(offset, 0))
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,7 @@ func everythingTypes(p *ward.Principal, types []string) ([]string, error) {
 // everythingPage compiles the page query: the compartment key rows of the
 // patient, each joined to its resource row, which must pass its type's
 // branch (wall, not deleted, policy criteria, filters).
-func everythingPage(p *ward.Principal, patientID string, types []string, filters []ward.SearchFilter, limit, offset int) (string, []any, error) {
+func everythingPage(p *ward.Principal, patient *ward.Resource, types []string, filters []ward.SearchFilter, limit, offset int) (string, []any, error) {
 	branches, err := everythingBranches(p, types, filters)
 	if err != nil {
 		return "", nil, err
@@ -121,9 +122,9 @@ func everythingPage(p *ward.Principal, patientID string, types []string, filters
 	// of the row found. Each branch tests the key's type, not r's, so
 	// PostgreSQL has no reason to walk r by type either.
 	c.w("SELECT ", resourceColumns, " FROM resource_compartments ", k, " CROSS JOIN resources r WHERE ", k, ".compartment = ")
-	c.arg(patientID)
+	c.arg(patient.ID)
 	c.w(" AND r.project_id = ", k, ".project_id AND r.resource_type = ", k, ".resource_type AND r.id = ", k, ".resource_id")
-	everythingProjects(c, k+".project_id", p, types)
+	everythingProjects(c, k+".project_id", p, patient.ProjectID, types)
 	c.w(" AND ", k, ".resource_type IN (")
 	for i, t := range types {
 		if i > 0 {
@@ -186,11 +187,14 @@ func branchKey(sql string, args []any) string {
 // whose rows of some of types p may read. Usually that is the caller's
 // project alone, an equality that lets the page follow the key's order
 // (project_id, compartment, resource_type, resource_id) and stop early.
-func everythingProjects(c *compiler, col string, p *ward.Principal, types []string) {
-	if p.System {
-		return
-	}
+// The system principal (a super admin) reads every project; its page is
+// kept to the patient's own, since every key starts with the project and
+// a compartment across all projects would be a scan of the whole table.
+func everythingProjects(c *compiler, col string, p *ward.Principal, patientProject string, types []string) {
 	var projects []string
+	if p.System {
+		projects = []string{patientProject}
+	}
 	for _, t := range types {
 		projects = addRefs(projects, readProjectsFor(p, t)...)
 	}

@@ -13,6 +13,10 @@ func (s *Store) EverythingSQL(ctx context.Context, patientID string, count int) 
 	if err != nil {
 		return "", nil, err
 	}
-	q, args, err := everythingPage(p, patientID, types, nil, count+1, 0)
+	patient, err := s.readerOf().Read(ctx, "Patient", patientID)
+	if err != nil {
+		return "", nil, err
+	}
+	q, args, err := everythingPage(p, patient, types, nil, count+1, 0)
 	return s.dialect.Rebind(q), args, err
 }

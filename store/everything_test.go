@@ -37,6 +37,17 @@ func everythingIDs(t *testing.T, f *saFixture, ctx func() (string, []string, str
 	}
 }
 
+func refsOf(res *ward.SearchResult) []string {
+	if res == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range res.Matches {
+		out = append(out, m.Reference())
+	}
+	return out
+}
+
 func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
@@ -90,6 +101,10 @@ func TestEverythingIsTheCompartment(t *testing.T) {
 					t.Errorf("got %v, want %v", got, tt.want)
 				}
 			})
+		}
+		// The system principal (a super admin) reads the patient's own project.
+		if res, err := s.PatientEverything(sysCtx(), f.patient, nil, "", 0, 0); err != nil || !slices.Equal(sorted(refsOf(res)), sorted(all)) {
+			t.Errorf("system: %v %v, want %v", err, refsOf(res), all)
 		}
 		page, err := s.PatientEverything(f.admin, f.patient, nil, "", 0, 0)
 		if err != nil || page.HasMore || page.Total != -1 {
@@ -190,6 +205,7 @@ func TestEverythingUnderPolicy(t *testing.T) {
 func TestEverythingDrivenByTheKey(t *testing.T) {
 	s := storetest.OpenSQLite(t)
 	f := newSAFixture(t, s)
+	f.set(t, "Patient", f.patient, true, f.o1)
 	clinician := memberCtx(f.project, onePolicy(t, `[{"resourceType":"Patient","criteria":"Patient?_compartment=`+f.o1+`"},
 		{"resourceType":"Observation","criteria":"Observation?_compartment=`+f.o1+`"},{"resourceType":"DiagnosticReport"}]`))
 	for name, ctx := range map[string]context.Context{"admin": f.admin, "clinician": clinician} {
