@@ -193,3 +193,12 @@ export async function setPatientClinics(medplum, patientId, clinicRefs) {
     ],
   });
 }
+
+// useClientPage pages a list already loaded in full (memberships: the
+// admin API has no paging), 20 rows at a time.
+export function useClientPage(list, size = 20) {
+  const [page, setPage] = useState(1);
+  const pages = Math.max(1, Math.ceil((list?.length ?? 0) / size));
+  const current = Math.min(page, pages);
+  return { rows: (list ?? []).slice((current - 1) * size, current * size), page: current, pages, setPage };
+}

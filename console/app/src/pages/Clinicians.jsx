@@ -2,11 +2,11 @@
 // (one access entry per clinic: the MSO policy with the clinic as its
 // organization parameter, plus a PractitionerRole per clinic for the
 // directory).
-import { Anchor, Button, Code, Group, LoadingOverlay, MultiSelect, PasswordInput, Select, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Anchor, Button, Code, Group, LoadingOverlay, MultiSelect, Pagination, PasswordInput, Select, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useMedplum } from '@medplum/react';
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { allClinics, clinicAccess, clinicsOf, findPolicy, humanName, loadClinicians, practitionerRole, showError, showSuccess, SPECIALTIES, useLoad } from '../lib.js';
+import { allClinics, clinicAccess, clinicsOf, findPolicy, humanName, loadClinicians, practitionerRole, showError, showSuccess, SPECIALTIES, useClientPage, useLoad } from '../lib.js';
 
 const empty = { firstName: '', lastName: '', email: '', password: '', clinics: [], specialty: null };
 
@@ -15,6 +15,7 @@ export default function Clinicians() {
   const projectId = medplum.getProject()?.id;
   const clinics = useLoad(() => allClinics(medplum), [], 'clinics');
   const list = useLoad(() => loadClinicians(medplum), [], 'clinicians');
+  const pager = useClientPage(list.data);
   const [form, setForm] = useState(empty);
   const [saving, setSaving] = useState(false);
   const [invited, setInvited] = useState();
@@ -97,7 +98,7 @@ export default function Clinicians() {
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>
-            {(list.data ?? []).map(({ membership, practitioner }) => (
+            {pager.rows.map(({ membership, practitioner }) => (
               <Table.Tr key={membership.id}>
                 <Table.Td>
                   <Anchor component={Link} to={`/clinicians/${membership.id}`}>
@@ -110,6 +111,7 @@ export default function Clinicians() {
             ))}
           </Table.Tbody>
         </Table>
+        {pager.pages > 1 && <Pagination mt="sm" size="sm" total={pager.pages} value={pager.page} onChange={pager.setPage} />}
       </div>
     </Stack>
   );

@@ -2,10 +2,10 @@
 // membership with its profile, role and clinics, and adding a person by
 // email (an existing Ward user keeps one login for all their projects and
 // chooses the project when signing in).
-import { Badge, Button, Checkbox, Group, Loader, PasswordInput, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Checkbox, Group, Loader, Pagination, PasswordInput, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useMedplum } from '@medplum/react';
 import { useState } from 'react';
-import { allClinics, clinicsOf, showError, showSuccess, useLoad } from '../lib.js';
+import { allClinics, clinicsOf, showError, showSuccess, useClientPage, useLoad } from '../lib.js';
 
 const empty = { firstName: '', lastName: '', email: '', password: '', admin: false };
 
@@ -16,6 +16,7 @@ export default function Members() {
   const clinics = useLoad(() => allClinics(medplum), [], 'clinics');
   const members = useLoad(() => medplum.searchResources('ProjectMembership', { _count: 1000 }), [], 'members');
   const clinicName = new Map((clinics.data ?? []).map((c) => [`Organization/${c.id}`, c.name]));
+  const pager = useClientPage(members.data);
   const [form, setForm] = useState(empty);
   const [saving, setSaving] = useState(false);
   const set = (k) => (e) => setForm({ ...form, [k]: k === 'admin' ? e.currentTarget.checked : e.currentTarget.value });
@@ -79,7 +80,7 @@ export default function Members() {
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>
-            {(members.data ?? []).map((m) => (
+            {pager.rows.map((m) => (
               <Table.Tr key={m.id}>
                 <Table.Td>{m.profile?.display ?? m.profile?.reference}</Table.Td>
                 <Table.Td>{m.admin ? <Badge>admin</Badge> : <Badge color="gray">member</Badge>}</Table.Td>
@@ -90,6 +91,7 @@ export default function Members() {
           </Table.Tbody>
         </Table>
       )}
+      {pager.pages > 1 && <Pagination size="sm" total={pager.pages} value={pager.page} onChange={pager.setPage} />}
     </Stack>
   );
 }
