@@ -81,6 +81,16 @@ test('an MSO admin and two clinicians use the console', async () => {
     assert.ok(projectId, `sign-in link in ${invited}`);
   });
 
+  await step(admin, 'inviting the same clinician twice shows the conflict', async () => {
+    admin.expectStatus(409, /\/invite$/);
+    await admin.locator('input[name="firstName"]').fill('Alice');
+    await admin.locator('input[name="lastName"]').fill('Clinician');
+    await admin.locator('input[name="email"]').fill(aliceEmail);
+    await admin.getByRole('button', { name: 'Invite clinician' }).click();
+    await admin.getByText('Could not invite the clinician').waitFor();
+    await admin.getByText('User is already a member of this project').waitFor();
+  });
+
   await step(admin, 'admin creates and enrolls patients', async () => {
     await nav('Patients');
     for (const [given, family, clinics] of [
@@ -196,5 +206,10 @@ test('an MSO admin and two clinicians use the console', async () => {
     await max.getByTestId('whoami').waitFor();
     await max.getByRole('heading', { name: 'Clinics' }).waitFor();
     assert.match(await max.getByTestId('whoami').innerText(), /Max Multi \(admin\)/);
+  });
+
+  await step(max, 'signing out returns to the sign-in form', async () => {
+    await max.getByRole('button', { name: 'Sign out' }).click();
+    await max.getByTestId('auth.email').waitFor();
   });
 });
