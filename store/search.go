@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 
@@ -45,7 +46,11 @@ func runSearchWith(ctx context.Context, db queryer, d Dialect, p *ward.Principal
 	if count == 0 || q.Summary == "count" {
 		return res, nil
 	}
-	query, args, err := compileSearch(p, q, extra, count+1, d)
+	pl, err := planDriver(ctx, db, d, p, q, extra, count+1)
+	if err != nil {
+		return nil, err
+	}
+	query, args, err := compilePlanned(p, q, extra, count+1, d, pl)
 	if err != nil {
 		return nil, err
 	}
@@ -64,16 +69,24 @@ func runSearchWith(ctx context.Context, db queryer, d Dialect, p *ward.Principal
 // compileSearch returns the page query of q with limit rows, for p and
 // limited further by extra (nil for none).
 func compileSearch(p *ward.Principal, q *ward.SearchQuery, extra Predicate, limit int, d Dialect) (string, []any, error) {
+	return compilePlanned(p, q, extra, limit, d, plan{})
+}
+
+// compilePlanned is compileSearch with what planDriver learned: the
+// choice of driver changes the cost of the page, never its rows or order.
+func compilePlanned(p *ward.Principal, q *ward.SearchQuery, extra Predicate, limit int, d Dialect, pl plan) (string, []any, error) {
 	c, err := newCompiler(p, extra, time.Now())
 	if err != nil {
 		return "", nil, err
 	}
 	if len(q.Sort) == 0 {
-		if i := driverFilter(q.Filters); i >= 0 {
+		i := driverFilter(q.Filters)
+		id, single := c.compartmentDriver(q.ResourceType)
+		switch {
+		case single && (i < 0 || pl.fromCompartment):
+			return c.compartmentPage(q, id, i, limit)
+		case i >= 0:
 			return c.driven(q, i, limit, d)
-		}
-		if id, ok := c.compartmentDriver(q.ResourceType); ok {
-			return c.compartmentPage(q, id, limit)
 		}
 	}
 	c.w("SELECT ", resourceColumns, " FROM resources r WHERE ")
@@ -443,7 +456,7 @@ func driverFilter(filters []ward.SearchFilter) int {
 // are checked on the same index row (date=ge…&date=lt… is one range).
 func (c *compiler) driven(q *ward.SearchQuery, i, limit int, d Dialect) (string, []any, error) {
 	f := &q.Filters[i]
-	if f.Type == "date" && c.extra == nil && onlyRange(q.Filters, f.Code) {
+	if f.Type == "date" && onlyRange(q.Filters, f.Code) && c.indexPolicy(q.ResourceType) {
 		return c.rangePage(q, f, limit)
 	}
 	x := c.alias("d")
@@ -510,8 +523,10 @@ func (c *compiler) compartmentDriver(typ string) (string, bool) {
 // compartmentPage compiles a search in id order driven from the
 // compartment's primary key (project_id, compartment, resource_type,
 // resource_id): a page costs a page of lookups. The policy and every
-// filter are still checked on r.
-func (c *compiler) compartmentPage(q *ward.SearchQuery, compartment string, limit int) (string, []any, error) {
+// filter are still checked on r; filters[probe] (-1 for none), the filter
+// planDriver found less selective than the compartment, is checked by a
+// seek of r's own index rows rather than a list of all its matches.
+func (c *compiler) compartmentPage(q *ward.SearchQuery, compartment string, probe, limit int) (string, []any, error) {
 	k := c.alias("k")
 	c.w("SELECT ", resourceColumns, " FROM resource_compartments ", k, " JOIN resources r ON r.project_id = ", k,
 		".project_id AND r.resource_type = ", k, ".resource_type AND r.id = ", k, ".resource_id WHERE ", k, ".compartment = ")
@@ -519,8 +534,15 @@ func (c *compiler) compartmentPage(q *ward.SearchQuery, compartment string, limi
 	c.w(" AND ", k, ".resource_type = ")
 	c.arg(q.ResourceType)
 	c.wall(k+".project_id", q.ResourceType)
+	others := q.Filters
+	if probe >= 0 {
+		var err error
+		if others, err = c.probe("r", q, probe); err != nil {
+			return "", nil, err
+		}
+	}
 	c.w(" AND ")
-	if err := c.resourcesWhere("r", q.ResourceType, q.Filters); err != nil {
+	if err := c.resourcesWhere("r", q.ResourceType, others); err != nil {
 		return "", nil, err
 	}
 	c.w(" ORDER BY ", k, ".resource_id LIMIT ")
@@ -543,6 +565,9 @@ func onlyRange(filters []ward.SearchFilter, code string) bool {
 // rangePage compiles a search made only of date bounds on one parameter:
 // the page of ids is taken from the covering date index first, and only
 // that page's rows are read. (Joining the rows first read every match.)
+// An access policy made of compartments only (indexPolicy) is checked on
+// the index rows by the same probes, so the page of ids is already the
+// caller's; the outer query checks it on r again.
 // Deleting a resource deletes its index rows, so the ids are live; the
 // outer query checks the wall and deletion again all the same.
 func (c *compiler) rangePage(q *ward.SearchQuery, f *ward.SearchFilter, limit int) (string, []any, error) {
@@ -563,10 +588,177 @@ func (c *compiler) rangePage(q *ward.SearchQuery, f *ward.SearchFilter, limit in
 			return "", nil, err
 		}
 	}
+	c.indexPolicyOn(x, q.ResourceType)
 	c.w(" GROUP BY ", x, ".project_id, ", x, ".resource_id ORDER BY ", x, ".resource_id LIMIT ")
 	c.arg(limit)
 	c.w(" OFFSET ")
 	c.arg(max(q.Offset, 0))
 	c.w(") ORDER BY r.id")
 	return c.sql.String(), c.args, nil
+}
+
+// plan is what planDriver learned from the data before the page query is
+// compiled.
+type plan struct {
+	// fromCompartment: drive the page from the caller's one compartment
+	// and probe the driver filter, which matches more rows.
+	fromCompartment bool
+}
+
+const (
+	// densityRows is how many rows of the first page's worth planDriver
+	// reads from each side, times the page size.
+	densityRows = 4
+	// maxDensityRows bounds that read for deep pages.
+	maxDensityRows = 5000
+)
+
+// planDriver decides, for a caller whose policy confines the type to one
+// compartment (a clinician of one clinic) searching with a filter that
+// could drive the page, which of the two drives it. Both are read in
+// resource id order, and the cost of a page is the number of rows walked
+// on the driving side before limit rows pass the other: walking the
+// sparser side is cheaper, by the ratio of the two densities (a clinic
+// holding 1 % of the Observations against a code held by 5 % is 5×). The
+// density is measured where the page starts: the id of the n-th row of
+// each side, read from the two indexes (2n index rows), the side reaching
+// further being the sparser. A date range is not in id order, and counting
+// it cost as much as reading it: rangePage reads it whole, as for the
+// admin, with the compartment checked on each index row. The plan changes
+// what the page costs, never its rows: both queries carry every condition.
+func planDriver(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery, extra Predicate, limit int) (plan, error) {
+	if extra == nil || len(q.Sort) > 0 || p.System || len(readProjectsFor(p, q.ResourceType)) != 1 {
+		// Without one project the indexes are not in id order.
+		return plan{}, nil
+	}
+	i := driverFilter(q.Filters)
+	if i < 0 {
+		return plan{}, nil
+	}
+	c, err := newCompiler(p, extra, time.Now())
+	if err != nil {
+		return plan{}, err
+	}
+	compartment, ok := c.compartmentDriver(q.ResourceType)
+	if !ok {
+		return plan{}, nil
+	}
+	f := &q.Filters[i]
+	if f.Type == "date" {
+		// Not in id order: rangePage reads the range whole, checking the
+		// compartment on each index row.
+		return plan{}, nil
+	}
+	n := min(max(q.Offset, 0)+densityRows*limit, maxDensityRows)
+	typ := q.ResourceType
+	k, t := c.alias("k"), c.alias("t")
+	c.w("SELECT (SELECT ", k, ".resource_id FROM resource_compartments ", k, " WHERE ", k, ".compartment = ")
+	c.arg(compartment)
+	c.w(" AND ", k, ".resource_type = ")
+	c.arg(typ)
+	c.wall(k+".project_id", typ)
+	c.w(" ORDER BY ", k, ".resource_id LIMIT 1 OFFSET ")
+	c.arg(n - 1)
+	c.w("), (SELECT ", t, ".resource_id FROM ", indexTable[f.Type], " ", t, " WHERE ", t, ".resource_type = ")
+	c.arg(typ)
+	c.wall(t+".project_id", typ)
+	c.w(" AND ", t, ".param = ")
+	c.arg(f.Code)
+	c.w(" AND ")
+	if err := c.value(t, typ, f, f.Values[0]); err != nil {
+		return plan{}, err
+	}
+	c.w(" ORDER BY ", t, ".resource_id LIMIT 1 OFFSET ")
+	c.arg(n - 1)
+	c.w(")")
+	var inCompartment, inFilter sql.NullString
+	if err := db.QueryRowContext(ctx, d.Rebind(c.sql.String()), c.args...).Scan(&inCompartment, &inFilter); err != nil {
+		return plan{}, err
+	}
+	// A side with fewer than n rows is the sparser; both: either is cheap.
+	sparser := !inCompartment.Valid && inFilter.Valid ||
+		inCompartment.Valid && inFilter.Valid && inCompartment.String > inFilter.String
+	return plan{fromCompartment: sparser}, nil
+}
+
+// probe writes " AND EXISTS (…)": q.Filters[i] checked on a's own index
+// rows (a seek of the resource's rows, not a list of every match). For a
+// date, the other bounds on the same parameter are checked on the same
+// index row, as driven does. It returns the filters left to write.
+func (c *compiler) probe(a string, q *ward.SearchQuery, i int) ([]ward.SearchFilter, error) {
+	f := &q.Filters[i]
+	t := c.alias("t")
+	param := t + ".param"
+	if f.Type == "date" {
+		// Keeps SQLite on the (…, resource_id) index: with param usable it
+		// may scan the whole range of the low index for every candidate.
+		param = "(" + param + " || '')"
+	}
+	c.w(" AND EXISTS (SELECT 1 FROM ", indexTable[f.Type], " ", t, " WHERE ", t, ".project_id = ", a, ".project_id AND ",
+		t, ".resource_type = ", a, ".resource_type AND ", t, ".resource_id = ", a, ".id AND ", param, " = ")
+	c.arg(f.Code)
+	others := make([]ward.SearchFilter, 0, len(q.Filters))
+	for j := range q.Filters {
+		g := &q.Filters[j]
+		sameRange := f.Type == "date" && g.Type == "date" && g.Code == f.Code && g.Modifier == "" && len(g.Values) == 1 && g.Chain == nil && g.Has == nil
+		if j != i && !sameRange {
+			others = append(others, *g)
+			continue
+		}
+		c.w(" AND ")
+		if err := c.value(t, q.ResourceType, g, g.Values[0]); err != nil {
+			return nil, err
+		}
+	}
+	c.w(")")
+	return others, nil
+}
+
+// indexPolicy reports whether the extra predicate of typ can be checked on
+// index rows alone: every criterion is a _compartment filter.
+func (c *compiler) indexPolicy(typ string) bool {
+	if c.extra == nil {
+		return true
+	}
+	anyOf, restricted := c.extra(typ)
+	if !restricted {
+		return true
+	}
+	for _, criteria := range anyOf {
+		for _, f := range criteria {
+			if f.Code != "_compartment" || f.Chain != nil || f.Has != nil || f.Modifier != "" && f.Modifier != "not" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// indexPolicyOn writes the extra predicate of typ (indexPolicy) on the
+// index row x: " AND (criteria OR …)".
+func (c *compiler) indexPolicyOn(x, typ string) {
+	if c.extra == nil {
+		return
+	}
+	anyOf, restricted := c.extra(typ)
+	if !restricted {
+		return
+	}
+	if len(anyOf) == 0 {
+		c.w(" AND 1 = 0")
+		return
+	}
+	c.w(" AND (")
+	for i, criteria := range anyOf {
+		if i > 0 {
+			c.w(" OR ")
+		}
+		c.w("(1 = 1")
+		for j := range criteria {
+			c.w(" AND ")
+			c.compartmentOf(x+".project_id", x+".resource_type", x+".resource_id", typ, &criteria[j])
+		}
+		c.w(")")
+	}
+	c.w(")")
 }

@@ -530,6 +530,14 @@ const nilUUID = "00000000-0000-0000-0000-000000000000"
 
 // compartment: the row's meta.compartment holds any of the values.
 func (c *compiler) compartment(a, typ string, f *ward.SearchFilter) error {
+	c.compartmentOf(a+".project_id", a+".resource_type", a+".id", typ, f)
+	return nil
+}
+
+// compartmentOf is compartment for the row whose key is in the columns
+// project, rtype and id: a resources row, or an index row (rangePage
+// checks the policy on the date index before reading any resource).
+func (c *compiler) compartmentOf(project, rtype, id, typ string, f *ward.SearchFilter) {
 	k := c.alias("k")
 	if f.Modifier == "not" {
 		c.w("NOT ")
@@ -539,9 +547,18 @@ func (c *compiler) compartment(a, typ string, f *ward.SearchFilter) error {
 	// SQLite materialise every resource of every listed compartment on each
 	// query, and PostgreSQL's generic plans did the same (docs/benchmarks.md,
 	// "Organization walls").
-	c.w("EXISTS (SELECT 1 FROM resource_compartments ", k, " WHERE ", k, ".project_id = ", a, ".project_id AND ",
-		k, ".resource_type = ", a, ".resource_type AND ", k, ".resource_id = ", a, ".id AND ", k, ".compartment IN (")
-	for i, id := range compartmentValueIDs(f.Values) {
+	ids := compartmentValueIDs(f.Values)
+	col := k + ".compartment"
+	if len(ids) > 1 {
+		// Several compartments (a clinician of 50 clinics): seek the
+		// (project_id, resource_type, resource_id) index once and check the
+		// resource's few compartment rows. Left usable, the compartment
+		// column made SQLite seek the primary key once per listed value.
+		col = "(" + col + " || '')"
+	}
+	c.w("EXISTS (SELECT 1 FROM resource_compartments ", k, " WHERE ", k, ".project_id = ", project, " AND ",
+		k, ".resource_type = ", rtype, " AND ", k, ".resource_id = ", id, " AND ", col, " IN (")
+	for i, id := range ids {
 		if i > 0 {
 			c.w(", ")
 		}
@@ -554,7 +571,6 @@ func (c *compiler) compartment(a, typ string, f *ward.SearchFilter) error {
 		c.wall(k+".project_id", typ)
 	}
 	c.w(")")
-	return nil
 }
 
 // compartmentValueIDs returns the ids a _compartment value list names (Type/id
