@@ -186,10 +186,11 @@ func (t *tx) patientAccounts(ctx context.Context, p *ward.Principal, project str
 // Medplum's checkResourcePermissions): a resource written without
 // meta.profile gets the profiles the project lists for its type. An
 // empty meta.profile is a profile, so it is kept, as in Medplum. It runs
-// before indexing (so _profile finds the default) and before the accounts
-// are decided; like Medplum, the meta it adds is a meta the client sent
-// as far as accounts go. System writes get no default: Medplum's system
-// repository has no current project.
+// before indexing (so _profile finds the default). Unlike Medplum, the
+// meta it creates on a body that had none does not count as a meta the
+// client sent: an extended-mode admin's write without meta keeps its
+// derived accounts instead of clearing them. System writes get no
+// default: Medplum's system repository has no current project.
 func (t *tx) applyDefaultProfile(ctx context.Context, p *ward.Principal, project, typ string, d *decodedResource) error {
 	if p.System {
 		return nil

@@ -98,6 +98,17 @@ func TestDefaultProfile(t *testing.T) {
 		if err != nil || !slices.Equal(profilesOf(t, res), []string{patientProfile}) {
 			t.Errorf("update: %v %s, want the default profile", err, res.Content)
 		}
+		// An extended admin's write without meta keeps the derived
+		// accounts: the default profile's meta is not the client's.
+		bare := create(t, s, admin, "Patient", `{"resourceType":"Patient"}`)
+		if _, err := s.SetAccounts(admin, "Patient", bare.ID, []string{org}, false); err != nil {
+			t.Fatal(err)
+		}
+		res, _, err = update(s, admin, "Patient", bare.ID, `{"resourceType":"Patient","id":"`+bare.ID+`","active":false}`, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantAccounts(t, "an extended admin's update without meta", res, org)
 		found, err := trySearch(s, admin, "Patient", "_profile="+patientProfile+"&_count=100")
 		if err != nil || !slices.Contains(ids(found.Matches), pat.ID) {
 			t.Errorf("Patient?_profile=default: %v, want the defaulted Patient", err)

@@ -346,6 +346,7 @@ func (t *tx) build(ctx context.Context, p *ward.Principal, project, typ, id stri
 		author:      p.Author,
 		onBehalfOf:  p.OnBehalfOf,
 	}
+	sentMeta := d.metaIn != nil // the account rule goes by what the client sent, not by a default profile
 	if err := t.applyDefaultProfile(ctx, p, project, typ, d); err != nil {
 		return nil, err
 	}
@@ -354,6 +355,9 @@ func (t *tx) build(ctx context.Context, p *ward.Principal, project, typ, id stri
 		return nil, err
 	}
 	in := accountInput{Principal: p, Type: typ, Meta: d.metaIn, Creating: old == nil || old.Deleted}
+	if !sentMeta {
+		in.Meta = nil
+	}
 	if !in.Creating {
 		in.Existing = storedAccounts(old.Content)
 	}
