@@ -24,7 +24,7 @@ import (
 const (
 	chromiumPath  = "/usr/bin/chromium"
 	adminPassword = "console-e2e-admin-password"
-	suiteTimeout  = 3 * time.Minute
+	suiteTimeout  = 4 * time.Minute
 )
 
 // TestConsoleInBrowser drives the console in Debian's headless chromium

@@ -77,6 +77,12 @@ export async function watchedPage(browser, who) {
 // The browser logs every HTTP error response on the console as well; the
 // ones a step expects are not problems.
 function isExpectedConsoleError(page, text) {
+  // Medplum's autocompletes abort the search a newer keystroke supersedes,
+  // and @medplum/core logs the aborted read ("Error parsing response 200
+  // AbortError"): the component's own cancellation, not a failure.
+  if (/^Error parsing response \d+ AbortError/.test(text)) {
+    return true;
+  }
   return /Failed to load resource: the server responded with a status of (\d+)/.test(text) &&
     (page.seenErrors ?? []).some((e) => text.includes(`status of ${e.split(' ')[0]}`));
 }
@@ -87,6 +93,7 @@ let shots = 0;
 // every announced error happened, and keeps a screenshot of the result.
 export async function step(page, name, fn) {
   page.expected = [];
+  const started = Date.now();
   try {
     await fn();
     await page.waitForLoadState('networkidle').catch(() => {});
@@ -95,6 +102,7 @@ export async function step(page, name, fn) {
     const file = join(artifacts, `${String(shots).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`);
     await page.screenshot({ path: file, fullPage: true }).catch(() => {});
   }
+  console.log(`step ${String(shots).padStart(2, '0')} ${name}: ${Date.now() - started} ms`);
   assert.deepEqual(page.problems, [], `step "${name}" had problems`);
   assert.deepEqual(page.expected, [], `step "${name}" expected errors that did not happen`);
 }

@@ -120,6 +120,12 @@ test('an MSO admin and two clinicians use the console', async () => {
     await admin.getByRole('cell', { name: 'North Clinic' }).click();
     const form = admin.getByTestId('clinic-form');
     await form.locator('input[name="name"]').fill('North Clinic Downtown');
+    // A coded field: its options come from ValueSet/$expand with a filter.
+    await form.getByText('Add Type').click();
+    const typeInput = form.getByRole('searchbox').first();
+    await typeInput.click();
+    await typeInput.pressSequentially('Healthcare', { delay: 20 });
+    await admin.getByRole('option', { name: /Healthcare Provider/ }).first().click();
     await form.locator('button[type="submit"]').click();
     await admin.getByText('Clinic North Clinic Downtown saved').waitFor();
     await admin.getByRole('heading', { name: 'North Clinic Downtown' }).waitFor();
