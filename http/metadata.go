@@ -29,6 +29,32 @@ type capabilityRest struct {
 	Resource    []capResource   `json:"resource"`
 	Interaction []capCode       `json:"interaction"`
 	SearchParam []capSearchParm `json:"searchParam,omitempty"`
+	Operation   []capOperation  `json:"operation,omitempty"`
+}
+
+// capOperation names an operation and its OperationDefinition.
+type capOperation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
+}
+
+// typeOperations are the type- and instance-level operations served for
+// typ; systemOperations the others. The
+// operations mounted by other packages (wire) are listed here too, so a
+// client reading /metadata finds them.
+func typeOperations(typ string) []capOperation {
+	ops := []capOperation{{"set-accounts", "https://medplum.com/fhir/OperationDefinition/set-accounts"}}
+	switch typ {
+	case "Patient":
+		ops = append(ops, capOperation{"everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
+	case "ValueSet":
+		ops = append(ops, capOperation{"expand", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand"})
+	}
+	return ops
+}
+
+func systemOperations() []capOperation {
+	return []capOperation{{"graphql", "http://hl7.org/fhir/OperationDefinition/Resource-graphql"}}
 }
 
 type capResource struct {
@@ -44,6 +70,7 @@ type capResource struct {
 	SearchInclude     []string        `json:"searchInclude,omitempty"`
 	SearchRevInclude  []string        `json:"searchRevInclude,omitempty"`
 	SearchParam       []capSearchParm `json:"searchParam,omitempty"`
+	Operation         []capOperation  `json:"operation,omitempty"`
 }
 
 type capCode struct {
@@ -87,6 +114,7 @@ func buildCapabilityStatement(types []string, params func(string) []SearchParam)
 			ConditionalUpdate: true,
 			ConditionalDelete: "single",
 			SearchRevInclude:  revIncludes[t],
+			Operation:         typeOperations(t),
 		}
 		for _, p := range params(t) {
 			res.SearchParam = append(res.SearchParam, capSearchParm{Name: p.Code, Type: p.Type, Documentation: p.Documentation})
@@ -120,6 +148,7 @@ func buildCapabilityStatement(types []string, params func(string) []SearchParam)
 				{Name: "_summary", Type: "token"},
 				{Name: "_elements", Type: "string"},
 			},
+			Operation: systemOperations(),
 		}},
 	})
 }

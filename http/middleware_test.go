@@ -197,4 +197,26 @@ func TestMetadata(t *testing.T) {
 	if path(resources["Patient"], "searchRevInclude", 0) != "Observation:subject" {
 		t.Errorf("revincludes %v", path(resources["Patient"], "searchRevInclude"))
 	}
+	// A client looks operations up by name where it would call them.
+	for _, c := range []struct {
+		at   any
+		want string
+	}{
+		{rest, "graphql"},
+		{resources["Patient"], "everything"},
+		{resources["Patient"], "set-accounts"},
+		{resources["Observation"], "set-accounts"},
+	} {
+		found := false
+		ops, _ := path(c.at, "operation").([]any)
+		for _, op := range ops {
+			found = found || path(op, "name") == c.want
+		}
+		if !found {
+			t.Errorf("operation %s not listed: %v", c.want, ops)
+		}
+	}
+	if ops, _ := path(resources["Observation"], "operation").([]any); len(ops) != 1 {
+		t.Errorf("Observation lists operations it does not serve: %v", ops)
+	}
 }
