@@ -7,7 +7,9 @@
 // headers, the SPA fallback to index.html). It must not serve or shadow any
 // API path: it is mounted as the http server's Fallback, which only sees
 // GET and HEAD requests that no API route matched. The app itself talks to
-// the API on the same origin like any Medplum app.
+// the API on the same origin like any Medplum app. The serving is
+// hand-written over net/http's ServeContent: an SPA fallback, cache headers
+// and gzip of the hashed assets are a few lines, no library needed.
 //
 // Rebuild dist/ after changing app/ (needs Node >= 20.19 and npm):
 //
