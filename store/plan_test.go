@@ -39,7 +39,7 @@ func TestDriverChoiceKeepsPages(t *testing.T) {
 						t.Errorf("%s %s%s = %v, want the admin's %v", who.name, qs, page, got, want)
 					}
 					for _, forced := range []bool{false, true} {
-						q := parse(t, qs+page)
+						q := parseObservationQuery(t, qs+page)
 						res, err := store.SearchForcingPlan(ctx, s, q, forced)
 						if err != nil {
 							t.Fatal(err)
@@ -61,7 +61,7 @@ func TestDriverChoiceKeepsPages(t *testing.T) {
 	})
 }
 
-func parse(t *testing.T, qs string) *ward.SearchQuery {
+func parseObservationQuery(t *testing.T, qs string) *ward.SearchQuery {
 	t.Helper()
 	v, err := url.ParseQuery(qs)
 	if err != nil {
