@@ -2,7 +2,11 @@
 // two clinics, uploads the MSO policy, invites a clinician per clinic,
 // creates and enrolls patients; a clinician signs in and sees exactly
 // their clinic's patients; an unenrollment takes access away; the
-// directory lists both clinicians. Every step leaves a screenshot.
+// directory lists both clinicians. Along the way the server's refusals
+// (400 invalid policy, 409 repeated invite, 403 type taken out of the
+// policy) show in the page in the server's words; Medplum's SignInForm
+// (with its project chooser), ResourceForm and SearchControl run against
+// Ward unchanged. Every step leaves a screenshot.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -217,5 +221,26 @@ test('an MSO admin and two clinicians use the console', async () => {
   await step(max, 'signing out returns to the sign-in form', async () => {
     await max.getByRole('button', { name: 'Sign out' }).click();
     await max.getByTestId('auth.email').waitFor();
+  });
+
+  await step(admin, 'admin removes Communication from the policy', async () => {
+    await nav('Access policy');
+    const json = admin.locator('textarea[name="policyJson"]');
+    await admin.getByTestId('policy-rules').waitFor();
+    const policy = JSON.parse(await json.inputValue());
+    policy.resource = policy.resource.filter((r) => r.resourceType !== 'Communication');
+    await json.fill(JSON.stringify(policy, null, 2));
+    await admin.getByRole('button', { name: 'Validate and save' }).click();
+    await admin.getByText(/Managed Service Organization Access Policy saved/).waitFor();
+    await admin.getByTestId('policy-rules').getByRole('cell', { name: 'Communication', exact: true }).waitFor({ state: 'detached' });
+    assert.equal(await admin.getByTestId('policy-rules').locator('tbody tr').count(), 7);
+  });
+
+  await step(bob, "bob's Communications tab shows the server's refusal", async () => {
+    bob.expectStatus(403, /^\/fhir\/R4\/Communication$/);
+    await bob.goto(`${baseUrl}/patients`);
+    await bob.getByRole('cell', { name: 'Sam Southgate' }).click();
+    await bob.getByRole('tab', { name: 'Communications' }).click();
+    await bob.getByTestId('records-Communication').getByText(/forbidden/i).first().waitFor();
   });
 });
