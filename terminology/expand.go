@@ -135,7 +135,10 @@ func (x *Expander) Expand(ctx context.Context, req Request) (*ValueSet, error) {
 		return nil, err
 	}
 	matched := filterConcepts(all, req.Filter)
-	page := matched[min(req.Offset, len(matched)):min(req.Offset+req.count(), len(matched))]
+	// start+count cannot overflow: start is at most len(matched). (An
+	// offset near MaxInt made req.Offset+count wrap negative: a panic.)
+	start := min(req.Offset, len(matched))
+	page := matched[start:min(start+req.count(), len(matched))]
 	return &ValueSet{
 		ResourceType: "ValueSet", ID: vs.ID, URL: vs.URL, Version: vs.Version, Name: vs.Name, Title: vs.Title, Status: vs.Status,
 		Expansion: Expansion{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -93,6 +94,7 @@ func TestExpand(t *testing.T) {
 			{"default count 10", projectB, terminology.Request{URL: "http://example.com/vs/all"}, "animal,mammal,dog,cat,whale,bird,robin,plant", 8, ""},
 			{"count and offset", projectB, terminology.Request{URL: "http://example.com/vs/all", Count: 3, Offset: 2}, "dog,cat,whale", 8, ""},
 			{"offset past the end", projectB, terminology.Request{URL: "http://example.com/vs/all", Offset: 50}, "", 8, ""},
+			{"offset near MaxInt", projectB, terminology.Request{URL: "http://example.com/vs/all", Offset: math.MaxInt}, "", 8, ""},
 			{"filter: word prefix of display", projectB, terminology.Request{URL: "http://example.com/vs/all", Filter: "CA"}, "cat", 1, ""},
 			{"filter: every word", projectB, terminology.Request{URL: "http://example.com/vs/all", Filter: "dom do"}, "dog", 1, ""},
 			{"filter: not a substring", projectB, terminology.Request{URL: "http://example.com/vs/all", Filter: "ouse"}, "", 0, ""},
