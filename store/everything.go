@@ -198,19 +198,7 @@ func everythingProjects(c *compiler, col string, p *ward.Principal, patientProje
 	for _, t := range types {
 		projects = addRefs(projects, readProjectsFor(p, t)...)
 	}
-	if len(projects) == 1 {
-		c.w(" AND ", col, " = ")
-		c.arg(projects[0])
-		return
-	}
-	c.w(" AND ", col, " IN (")
-	for i, id := range projects {
-		if i > 0 {
-			c.w(", ")
-		}
-		c.arg(id)
-	}
-	c.w(")")
+	scopeWriter{w: c.w, arg: c.arg}.in(col, projects)
 }
 
 // branch is the condition a row of any of types meets after its type
