@@ -740,25 +740,9 @@ func (c *compiler) indexPolicyOn(x, typ string) {
 	if c.extra == nil {
 		return
 	}
-	anyOf, restricted := c.extra(typ)
-	if !restricted {
-		return
-	}
-	if len(anyOf) == 0 {
-		c.w(" AND 1 = 0")
-		return
-	}
-	c.w(" AND (")
-	for i, criteria := range anyOf {
-		if i > 0 {
-			c.w(" OR ")
-		}
-		c.w("(1 = 1")
-		for j := range criteria {
-			c.w(" AND ")
-			c.compartmentOf(x+".project_id", x+".resource_type", x+".resource_id", typ, &criteria[j])
-		}
-		c.w(")")
-	}
-	c.w(")")
+	// compartmentOf writes SQL only; it has no error to pass on.
+	_ = c.policyOn(typ, func(f *ward.SearchFilter) error {
+		c.compartmentOf(x+".project_id", x+".resource_type", x+".resource_id", typ, f)
+		return nil
+	})
 }

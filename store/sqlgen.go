@@ -110,6 +110,16 @@ func (c *compiler) predicate(a, typ string) error {
 	if c.extra == nil || c.inPredicate {
 		return nil
 	}
+	c.inPredicate = true
+	defer func() { c.inPredicate = false }()
+	return c.policyOn(typ, func(f *ward.SearchFilter) error { return c.filter(a, typ, f) })
+}
+
+// policyOn writes the extra predicate of typ, " AND (criteria OR …)",
+// each criterion written by one: nothing when typ is not restricted, and
+// " AND 1 = 0" when no criteria admit a row. The rows of resources and
+// the index rows (indexPolicyOn) differ only in how a criterion is tested.
+func (c *compiler) policyOn(typ string, one func(*ward.SearchFilter) error) error {
 	anyOf, restricted := c.extra(typ)
 	if !restricted {
 		return nil
@@ -118,8 +128,6 @@ func (c *compiler) predicate(a, typ string) error {
 		c.w(" AND 1 = 0")
 		return nil
 	}
-	c.inPredicate = true
-	defer func() { c.inPredicate = false }()
 	c.w(" AND (")
 	for i, criteria := range anyOf {
 		if i > 0 {
@@ -128,7 +136,7 @@ func (c *compiler) predicate(a, typ string) error {
 		c.w("(1 = 1")
 		for j := range criteria {
 			c.w(" AND ")
-			if err := c.filter(a, typ, &criteria[j]); err != nil {
+			if err := one(&criteria[j]); err != nil {
 				return err
 			}
 		}
