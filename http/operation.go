@@ -339,9 +339,7 @@ func (s *Server) handleJobCancel(w http.ResponseWriter, r *http.Request) {
 // 202 while it runs, 200 once it has ended. Only the caller's project's
 // jobs are found.
 func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
-	p := ward.PrincipalFromContext(r.Context())
-	ctx := ward.NewContextWithPrincipal(r.Context(), jobPrincipal(p))
-	res, err := s.store.Read(ctx, "AsyncJob", r.PathValue("id"))
+	res, err := s.readJob(r.Context(), r.PathValue("id"))
 	if err != nil {
 		Error(w, r, err)
 		return
@@ -358,4 +356,35 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, res.Content)
+}
+
+// readJob reads an AsyncJob for its status. Project admins read their
+// project's jobs, and anyone the job they started; any other caller only
+// what its own access policy lets it read. A job's request and output name
+// its target (Patient/<id>/$set-accounts, how many resources it moved), so
+// a clinician must not read another clinic's job by its id. Not theirs is
+// answered as their own read answers, so an id's existence is not told.
+func (s *Server) readJob(ctx context.Context, id string) (*ward.Resource, error) {
+	p := ward.PrincipalFromContext(ctx)
+	res, err := s.store.Read(ward.NewContextWithPrincipal(ctx, jobPrincipal(p)), "AsyncJob", id)
+	if p.Admin || p.System {
+		return res, err
+	}
+	if err == nil && p.Author != "" && jobAuthor(res.Content) == p.Author {
+		return res, nil
+	}
+	return s.store.Read(ctx, "AsyncJob", id)
+}
+
+// jobAuthor is the meta.author reference of an AsyncJob.
+func jobAuthor(content []byte) string {
+	var job struct {
+		Meta struct {
+			Author struct {
+				Reference string `json:"reference"`
+			} `json:"author"`
+		} `json:"meta"`
+	}
+	_ = json.Unmarshal(content, &job)
+	return job.Meta.Author.Reference
 }
