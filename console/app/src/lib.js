@@ -158,6 +158,25 @@ export async function loadClinicians(medplum) {
   return memberships.map((membership) => ({ membership, practitioner: byRef.get(membership.profile.reference) }));
 }
 
+// EMPTY_INVITE is the blank form of InviteFields.
+export const EMPTY_INVITE = { firstName: '', lastName: '', email: '', password: '' };
+
+// inviteMember adds a person to the project (POST
+// admin/projects/:id/invite) from InviteFields' form; membership holds
+// the page's own terms (admin, access ...). Ward sends no email; a user
+// Ward already knows keeps their password.
+export async function inviteMember(medplum, projectId, form, extra) {
+  return medplum.post(`admin/projects/${projectId}/invite`, {
+    resourceType: 'Practitioner',
+    firstName: form.firstName.trim(),
+    lastName: form.lastName.trim(),
+    email: form.email.trim(),
+    password: form.password || undefined,
+    sendEmail: false,
+    ...extra,
+  });
+}
+
 // Specialties offered for PractitionerRole.specialty (SNOMED CT practice
 // settings, a small subset).
 export const SPECIALTIES = [

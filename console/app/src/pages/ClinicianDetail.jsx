@@ -2,18 +2,18 @@
 // membership's access[] through the admin members API
 // (POST /admin/projects/:projectId/members/:membershipId), keeping the
 // directory's PractitionerRoles in step.
-import { Button, Checkbox, Group, Loader, Stack, Text, Title } from '@mantine/core';
+import { Loader, Stack, Text, Title } from '@mantine/core';
 import { useMedplum } from '@medplum/react';
 import { useEffect, useState } from 'react';
 import { useParams } from 'react-router';
-import { allClinics, clinicAccess, clinicsOf, findPolicy, humanName, practitionerRole, showError, showSuccess, useLoad } from '../lib.js';
+import { clinicAccess, clinicsOf, findPolicy, humanName, practitionerRole, showError, showSuccess, useLoad } from '../lib.js';
+import { ClinicEnrollment } from './Enrollment.jsx';
 
 export default function ClinicianDetail() {
   const { id } = useParams();
   const medplum = useMedplum();
   const projectId = medplum.getProject()?.id;
   const url = `admin/projects/${projectId}/members/${id}`;
-  const clinics = useLoad(() => allClinics(medplum), [], 'clinics');
   const member = useLoad(
     async () => {
       const membership = await medplum.get(url, { cache: 'no-cache' });
@@ -24,7 +24,6 @@ export default function ClinicianDetail() {
     'the clinician',
   );
   const [selected, setSelected] = useState([]);
-  const [saving, setSaving] = useState(false);
   useEffect(() => setSelected(clinicsOf(member.data?.membership)), [member.data]);
 
   if (member.loading && !member.data) {
@@ -36,7 +35,6 @@ export default function ClinicianDetail() {
   const { membership, practitioner } = member.data;
 
   async function save() {
-    setSaving(true);
     try {
       const policy = await findPolicy(medplum);
       if (!policy) {
@@ -49,17 +47,13 @@ export default function ClinicianDetail() {
       // FHIR has no empty arrays: a clinician in no clinic has no access[].
       const { access: _old, ...rest } = membership;
       const access = [...kept, ...added];
-      const updated = await medplum.post(url, access.length ? { ...rest, access } : rest);
+      await medplum.post(url, access.length ? { ...rest, access } : rest);
       await syncRoles(medplum, membership.profile.reference, before, selected);
       showSuccess(`${humanName(practitioner)}: clinics saved`);
       member.reload();
-      return updated;
     } catch (err) {
       showError('Could not change the enrollment', err);
-    } finally {
-      setSaving(false);
     }
-    return undefined;
   }
 
   return (
@@ -69,23 +63,7 @@ export default function ClinicianDetail() {
         Membership {membership.id}
         {membership.admin ? ' · project admin' : ''}
       </Text>
-      <Title order={4}>Clinics</Title>
-      {clinics.loading ? (
-        <Loader size="sm" />
-      ) : (
-        <Checkbox.Group value={selected} onChange={setSelected}>
-          <Stack gap="xs">
-            {(clinics.data ?? []).map((c) => (
-              <Checkbox key={c.id} value={`Organization/${c.id}`} label={c.name} />
-            ))}
-          </Stack>
-        </Checkbox.Group>
-      )}
-      <Group>
-        <Button onClick={save} loading={saving}>
-          Save enrollment
-        </Button>
-      </Group>
+      <ClinicEnrollment value={selected} onChange={setSelected} onSave={save} />
     </Stack>
   );
 }

@@ -2,13 +2,14 @@
 // (one access entry per clinic: the MSO policy with the clinic as its
 // organization parameter, plus a PractitionerRole per clinic for the
 // directory).
-import { Anchor, Button, Code, Group, LoadingOverlay, MultiSelect, Pagination, PasswordInput, Select, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Anchor, Button, Code, Group, LoadingOverlay, MultiSelect, Pagination, Select, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useMedplum } from '@medplum/react';
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { allClinics, clinicAccess, clinicsOf, findPolicy, humanName, loadClinicians, practitionerRole, showError, showSuccess, SPECIALTIES, useClientPage, useLoad } from '../lib.js';
+import { allClinics, clinicAccess, clinicsOf, EMPTY_INVITE, findPolicy, humanName, inviteMember, loadClinicians, practitionerRole, showError, showSuccess, SPECIALTIES, useClientPage, useLoad } from '../lib.js';
+import { InviteFields } from './InviteFields.jsx';
 
-const empty = { firstName: '', lastName: '', email: '', password: '', clinics: [], specialty: null };
+const empty = { ...EMPTY_INVITE, clinics: [], specialty: null };
 
 export default function Clinicians() {
   const medplum = useMedplum();
@@ -31,13 +32,7 @@ export default function Clinicians() {
         throw new Error('Create the MSO access policy first (Access policy page).');
       }
       const policyRef = `AccessPolicy/${policy.id}`;
-      const membership = await medplum.post(`admin/projects/${projectId}/invite`, {
-        resourceType: 'Practitioner',
-        firstName: form.firstName.trim(),
-        lastName: form.lastName.trim(),
-        email: form.email.trim(),
-        password: form.password || undefined,
-        sendEmail: false,
+      const membership = await inviteMember(medplum, projectId, form, {
         scope: 'project',
         membership: { accessPolicy: { reference: policyRef }, access: form.clinics.map((c) => clinicAccess(policyRef, c)) },
       });
@@ -62,10 +57,7 @@ export default function Clinicians() {
         <Stack maw={720}>
           <Title order={4}>Invite a clinician</Title>
           <SimpleGrid cols={2}>
-            <TextInput label="First name" name="firstName" required value={form.firstName} onChange={set('firstName')} />
-            <TextInput label="Last name" name="lastName" required value={form.lastName} onChange={set('lastName')} />
-            <TextInput label="Email" name="email" type="email" required value={form.email} onChange={set('email')} />
-            <PasswordInput label="Initial password" name="password" description="Optional; Ward sends no email" value={form.password} onChange={set('password')} />
+            <InviteFields form={form} set={set} passwordHint="Optional; Ward sends no email" />
             <MultiSelect
               label="Clinics"
               name="clinics"

@@ -2,12 +2,13 @@
 // membership with its profile, role and clinics, and adding a person by
 // email (an existing Ward user keeps one login for all their projects and
 // chooses the project when signing in).
-import { Badge, Button, Checkbox, Group, Loader, Pagination, PasswordInput, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Checkbox, Group, Loader, Pagination, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useMedplum } from '@medplum/react';
 import { useState } from 'react';
-import { allClinics, clinicsOf, showError, showSuccess, useClientPage, useLoad } from '../lib.js';
+import { allClinics, clinicsOf, EMPTY_INVITE, inviteMember, showError, showSuccess, useClientPage, useLoad } from '../lib.js';
+import { InviteFields } from './InviteFields.jsx';
 
-const empty = { firstName: '', lastName: '', email: '', password: '', admin: false };
+const empty = { ...EMPTY_INVITE, admin: false };
 
 export default function Members() {
   const medplum = useMedplum();
@@ -25,15 +26,7 @@ export default function Members() {
     e.preventDefault();
     setSaving(true);
     try {
-      await medplum.post(`admin/projects/${projectId}/invite`, {
-        resourceType: 'Practitioner',
-        firstName: form.firstName.trim(),
-        lastName: form.lastName.trim(),
-        email: form.email.trim(),
-        password: form.password || undefined,
-        sendEmail: false,
-        membership: { admin: form.admin },
-      });
+      await inviteMember(medplum, projectId, form, { membership: { admin: form.admin } });
       showSuccess(`${form.email} added to the project`);
       setForm(empty);
       members.reload();
@@ -54,10 +47,7 @@ export default function Members() {
         <Stack maw={720}>
           <Title order={4}>Add a member</Title>
           <SimpleGrid cols={2}>
-            <TextInput label="First name" name="memberFirstName" required value={form.firstName} onChange={set('firstName')} />
-            <TextInput label="Last name" name="memberLastName" required value={form.lastName} onChange={set('lastName')} />
-            <TextInput label="Email" name="memberEmail" type="email" required value={form.email} onChange={set('email')} />
-            <PasswordInput label="Initial password" name="memberPassword" description="For a new user only" value={form.password} onChange={set('password')} />
+            <InviteFields form={form} set={set} prefix="member" passwordHint="For a new user only" />
           </SimpleGrid>
           <Group>
             <Checkbox label="Project admin" name="memberAdmin" checked={form.admin} onChange={set('admin')} />

@@ -1,12 +1,13 @@
 // One patient: demographics (Medplum's ResourceTable), clinic enrollment
 // (admins: $set-accounts with propagate, so the records move too), a quick
 // vital-sign entry, and their records in Medplum's SearchControl.
-import { Button, Checkbox, Group, Loader, NumberInput, Select, Stack, Tabs, Text, Title } from '@mantine/core';
+import { Button, Group, Loader, NumberInput, Select, Stack, Tabs, Text, Title } from '@mantine/core';
 import { Operator } from '@medplum/core';
 import { ResourceTable, SearchControl, useMedplum } from '@medplum/react';
 import { useEffect, useState } from 'react';
 import { useNavigate, useParams } from 'react-router';
-import { allClinics, humanName, setPatientClinics, showError, showSuccess, useLoad } from '../lib.js';
+import { humanName, setPatientClinics, showError, showSuccess, useLoad } from '../lib.js';
+import { ClinicEnrollment } from './Enrollment.jsx';
 
 const records = [
   ['Observation', 'Observations', ['code', 'value[x]', 'status', 'effective[x]']],
@@ -129,13 +130,10 @@ function VitalSign({ patientId, onSaved }) {
 
 function Enrollment({ patient, onSaved }) {
   const medplum = useMedplum();
-  const clinics = useLoad(() => allClinics(medplum), [], 'clinics');
   const [selected, setSelected] = useState([]);
-  const [saving, setSaving] = useState(false);
   useEffect(() => setSelected((patient.meta?.accounts ?? []).map((a) => a.reference)), [patient]);
 
   async function save() {
-    setSaving(true);
     try {
       const out = await setPatientClinics(medplum, patient.id, selected);
       const n = out.parameter?.find((x) => x.name === 'resourcesUpdated')?.valueInteger;
@@ -143,30 +141,12 @@ function Enrollment({ patient, onSaved }) {
       onSaved();
     } catch (err) {
       showError('Could not change the enrollment', err);
-    } finally {
-      setSaving(false);
     }
   }
 
   return (
     <Stack gap="xs">
-      <Title order={4}>Clinics</Title>
-      {clinics.loading ? (
-        <Loader size="sm" />
-      ) : (
-        <Checkbox.Group value={selected} onChange={setSelected}>
-          <Group>
-            {(clinics.data ?? []).map((c) => (
-              <Checkbox key={c.id} value={`Organization/${c.id}`} label={c.name} />
-            ))}
-          </Group>
-        </Checkbox.Group>
-      )}
-      <Group>
-        <Button onClick={save} loading={saving}>
-          Save enrollment
-        </Button>
-      </Group>
+      <ClinicEnrollment value={selected} onChange={setSelected} onSave={save} inline />
     </Stack>
   );
 }
