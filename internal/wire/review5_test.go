@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -73,6 +75,20 @@ func review5World(t *testing.T, s *store.Store) *msoWorld {
 		t.Fatalf("async $set-accounts: %d %s (Content-Location %q)", r.status, r.raw, loc)
 	}
 	w.f["job"] = "AsyncJob/" + id
+	w.f["project"] = "Project/" + w.project
+	// A definition of the FHIR R4 project, as fhir/definitions loads them.
+	sys := ward.NewContextWithPrincipal(context.Background(), ward.SystemPrincipal())
+	err := s.Write(sys, func(ctx context.Context, tx ward.ResourceTx) error {
+		res, err := tx.Create(ctx, "ValueSet", []byte(`{"resourceType":"ValueSet","status":"active","url":"http://hl7.org/fhir/ValueSet/review5",`+
+			`"meta":{"project":"`+ward.R4ProjectID+`"},"compose":{"include":[{"system":"http://x","concept":[{"code":"r4-code"}]}]}}`))
+		if err == nil {
+			w.f["r4vs"] = res.Reference()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	other := registerProject(t, w.srv, "owner@review5-other.example.com", "Review Five Other")
 	w.callers["other"] = other.owner
 	return w
@@ -89,6 +105,12 @@ func review5Cases() []review5Case {
 			status: 200, has: []string{`{"data":{"PatientList":[]}}`}},
 		{rule: "another project's count is 0", caller: "other", request: gql(`{ PatientConnection(_id: "{pat-n}") { count } }`),
 			status: 200, has: []string{`"count":0`}},
+		{rule: "_project of another project counts nothing", caller: "other", request: gql(`{ PatientConnection(_project: "Project/{project}") { count } }`),
+			status: 200, has: []string{`"count":0`}},
+		{rule: "_compartment of another project's patient counts nothing", caller: "other", request: gql(`{ ObservationConnection(_compartment: "Patient/{pat-n}") { count } }`),
+			status: 200, has: []string{`"count":0`}},
+		{rule: "a reverse lookup from the own Patient does not reach another project", caller: "other", request: gql(`{ PatientList { ObservationList(_reference: subject) { id } } }`),
+			status: 200, lacks: []string{"{obs-n}"}},
 		{rule: "another project's ValueSet by url is not listed", caller: "other", request: gql(`{ ValueSetList(url: "http://mso.example/vs") { id } }`),
 			status: 200, has: []string{`{"data":{"ValueSetList":[]}}`}},
 
@@ -147,6 +169,21 @@ func review5Cases() []review5Case {
 		{rule: "an oversized body", caller: "alice", request: gqlBody(`{"query":"{ PatientList(name: \"` + strings.Repeat("a", maxBody) + `\") { id } }"}`), status: 413},
 		{rule: "a bad search value is a field error, not a 500", caller: "alice", request: gql(`{ PatientList(birthdate: "notadate") { id } }`),
 			status: 200, has: []string{"Invalid date value for parameter birthdate"}},
+
+		// The FHIR R4 project's definitions: read by every project, written by none.
+		{rule: "an R4 definition is read", caller: "other", request: "GET /fhir/R4/ValueSet/{r4vs}", status: 200, has: []string{"r4-code"}},
+		{rule: "a policy without ValueSet cannot expand an R4 definition", caller: "alice", request: "GET /fhir/R4/ValueSet/{r4vs}/$expand", status: 403},
+		{rule: "an R4 definition expands by url", caller: "other", request: "GET /fhir/R4/ValueSet/$expand?url=http://hl7.org/fhir/ValueSet/review5", status: 200, has: []string{"r4-code"}},
+		{rule: "an R4 definition cannot be replaced", caller: "admin",
+			request: `PUT /fhir/R4/ValueSet/{r4vs} {"resourceType":"ValueSet","id":"{r4vs}","status":"active","url":"http://hl7.org/fhir/ValueSet/review5","compose":{"include":[{"system":"http://x","concept":[{"code":"hijacked"}]}]}}`,
+			status:  403},
+		{rule: "an R4 definition cannot be patched", caller: "admin", request: `PATCH /fhir/R4/ValueSet/{r4vs} [{"op":"add","path":"/title","value":"x"}]`, headers: ct(jsonPatch), status: 403},
+		{rule: "an R4 definition cannot be deleted", caller: "other", request: "DELETE /fhir/R4/ValueSet/{r4vs}", status: 403},
+		{rule: "an R4 definition cannot be updated by a mutation", caller: "other", request: gql(`mutation { ValueSetUpdate(id: "{r4vs}", res: {status: "retired"}) { id } }`),
+			status: 200, has: []string{`"message":"Forbidden"`}},
+		{rule: "an R4 definition cannot be deleted by a mutation", caller: "admin", request: gql(`mutation { ValueSetDelete(id: "{r4vs}") { id } }`),
+			status: 200, has: []string{`"message":"Forbidden"`}},
+		{rule: "…so it is unchanged", caller: "other", request: "GET /fhir/R4/ValueSet/$expand?url=http://hl7.org/fhir/ValueSet/review5", status: 200, has: []string{"r4-code"}, lacks: []string{"hijacked"}},
 
 		// ValueSet/$expand.
 		{rule: "another project's ValueSet by url is not found", caller: "other", request: "GET /fhir/R4/ValueSet/$expand?url=http://mso.example/vs", status: 404},
