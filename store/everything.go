@@ -125,14 +125,7 @@ func everythingPage(p *ward.Principal, patient *ward.Resource, types []string, f
 	c.arg(patient.ID)
 	c.w(" AND r.project_id = ", k, ".project_id AND r.resource_type = ", k, ".resource_type AND r.id = ", k, ".resource_id")
 	everythingProjects(c, k+".project_id", p, patient.ProjectID, types)
-	c.w(" AND ", k, ".resource_type IN (")
-	for i, t := range types {
-		if i > 0 {
-			c.w(", ")
-		}
-		c.arg(t)
-	}
-	c.w(")")
+	c.in(k+".resource_type", types)
 	if len(branches) == 1 {
 		// One branch holds every type (an admin's): the list above is its
 		// type test.
@@ -146,12 +139,7 @@ func everythingPage(p *ward.Principal, patient *ward.Resource, types []string, f
 			c.w(" OR ")
 		}
 		c.w("(", k, ".resource_type IN (")
-		for j, t := range b.types {
-			if j > 0 {
-				c.w(", ")
-			}
-			c.arg(t)
-		}
+		c.list(b.types)
 		c.w(")", b.sql, ")")
 		c.args = append(c.args, b.args...)
 	}

@@ -400,13 +400,18 @@ func (c *compiler) includeParam(t, param string) {
 // in writes " AND col IN (?, …)".
 func (c *compiler) in(col string, vals []string) {
 	c.w(" AND ", col, " IN (")
+	c.list(vals)
+	c.w(")")
+}
+
+// list writes vals as arguments, comma-separated.
+func (c *compiler) list(vals []string) {
 	for i, v := range vals {
 		if i > 0 {
 			c.w(", ")
 		}
 		c.arg(v)
 	}
-	c.w(")")
 }
 
 // SearchSQL returns the page query Search issues for q (already rebound
