@@ -204,7 +204,7 @@ func (r *resolvers) write(ctx context.Context, fn func(context.Context, ward.Res
 	if res == nil {
 		return nil, nil
 	}
-	return decode(res)
+	return decode(ctx, res)
 }
 
 // resourceContent is the JSON of a res argument, with its resourceType.

@@ -96,7 +96,7 @@ func (r *resolvers) read(rt string) gql.FieldResolveFn {
 		if err != nil {
 			return nil, r.fieldError(p.Context, err)
 		}
-		return decode(res)
+		return decode(p.Context, res)
 	}
 }
 
@@ -107,7 +107,7 @@ func (r *resolvers) list(rt string) gql.FieldResolveFn {
 		if err != nil {
 			return nil, err
 		}
-		return decodeAll(res.Matches)
+		return decodeAll(p.Context, res.Matches)
 	}
 }
 
@@ -123,7 +123,7 @@ func (r *resolvers) connection(rt string) gql.FieldResolveFn {
 		if err != nil {
 			return nil, err
 		}
-		matches, err := decodeAll(res.Matches)
+		matches, err := decodeAll(p.Context, res.Matches)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +166,7 @@ func (r *resolvers) reverse(src string) gql.FieldResolveFn {
 		if err != nil {
 			return nil, err
 		}
-		return decodeAll(res.Matches)
+		return decodeAll(p.Context, res.Matches)
 	}
 }
 
@@ -310,7 +310,7 @@ func (r *resolvers) loadBatch(ctx context.Context, rq *request, rt string, ids [
 	}
 	found := map[string]map[string]any{}
 	for _, m := range res.Matches {
-		d, err := decode(m)
+		d, err := decode(ctx, m)
 		if err != nil {
 			return err
 		}
@@ -332,7 +332,7 @@ func (r *resolvers) readEach(ctx context.Context, rq *request, rt string, ids []
 		}
 		switch ward.ErrorCode(err) {
 		case "":
-			if found[id], err = decode(res); err != nil {
+			if found[id], err = decode(ctx, res); err != nil {
 				return err
 			}
 		case ward.ENOTFOUND, ward.EGONE, ward.EFORBIDDEN:
@@ -378,18 +378,29 @@ func (r *resolvers) fieldError(ctx context.Context, err error) error {
 	return errors.New(ward.ErrorMessage(err))
 }
 
-func decode(res *ward.Resource) (map[string]any, error) {
+// decode is a resource as the caller is shown it: as REST shows it, so
+// without "X-Medplum: extended" meta.author, meta.project, meta.account
+// and meta.compartment are left out (spec 2.8: every resource returned,
+// GraphQL's included, as Medplum's repository strips them).
+func decode(ctx context.Context, res *ward.Resource) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(res.Content, &m); err != nil {
 		return nil, err
 	}
+	if p := ward.PrincipalFromContext(ctx); p == nil || !p.Extended {
+		if meta, ok := m["meta"].(map[string]any); ok {
+			for _, k := range [...]string{"author", "project", "account", "compartment"} {
+				delete(meta, k)
+			}
+		}
+	}
 	return m, nil
 }
 
-func decodeAll(rs []*ward.Resource) ([]map[string]any, error) {
+func decodeAll(ctx context.Context, rs []*ward.Resource) ([]map[string]any, error) {
 	out := make([]map[string]any, len(rs))
 	for i, res := range rs {
-		m, err := decode(res)
+		m, err := decode(ctx, res)
 		if err != nil {
 			return nil, err
 		}

@@ -133,6 +133,12 @@ func review5Cases() []review5Case {
 			status: 200, has: []string{`"telecom":null`}, lacks: []string{"555-0100"}},
 		{rule: "an admin never reads password hashes", caller: "admin", request: gql(`{ UserList { email passwordHash mfaSecret } }`),
 			status: 200, has: []string{`"passwordHash":null`}, lacks: []string{`"$2`}},
+		{rule: "without extended mode meta.author, project, account and compartment are not shown (as REST)", caller: "alice",
+			request: gql(`{ Patient(id: "{pat-n}") { meta { author { reference } project account { reference } compartment { reference } accounts { reference } } } }`),
+			status:  200, has: []string{`"accounts":[{"reference":"Organization/{org-north}"}]`, `"author":null`, `"project":null`, `"account":null`, `"compartment":null`}},
+		{rule: "extended mode shows them", caller: "admin", headers: []string{"X-Medplum", "extended"},
+			request: gql(`{ Patient(id: "{pat-n}") { meta { project compartment { reference } } } }`),
+			status:  200, has: []string{`"project":"{project}"`, `{"reference":"Organization/{org-north}"}`}},
 		{rule: "introspection of the schema is for admins", caller: "alice", request: gql(`{ __schema { types { name } } }`), status: 403},
 
 		// $graphql mutations: the policy and the walls apply, nothing leaks.
@@ -271,7 +277,7 @@ func (w *msoWorld) checkReview5(t *testing.T, c review5Case) {
 	}
 	headers := c.headers
 	if strings.Contains(path, "$graphql") && body != "" {
-		headers = ct("application/json")
+		headers = append(ct("application/json"), headers...)
 	}
 	r := w.as(t, c.caller).do(method, path, body, headers...)
 	want := c.status
