@@ -355,7 +355,7 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 	if job.Status == "accepted" {
 		status = http.StatusAccepted
 	}
-	writeJSON(w, status, res.Content)
+	writeJSON(w, status, s.viewOf(r).present(res.Content))
 }
 
 // readJob reads an AsyncJob for its status. Project admins read their

@@ -232,7 +232,10 @@ func review5Cases() []review5Case {
 			request: `POST /fhir/R4/Patient/{pat-n}/$everything {"resourceType":"Parameters","parameter":[{"name":"_type","valueString":"` + strings.Repeat("a", maxBody) + `"}]}`, status: 413},
 
 		// AsyncJob status and cancel.
-		{rule: "the admin reads its job", caller: "admin", request: "GET /fhir/R4/job/{job}/status", has: []string{`"resourceType":"AsyncJob"`}},
+		{rule: "the admin reads its job, meta as REST shows it", caller: "admin", request: "GET /fhir/R4/job/{job}/status",
+			has: []string{`"resourceType":"AsyncJob"`}, lacks: []string{`"author"`, `"project"`, `"compartment"`}},
+		{rule: "the admin reads its job in extended mode", caller: "admin", request: "GET /fhir/R4/job/{job}/status", headers: []string{"X-Medplum", "extended"},
+			has: []string{`"project":"{project}"`}},
 		{rule: "a clinician cannot read the admin's job about another clinic's patient", caller: "alice", request: "GET /fhir/R4/job/{job}/status",
 			status: 403, lacks: []string{"{pat-s}"}},
 		{rule: "a clinician cannot cancel it", caller: "alice", request: "DELETE /fhir/R4/job/{job}/status", status: 403},
