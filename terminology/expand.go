@@ -34,6 +34,13 @@ const (
 	MaxCount = 1000
 	// maxDepth bounds nested valueSet includes (and cycles among them).
 	maxDepth = 8
+	// maxLookups bounds the nested value sets and code systems one
+	// expansion looks up. Each nested value set is expanded once per
+	// request, but one whose expansion was cut short (a cycle, maxDepth)
+	// is not kept, so a stored chain of value sets each including the
+	// next many times, ending in a cycle, would still cost k^depth
+	// searches without it.
+	maxLookups = 1000
 )
 
 // Concept is one code of an expansion.
@@ -125,7 +132,7 @@ func (x *Expander) Expand(ctx context.Context, req Request) (*ValueSet, error) {
 	if err := req.check(); err != nil {
 		return nil, err
 	}
-	e := &expander{r: x.r, ctx: ctx, codeSystems: map[string]*codeSystem{}, cache: x.cache}
+	e := &expander{r: x.r, ctx: ctx, codeSystems: map[string]*codeSystem{}, cache: x.cache, nested: map[string][]Concept{}}
 	vs, err := e.resolve(req)
 	if err != nil {
 		return nil, err
@@ -178,6 +185,12 @@ type expander struct {
 	ctx         context.Context
 	codeSystems map[string]*codeSystem // by url; nil when not stored
 	cache       *parsedCache
+	// nested are the expansions of nested value sets by canonical
+	// ("url|version" as written), so a value set included k times from
+	// each of d levels costs d searches, not k^d.
+	nested  map[string][]Concept
+	cuts    int // expansions cut short by a cycle or maxDepth so far
+	lookups int // nested value sets and code systems looked up so far
 }
 
 func (e *expander) resolve(req Request) (*valueSet, error) {
@@ -265,6 +278,7 @@ func versionRank(content []byte, version string) int {
 // expand returns vs's concepts in order, without duplicates.
 func (e *expander) expand(vs *valueSet, depth int, visiting map[string]bool) ([]Concept, error) {
 	if depth > maxDepth || vs.URL != "" && visiting[vs.URL] {
+		e.cuts++
 		return nil, nil
 	}
 	visiting[vs.URL] = true
@@ -334,20 +348,9 @@ func (e *expander) include(inc include, depth int, visiting map[string]bool) ([]
 		out = systemConcepts(inc, cs)
 	}
 	for i, ref := range inc.ValueSet {
-		canonical, version, _ := strings.Cut(ref, "|")
-		res, err := e.byURL("ValueSet", canonical, version)
+		nested, err := e.nestedValueSet(ref, depth, visiting)
 		if err != nil {
 			return nil, err
-		}
-		var nested []Concept
-		if res != nil {
-			var vs valueSet
-			if err := json.Unmarshal(res.Content, &vs); err != nil {
-				return nil, err
-			}
-			if nested, err = e.expand(&vs, depth+1, visiting); err != nil {
-				return nil, err
-			}
 		}
 		if inc.System == "" && i == 0 {
 			out = nested
@@ -356,6 +359,44 @@ func (e *expander) include(inc include, depth int, visiting map[string]bool) ([]
 		}
 	}
 	return out, nil
+}
+
+// nestedValueSet is the expansion of the value set ref names (nil when the
+// caller reads none), looked up and expanded once per request unless a
+// cycle or maxDepth cut it short.
+func (e *expander) nestedValueSet(ref string, depth int, visiting map[string]bool) ([]Concept, error) {
+	if out, ok := e.nested[ref]; ok {
+		return out, nil
+	}
+	if err := e.lookup(); err != nil {
+		return nil, err
+	}
+	canonical, version, _ := strings.Cut(ref, "|")
+	res, err := e.byURL("ValueSet", canonical, version)
+	if err != nil || res == nil {
+		return nil, err
+	}
+	var vs valueSet
+	if err := json.Unmarshal(res.Content, &vs); err != nil {
+		return nil, err
+	}
+	cuts := e.cuts
+	out, err := e.expand(&vs, depth+1, visiting)
+	if err != nil {
+		return nil, err
+	}
+	if e.cuts == cuts {
+		e.nested[ref] = out
+	}
+	return out, nil
+}
+
+// lookup spends one of the expansion's maxLookups.
+func (e *expander) lookup() error {
+	if e.lookups++; e.lookups > maxLookups {
+		return ward.Errorf(ward.EINVALID, "ValueSet expansion too complex: more than %d nested value sets and code systems", maxLookups)
+	}
+	return nil
 }
 
 func intersect(a, b []Concept) []Concept {
@@ -376,6 +417,9 @@ func intersect(a, b []Concept) []Concept {
 func (e *expander) codeSystem(canonical string) (*codeSystem, error) {
 	if cs, ok := e.codeSystems[canonical]; ok {
 		return cs, nil
+	}
+	if err := e.lookup(); err != nil {
+		return nil, err
 	}
 	res, err := e.byURL("CodeSystem", canonical, "")
 	if err != nil {
