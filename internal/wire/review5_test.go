@@ -64,6 +64,12 @@ func review5World(t *testing.T, s *store.Store) *msoWorld {
 	w.addChart(t, "n", "obs-s")
 	w.addChart(t, "s")
 	w.setAccounts(t, "pat-n", 5, "org-north")
+	// An Observation about the north patient filed under the south clinic
+	// only (an admin's explicit accounts): hidden from alice although she
+	// reads its subject.
+	w.createAs(t, "admin", "obs-hid", `{"resourceType":"Observation","status":"final","code":{"text":"South-only note"},"subject":{"reference":"Patient/{pat-n}"},`+
+		`"meta":{"accounts":[{"reference":"Organization/{org-south}"}]}}`, "X-Medplum", "extended")
+	w.wantAccounts(t, "obs-hid", "org-south")
 	w.create(t, "vs", `{"resourceType":"ValueSet","status":"active","url":"http://mso.example/vs","compose":{"include":[{"system":"http://mso.example/cs"}]}}`)
 	w.create(t, "cs", `{"resourceType":"CodeSystem","status":"active","content":"complete","url":"http://mso.example/cs","concept":[{"code":"north-code"}]}`)
 	body := `{"resourceType":"Parameters","parameter":[{"name":"accounts","valueReference":{"reference":"Organization/{org-south}"}},{"name":"propagate","valueBoolean":true}]}`
@@ -127,6 +133,12 @@ func review5Cases() []review5Case {
 			status: 200, has: []string{`{"reference":"Observation/{obs-s}","resource":null}`, `"resource":{"id":"{obs-n}"`}},
 		{rule: "a reverse lookup lists the own clinic's rows only", caller: "alice", request: gql(`{ Patient(id: "{pat-n}") { ObservationList(_reference: subject) { id } } }`),
 			status: 200, has: []string{`"ObservationList":[{"id":"{obs-n}"}]`}},
+		{rule: "a reverse lookup leaves out the subject's rows of another clinic", caller: "alice", request: gql(`{ Patient(id: "{pat-n}") { ObservationList(_reference: subject) { id } } }`),
+			status: 200, lacks: []string{"{obs-hid}"}},
+		{rule: "a reverse connection does not count them", caller: "alice", request: gql(`{ ObservationConnection(subject: "Patient/{pat-n}") { count } }`),
+			status: 200, has: []string{`"count":1`}},
+		{rule: "the admin sees both", caller: "admin", request: gql(`{ ObservationConnection(subject: "Patient/{pat-n}") { count } }`),
+			status: 200, has: []string{`"count":2`}},
 		{rule: "hidden fields stay hidden in lists", caller: "alice", request: gql(`{ PatientList { telecom { value } } }`),
 			status: 200, lacks: []string{"555-0100"}},
 		{rule: "hidden fields stay hidden in nested references", caller: "alice", request: gql(`{ Observation(id: "{obs-n}") { subject { resource { ... on Patient { telecom { value } } } } } }`),
@@ -217,6 +229,10 @@ func review5Cases() []review5Case {
 		{rule: "another project's patient is not found", caller: "other", request: "GET /fhir/R4/Patient/{pat-n}/$everything", status: 404},
 		{rule: "the own clinic's chart without another clinic's result or the hidden telecom", caller: "alice", request: "GET /fhir/R4/Patient/{pat-n}/$everything",
 			status: 200, has: []string{"{obs-n}", "{dr-n}"}, lacks: []string{`"id":"{obs-s}"`, "555-0100"}},
+		{rule: "$everything leaves out the patient's rows of another clinic", caller: "alice", request: "GET /fhir/R4/Patient/{pat-n}/$everything?_type=Observation",
+			status: 200, has: []string{"{obs-n}"}, lacks: []string{"{obs-hid}", "South-only"}},
+		{rule: "$everything of the admin holds them", caller: "admin", request: "GET /fhir/R4/Patient/{pat-n}/$everything?_type=Observation",
+			status: 200, has: []string{"{obs-n}", "{obs-hid}"}},
 		{rule: "an ungranted _type adds nothing", caller: "alice", request: "GET /fhir/R4/Patient/{pat-n}/$everything?_type=AuditEvent",
 			status: 200, has: []string{"{pat-n}"}, lacks: []string{"AuditEvent/"}},
 		{rule: "an unknown _type", caller: "alice", request: "GET /fhir/R4/Patient/{pat-n}/$everything?_type=Foo", status: 400},
