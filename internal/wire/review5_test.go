@@ -261,6 +261,11 @@ func review5Cases() []review5Case {
 		{rule: "another project cannot $cancel it", caller: "other", request: "POST /fhir/R4/AsyncJob/{job}/$cancel", status: 404},
 		{rule: "a clinician's answer for an unknown job is the same as for the admin's", caller: "alice", request: "GET /fhir/R4/job/" + otherUUID + "/status", status: 403},
 
+		// Batches do not run the new operations (nor leak through them).
+		{rule: "a batch of the new operations answers each entry with an error", caller: "alice",
+			request: "POST /fhir/R4/ " + batchReads("Patient/{pat-s}/$everything", "Patient/{pat-n}/$everything", "job/{job}/status", "ValueSet/$expand?url=http://mso.example/vs", "$graphql?query=%7BPatientList%7Bid%7D%7D"),
+			status:  200, lacks: []string{"{obs-s}", "{obs-n}\"", "South", "north-code", `"data"`}},
+
 		// _filter over REST.
 		{rule: "_filter on another clinic's compartment finds nothing", caller: "alice", request: "GET /fhir/R4/Patient?_filter=_compartment%20eq%20Organization/{org-south}",
 			status: 200, lacks: []string{"{pat-s}\"", "South"}},
