@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
@@ -74,6 +75,31 @@ func TestExpandNestedCost(t *testing.T) {
 			if got := n.Load(); got > c.maxSearches {
 				t.Errorf("%s: %d searches, want at most %d", c.url, got, c.maxSearches)
 			}
+		}
+	})
+}
+
+// TestExpandFilterRepeatedWords: a filter repeating one word 400,000 times
+// (800 kB, within a request's limits) over a 3,000-concept code system
+// took 10 s of CPU; each distinct word is now checked once.
+func TestExpandFilterRepeatedWords(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		concepts := make([]string, 3000)
+		for i := range concepts {
+			concepts[i] = fmt.Sprintf(`{"code":"c%d","display":"Alpha beta gamma delta %d"}`, i, i)
+		}
+		put(t, s, projectA, `{"resourceType":"CodeSystem","url":"http://big","status":"active","content":"complete","concept":[`+strings.Join(concepts, ",")+`]}`,
+			`{"resourceType":"ValueSet","url":"http://big/vs","status":"active","compose":{"include":[{"system":"http://big"}]}}`)
+		start := time.Now()
+		vs, err := terminology.Expand(as(projectA), s, terminology.Request{URL: "http://big/vs", Filter: strings.Repeat("al ", 400000) + "de"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs.Expansion.Total != 3000 {
+			t.Errorf("total %d, want every concept (each display has words starting with al and de)", vs.Expansion.Total)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("took %v", d)
 		}
 	})
 }
