@@ -53,6 +53,10 @@ func splitFilter(value string) ([]filterComparison, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(toks) > 4*maxParams {
+		// Refused before the comparisons are translated one by one.
+		return nil, tooManyParams("_filter")
+	}
 	var out []filterComparison
 	for i := 0; i < len(toks); {
 		if len(toks)-i < 3 {

@@ -158,3 +158,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseTooManyParams: a search of more than maxParams parameters or
+// _filter comparisons is a 400 before any SQL is written (5,000 ANDed
+// name=x were a 500 on SQLite and took PostgreSQL down); maxParams of
+// them are parsed.
+func TestParseTooManyParams(t *testing.T) {
+	terms := func(n int, term, sep string) string { return strings.TrimSuffix(strings.Repeat(term+sep, n), sep) }
+	for _, c := range []struct {
+		name string
+		q    url.Values
+		ok   bool
+	}{
+		{"maxParams parameters", url.Values{"name": strings.Split(terms(maxParams, "x", ","), ",")}, true},
+		{"one more", url.Values{"name": strings.Split(terms(maxParams, "x", ","), ","), "gender": {"male"}}, false},
+		{"5,000 repeats", url.Values{"name": strings.Split(terms(5000, "x", ","), ",")}, false},
+		{"maxParams _filter comparisons", url.Values{"_filter": {terms(maxParams, "name eq x", " and ")}}, true},
+		{"one more _filter comparison", url.Values{"_filter": {terms(maxParams+1, "name eq x", " and ")}}, false},
+		{"_filter comparisons and parameters", url.Values{"_filter": {terms(maxParams, "name eq x", " and ")}, "gender": {"male"}}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("Patient", c.q)
+			if c.ok != (err == nil) || err != nil && !strings.Contains(ward.ErrorMessage(err), "Too many search parameters") {
+				t.Errorf("err = %v, want ok %v", err, c.ok)
+			}
+		})
+	}
+}

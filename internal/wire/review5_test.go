@@ -278,6 +278,12 @@ func review5Cases() []review5Case {
 		{rule: "_filter or", caller: "alice", request: "GET /fhir/R4/Patient?_filter=name%20eq%20x%20or%20name%20eq%20y", status: 400, has: []string{"_filter"}},
 		{rule: "_filter with a result parameter", caller: "alice", request: "GET /fhir/R4/Patient?_filter=_count%20eq%201000000", status: 400, has: []string{"_count"}},
 		{rule: "_filter nested", caller: "alice", request: "GET /fhir/R4/Patient?_filter=_filter%20eq%20%22name%20eq%20x%22", status: 400, has: []string{"_filter"}},
+		{rule: "101 parameters", caller: "alice", request: "GET /fhir/R4/Patient?" + strings.Repeat("name=x&", 101), status: 400, has: []string{"Too many search parameters"}},
+		{rule: "101 _filter comparisons", caller: "alice", request: "GET /fhir/R4/Patient?_filter=" + strings.TrimSuffix(strings.Repeat("name%20eq%20x%20and%20", 101), "%20and%20"),
+			status: 400, has: []string{"Too many search parameters"}},
+		{rule: "1,000 _filter comparisons in $graphql are a field error, not an internal one", caller: "alice",
+			request: gql(`{ PatientConnection(_filter: "` + strings.TrimSuffix(strings.Repeat("birthdate ge 2000 and ", 1000), " and ") + `") { count } }`),
+			status:  200, has: []string{"Too many search parameters"}, lacks: []string{"Internal server error"}},
 		{rule: "_filter dangling and", caller: "alice", request: "GET /fhir/R4/Patient?_filter=name%20eq%20x%20and", status: 400, has: []string{"_filter"}},
 		{rule: "_filter missing value", caller: "alice", request: "GET /fhir/R4/Patient?_filter=name%20eq", status: 400, has: []string{"_filter"}},
 	}
