@@ -52,7 +52,11 @@ func review5World(t *testing.T, s *store.Store) *msoWorld {
 	policy := strings.Replace(msoPolicy("Review Policy", ""),
 		`{"resourceType":"Patient","criteria":"Patient?_compartment=%organization"}`,
 		`{"resourceType":"Patient","criteria":"Patient?_compartment=%organization","hiddenFields":["telecom"]}`, 1)
-	if !strings.Contains(policy, "hiddenFields") {
+	policy = strings.Replace(policy, `{"resourceType":"Observation","criteria":"Observation?_compartment=%organization"}`,
+		`{"resourceType":"Observation","criteria":"Observation?_compartment=%organization","writeConstraint":[`+
+			`{"language":"text/fhirpath","expression":"%before.exists() implies %before.status != 'final'"},`+
+			`{"language":"text/fhirpath","expression":"status != 'cancelled'"}]}`, 1)
+	if !strings.Contains(policy, "hiddenFields") || !strings.Contains(policy, "writeConstraint") {
 		t.Fatal("test bug: policy without hiddenFields")
 	}
 	w.uploadPolicy(t, "ap", policy)
@@ -170,6 +174,15 @@ func review5Cases() []review5Case {
 		{rule: "meta.accounts of another clinic are not taken", caller: "alice",
 			request: gql(`mutation { PatientCreate(res: {name: [{family: "Rogue"}], meta: {accounts: [{reference: "Organization/{org-south}"}]}}) { meta { accounts { reference } } } }`),
 			status:  200, has: []string{"Organization/{org-north}"}, lacks: []string{"{org-south}"}},
+
+		{rule: "a writeConstraint refuses the update of a final Observation", caller: "alice",
+			request: gql(`mutation { ObservationUpdate(id: "{obs-n}", res: {id: "{obs-n}", status: "amended", code: {text: "Heart rate"}, subject: {reference: "Patient/{pat-n}"}}) { id status } }`),
+			status:  200, has: []string{`"ObservationUpdate":null`, `"errors"`}, lacks: []string{`"status":"amended"`, "Internal server error"}},
+		{rule: "a writeConstraint refuses a create", caller: "alice",
+			request: gql(`mutation { ObservationCreate(res: {status: "cancelled", code: {text: "Refused"}, subject: {reference: "Patient/{pat-n}"}}) { id } }`),
+			status:  200, has: []string{`"ObservationCreate":null`, `"errors"`}, lacks: []string{"Internal server error"}},
+		{rule: "…so nothing was written", caller: "admin", request: gql(`{ ObservationConnection(subject: "Patient/{pat-n}") { count edges { resource { ... on Observation { status } } } } }`),
+			status: 200, has: []string{`"count":2`}, lacks: []string{"amended", "cancelled"}},
 
 		// $graphql: bad input is a 400 (or 413) OperationOutcome.
 		{rule: "a JSON array body", caller: "alice", request: gqlBody(`[1]`), status: 400},
