@@ -29,7 +29,8 @@
 // than 10 times in a selection set is a 400 (graphql-go's overlapping-fields
 // rule is quadratic in such repeats: 2,000 copies of one field took 37 s
 // to validate). At most MaxResolutions store look-ups (searches and
-// reference batches) and MaxResources resources per request; past them the
+// reference batches), MaxResources resources and MaxFilters search
+// parameters (past the first five of each search) per request; past them the
 // fields answer errors.
 //
 // Introspection: __typename and up to five __type fields per query are open

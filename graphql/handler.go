@@ -26,6 +26,13 @@ const (
 	MaxResolutions = 1000
 	// MaxResources caps the resources one answer holds.
 	MaxResources = 20000
+	// MaxFilters caps the search parameters (each _filter comparison
+	// counted) past the first freeFilters of each list, connection and
+	// reverse lookup of one request: about two searches of REST's most.
+	// Lists of a few parameters are bounded by MaxResolutions alone.
+	MaxFilters = 200
+	// freeFilters are the parameters of a search MaxFilters does not count.
+	freeFilters = 5
 	// maxTypeQueries is the most __type fields a non-admin query selects.
 	maxTypeQueries = 5
 	// maxIDs is the most ids one reference batch asks for (search's

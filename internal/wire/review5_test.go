@@ -36,6 +36,8 @@ type review5Case struct {
 	has     []string
 	lacks   []string
 	headers []string
+	// atMost: substrings the answer may hold at most so many times.
+	atMost map[string]int
 }
 
 // gql is a $graphql POST of query (with {name} placeholders).
@@ -198,6 +200,10 @@ func review5Cases() []review5Case {
 		{rule: "too deep", caller: "alice", request: gql(`{ PatientList ` + strings.Repeat(`{ link { other `, 7) + `{ id }` + strings.Repeat(` } }`, 7) + ` }`), status: 400, has: []string{"depth"}},
 		{rule: "an aliased field repeated past the limit", caller: "alice", request: gql(`{ ` + strings.Repeat("PatientList { id } ", 12) + `}`), status: 400, has: []string{"more than 10 times"}},
 		{rule: "an oversized body", caller: "alice", request: gqlBody(`{"query":"{ PatientList(name: \"` + strings.Repeat("a", maxBody) + `\") { id } }"}`), status: 413},
+		{rule: "aliases do not multiply searches of many parameters", caller: "alice", request: gql(`{ ` + aliasedFilters(20, 100) + `}`),
+			status: 200, has: []string{"Too many search parameters in one query"}, atMost: map[string]int{`:[]`: 2}},
+		{rule: "lists of a few parameters each are not counted", caller: "alice", request: gql(`{ ` + aliasedFilters(100, 5) + `}`),
+			status: 200, has: []string{`"a99":[]`}, lacks: []string{`"errors"`}},
 		{rule: "a bad search value is a field error, not a 500", caller: "alice", request: gql(`{ PatientList(birthdate: "notadate") { id } }`),
 			status: 200, has: []string{"Invalid date value for parameter birthdate"}},
 
@@ -302,6 +308,17 @@ func review5Cases() []review5Case {
 	}
 }
 
+// aliasedFilters is n aliased PatientList fields a0…, each with a _filter
+// of k comparisons that match nothing.
+func aliasedFilters(n, k int) string {
+	f := strings.TrimSuffix(strings.Repeat("name eq zz-none and ", k), " and ")
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "a%d: PatientList(_filter: %q) { id } ", i, f)
+	}
+	return b.String()
+}
+
 func TestReview5Surfaces(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		w := review5World(t, s)
@@ -340,6 +357,11 @@ func (w *msoWorld) checkReview5(t *testing.T, c review5Case) {
 	for _, h := range c.has {
 		if h = w.expand(t, h); !strings.Contains(string(r.raw), h) {
 			t.Errorf("%s as %s: answer lacks %s: %.600s", short, c.caller, h, r.raw)
+		}
+	}
+	for sub, n := range c.atMost {
+		if got := strings.Count(string(r.raw), sub); got > n {
+			t.Errorf("%s as %s: answer holds %s %d times, want at most %d: %.600s", short, c.caller, sub, got, n, r.raw)
 		}
 	}
 	for _, l := range c.lacks {
