@@ -37,6 +37,9 @@ func TestServedByWard(t *testing.T) {
 		{"GET", "/auth/nothing-here", 404, "", false},
 		{"GET", "/admin/projects/x", 401, "", false},
 		{"GET", "/healthcheck", 200, "application/json", false},
+		{"GET", "/fhir", 404, "application/fhir+json", false},
+		{"GET", "/metrics/x", 404, "application/fhir+json", false},
+		{"GET", "/fhirish", 200, "text/html", true},
 		{"POST", "/clinics", 404, "application/fhir+json", false},
 		{"GET", "/assets/missing-0000.js", 404, "", false},
 	}

@@ -211,8 +211,8 @@ func (s *Server) Handler() http.Handler {
 // isAPIPath reports whether path belongs to the API (answered with
 // OperationOutcomes), never to the console fallback.
 func isAPIPath(path string) bool {
-	for _, prefix := range []string{"/fhir/", "/auth/", "/oauth2/", "/admin/", "/.well-known/", "/healthcheck", "/metrics"} {
-		if strings.HasPrefix(path, prefix) {
+	for _, root := range []string{"/fhir", "/auth", "/oauth2", "/admin", "/.well-known", "/healthcheck", "/metrics"} {
+		if path == root || strings.HasPrefix(path, root+"/") {
 			return true
 		}
 	}

@@ -27,7 +27,10 @@ export const CLINICAL_TYPES = ['Patient', 'Observation', 'DiagnosticReport', 'En
 // msoPolicyTemplate is the Medplum MSO guide's policy: resources created
 // by a clinician are stamped with their clinic (%organization), the
 // directory (Organization, Practitioner, PractitionerRole) is read-only,
-// clinical data is limited to the clinic's compartment.
+// clinical data is limited to the clinic's compartment. ValueSet and
+// CodeSystem are read-only too: without them a clinician's coded form
+// inputs cannot expand their bindings (like Medplum, Ward makes only
+// StructureDefinition and SearchParameter readable without a rule).
 export function msoPolicyTemplate() {
   return {
     resourceType: 'AccessPolicy',
@@ -37,6 +40,8 @@ export function msoPolicyTemplate() {
       { resourceType: 'Organization', readonly: true },
       { resourceType: 'Practitioner', readonly: true },
       { resourceType: 'PractitionerRole', readonly: true },
+      { resourceType: 'ValueSet', readonly: true },
+      { resourceType: 'CodeSystem', readonly: true },
       ...CLINICAL_TYPES.map((t) => ({ resourceType: t, criteria: `${t}?_compartment=%organization` })),
     ],
   };
