@@ -83,20 +83,11 @@ func (b *schemaBuilder) inputFields(fhirType string) gql.InputObjectConfigFieldM
 }
 
 func (b *schemaBuilder) inputType(code string) gql.Input {
-	switch code {
-	case "boolean":
-		return gql.Boolean
-	case "integer", "positiveInt", "unsignedInt":
-		return gql.Int
-	case "decimal":
-		return gql.Float
-	case "id":
-		return gql.ID
-	case "Resource":
+	if code == "Resource" {
 		return b.resourceJSON()
 	}
-	if fhir.IsPrimitiveType(code) || len(fhir.Elements(code)) == 0 {
-		return gql.String
+	if s := scalarType(code); s != nil {
+		return s
 	}
 	return b.input(code, typeName(code)+"_Input") // not "Input": StructureMap.group.input is StructureMapGroupInput
 }

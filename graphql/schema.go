@@ -150,7 +150,22 @@ func (b *schemaBuilder) fields(fhirType string) gql.Fields {
 
 // elementType maps a FHIR type code to a GraphQL output type.
 func (b *schemaBuilder) elementType(code string) gql.Output {
+	if code == "Resource" {
+		return b.resources
+	}
+	if s := scalarType(code); s != nil {
+		return s
+	}
+	return b.object(code)
+}
+
+// scalarType maps a FHIR type code that has no elements of its own to the
+// GraphQL scalar used for it in output and input alike; nil for the
+// complex types (and Resource, which differs between the two).
+func scalarType(code string) *gql.Scalar {
 	switch code {
+	case "Resource":
+		return nil
 	case "boolean":
 		return gql.Boolean
 	case "integer", "positiveInt", "unsignedInt":
@@ -159,13 +174,11 @@ func (b *schemaBuilder) elementType(code string) gql.Output {
 		return gql.Float
 	case "id":
 		return gql.ID
-	case "Resource":
-		return b.resources
 	}
 	if fhir.IsPrimitiveType(code) || len(fhir.Elements(code)) == 0 {
 		return gql.String
 	}
-	return b.object(code)
+	return nil
 }
 
 // member is the resolver of every element: the value of the JSON member.
