@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward/internal/nodetest"
+	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/storetest"
 )
 
 const (
@@ -21,9 +23,14 @@ const (
 
 // TestConsoleInBrowser drives the console in Debian's headless chromium
 // (e2e/*.test.mjs through playwright-core) against a Ward served as `ward
-// serve` assembles it. Without chromium or node it skips, unless
+// serve` assembles it, on SQLite and (with WARD_TEST_POSTGRES_URL) on
+// PostgreSQL. Without chromium or node it skips, unless
 // WARD_BROWSER_REQUIRED=1 (CI), which makes it fail instead.
 func TestConsoleInBrowser(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) { runBrowserSuite(t, st) })
+}
+
+func runBrowserSuite(t *testing.T, st *store.Store) {
 	if testing.Short() {
 		t.Skip("browser suite skipped in -short mode")
 	}
@@ -38,11 +45,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if artifacts == "" {
 		artifacts = filepath.Join(dir, "artifacts")
 	}
+	artifacts = filepath.Join(artifacts, filepath.Base(t.Name())) // one folder per engine
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// The console's pages read the base R4 definitions, as `ward serve` loads them.
-	baseURL, logs := nodetest.StartWard(t, nodetest.Options{AdminPassword: adminPassword, LoadDefinitions: true})
+	baseURL, logs := nodetest.StartWard(t, nodetest.Options{AdminPassword: adminPassword, LoadDefinitions: true, Store: st})
 
 	ctx, cancel := context.WithTimeout(context.Background(), suiteTimeout)
 	defer cancel()

@@ -29,6 +29,7 @@ import (
 	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/fhir/definitions"
 	"github.com/wardhealth/ward/internal/wire"
+	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
 
@@ -144,10 +145,12 @@ type Options struct {
 	// LoadDefinitions loads the base R4 definitions, as `ward serve` does;
 	// suites that never touch them skip the cost.
 	LoadDefinitions bool
+	// Store is the database to serve; nil: a fresh SQLite store.
+	Store *store.Store
 }
 
-// StartWard serves Ward as `ward serve` assembles it (identity over a fresh
-// SQLite store, seeded with opts.AdminPassword) on a 127.0.0.1 listener
+// StartWard serves Ward as `ward serve` assembles it (identity over
+// opts.Store or a fresh SQLite store, seeded with opts.AdminPassword) on a 127.0.0.1 listener
 // closed when the test ends. It returns the base URL (the token issuer) and
 // the server's log, to show when the suite fails.
 func StartWard(t testing.TB, opts Options) (string, *SyncBuffer) {
@@ -156,7 +159,10 @@ func StartWard(t testing.TB, opts Options) (string, *SyncBuffer) {
 	srv := httptest.NewUnstartedServer(nil)
 	baseURL := "http://" + srv.Listener.Addr().String() + "/"
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st := storetest.OpenSQLite(t)
+	st := opts.Store
+	if st == nil {
+		st = storetest.OpenSQLite(t)
+	}
 	ctx := context.Background()
 	if opts.LoadDefinitions {
 		if err := definitions.Load(ctx, st, logger); err != nil {
