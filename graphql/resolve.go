@@ -64,42 +64,35 @@ func requestFrom(ctx context.Context) *request {
 
 // take spends one store look-up of the request's budget.
 func (rq *request) take() error {
-	rq.mu.Lock()
-	defer rq.mu.Unlock()
-	if rq.budget <= 0 {
-		return errors.New("Too many nested resolutions in one query (at most " + strconv.Itoa(MaxResolutions) + ")")
-	}
-	rq.budget--
-	return nil
+	return rq.spend(&rq.budget, 1, "Too many nested resolutions in one query (at most "+strconv.Itoa(MaxResolutions)+")")
 }
 
 // spendFilters counts the filters of one search past its freeFilters: a
-// search of many filters
-// costs its planning time on PostgreSQL (100 filters: 1.4 s), and aliases
+// search of many filters costs its planning time on PostgreSQL (100 filters: 1.4 s), and aliases
 // multiply it (20 aliased lists of 100 _filter comparisons: 29 s, up to
 // MaxResolutions of them per request).
 func (rq *request) spendFilters(n int) error {
-	rq.mu.Lock()
-	defer rq.mu.Unlock()
-	if n > rq.filters {
-		rq.filters = 0
-		return errors.New("Too many search parameters in one query (at most " + strconv.Itoa(MaxFilters) + " across its lists)")
-	}
-	rq.filters -= n
-	return nil
+	return rq.spend(&rq.filters, n, "Too many search parameters in one query (at most "+strconv.Itoa(MaxFilters)+" across its lists)")
 }
 
 // hold counts n resources into the answer; a query whose answer would
 // exceed MaxResources (many aliased lists of 1,000) fails that field
 // instead of holding them all in memory.
 func (rq *request) hold(n int) error {
+	return rq.spend(&rq.resources, n, "Too many resources in one answer (at most "+strconv.Itoa(MaxResources)+")")
+}
+
+// spend takes n from one of the request's budgets, or empties it and fails
+// with msg when n is more than is left: once exhausted, every later field
+// fails too.
+func (rq *request) spend(left *int, n int, msg string) error {
 	rq.mu.Lock()
 	defer rq.mu.Unlock()
-	if n > rq.resources {
-		rq.resources = 0
-		return errors.New("Too many resources in one answer (at most " + strconv.Itoa(MaxResources) + ")")
+	if n > *left {
+		*left = 0
+		return errors.New(msg)
 	}
-	rq.resources -= n
+	*left -= n
 	return nil
 }
 

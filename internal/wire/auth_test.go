@@ -26,8 +26,9 @@ import (
 const adminPassword = "wire-test-admin-password"
 
 // startAuthServer serves the fully wired API with identity on, after the
-// first-start seed, exactly as ward serve does.
-func startAuthServer(tb testing.TB, s *store.Store) *httptest.Server {
+// first-start seed, exactly as ward serve does; origins are allowed
+// cross-origin (CORS).
+func startAuthServer(tb testing.TB, s *store.Store, origins ...string) *httptest.Server {
 	tb.Helper()
 	srv := httptest.NewServer(nil)
 	tb.Cleanup(srv.Close)
@@ -36,7 +37,7 @@ func startAuthServer(tb testing.TB, s *store.Store) *httptest.Server {
 	if err := id.Seed(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id}, logger)
+	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id, AllowedOrigins: origins}, logger)
 	return srv
 }
 

@@ -1,19 +1,13 @@
 package wire_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/wardhealth/ward/auth"
-	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -23,17 +17,7 @@ const corsApp = "https://app.example.com"
 // startCORSServer is startAuthServer with corsApp allowed cross-origin.
 func startCORSServer(tb testing.TB, s *store.Store) *httptest.Server {
 	tb.Helper()
-	srv := httptest.NewServer(nil)
-	tb.Cleanup(srv.Close)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	id := auth.New(s, auth.Config{BaseURL: srv.URL + "/", AdminPassword: adminPassword, BcryptCost: bcrypt.MinCost, Logger: logger})
-	if err := id.Seed(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	srv.Config.Handler = wire.Handler(s, wire.Config{
-		BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id, AllowedOrigins: []string{corsApp},
-	}, logger)
-	return srv
+	return startAuthServer(tb, s, corsApp)
 }
 
 // fromOrigin sends one request as a page of origin would; headers alternate
