@@ -1,9 +1,7 @@
 package compat
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -44,26 +42,12 @@ func TestMedplumClient(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no %s files: %v", pattern, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), suiteTimeout)
-	defer cancel()
-	args := append(nodetest.NodeFlags(t, node), "--test", "--test-reporter=spec", "--test-timeout=60000")
-	cmd := exec.CommandContext(ctx, node, append(args, files...)...)
-	cmd.Env = append(os.Environ(),
-		"WARD_BASE_URL="+mainURL,
-		"WARD_SHORT_TOKEN_BASE_URL="+shortURL,
-		"WARD_ADMIN_EMAIL="+adminEmail,
-		"WARD_ADMIN_PASSWORD="+adminPassword,
-		"WARD_APP_ORIGIN="+appOrigin,
-		"NO_COLOR=1",
-	)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Logf("ward log (main server):\n%s", mainLogs.String())
-		t.Logf("ward log (short-lived tokens):\n%s", shortLogs.String())
-		t.Fatalf("node --test failed (%v; time limit %s):\n%s", err, suiteTimeout, out)
-	}
-	if testing.Verbose() {
-		t.Logf("%s", out)
-	}
+	args := append(nodetest.NodeFlags(t, node), "--test-timeout=60000")
+	nodetest.RunSuite(t, node, "", suiteTimeout, append(args, files...), []string{
+		"WARD_BASE_URL=" + mainURL,
+		"WARD_SHORT_TOKEN_BASE_URL=" + shortURL,
+		"WARD_ADMIN_EMAIL=" + adminEmail,
+		"WARD_ADMIN_PASSWORD=" + adminPassword,
+		"WARD_APP_ORIGIN=" + appOrigin,
+	}, map[string]*nodetest.SyncBuffer{"main server": mainLogs, "short-lived tokens": shortLogs})
 }

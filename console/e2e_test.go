@@ -1,9 +1,7 @@
 package console_test
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -52,29 +50,14 @@ func runBrowserSuite(t *testing.T, st *store.Store) {
 	// The console's pages read the base R4 definitions, as `ward serve` loads them.
 	baseURL, logs := nodetest.StartWard(t, nodetest.Options{AdminPassword: adminPassword, LoadDefinitions: true, Store: st})
 
-	ctx, cancel := context.WithTimeout(context.Background(), suiteTimeout)
-	defer cancel()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.test.mjs"))
 	if len(files) == 0 {
 		t.Fatalf("no e2e/*.test.mjs")
 	}
-	args := append([]string{"--test", "--test-reporter=spec", "--test-concurrency=1"}, files...)
-	cmd := exec.CommandContext(ctx, node, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"WARD_BASE_URL="+baseURL,
-		"WARD_ARTIFACTS_DIR="+artifacts,
-		"WARD_CHROMIUM="+chromiumPath,
-		"NO_COLOR=1",
-	)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Logf("ward log:\n%s", logs.String())
-		t.Fatalf("node --test failed (%v; time limit %s; screenshots in %s):\n%s", err, suiteTimeout, artifacts, out)
-	}
 	t.Logf("screenshots in %s", artifacts)
-	if testing.Verbose() {
-		t.Logf("%s", out)
-	}
+	nodetest.RunSuite(t, node, dir, suiteTimeout, append([]string{"--test-concurrency=1"}, files...), []string{
+		"WARD_BASE_URL=" + baseURL,
+		"WARD_ARTIFACTS_DIR=" + artifacts,
+		"WARD_CHROMIUM=" + chromiumPath,
+	}, map[string]*nodetest.SyncBuffer{"console": logs})
 }

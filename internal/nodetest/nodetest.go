@@ -202,3 +202,26 @@ func (b *SyncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// RunSuite runs `node --test` (args after --test) in dir with env added
+// to the environment, within timeout. A failure logs each named server log, then fails the test with the
+// output; verbose runs show the output of a passing suite too.
+func RunSuite(t *testing.T, node, dir string, timeout time.Duration, args, env []string, logs map[string]*SyncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-reporter=spec"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), env...), "NO_COLOR=1")
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		for name, l := range logs {
+			t.Logf("ward log (%s):\n%s", name, l.String())
+		}
+		t.Fatalf("node --test failed (%v; time limit %s):\n%s", err, timeout, out)
+	}
+	if testing.Verbose() {
+		t.Logf("%s", out)
+	}
+}
