@@ -37,6 +37,9 @@ type Principal struct {
 	// CheckReferences is Project.checkReferencesOnWrite: every reference
 	// written must resolve for this caller.
 	CheckReferences bool
+	// DefaultProfiles is Project.defaultProfile by resource type: a
+	// resource written without meta.profile gets its type's profiles.
+	DefaultProfiles map[string][]string
 	// Extended is true when the request sent "X-Medplum: extended". The
 	// http layer sets it on its own copy of the principal per request.
 	// With Admin or System it lets the caller write meta.accounts (spec

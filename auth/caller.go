@@ -232,6 +232,7 @@ func (s *Service) scopedMembershipCaller(ctx context.Context, membershipID, scop
 		Admin:           m.Admin,
 		Policy:          policy,
 		CheckReferences: project.CheckReferencesOnWrite,
+		DefaultProfiles: project.defaultProfiles(),
 		MembershipID:    m.ID,
 	}
 	if m.Profile != nil {

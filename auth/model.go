@@ -50,17 +50,38 @@ type AccessParameter struct {
 
 // Project is a tenant.
 type Project struct {
-	ResourceType           string        `json:"resourceType"`
-	ID                     string        `json:"id,omitempty"`
-	Name                   string        `json:"name,omitempty"`
-	Description            string        `json:"description,omitempty"`
-	Owner                  *Reference    `json:"owner,omitempty"`
-	SuperAdmin             bool          `json:"superAdmin,omitempty"`
-	StrictMode             bool          `json:"strictMode,omitempty"`
-	CheckReferencesOnWrite bool          `json:"checkReferencesOnWrite,omitempty"`
-	Features               []string      `json:"features,omitempty"`
-	Link                   []ProjectLink `json:"link,omitempty"`
-	ExportedResourceType   []string      `json:"exportedResourceType,omitempty"`
+	ResourceType           string           `json:"resourceType"`
+	ID                     string           `json:"id,omitempty"`
+	Name                   string           `json:"name,omitempty"`
+	Description            string           `json:"description,omitempty"`
+	Owner                  *Reference       `json:"owner,omitempty"`
+	SuperAdmin             bool             `json:"superAdmin,omitempty"`
+	StrictMode             bool             `json:"strictMode,omitempty"`
+	CheckReferencesOnWrite bool             `json:"checkReferencesOnWrite,omitempty"`
+	Features               []string         `json:"features,omitempty"`
+	Link                   []ProjectLink    `json:"link,omitempty"`
+	ExportedResourceType   []string         `json:"exportedResourceType,omitempty"`
+	DefaultProfile         []DefaultProfile `json:"defaultProfile,omitempty"`
+}
+
+// DefaultProfile is one Project.defaultProfile entry: the profiles given
+// to a resource of the type written without meta.profile.
+type DefaultProfile struct {
+	ResourceType string   `json:"resourceType,omitempty"`
+	Profile      []string `json:"profile,omitempty"`
+}
+
+// defaultProfiles returns p.defaultProfile by resource type; nil when it
+// has none.
+func (p *Project) defaultProfiles() map[string][]string {
+	if len(p.DefaultProfile) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(p.DefaultProfile))
+	for _, d := range p.DefaultProfile {
+		out[d.ResourceType] = append(out[d.ResourceType], d.Profile...)
+	}
+	return out
 }
 
 // ProjectLink is one Project.link entry.

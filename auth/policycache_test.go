@@ -49,3 +49,37 @@ func TestPolicyCompiledOncePerVersion(t *testing.T) {
 		t.Errorf("after the policy changed: %+v, want Observation only", third.Policy.Rules)
 	}
 }
+
+// Project.defaultProfile travels on the caller's Principal (the store
+// stamps it on writes without reading the Project), and a change to the
+// Project reaches a token already in use on its next request.
+func TestDefaultProfilesFollowTheProject(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	f := newTokFixture(t, st)
+	st.OnCommit(func(_ context.Context, w []*ward.Resource) { f.s.Invalidate(w) })
+	ctx := context.Background()
+	token := f.accessToken(t)["access_token"].(string)
+	before, err := f.authenticate(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.DefaultProfiles != nil {
+		t.Fatalf("a project without defaultProfile gave %v", before.DefaultProfiles)
+	}
+
+	var project map[string]any
+	if _, err := f.s.readJSON(ctx, "Project", f.project.ID, &project); err != nil {
+		t.Fatal(err)
+	}
+	project["defaultProfile"] = []any{map[string]any{"resourceType": "Patient", "profile": []any{"http://example.org/p"}}}
+	if _, err := f.s.writeSystem(ctx, f.project.ID, "Project", f.project.ID, project); err != nil {
+		t.Fatal(err)
+	}
+	after, err := f.authenticate(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.DefaultProfiles["Patient"]; len(got) != 1 || got[0] != "http://example.org/p" {
+		t.Errorf("after the Project changed: %v, want Patient's profile", after.DefaultProfiles)
+	}
+}

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
 
@@ -190,17 +188,20 @@ func (t *tx) patientAccounts(ctx context.Context, p *ward.Principal, project str
 // meta it creates on a body that had none does not count as a meta the
 // client sent: an extended-mode admin's write without meta keeps its
 // derived accounts instead of clearing them. System writes get no
-// default: Medplum's system repository has no current project.
-func (t *tx) applyDefaultProfile(ctx context.Context, p *ward.Principal, project, typ string, d *decodedResource) error {
+// default: Medplum's system repository has no current project. The
+// caller's Principal carries the project's defaults (auth reads them with
+// the Project and rebuilds the caller when it changes), so a write reads
+// nothing for them.
+func applyDefaultProfile(p *ward.Principal, typ string, d *decodedResource) error {
 	if p.System {
 		return nil
 	}
 	if _, ok := d.metaIn["profile"]; ok {
 		return nil
 	}
-	profiles, err := t.defaultProfiles(ctx, project, typ)
-	if err != nil || len(profiles) == 0 {
-		return err
+	profiles := p.DefaultProfiles[typ]
+	if len(profiles) == 0 {
+		return nil
 	}
 	raw, err := json.Marshal(profiles)
 	if err != nil {
@@ -216,36 +217,4 @@ func (t *tx) applyDefaultProfile(ctx context.Context, p *ward.Principal, project
 	d.metaIn["profile"] = list
 	d.meta = append(d.meta, field{"profile", raw})
 	return nil
-}
-
-// defaultProfiles reads the project's defaultProfile entry for typ: one
-// primary-key lookup of the Project row, which only leaves the database
-// (to be parsed) when it names defaultProfile at all. It costs every
-// write that lookup; the principal does not carry the project's settings.
-func (t *tx) defaultProfiles(ctx context.Context, project, typ string) ([]string, error) {
-	var content string
-	err := t.q.QueryRowContext(ctx, t.d.Rebind(
-		"SELECT content FROM resources WHERE project_id = ? AND resource_type = 'Project' AND id = ? AND deleted = 0 AND content LIKE '%\"defaultProfile\"%'"),
-		project, project).Scan(&content)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var proj struct {
-		DefaultProfile []struct {
-			ResourceType string   `json:"resourceType"`
-			Profile      []string `json:"profile"`
-		} `json:"defaultProfile"`
-	}
-	if err := json.Unmarshal([]byte(content), &proj); err != nil {
-		return nil, nil // not ours to reject here: the Project was validated when written
-	}
-	for _, e := range proj.DefaultProfile {
-		if e.ResourceType == typ {
-			return e.Profile, nil
-		}
-	}
-	return nil, nil
 }

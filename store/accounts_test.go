@@ -24,6 +24,7 @@ type caller struct {
 	system   bool
 	extended bool
 	user     string
+	defaults map[string][]string // Project.defaultProfile, as auth puts it on the principal
 }
 
 func (c caller) in(project string) context.Context {
@@ -34,6 +35,7 @@ func (c caller) in(project string) context.Context {
 	return ward.NewContextWithPrincipal(context.Background(), &ward.Principal{
 		ProjectID: project, Author: "Practitioner/me", User: user,
 		Policy: c.policy, Admin: c.admin, System: c.system, Extended: c.extended,
+		DefaultProfiles: c.defaults,
 	})
 }
 

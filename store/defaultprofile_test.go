@@ -28,32 +28,16 @@ func profilesOf(t *testing.T, res *ward.Resource) []string {
 	return r.Meta.Profile
 }
 
-// projectWithDefault stores the Project row of a new project (id = the
-// project, as auth writes it) with a defaultProfile for Patient.
-func projectWithDefault(t *testing.T, s *store.Store) string {
-	t.Helper()
-	project := uuid.NewString()
-	body := `{"resourceType":"Project","id":"` + project + `","name":"Clinics","meta":{"project":"` + project + `"},
-		"defaultProfile":[{"resourceType":"Patient","profile":["` + patientProfile + `"]}]}`
-	err := s.Write(sysCtx(), func(ctx context.Context, tx ward.ResourceTx) error {
-		_, _, err := tx.Update(ctx, "Project", project, []byte(body), "")
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return project
-}
-
 // TestDefaultProfile: row 65 — the default profile is stamped on a
 // Patient written without meta.profile and leaves the accounts and
 // compartments as they would be without it; a client's own profile,
 // other types, other projects and system writes get no default.
 func TestDefaultProfile(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		project := projectWithDefault(t, s)
+		project := uuid.NewString()
+		defaults := map[string][]string{"Patient": {patientProfile}}
 		org := orgRef()
-		admin := caller{admin: true, extended: true}.in(project)
+		admin := caller{admin: true, extended: true, defaults: defaults}.in(project)
 
 		// Row 65.
 		pat := create(t, s, admin, "Patient", `{"resourceType":"Patient","meta":{"accounts":[{"reference":"`+org+`"}]}}`)
@@ -70,7 +54,7 @@ func TestDefaultProfile(t *testing.T) {
 			t.Errorf("DiagnosticReport meta.profile %v, want none (no default for its type)", got)
 		}
 
-		clinician := caller{policy: compartmentPolicy(t, org, `[{"resourceType":"Patient"}]`)}.in(project)
+		clinician := caller{policy: compartmentPolicy(t, org, `[{"resourceType":"Patient"}]`), defaults: defaults}.in(project)
 		other := caller{admin: true}.in(uuid.NewString())
 		for _, c := range []struct {
 			name string

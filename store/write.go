@@ -347,7 +347,7 @@ func (t *tx) build(ctx context.Context, p *ward.Principal, project, typ, id stri
 		onBehalfOf:  p.OnBehalfOf,
 	}
 	sentMeta := d.metaIn != nil // the account rule goes by what the client sent, not by a default profile
-	if err := t.applyDefaultProfile(ctx, p, project, typ, d); err != nil {
+	if err := applyDefaultProfile(p, typ, d); err != nil {
 		return nil, err
 	}
 	rows, err := t.s.extract(ctx, typ, id, m, d)
