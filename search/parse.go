@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/fhir"
@@ -43,6 +45,9 @@ func Parse(resourceType string, q url.Values) (*ward.SearchQuery, error) {
 			return nil, tooManyParams("")
 		}
 		for _, value := range q[key] {
+			if err := checkText(key, value); err != nil {
+				return nil, err
+			}
 			if err := parseParam(out, key, value); err != nil {
 				return nil, err
 			}
@@ -52,6 +57,32 @@ func Parse(resourceType string, q url.Values) (*ward.SearchQuery, error) {
 		return nil, tooManyParams("")
 	}
 	return out, nil
+}
+
+// checkText refuses a parameter name or value that no stored text can
+// match and that PostgreSQL refuses as a query argument (a 500 there): a
+// NUL character or bytes that are not UTF-8. Every surface that searches
+// (REST, conditional writes, conditional references, $graphql, AccessPolicy
+// criteria) goes through Parse, so this is the one place that checks.
+func checkText(key, value string) error {
+	name := key
+	if !printable(key) {
+		name = strings.Trim(strconv.QuoteToASCII(key), `"`)
+	}
+	for _, s := range []string{key, value} {
+		switch {
+		case strings.IndexByte(s, 0) >= 0:
+			return invalid(name, "Invalid search parameter %s: contains a NUL character", name)
+		case !utf8.ValidString(s):
+			return invalid(name, "Invalid search parameter %s: not valid UTF-8", name)
+		}
+	}
+	return nil
+}
+
+// printable reports whether s can be shown as it is in an error.
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
 }
 
 func tooManyParams(param string) error {
