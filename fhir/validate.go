@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wardhealth/ward"
 )
@@ -15,6 +18,18 @@ import (
 const (
 	maxIssues = 20
 	maxDepth  = 64
+)
+
+// Shape limits of one resource. A Patient with 100,000 names was accepted
+// and cost 4.5 s per write (indexing, FHIRPath, history); these refuse such
+// a resource before any of that work. They sit far above real resources:
+// the largest R4 definition Ward loads through the store (the ValueSet
+// c80-doc-typecodes) has 19,219 JSON values, an array of 6,401 and 19
+// levels of nesting.
+const (
+	MaxArrayItems = 10_000  // entries in any one array
+	MaxValues     = 200_000 // JSON values (objects, arrays, primitives) in all
+	MaxNesting    = 128     // levels of JSON objects and arrays
 )
 
 // ValidateResource checks a resource decoded with json.Decoder.UseNumber
@@ -27,7 +42,15 @@ const (
 // Unlike Medplum it does not evaluate FHIRPath invariants or check
 // reference target types (Medplum only warns on those), and it rejects two
 // values of one choice element and dates that do not exist.
+//
+// Before any of that it checks the resource's shape (checkShape): sizes
+// within MaxArrayItems, MaxValues and MaxNesting, and no property name or
+// string holding a NUL character or invalid UTF-8, which PostgreSQL refuses
+// in text (so a resource is accepted or refused alike on both engines).
 func ValidateResource(resource map[string]any) error {
+	if err := checkShape(resource); err != nil {
+		return err
+	}
 	v := validator{fields: fieldIndex()}
 	v.resource(resource, nil, "Resource", 0)
 	return v.err()
@@ -390,4 +413,98 @@ func (p *path) write(b *strings.Builder) {
 	default:
 		b.WriteString(p.name)
 	}
+}
+
+// shape walks a decoded resource counting its values. trail is the path
+// to the current value, kept as a stack (no allocation per value); issue
+// is the first problem found.
+type shape struct {
+	values int
+	trail  []path
+	issue  *issue
+}
+
+// checkShape refuses a resource over the shape limits or holding text no
+// engine stores alike. It stops at the first problem: a resource this
+// large or broken gets one clear message, not twenty.
+func checkShape(resource map[string]any) error {
+	rt, _ := resource["resourceType"].(string)
+	if !printable(rt) {
+		rt = "Resource"
+	}
+	s := shape{trail: append(make([]path, 0, 16), path{name: rt})}
+	s.walk(resource)
+	if s.issue == nil {
+		return nil
+	}
+	return &ward.Error{Code: ward.EINVALID, Message: s.issue.message + " (" + s.issue.path + ")", Expression: []string{s.issue.path}}
+}
+
+// fail records the problem at the current path and stops the walk.
+func (s *shape) fail(format string, args ...any) bool {
+	var p *path
+	for i := range s.trail {
+		step := s.trail[i]
+		if !printable(step.name) {
+			step.name = strings.Trim(strconv.QuoteToASCII(step.name), `"`)
+		}
+		step.parent = p
+		p = &step
+	}
+	s.issue = &issue{path: p.String(), message: fmt.Sprintf(format, args...)}
+	return false
+}
+
+// walk visits val, the value at the end of s.trail, and reports whether
+// to go on.
+func (s *shape) walk(val any) bool {
+	if s.values++; s.values > MaxValues {
+		return s.fail("Resource has too many values (at most %d)", MaxValues)
+	}
+	switch x := val.(type) {
+	case string:
+		return s.text(x, "String")
+	case map[string]any:
+		if len(s.trail) > MaxNesting {
+			return s.fail("Too deeply nested (at most %d levels)", MaxNesting)
+		}
+		for key, child := range x {
+			s.trail = append(s.trail, path{name: key})
+			if !s.text(key, "Property name") || !s.walk(child) {
+				return false
+			}
+			s.trail = s.trail[:len(s.trail)-1]
+		}
+	case []any:
+		if len(s.trail) > MaxNesting {
+			return s.fail("Too deeply nested (at most %d levels)", MaxNesting)
+		}
+		if len(x) > MaxArrayItems {
+			return s.fail("Too many items in array (%d, at most %d)", len(x), MaxArrayItems)
+		}
+		for i, child := range x {
+			s.trail = append(s.trail, path{index: i})
+			if !s.walk(child) {
+				return false
+			}
+			s.trail = s.trail[:len(s.trail)-1]
+		}
+	}
+	return true
+}
+
+// text checks one string: PostgreSQL refuses NUL and invalid UTF-8 in text.
+func (s *shape) text(str string, what string) bool {
+	switch {
+	case strings.IndexByte(str, 0) >= 0:
+		return s.fail("%s contains a NUL character (U+0000)", what)
+	case !utf8.ValidString(str):
+		return s.fail("%s is not valid UTF-8", what)
+	}
+	return true
+}
+
+// printable reports whether s can be shown as it is in a path or message.
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
 }
