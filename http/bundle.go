@@ -149,6 +149,10 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, v view, entr
 			return err
 		})
 	}
+	if clientGone(r) { // the entries failed because nobody waits for them
+		Error(w, r, ctx.Err())
+		return
+	}
 	for i, err := range errs {
 		if err != nil && ward.ErrorCode(err) == ward.EINTERNAL {
 			loggerFrom(ctx).ErrorContext(ctx, "batch entry failed", "entry", i, "error", err)

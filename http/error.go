@@ -121,13 +121,33 @@ func mustJSON(v any) []byte {
 
 // Error writes err as an OperationOutcome with the status of its code. An
 // internal error is logged with its real text and shown as "Internal server
-// error".
+// error". When the client has hung up, the failure is its own doing (the
+// store call was canceled with the request): the request is recorded as 499
+// and nothing is logged as an error.
 func Error(w http.ResponseWriter, r *http.Request, err error) {
+	if clientGone(r) {
+		loggerFrom(r.Context()).DebugContext(r.Context(), "client closed the request",
+			"method", r.Method, "path", r.URL.Path, "error", err)
+		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
 	if knownCode(ward.ErrorCode(err)) == ward.EINTERNAL {
 		loggerFrom(r.Context()).ErrorContext(r.Context(), "internal error",
 			"method", r.Method, "path", r.URL.Path, "error", err)
 	}
 	writeJSON(w, ErrorStatus(err), mustJSON(outcomeOf(err)))
+}
+
+// StatusClientClosedRequest is nginx's 499, the status the request log and
+// metrics record for a request whose client disconnected before the answer.
+// The client never sees it.
+const StatusClientClosedRequest = 499
+
+// clientGone reports whether the client of r disconnected: net/http then
+// cancels the request's own context. A timeout inside the server ends a
+// derived context with DeadlineExceeded instead, and stays a server error.
+func clientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
 }
 
 // writeJSON writes a FHIR JSON body with status.
