@@ -72,7 +72,9 @@ func (p corsPolicy) allows(origin string) bool {
 // cors answers CORS preflights and marks responses for the allowed
 // origins (Options.AllowedOrigins). A request from any other origin gets no
 // CORS headers, so the browser keeps the response from the page; its
-// preflight is refused with 403 so the actual request is never sent.
+// preflight is refused with 403 on every path — also when no origin is
+// allowed at all — so the actual request is never sent and the answer
+// never depends on which routes exist.
 func (s *Server) cors(next http.Handler) http.Handler {
 	policy := newCORSPolicy(s.origins)
 	for _, o := range s.origins {
@@ -82,12 +84,11 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			s.logger.Warn("allowed origin ignored: want scheme://host[:port]", "origin", o)
 		}
 	}
-	if !policy.enabled() {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Responses differ by Origin, so shared caches must key on it.
-		w.Header().Add("Vary", "Origin")
+		if policy.enabled() {
+			// Responses differ by Origin, so shared caches must key on it.
+			w.Header().Add("Vary", "Origin")
+		}
 		origin := r.Header.Get("Origin")
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		if origin == "" {

@@ -176,3 +176,44 @@ func TestCORSWarnsAboutUnusableOrigins(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSPreflightOnEveryPath: a preflight's answer depends only on its
+// origin — 204 for an allowed one, 403 for any other, also when no origin is
+// allowed at all — never on which routes exist (no 404 or 405).
+func TestCORSPreflightOnEveryPath(t *testing.T) {
+	const app = "https://app.example.com"
+	paths := []string{
+		"/fhir/R4/Patient", "/fhir/R4/Patient/1", "/fhir/R4", "/fhir/R4/metadata", "/fhir/R4/$graphql",
+		"/fhir/R4/Nope/1", "/auth/login", "/oauth2/token", "/admin/projects/p/invite",
+		"/.well-known/openid-configuration", "/healthcheck", "/metrics",
+		"/", "/signin", "/patients/123", "/no/such/path",
+	}
+	console := func(o *wardhttp.Options) {
+		o.Fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) })
+	}
+	for _, tc := range []struct {
+		name    string
+		origins []string
+		origin  string
+		want    int
+	}{
+		{"allowed origin", []string{app}, app, 204},
+		{"unlisted origin", []string{app}, "https://evil.example", 403},
+		{"no origins configured", nil, app, 403},
+		{"null under star", []string{"*"}, "null", 403},
+	} {
+		f := newFixture(t, withOrigins(tc.origins...), console)
+		for _, p := range paths {
+			for _, method := range []string{"GET", "POST", "DELETE"} {
+				w := f.do(t, "OPTIONS", p, "", "Origin", tc.origin,
+					"Access-Control-Request-Method", method, "Access-Control-Request-Headers", "authorization")
+				if w.Code != tc.want {
+					t.Errorf("%s: preflight %s %s: %d, want %d", tc.name, method, p, w.Code, tc.want)
+				}
+				if allowed := preflightAllows(w.Code, w.Header(), tc.origin, method, []string{"authorization"}); allowed != (tc.want == 204) {
+					t.Errorf("%s: preflight %s %s: browser sends the request: %v", tc.name, method, p, allowed)
+				}
+			}
+		}
+	}
+}

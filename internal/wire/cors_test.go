@@ -113,3 +113,41 @@ func TestCORSAcrossRoutes(t *testing.T) {
 		}
 	})
 }
+
+// TestCORSPreflightEveryRoute: on the assembled server, a preflight from an
+// unlisted origin is 403 on every route family — also when no origin is
+// allowed at all — and one from the allowed origin is 204.
+func TestCORSPreflightEveryRoute(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		paths := []string{
+			"/fhir/R4/Patient", "/fhir/R4/Patient/1", "/fhir/R4", "/fhir/R4/$graphql", "/fhir/R4/metadata",
+			"/fhir/R4/Patient/1/$everything", "/auth/login", "/auth/me", "/oauth2/token", "/oauth2/authorize",
+			"/admin/projects/p/invite", "/.well-known/jwks.json", "/.well-known/openid-configuration",
+			"/healthcheck", "/metrics", "/", "/signin", "/oauth", "/clinics/1", "/no/such/path",
+		}
+		for _, tc := range []struct {
+			name    string
+			origins []string
+			origin  string
+			want    int
+		}{
+			{"allowed origin", []string{corsApp}, corsApp, 204},
+			{"unlisted origin", []string{corsApp}, "https://evil.example", 403},
+			{"no origins configured", nil, corsApp, 403},
+		} {
+			srv := startAuthServer(t, s, tc.origins...)
+			for _, p := range paths {
+				for _, method := range []string{"GET", "POST", "PUT", "DELETE"} {
+					resp := fromOrigin(t, srv, tc.origin, "OPTIONS", p, "",
+						"Access-Control-Request-Method", method, "Access-Control-Request-Headers", "authorization")
+					if resp.StatusCode != tc.want {
+						t.Errorf("%s: preflight %s %s: %d, want %d", tc.name, method, p, resp.StatusCode, tc.want)
+					}
+					if got := readable(resp, tc.origin); got != (tc.want == 204) {
+						t.Errorf("%s: preflight %s %s: the browser may send the request: %v", tc.name, method, p, got)
+					}
+				}
+			}
+		}
+	})
+}
