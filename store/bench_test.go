@@ -244,3 +244,45 @@ func envInt(name string, def int) int {
 	}
 	return def
 }
+
+// BenchmarkReadByID reads one Patient by id, in turn as its project's
+// admin (the project wall narrows the lookup to a primary key), as a super
+// admin and as the system principal (no wall: the index on the id alone),
+// from WARD_BENCH_READ_PER_PROJECT (1000 unless set) Patients in each of
+// 20 projects. It reports each caller's mean and the ratios to the admin
+// (x-admin; the goal is ~1: a lookup across projects is a point lookup).
+// Run: go test -run '^$' -bench ReadByID -benchtime 2000x ./store/
+func BenchmarkReadByID(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend.name, func(b *testing.B) {
+			s := backend.open(b)
+			w := loadProjects(b, s, 20, envInt("WARD_BENCH_READ_PER_PROJECT", 1000))
+			analyze(b, s)
+			admins := make([]context.Context, len(w.projects))
+			for k := range admins {
+				admins[k] = ward.NewContextWithPrincipal(context.Background(), w.admin(k))
+			}
+			super := ward.NewContextWithPrincipal(context.Background(), w.superAdmin)
+			system := ward.NewContextWithPrincipal(context.Background(), ward.SystemPrincipal())
+			var took [3]time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := i % len(w.projects)
+				id := w.resources[k][(i/len(w.projects)*7919)%len(w.resources[k])].ID
+				for c, ctx := range []context.Context{admins[k], super, system} {
+					start := time.Now()
+					if _, err := s.Read(ctx, "Patient", id); err != nil {
+						b.Fatal(err)
+					}
+					took[c] += time.Since(start)
+				}
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(took[0].Microseconds())/n, "admin-µs")
+			b.ReportMetric(float64(took[1].Microseconds())/n, "super-µs")
+			b.ReportMetric(float64(took[2].Microseconds())/n, "system-µs")
+			b.ReportMetric(float64(took[1])/float64(max(took[0], 1)), "super-x-admin")
+			b.ReportMetric(float64(took[2])/float64(max(took[0], 1)), "system-x-admin")
+		})
+	}
+}

@@ -108,9 +108,7 @@ func (r reader) visible(ctx context.Context, p *ward.Principal, res *ward.Resour
 // current loads the current row of typ/id within the caller's read scope,
 // deleted or not. suffix is appended to the query (FOR UPDATE).
 func (r reader) current(ctx context.Context, p *ward.Principal, typ, id, suffix string) (*ward.Resource, error) {
-	clause, args := projectClause(p, typ, "project_id", "")
-	query := "SELECT project_id, version_id, last_updated, deleted, content FROM resources WHERE resource_type = ? AND id = ?" + clause + suffix
-	args = append([]any{typ, id}, args...)
+	query, args := currentQuery(p, typ, id, suffix)
 	res := &ward.Resource{Type: typ, ID: id}
 	var lu int64
 	var deleted int
@@ -129,6 +127,23 @@ func (r reader) current(ctx context.Context, p *ward.Principal, typ, id, suffix 
 	return res, nil
 }
 
+// currentQuery selects the current row of typ/id under p's typed wall: a
+// primary key lookup in each walled project, or, for a system principal or
+// a super admin (no wall), a search of the index on the id alone.
+func currentQuery(p *ward.Principal, typ, id, suffix string) (string, []any) {
+	clause, args := projectClause(p, typ, "project_id", "")
+	query := "SELECT project_id, version_id, last_updated, deleted, content FROM resources WHERE resource_type = ? AND id = ?" + clause + suffix
+	return query, append([]any{typ, id}, args...)
+}
+
+// vreadQuery selects version vid of typ/id under p's typed wall, by the
+// same indexes as currentQuery.
+func vreadQuery(p *ward.Principal, typ, id, vid string) (string, []any) {
+	clause, args := projectClause(p, typ, "project_id", "")
+	query := "SELECT project_id, last_updated, deleted, content FROM resource_history WHERE resource_type = ? AND id = ? AND version_id = ?" + clause
+	return query, append([]any{typ, id, vid}, args...)
+}
+
 func (r reader) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource, error) {
 	p, err := principal(ctx)
 	if err != nil {
@@ -143,9 +158,7 @@ func (r reader) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource,
 	if err := r.instanceAllowed(ctx, p, typ, id, ward.InteractionVRead); err != nil {
 		return nil, err
 	}
-	clause, args := projectClause(p, typ, "project_id", "")
-	query := "SELECT project_id, last_updated, deleted, content FROM resource_history WHERE resource_type = ? AND id = ? AND version_id = ?" + clause
-	args = append([]any{typ, id, vid}, args...)
+	query, args := vreadQuery(p, typ, id, vid)
 	res := &ward.Resource{Type: typ, ID: id, VersionID: vid}
 	var lu int64
 	var deleted int
@@ -231,7 +244,7 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 		return nil, err
 	}
 	page := &ward.HistoryPage{}
-	err = r.q.QueryRowContext(ctx, r.d.Rebind("SELECT COUNT(*) FROM resource_history h WHERE "+where), args...).Scan(&page.Total)
+	err = r.q.QueryRowContext(ctx, r.d.Rebind(historyCountQuery(where)), args...).Scan(&page.Total)
 	if err != nil {
 		return nil, err
 	}
@@ -240,9 +253,7 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 		count = defaultCount
 	}
 	count = min(count, maxCount)
-	query := "SELECT h.resource_type, h.id, h.version_id, h.project_id, h.last_updated, h.deleted, h.content FROM resource_history h WHERE " +
-		where + " ORDER BY h.last_updated DESC, h.version_id DESC LIMIT ? OFFSET ?"
-	rows, err := r.q.QueryContext(ctx, r.d.Rebind(query), append(args, count, max(q.Offset, 0))...)
+	rows, err := r.q.QueryContext(ctx, r.d.Rebind(historyPageQuery(where)), append(args, count, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +278,18 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 	}
 	rows.Close()
 	return page, redact(ctx, r.q, r.d, p, page.Versions)
+}
+
+// historyCountQuery counts the versions under historyWhere's where.
+func historyCountQuery(where string) string {
+	return "SELECT COUNT(*) FROM resource_history h WHERE " + where
+}
+
+// historyPageQuery selects a page of versions (LIMIT ?, OFFSET ?) under
+// historyWhere's where.
+func historyPageQuery(where string) string {
+	return "SELECT h.resource_type, h.id, h.version_id, h.project_id, h.last_updated, h.deleted, h.content FROM resource_history h WHERE " +
+		where + " ORDER BY h.last_updated DESC, h.version_id DESC LIMIT ? OFFSET ?"
 }
 
 // historyWhere is the WHERE clause shared by the count and the page, on

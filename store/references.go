@@ -19,9 +19,9 @@ import (
 //
 // Cost: one query finds the targets the caller can read (by primary key,
 // under the typed wall); only references it did not find are looked for
-// in every project, with one query that walks the distinct project ids
-// (a loose index scan: the schema has no index on the id alone, by the
-// tenant-first rule).
+// in every project, with one query that seeks the index on the id alone
+// (resources_by_id, non-unique so the schema stays distributable by
+// project).
 
 // refAt is one reference of a resource being written.
 type refAt struct {
@@ -159,27 +159,11 @@ func (t *tx) targetsAnywhere(ctx context.Context, refs []refAt) (map[string]stri
 	if len(refs) == 0 {
 		return map[string]string{}, nil
 	}
-	var b strings.Builder
-	var args []any
-	b.WriteString(`WITH RECURSIVE projects(id) AS (
-		SELECT MIN(project_id) FROM resources
-		UNION ALL
-		SELECT (SELECT MIN(x.project_id) FROM resources x WHERE x.project_id > projects.id) FROM projects WHERE projects.id IS NOT NULL)`)
-	for i, g := range groupByType(refs) {
-		if i > 0 {
-			b.WriteString(" UNION ALL")
-		}
-		b.WriteString(" SELECT r.resource_type, r.id, r.project_id FROM projects JOIN resources r ON r.project_id = projects.id AND r.resource_type = ? AND r.id IN (?" +
-			repeat(", ?", len(g.ids)-1) + ") WHERE r.deleted = 0")
-		args = append(args, g.typ)
-		for _, id := range g.ids {
-			args = append(args, id)
-		}
-	}
+	query, args := anywhereQuery(refs)
 	// Committed rows suffice: a target written by this transaction is in
 	// the caller's project and was found readable. The read pool keeps its
 	// prepared statements across transactions.
-	rows, err := t.s.readerOf().q.QueryContext(ctx, t.d.Rebind(b.String()), args...)
+	rows, err := t.s.readerOf().q.QueryContext(ctx, t.d.Rebind(query), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +177,26 @@ func (t *tx) targetsAnywhere(ctx context.Context, refs []refAt) (map[string]stri
 		out[typ+"/"+id] = project
 	}
 	return out, rows.Err()
+}
+
+// anywhereQuery selects typ, id and project of each of refs that exists,
+// not deleted, in any project: one SELECT per type, each a seek of the
+// index on the id alone (resources_by_id), whatever the number of projects.
+func anywhereQuery(refs []refAt) (string, []any) {
+	var b strings.Builder
+	var args []any
+	for i, g := range groupByType(refs) {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT resource_type, id, project_id FROM resources WHERE resource_type = ? AND id IN (?" +
+			repeat(", ?", len(g.ids)-1) + ") AND deleted = 0")
+		args = append(args, g.typ)
+		for _, id := range g.ids {
+			args = append(args, id)
+		}
+	}
+	return b.String(), args
 }
 
 func (t *tx) refSet(ctx context.Context, query string, args []any) (map[string]bool, error) {
