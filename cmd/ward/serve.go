@@ -26,6 +26,9 @@ type serveConfig struct {
 	maxBody int64
 	db      dbConfig
 	auth    authConfig
+
+	// metricsAddr, when set, is the only address /metrics is served on.
+	metricsAddr string
 }
 
 func serve(ctx context.Context, args []string) error {
@@ -37,6 +40,7 @@ func serve(ctx context.Context, args []string) error {
 	logLevel := fs.String("log-level", env("WARD_LOG_LEVEL", "info"), "debug, info (one line per request), warn or error [WARD_LOG_LEVEL]")
 	origins := fs.String("allowed-origins", env("WARD_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the API cross-origin (CORS), e.g. https://app.example.com; * = any; empty = none [WARD_ALLOWED_ORIGINS]")
 	loadDefs := fs.Bool("definitions", envBool("WARD_DEFINITIONS", true), "load the base FHIR R4 definitions into the FHIR R4 project (in the background; a no-op once loaded) [WARD_DEFINITIONS]")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", env("WARD_METRICS_ADDR", ""), "serve /metrics only on this address (e.g. 127.0.0.1:9090), not on -addr; empty = /metrics on -addr [WARD_METRICS_ADDR]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	c.db.flags(fs)
 	c.auth.flags(fs)
@@ -65,8 +69,23 @@ func serve(ctx context.Context, args []string) error {
 	if err := identity.Seed(ctx); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	handler := wire.Handler(s, wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, Version: version, Auth: identity,
-		AllowedOrigins: splitList(*origins)}, logger)
+	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, Version: version, Auth: identity,
+		AllowedOrigins: splitList(*origins)}
+	var handler http.Handler
+	if c.metricsAddr == "" {
+		// /metrics stays on the public address, as before the flag
+		// existed, so existing scrape configs keep working.
+		handler = wire.Handler(s, wc, logger)
+	} else {
+		api, metrics := wire.Handlers(s, wc, logger)
+		addr, stop, err := serveMetrics(c.metricsAddr, metrics, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		logger.Info("metrics listening", "addr", addr.String())
+		handler = api
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
@@ -107,4 +126,22 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, logger
 		return err
 	}
 	return nil
+}
+
+// serveMetrics serves metrics at GET /metrics on addr (and nothing else
+// there) until stop is called.
+func serveMetrics(addr string, metrics http.Handler, logger *slog.Logger) (net.Addr, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics server stopped", "error", err)
+		}
+	}()
+	return ln.Addr(), func() { _ = srv.Close() }, nil
 }

@@ -1,6 +1,6 @@
 // Package wire assembles Ward's HTTP handler from a store: the REST API,
-// the identity endpoints (when Config.Auth is set), /metrics, and the
-// caller resolution. cmd/ward and end-to-end tests use it,
+// the identity endpoints (when Config.Auth is set), /metrics (on the same
+// handler, or apart with Handlers), and the caller resolution. cmd/ward and end-to-end tests use it,
 // so tests exercise exactly what the binary serves.
 package wire
 
@@ -45,8 +45,20 @@ type Config struct {
 	AllowedOrigins []string
 }
 
-// Handler returns the whole HTTP surface of Ward over s.
+// Handler returns the whole HTTP surface of Ward over s, GET /metrics
+// included (what ward serve answers without -metrics-addr).
 func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
+	api, metrics := Handlers(s, c, logger)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/", api)
+	return mux
+}
+
+// Handlers returns the API (without /metrics, which is then 404 there) and
+// the Prometheus handler of its metrics apart, for serving the metrics on
+// an address of their own (-metrics-addr).
+func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.Handler) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(collectors.NewDBStatsCollector(s.DB(), "ward_read"))
@@ -86,7 +98,7 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 			routes = append(routes, wardhttp.Route{Pattern: pattern, Handler: identity})
 		}
 	}
-	api := wardhttp.NewServer(wardhttp.Options{
+	server := wardhttp.NewServer(wardhttp.Options{
 		Store:          s,
 		Logger:         logger,
 		BaseURL:        c.BaseURL,
@@ -103,10 +115,7 @@ func Handler(s *store.Store, c Config, logger *slog.Logger) http.Handler {
 		Fallback:       console,
 		AllowedOrigins: c.AllowedOrigins,
 	})
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", api.Handler())
-	return mux
+	return server.Handler(), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 // DefaultProject is the caller of every request until identity lands.

@@ -125,3 +125,31 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestMetricsApart: Handlers serves the API without /metrics (404 there,
+// also for the console) and the metrics on their own handler, counting the
+// API's requests.
+func TestMetricsApart(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		api, metrics := wire.Handlers(s, wire.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		for _, path := range []string{"/healthcheck", "/metrics"} {
+			w := httptest.NewRecorder()
+			api.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			want := map[string]int{"/healthcheck": 200, "/metrics": 404}[path]
+			if w.Code != want {
+				t.Errorf("GET %s on the API: %d, want %d", path, w.Code, want)
+			}
+		}
+		w := httptest.NewRecorder()
+		metrics.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+		for _, series := range []string{
+			`ward_http_requests_total{method="GET",route="GET /healthcheck",status="200"} 1`,
+			`ward_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+			`go_sql_max_open_connections{db_name="ward_read"}`, "go_goroutines", "process_resident_memory_bytes",
+		} {
+			if w.Code != 200 || !strings.Contains(w.Body.String(), series) {
+				t.Errorf("metrics %d lack %s", w.Code, series)
+			}
+		}
+	})
+}
