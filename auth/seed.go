@@ -23,7 +23,23 @@ const seedAdminEmail = "admin@example.com"
 // admin membership of a super admin project was left by a seed that
 // stopped midway, and the next start creates what is missing (and sets
 // the password again, since the one chosen before was never announced).
+//
+// Processes started together on one empty database take turns (the
+// store's Exclusive, an advisory lock on PostgreSQL): the first seeds, the
+// others find its super admin and signing key and do nothing.
 func (s *Service) Seed(ctx context.Context) error {
+	if x, ok := s.store.(exclusiveStore); ok {
+		return x.Exclusive(ctx, "seed", s.seed)
+	}
+	return s.seed(ctx)
+}
+
+// exclusiveStore runs work once per database at a time (store.Store).
+type exclusiveStore interface {
+	Exclusive(ctx context.Context, name string, fn func(ctx context.Context) error) error
+}
+
+func (s *Service) seed(ctx context.Context) error {
 	if err := s.ensureSigningKey(ctx); err != nil {
 		return err
 	}

@@ -31,6 +31,8 @@ type Store struct {
 	// setAccountsRunning holds the targets of running $set-accounts on
 	// SQLite (setaccounts.go).
 	setAccountsRunning keyLock
+	// exclusive are the locks of Exclusive on SQLite (lock.go).
+	exclusive namedLocks
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -72,8 +74,14 @@ func (s *Store) DB() *sql.DB { return s.reader }
 func (s *Store) WriterDB() *sql.DB { return s.writer }
 
 // Migrate brings the schema up to date. It is safe to run from several
-// processes: goose takes its own lock on PostgreSQL.
+// processes started together: they take turns (Exclusive), and the later
+// ones find the schema up to date. Without the lock goose's own version
+// table creation raced (pg_type_typname_nsp_index) and one process died.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.Exclusive(ctx, "migrate", s.migrate)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
 	gd := goose.DialectSQLite3
 	if s.dialect.Name() == "postgres" {
 		gd = goose.DialectPostgres

@@ -46,7 +46,22 @@ func OpenSQLite(tb testing.TB) *store.Store {
 // PostgreSQL is not configured.
 func OpenPostgres(tb testing.TB) *store.Store {
 	tb.Helper()
-	url := os.Getenv(PostgresURLEnv)
+	url, schema := PostgresSchema(tb)
+	s, err := postgres.Open(context.Background(), url, postgres.Options{SearchPath: schema, MaxConns: 8})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// PostgresSchema creates a fresh, empty schema (dropped after the test) and
+// returns the database URL and the schema name, for tests that open several
+// stores on one database as several processes would; it skips the test when
+// PostgreSQL is not configured.
+func PostgresSchema(tb testing.TB) (url, schema string) {
+	tb.Helper()
+	url = os.Getenv(PostgresURLEnv)
 	if url == "" {
 		tb.Skip("PostgreSQL not configured: set " + PostgresURLEnv + " to run this test on PostgreSQL")
 	}
@@ -56,7 +71,7 @@ func OpenPostgres(tb testing.TB) *store.Store {
 		tb.Fatal(err)
 	}
 	defer admin.Close()
-	schema := fmt.Sprintf("t_%s_%d", strings.ToLower(sanitize(tb.Name())), time.Now().UnixNano()%1e9)
+	schema = fmt.Sprintf("t_%s_%d", strings.ToLower(sanitize(tb.Name())), time.Now().UnixNano()%1e9)
 	if len(schema) > 60 {
 		schema = schema[len(schema)-60:]
 		schema = "t" + schema[1:]
@@ -64,18 +79,14 @@ func OpenPostgres(tb testing.TB) *store.Store {
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		tb.Fatalf("postgres at %s: %v", url, err)
 	}
-	s, err := postgres.Open(ctx, url, postgres.Options{SearchPath: schema, MaxConns: 8})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	// Registered first, so it runs after the stores opened on the schema close.
 	tb.Cleanup(func() {
-		s.Close()
 		if db, err := sql.Open("pgx", url); err == nil {
 			db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 			db.Close()
 		}
 	})
-	return s
+	return url, schema
 }
 
 func sanitize(name string) string {

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"hash/fnv"
+	"sync"
+)
+
+// Exclusive runs fn while this store holds the lock named name, so work
+// that must happen once per database (migrations, the first-start seed)
+// is done by one process at a time and the next finds what the first made.
+//
+// On PostgreSQL it is a session advisory lock, per schema, held by one
+// connection set aside for it: processes sharing the database wait for it
+// in turn. SQLite's file has one serving process, so a lock of this Store
+// is enough there. It is not reentrant: fn must not take the same name.
+func (s *Store) Exclusive(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	if s.dialect.Name() != "postgres" {
+		unlock := s.exclusive.lock(name)
+		defer unlock()
+		return fn(ctx)
+	}
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	defer conn.Close()
+	key := lockKey(name)
+	// The second key is the schema, so test schemas (and deployments
+	// sharing a database under different schemas) do not wait on each other.
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1, hashtext(current_schema()))", key); err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	defer func() {
+		// Unlock even when ctx has ended; a connection that could not
+		// unlock is dropped, which ends its session and so the lock,
+		// instead of going back to the pool still holding it.
+		_, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, hashtext(current_schema()))", key)
+		if err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return fn(ctx)
+}
+
+// lockKey turns a lock name into PostgreSQL's 32-bit advisory key.
+func lockKey(name string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte("ward:" + name))
+	return int32(h.Sum32())
+}
+
+// namedLocks is a set of mutexes by name, created on first use. The zero
+// value is ready.
+type namedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// lock takes the mutex of name, waiting for it, and returns its release.
+func (l *namedLocks) lock(name string) (unlock func()) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*sync.Mutex{}
+	}
+	m := l.locks[name]
+	if m == nil {
+		m = &sync.Mutex{}
+		l.locks[name] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
