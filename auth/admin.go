@@ -422,7 +422,7 @@ func (s *Service) setPassword(ctx context.Context, c *Caller, req setPasswordReq
 	if !isEmailAddress(req.Email) {
 		return badRequest("email", "Valid email address is required")
 	}
-	if err := validatePassword(req.Password); err != nil {
+	if err := validateNewPassword(req.Password, "password"); err != nil {
 		return err
 	}
 	u, err := s.userByEmail(ctx, req.Email, project.ID)

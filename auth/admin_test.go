@@ -164,7 +164,7 @@ func TestAdminRoutesForbidPlainMembers(t *testing.T) {
 			{"secrets", w.s.projectListRoute("secret"), `[]`},
 			{"settings", w.s.projectListRoute("setting"), `[]`},
 			{"sites", w.s.projectListRoute("site"), `[]`},
-			{"setpassword", w.s.handleSetPassword, `{"email":"bob@example.com","password":"password123"}`},
+			{"setpassword", w.s.handleSetPassword, `{"email":"bob@example.com","password":"bob-password-1"}`},
 		} {
 			r := adminRequest(http.MethodPost, "/admin/projects/x", tc.body, ids)
 			_, _, err := tc.h(context.Background(), bobCaller, r)
@@ -344,7 +344,7 @@ func TestAdminHTTP(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		w := newAdminWorld(t, st)
 		alice := w.bearer(t, w.alice.Membership.ID)
-		invite := `{"resourceType":"Practitioner","firstName":"Bob","lastName":"Jones","email":"bob@example.com","password":"password123","sendEmail":false,"scope":"project"}`
+		invite := `{"resourceType":"Practitioner","firstName":"Bob","lastName":"Jones","email":"bob@example.com","password":"bob-password-1","sendEmail":false,"scope":"project"}`
 
 		if status, _ := w.call("POST", "/admin/projects/:projectId/invite", "", invite); status != http.StatusUnauthorized {
 			t.Errorf("invite without credentials: %d, want 401", status)

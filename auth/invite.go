@@ -74,7 +74,7 @@ func (r *inviteRequest) validate() error {
 		return badRequest("email", "Valid email address is required")
 	}
 	if r.Password != "" {
-		if err := validatePassword(r.Password); err != nil {
+		if err := validateNewPassword(r.Password, "password"); err != nil {
 			return err
 		}
 	}

@@ -73,7 +73,7 @@ func newAdminWorld(t *testing.T, st *store.Store) *adminWorld {
 func registerOwner(t *testing.T, s *Service, projectName, email string, superAdmin bool) (*Project, *Caller) {
 	t.Helper()
 	ctx := context.Background()
-	u, err := s.createUser(ctx, NewUser{FirstName: "Owner", LastName: "Of " + projectName, Email: email, Password: "password123"})
+	u, err := s.createUser(ctx, NewUser{FirstName: "Owner", LastName: "Of " + projectName, Email: email, Password: "owner-password-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

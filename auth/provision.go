@@ -47,7 +47,7 @@ func (s *Service) createUser(ctx context.Context, u NewUser) (*User, error) {
 	password := u.Password
 	if password == "" {
 		password = randomHex(32)
-	} else if err := validatePassword(password); err != nil {
+	} else if err := validateNewPassword(password, "password"); err != nil {
 		return nil, err
 	}
 	hash, err := s.hashPassword(password)

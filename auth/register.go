@@ -119,7 +119,7 @@ func validateNewUser(req newUserRequest) error {
 	case !validEmail(normalizeEmail(req.Email)):
 		return badRequest("email", "Valid email address is required")
 	}
-	return validatePassword(req.Password)
+	return validateNewPassword(req.Password, "password")
 }
 
 // openProject returns the project's default patient access policy, or 400
@@ -318,8 +318,8 @@ func (s *Service) changePassword(ctx context.Context, r *http.Request, caller *C
 	if req.OldPassword == "" {
 		return badRequest("oldPassword", "Missing oldPassword")
 	}
-	if err := validatePassword(req.NewPassword); err != nil {
-		return &ward.Error{Code: ward.EINVALID, Message: ward.ErrorMessage(err), Expression: []string{"newPassword"}}
+	if err := validateNewPassword(req.NewPassword, "newPassword"); err != nil {
+		return err
 	}
 	// Guessing the old password here must be as slow as at /auth/login.
 	if err := s.allowAttempt(r, caller.User.Email); err != nil {

@@ -28,6 +28,9 @@ const seedAdminEmail = "admin@example.com"
 // store's Exclusive, an advisory lock on PostgreSQL): the first seeds, the
 // others find its super admin and signing key and do nothing.
 func (s *Service) Seed(ctx context.Context) error {
+	if err := s.checkAdminPassword(); err != nil {
+		return err
+	}
 	if x, ok := s.store.(exclusiveStore); ok {
 		return x.Exclusive(ctx, "seed", s.seed)
 	}
