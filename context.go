@@ -20,6 +20,10 @@ type Principal struct {
 	// System marks an explicit system or super-admin principal that may act
 	// across projects. It is never set from request input.
 	System bool
+	// Internal marks server internals (SystemPrincipal and the identity
+	// service's own reads): only they get SecretFields back from the
+	// store. A request's principal never has it, a super admin's included.
+	Internal bool
 	// OnBehalfOf is the profile (or membership) reference a project
 	// admin acts for (X-Medplum-On-Behalf-Of, spec 2.14): the request
 	// runs with that membership's policy and admin flag, meta.author stays
@@ -71,5 +75,5 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 // SystemPrincipal acts across every project. Use it only for server
 // internals (migrations, reindex, seeding), never for a request.
 func SystemPrincipal() *Principal {
-	return &Principal{System: true, Author: "system", Extended: true}
+	return &Principal{System: true, Internal: true, Author: "system", Extended: true}
 }

@@ -21,7 +21,16 @@ func IsProtectedType(t string) bool {
 	return false
 }
 
-// IsProjectAdminType reports whether t is a project-admin type (spec 1.7):
+// IsServerSecretType reports whether t holds the server's own secrets: its
+// signing keys and its users' logins. Only server internals (an Internal
+// principal) create, update or delete them; a super admin reads them
+// without their SecretFields.
+func IsServerSecretType(t string) bool {
+	return t == "JsonWebKey" || t == "Login"
+}
+
+// IsProjectAdminType reports whether t is a project-admin type (spec 1.7,
+// ProjectAdminTypes):
 // never granted by a "*" rule; regular members get 403, project admins get
 // the synthetic rules of spec 2.9.
 func IsProjectAdminType(t string) bool {

@@ -342,7 +342,7 @@ func readonlyEntry(typ string, hidden []string) entry {
 // adjustForAdmin applies spec 2.9 step 7.
 func (b *builder) adjustForAdmin(in Input) {
 	if super, _ := in.Project["superAdmin"].(bool); super {
-		for _, typ := range adminTypes {
+		for _, typ := range ward.ProjectAdminTypes() {
 			if !b.names(typ) {
 				b.add(entry{json: map[string]any{"resourceType": typ}, rule: ward.PolicyRule{ResourceType: typ, Interactions: ward.InteractionAll}})
 			}
@@ -361,8 +361,6 @@ func (b *builder) adjustForAdmin(in Input) {
 		b.addAdminRules(projectID, linkIDs(in.Project, in.LinkedProjects))
 	}
 }
-
-var adminTypes = []string{"Project", "ProjectMembership", "User", "UserSecurityRequest"}
 
 // addAdminRules appends the synthetic project-admin entries of spec 2.9.
 func (b *builder) addAdminRules(projectID string, linked []string) {
@@ -395,12 +393,12 @@ func (b *builder) addAdminRules(projectID string, linked []string) {
 	b.add(entry{
 		json: map[string]any{
 			"resourceType":   "User",
-			"hiddenFields":   anyList([]string{"passwordHash", "mfaSecret"}),
+			"hiddenFields":   anyList(ward.SecretFields("User")),
 			"readonlyFields": anyList([]string{"email", "emailVerified", "mfaEnrolled", "project"}),
 		},
 		rule: ward.PolicyRule{
 			ResourceType: "User", Interactions: ward.InteractionAll,
-			HiddenFields:   []string{"passwordHash", "mfaSecret"},
+			HiddenFields:   ward.SecretFields("User"),
 			ReadonlyFields: []string{"email", "emailVerified", "mfaEnrolled", "project"},
 		},
 	})

@@ -116,7 +116,7 @@ func (s *Service) handleInvite(ctx context.Context, c *Caller, r *http.Request) 
 		// 200 OperationOutcome.
 		return http.StatusOK, outcome("error", "exception", emailFailedText), nil
 	}
-	return http.StatusOK, json.RawMessage(out.Membership.Content), nil
+	return s.answer(ctx, http.StatusOK, out.Membership)
 }
 
 // outcome is a one-issue OperationOutcome with Medplum's "ok" id.
@@ -170,7 +170,7 @@ func (s *Service) handleGetMember(ctx context.Context, c *Caller, r *http.Reques
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, json.RawMessage(res.Content), nil
+	return s.answer(ctx, http.StatusOK, res)
 }
 
 func (s *Service) handleUpdateMember(ctx context.Context, c *Caller, r *http.Request) (int, any, error) {
@@ -182,7 +182,7 @@ func (s *Service) handleUpdateMember(ctx context.Context, c *Caller, r *http.Req
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, json.RawMessage(res.Content), nil
+	return s.answer(ctx, http.StatusOK, res)
 }
 
 // updateMember replaces a membership with body, a full ProjectMembership
@@ -288,7 +288,7 @@ func (s *Service) handleCreateClient(ctx context.Context, c *Caller, r *http.Req
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, json.RawMessage(res.Content), nil
+	return s.answer(ctx, http.StatusCreated, res)
 }
 
 // adminCreateClient validates and stores a client of project.
@@ -348,7 +348,7 @@ func (s *Service) handleCreateBot(ctx context.Context, c *Caller, r *http.Reques
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, json.RawMessage(bot.Content), nil
+	return s.answer(ctx, http.StatusCreated, bot)
 }
 
 // projectListRoute replaces one list field of the project (secret,

@@ -338,11 +338,6 @@ func policyKey(in access.Input) string {
 	return b.String()
 }
 
-// r4Types are the definition types every project reads from the FHIR R4 project.
-func r4Types() []string {
-	return []string{"StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem", "OperationDefinition"}
-}
-
 // readableProjects are the linked projects that exist, with what each
 // exports, plus the FHIR R4 project (spec 4.2, 4.4).
 func (s *Service) readableProjects(ctx context.Context, p *Project) ([]string, map[string][]string) {
@@ -362,7 +357,7 @@ func (s *Service) readableProjects(ctx context.Context, p *Project) ([]string, m
 	}
 	if p.ID != ward.R4ProjectID {
 		ids = append(ids, ward.R4ProjectID)
-		types[ward.R4ProjectID] = r4Types()
+		types[ward.R4ProjectID] = ward.DefinitionTypes()
 	}
 	return ids, types
 }

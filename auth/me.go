@@ -28,7 +28,7 @@ func (s *Service) handleMe(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) me(ctx context.Context, c *Caller) (map[string]any, error) {
 	var membership, project map[string]any
-	if _, err := s.readJSON(ctx, "ProjectMembership", c.Membership.ID, &membership); err != nil {
+	if err := s.readShown(ctx, "ProjectMembership", c.Membership.ID, &membership); err != nil {
 		return nil, err
 	}
 	if _, err := s.readJSON(ctx, "Project", c.Project.ID, &project); err != nil {
@@ -42,7 +42,7 @@ func (s *Service) me(ctx context.Context, c *Caller) (map[string]any, error) {
 	if ref := c.Membership.Profile; ref != nil {
 		typ, id, _ := strings.Cut(ref.Reference, "/")
 		var profile map[string]any
-		if _, err := s.readJSON(ctx, typ, id, &profile); err == nil {
+		if err := s.readShown(ctx, typ, id, &profile); err == nil {
 			if typ == "ClientApplication" {
 				delete(profile, "secret")
 				delete(profile, "retiringSecret")
@@ -80,15 +80,13 @@ func meProject(p map[string]any) map[string]any {
 	return out
 }
 
-// meUser is the user without credentials, and the security summary:
+// meUser is the user as the output gate shows it (no credentials), and
+// the security summary:
 // MFA state and the user's open sessions (non-revoked logins).
 func (s *Service) meUser(ctx context.Context, userID string) (map[string]any, map[string]any, error) {
 	var user map[string]any
-	if _, err := s.readJSON(ctx, "User", userID, &user); err != nil {
+	if err := s.readShown(ctx, "User", userID, &user); err != nil {
 		return nil, nil, err
-	}
-	for _, k := range []string{"passwordHash", "mfaSecret"} {
-		delete(user, k)
 	}
 	mfa, _ := user["mfaEnrolled"].(bool)
 	logins, err := s.searchSystem(ctx, "Login", url.Values{

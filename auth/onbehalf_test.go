@@ -71,8 +71,10 @@ func TestOnBehalfOf(t *testing.T) {
 		}
 
 		p, _ := asBob("ProjectMembership/" + member.ID)
+		extended := *p // meta.author is shown in extended mode only
+		extended.Extended = true
 		var created *ward.Resource
-		err = st.Write(ward.NewContextWithPrincipal(ctx, p), func(ctx context.Context, tx ward.ResourceTx) error {
+		err = st.Write(ward.NewContextWithPrincipal(ctx, &extended), func(ctx context.Context, tx ward.ResourceTx) error {
 			var err error
 			created, err = tx.Create(ctx, "Patient", []byte(`{"resourceType":"Patient"}`))
 			return err

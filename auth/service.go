@@ -100,10 +100,37 @@ func system(ctx context.Context) context.Context {
 }
 
 // inProject returns ctx acting in projectID with no policy: the project
-// wall only. Reads by id then use the primary key; a system read, which
-// crosses projects, has no index on the id alone.
+// wall only. Reads by id then use the primary key. Like system, it is
+// Internal: identity checks read secrets (password hashes) through it.
 func inProject(ctx context.Context, projectID string) context.Context {
-	return ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: projectID})
+	return ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: projectID, Internal: true})
+}
+
+// viewer returns ctx acting as a system reader that is not Internal, for
+// identity resources answered to a client (/auth/me, the admin API): they
+// pass the store's output gate like every FHIR answer, so no secret
+// leaves. Extended, as Medplum's identity answers show meta in full.
+func viewer(ctx context.Context) context.Context {
+	return ward.NewContextWithPrincipal(ctx, &ward.Principal{System: true, Extended: true, Author: "system"})
+}
+
+// answer is an admin handler's reply carrying res as a client may see it:
+// read again through viewer (res itself came from an internal write).
+func (s *Service) answer(ctx context.Context, status int, res *ward.Resource) (int, any, error) {
+	shown, err := s.store.Read(viewer(ctx), res.Type, res.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	return status, json.RawMessage(shown.Content), nil
+}
+
+// readShown is readJSON through viewer: what a client may see of typ/id.
+func (s *Service) readShown(ctx context.Context, typ, id string, v any) error {
+	res, err := s.store.Read(viewer(ctx), typ, id)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(res.Content, v)
 }
 
 // Reference is a FHIR Reference as identity resources use it.

@@ -392,21 +392,13 @@ func (r *resolvers) fieldError(ctx context.Context, err error) error {
 	return errors.New(ward.ErrorMessage(err))
 }
 
-// decode is a resource as the caller is shown it: as REST shows it, so
-// without "X-Medplum: extended" meta.author, meta.project, meta.account
-// and meta.compartment are left out (spec 2.8: every resource returned,
-// GraphQL's included, as Medplum's repository strips them).
+// decode is a resource as the store returned it: the store's output gate
+// has already removed what the caller may not see (hidden fields, secrets,
+// non-extended meta), exactly as for REST.
 func decode(ctx context.Context, res *ward.Resource) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(res.Content, &m); err != nil {
 		return nil, err
-	}
-	if p := ward.PrincipalFromContext(ctx); p == nil || !p.Extended {
-		if meta, ok := m["meta"].(map[string]any); ok {
-			for _, k := range [...]string{"author", "project", "account", "compartment"} {
-				delete(meta, k)
-			}
-		}
 	}
 	return m, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/rawjson"
 )
 
 // Media types accepted in request bodies.
@@ -84,13 +85,13 @@ func checkResource(data []byte, wantType string) (*resourceHead, error) {
 	if err := checkJSON(data); err != nil {
 		return nil, err
 	}
-	members, err := objectMembers(data)
+	members, err := rawjson.Members(data)
 	if err != nil {
 		return nil, invalidf("Resource must be a JSON object")
 	}
 	head := &resourceHead{}
-	if m := findMember(members, "resourceType"); m != nil {
-		if err := json.Unmarshal(data[m.valStart:m.end], &head.Type); err != nil {
+	if m := rawjson.Find(members, "resourceType"); m != nil {
+		if err := json.Unmarshal(data[m.ValStart:m.End], &head.Type); err != nil {
 			return nil, expr(invalidf("resourceType must be a string"), "resourceType")
 		}
 	}
@@ -100,8 +101,8 @@ func checkResource(data []byte, wantType string) (*resourceHead, error) {
 	if wantType != "" && head.Type != wantType {
 		return nil, expr(invalidf("Incorrect resource type: expected %s, got %s", wantType, head.Type), "resourceType")
 	}
-	if m := findMember(members, "id"); m != nil {
-		if err := json.Unmarshal(data[m.valStart:m.end], &head.ID); err != nil {
+	if m := rawjson.Find(members, "id"); m != nil {
+		if err := json.Unmarshal(data[m.ValStart:m.End], &head.ID); err != nil {
 			return nil, expr(invalidf("id must be a string"), "id")
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/rawjson"
 )
 
 // bundleIn is the part of a batch or transaction Bundle the server reads.
@@ -450,7 +451,7 @@ func (b *bundleRun) rewriteReferences(ctx context.Context, rd ward.ResourceReade
 		}
 		return "", false, nil
 	})
-	if err == errRawJSON {
+	if err == rawjson.ErrMalformed {
 		return nil, invalidf("Invalid JSON resource")
 	}
 	return out, err
@@ -525,7 +526,7 @@ func writeResponseEntry(b *bytes.Buffer, v view, res *result) {
 		b.WriteString(`"fullUrl":`)
 		b.Write(jsonString(v.fhirBase + "/" + r.Reference()))
 		b.WriteString(`,"resource":`)
-		b.Write(v.present(r.Content))
+		b.Write(r.Content)
 		b.WriteByte(',')
 	} else if res.body != nil {
 		b.WriteString(`"resource":`)

@@ -6,9 +6,9 @@
 //
 // Resources pass through as the bytes the store returned: responses and
 // Bundles are built by splicing raw JSON, never by decoding and re-encoding
-// resources. The only rewrites are byte-level ones of the meta object
-// (Medplum's non-extended mode), _elements subsetting and reference
-// rewriting inside Bundles.
+// resources. What a caller may see (hidden fields, secrets, non-extended
+// meta) the store's output gate has already decided; the only rewrites
+// here are _elements subsetting and reference rewriting inside Bundles.
 //
 // It must not know about SQL, access policy or how a search is compiled: the
 // store enforces the project wall from the Principal that Authenticate put in

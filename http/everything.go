@@ -30,7 +30,7 @@ type everythingReader interface {
 
 // everythingDefaultCount is the page size without _count (Medplum's
 // defaultMaxResults); it is also the largest page.
-const everythingDefaultCount = 1000
+const everythingDefaultCount = ward.MaxPageSize
 
 // everythingInput is the operation's parameters.
 type everythingInput struct {
@@ -81,7 +81,7 @@ func everythingBundle(v view, base string, in *everythingInput, res *ward.Search
 	b.WriteString(`,"entry":[`)
 	n := 0
 	for _, m := range res.Matches {
-		writeSearchEntry(&b, &n, v, m, "match", v.present(m.Content))
+		writeSearchEntry(&b, &n, v, m, "match", m.Content)
 	}
 	b.WriteString("]}")
 	return b.Bytes()

@@ -7,6 +7,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/rawjson"
 )
 
 // This file holds the FHIR interactions themselves, apart from HTTP: each
@@ -203,25 +204,25 @@ func (s *Server) matchCondition(ctx context.Context, rd ward.ResourceReader, typ
 // setID returns content with its top-level id set to id, leaving every other
 // byte as it was.
 func setID(content []byte, id string) ([]byte, error) {
-	members, err := objectMembers(content)
+	members, err := rawjson.Members(content)
 	if err != nil {
 		return nil, invalidf("Resource must be a JSON object")
 	}
 	quoted := jsonString(id)
-	if m := findMember(members, "id"); m != nil {
-		if bytes.Equal(bytes.TrimSpace(content[m.valStart:m.end]), quoted) {
+	if m := rawjson.Find(members, "id"); m != nil {
+		if bytes.Equal(bytes.TrimSpace(content[m.ValStart:m.End]), quoted) {
 			return content, nil
 		}
 		out := make([]byte, 0, len(content)+len(quoted))
-		out = append(out, content[:m.valStart]...)
+		out = append(out, content[:m.ValStart]...)
 		out = append(out, quoted...)
-		return append(out, content[m.end:]...), nil
+		return append(out, content[m.End:]...), nil
 	}
 	// Insert "id" after resourceType (or first) to keep the usual order.
-	at := skipSpace(content, 0) + 1
+	at := rawjson.SkipSpace(content, 0) + 1
 	sep := ","
-	if rt := findMember(members, "resourceType"); rt != nil {
-		at, sep = rt.end, ""
+	if rt := rawjson.Find(members, "resourceType"); rt != nil {
+		at, sep = rt.End, ""
 		quoted = append([]byte(`,"id":`), quoted...)
 	} else {
 		quoted = append([]byte(`"id":`), quoted...)

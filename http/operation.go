@@ -355,7 +355,7 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 	if job.Status == "accepted" {
 		status = http.StatusAccepted
 	}
-	writeJSON(w, status, s.viewOf(r).present(res.Content))
+	writeJSON(w, status, res.Content)
 }
 
 // readJob reads an AsyncJob for its status. Project admins read their
@@ -366,12 +366,18 @@ func (s *Server) handleJobStatus(w http.ResponseWriter, r *http.Request) {
 // answered as their own read answers, so an id's existence is not told.
 func (s *Server) readJob(ctx context.Context, id string) (*ward.Resource, error) {
 	p := ward.PrincipalFromContext(ctx)
-	res, err := s.store.Read(ward.NewContextWithPrincipal(ctx, jobPrincipal(p)), "AsyncJob", id)
+	asCaller := jobPrincipal(p)
+	asCaller.Extended = p.Extended
 	if p.Admin || p.System {
-		return res, err
+		return s.store.Read(ward.NewContextWithPrincipal(ctx, asCaller), "AsyncJob", id)
 	}
+	// The author check needs meta.author, which the store shows only in
+	// extended mode; the answer is read again as the caller sees it.
+	authorView := jobPrincipal(p)
+	authorView.Extended = true
+	res, err := s.store.Read(ward.NewContextWithPrincipal(ctx, authorView), "AsyncJob", id)
 	if err == nil && p.Author != "" && jobAuthor(res.Content) == p.Author {
-		return res, nil
+		return s.store.Read(ward.NewContextWithPrincipal(ctx, asCaller), "AsyncJob", id)
 	}
 	return s.store.Read(ctx, "AsyncJob", id)
 }

@@ -6,46 +6,6 @@ import (
 	"testing"
 )
 
-func TestStripMeta(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-	}{
-		{
-			"removes internal members, keeps the rest byte for byte",
-			`{"resourceType":"Patient","id":"1","meta":{"versionId":"v1","lastUpdated":"2024-01-01T00:00:00.000Z","author":{"reference":"Practitioner/a"},"project":"p1","account":{"reference":"Organization/o"},"accounts":[{"reference":"Organization/o"}],"compartment":[{"reference":"Patient/1"}]},"name":[{"family":"Ünïcode \"quoted\""}],"n":1.50}`,
-			`{"resourceType":"Patient","id":"1","meta":{"versionId":"v1","lastUpdated":"2024-01-01T00:00:00.000Z","accounts":[{"reference":"Organization/o"}]},"name":[{"family":"Ünïcode \"quoted\""}],"n":1.50}`,
-		},
-		{
-			"nothing to strip",
-			`{"resourceType":"Patient","meta":{"versionId":"v1"},"x":{"project":"kept"}}`,
-			`{"resourceType":"Patient","meta":{"versionId":"v1"},"x":{"project":"kept"}}`,
-		},
-		{
-			"only internal members",
-			`{"resourceType":"Patient","meta":{"project":"p1"}}`,
-			`{"resourceType":"Patient","meta":{}}`,
-		},
-		{
-			"whitespace",
-			"{ \"meta\" : { \"project\" : \"p\" , \"versionId\" : \"v\" } , \"a\" : [ 1 , 2 ] }",
-			"{ \"meta\" : {\"versionId\" : \"v\"} , \"a\" : [ 1 , 2 ] }",
-		},
-		{"no meta", `{"resourceType":"Patient"}`, `{"resourceType":"Patient"}`},
-		{"not an object", `[1]`, `[1]`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := string(stripMeta([]byte(tt.in)))
-			if got != tt.want {
-				t.Errorf("\n got %s\nwant %s", got, tt.want)
-			}
-			if json.Valid([]byte(tt.in)) && !json.Valid([]byte(got)) {
-				t.Errorf("invalid JSON out: %s", got)
-			}
-		})
-	}
-}
-
 func TestTrimElements(t *testing.T) {
 	tests := []struct {
 		name, in, want string
@@ -139,7 +99,6 @@ func FuzzRawJSON(f *testing.F) {
 		data := []byte(s)
 		valid := json.Valid(data)
 		for name, out := range map[string][]byte{
-			"stripMeta":    stripMeta(data),
 			"trimElements": trimElements(data, map[string]bool{"a": true}),
 		} {
 			if valid && strings.HasPrefix(strings.TrimSpace(s), "{") && !json.Valid(out) {

@@ -142,7 +142,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, res *result, er
 	}
 	body := res.body
 	if body == nil && res.resource != nil {
-		body = s.viewOf(r).present(res.resource.Content)
+		body = res.resource.Content
 	} else if body == nil {
 		body = res.outcome
 	}

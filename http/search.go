@@ -12,28 +12,19 @@ import (
 	"github.com/wardhealth/ward"
 )
 
-// defaultCount is the page size when a search or history names none.
-const defaultCount = 20
-
-// maxCount caps _count.
-const maxCount = 1000
+// The page size when a search or history names none, and the cap of _count.
+const (
+	defaultCount = ward.DefaultPageSize
+	maxCount     = ward.MaxPageSize
+)
 
 // view says how resources are shown in a response.
 type view struct {
 	fhirBase string // e.g. "https://host/fhir/R4"
-	extended bool   // X-Medplum: extended
 }
 
 func (s *Server) viewOf(r *http.Request) view {
-	return view{fhirBase: s.fhirBase(r), extended: extended(r)}
-}
-
-func (v view) present(content []byte) []byte {
-	content = stripUserSecrets(content)
-	if v.extended {
-		return content
-	}
-	return stripMeta(content)
+	return view{fhirBase: s.fhirBase(r)}
 }
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
@@ -109,14 +100,14 @@ func (s *Server) searchBundle(ctx context.Context, rd ward.ResourceReader, v vie
 		b.WriteString(`,"entry":[`)
 		n := 0
 		for _, m := range res.Matches {
-			content := v.present(m.Content)
+			content := m.Content
 			if elements != nil {
 				content = trimElements(content, elements)
 			}
 			writeSearchEntry(&b, &n, v, m, "match", content)
 		}
 		for _, inc := range res.Included {
-			writeSearchEntry(&b, &n, v, inc, "include", v.present(inc.Content))
+			writeSearchEntry(&b, &n, v, inc, "include", inc.Content)
 		}
 		b.WriteByte(']')
 	}
@@ -354,7 +345,7 @@ func writeHistoryEntry(b *bytes.Buffer, v view, ver *ward.Resource, first bool) 
 	}
 	if method != "DELETE" {
 		b.WriteString(`,"resource":`)
-		b.Write(v.present(ver.Content))
+		b.Write(ver.Content)
 	}
 	b.WriteString(`,"request":{"method":"` + method + `","url":`)
 	b.Write(jsonString(ver.Reference()))

@@ -14,9 +14,9 @@ import (
 
 const (
 	// DefaultCount is the page size when _count is absent.
-	DefaultCount = 20
+	DefaultCount = ward.DefaultPageSize
 	// MaxCount is the largest page size.
-	MaxCount = 1000
+	MaxCount = ward.MaxPageSize
 	// maxHasDepth bounds nested _has chains.
 	maxHasDepth = 3
 	// maxValues bounds the ORed values of one parameter.

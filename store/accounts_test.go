@@ -79,11 +79,19 @@ func stampOf(t *testing.T, content []byte) stamped {
 	return s
 }
 
-// wantAccounts fails unless res carries exactly accounts (account = the
-// first) and each of them is in meta.compartment.
-func wantAccounts(t *testing.T, what string, res *ward.Resource, accounts ...string) {
+// wantAccounts fails unless the stored version res carries exactly
+// accounts (account = the first) and each of them is in meta.compartment.
+// It reads the version as the system: what the caller was shown of meta
+// depends on extended mode (the output gate), what is stored does not.
+func wantAccounts(t *testing.T, s *store.Store, what string, res *ward.Resource, accounts ...string) {
 	t.Helper()
-	got := stampOf(t, res.Content)
+	wantStamp(t, what, stored(t, s, res).Content, accounts...)
+}
+
+// wantStamp is wantAccounts on content shown in extended mode.
+func wantStamp(t *testing.T, what string, content []byte, accounts ...string) {
+	t.Helper()
+	got := stampOf(t, content)
 	first := ""
 	if len(accounts) > 0 {
 		first = accounts[0]
@@ -96,6 +104,16 @@ func wantAccounts(t *testing.T, what string, res *ward.Resource, accounts ...str
 			t.Errorf("%s: compartment %q lacks account %s", what, got.compartment, a)
 		}
 	}
+}
+
+// stored is the version res as stored: read by the system principal.
+func stored(t *testing.T, s *store.Store, res *ward.Resource) *ward.Resource {
+	t.Helper()
+	v, err := s.VRead(sysCtx(), res.Type, res.ID, res.VersionID)
+	if err != nil {
+		t.Fatalf("vread %s/%s/%s: %v", res.Type, res.ID, res.VersionID, err)
+	}
+	return v
 }
 
 func mustRead(t *testing.T, s *store.Store, ctx context.Context, typ, id string) *ward.Resource {
@@ -167,8 +185,8 @@ func TestAccountsOnCreate(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				ctx := tt.caller.in(proj)
 				res := create(t, s, ctx, tt.typ, tt.body)
-				wantAccounts(t, "created", res, tt.want...)
-				wantAccounts(t, "read back", mustRead(t, s, caller{system: true}.in(proj), tt.typ, res.ID), tt.want...)
+				wantAccounts(t, s, "created", res, tt.want...)
+				wantAccounts(t, s, "read back", mustRead(t, s, caller{system: true}.in(proj), tt.typ, res.ID), tt.want...)
 			})
 		}
 	})
@@ -193,7 +211,7 @@ func TestAccountsInherited(t *testing.T) {
 
 		// Row 10: {O, A}, compartment {O, Patient/p, A}.
 		o1 := create(t, s, clinic, "Observation", obs(pa.ID))
-		wantAccounts(t, "row 10", o1, o, a)
+		wantAccounts(t, s, "row 10", o1, o, a)
 		if c := stampOf(t, o1.Content).compartment; !slices.Contains(c, "Patient/"+pa.ID) {
 			t.Errorf("row 10: compartment %q lacks Patient/%s", c, pa.ID)
 		}
@@ -201,7 +219,7 @@ func TestAccountsInherited(t *testing.T) {
 		// A new subject re-derives: B's account, and the policy compartment
 		// applies on create only (Medplum's rule, issue #8161).
 		moved := mustUpdate(t, s, admin, "Observation", o1.ID, obs(pb.ID))
-		wantAccounts(t, "subject moved to B", moved, b)
+		wantAccounts(t, s, "subject moved to B", moved, b)
 		if c := stampOf(t, moved.Content).compartment; slices.Contains(c, "Patient/"+pa.ID) || slices.Contains(c, a) {
 			t.Errorf("subject moved: compartment %q still holds patient A", c)
 		}
@@ -210,20 +228,20 @@ func TestAccountsInherited(t *testing.T) {
 		// existing accounts rather than any submitted ones.
 		kept := mustUpdate(t, s, caller{}.in(proj), "Observation", o1.ID,
 			`{"resourceType":"Observation","status":"final","code":{"text":"c"},"subject":{"reference":"Patient/`+bare.ID+`"},"meta":{"accounts":[{"reference":"`+a+`"}]}}`)
-		wantAccounts(t, "subject without accounts", kept, b)
+		wantAccounts(t, s, "subject without accounts", kept, b)
 
 		// Row 65 (compartment part): an admin's report about the patient.
 		report := create(t, s, admin, "DiagnosticReport", `{"resourceType":"DiagnosticReport","status":"final","code":{"text":"r"},"subject":{"reference":"Patient/`+pa.ID+`"}}`)
-		wantAccounts(t, "row 65 report", report, a)
+		wantAccounts(t, s, "row 65 report", report, a)
 		if c := stampOf(t, report.Content).compartment; !slices.Contains(c, "Patient/"+pa.ID) {
 			t.Errorf("row 65: compartment %q lacks the patient", c)
 		}
 
 		// Two patients: both accounts, in reference order, once each.
 		two := create(t, s, caller{}.in(proj), "Encounter", `{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/`+pb.ID+`"},"participant":[{"individual":{"reference":"Practitioner/x"}}]}`)
-		wantAccounts(t, "encounter", two, b)
+		wantAccounts(t, s, "encounter", two, b)
 		both := create(t, s, caller{}.in(proj), "Observation", `{"resourceType":"Observation","status":"final","code":{"text":"c"},"subject":{"reference":"Patient/`+pb.ID+`"},"performer":[{"reference":"Patient/`+pa.ID+`"}]}`)
-		if got := stampOf(t, both.Content).accounts; len(got) != 2 || !slices.Contains(got, a) || !slices.Contains(got, b) {
+		if got := stampOf(t, stored(t, s, both).Content).accounts; len(got) != 2 || !slices.Contains(got, a) || !slices.Contains(got, b) {
 			t.Errorf("two patients: accounts %q, want %s and %s", got, a, b)
 		}
 
@@ -237,7 +255,7 @@ func TestAccountsInherited(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			wantAccounts(t, "same transaction", ob, o)
+			wantStamp(t, "same transaction", ob.Content, o) // admin is extended
 			return nil
 		})
 		if err != nil {
@@ -270,15 +288,15 @@ func TestAccountsOnUpdate(t *testing.T) {
 		repo1 := caller{policy: compartmentPolicy(t, org1, `[{"resourceType":"Patient"},{"resourceType":"Observation"}]`)}.in(proj)
 		repo2 := caller{policy: compartmentPolicy(t, org2, `[{"resourceType":"Patient"}]`)}.in(proj)
 		p := create(t, s, repo1, "Patient", patient(""))
-		wantAccounts(t, "row 12 create", p, org1)
-		wantAccounts(t, "row 12 update by org2", mustUpdate(t, s, repo2, "Patient", p.ID, `{"resourceType":"Patient","active":false}`), org1)
+		wantAccounts(t, s, "row 12 create", p, org1)
+		wantAccounts(t, s, "row 12 update by org2", mustUpdate(t, s, repo2, "Patient", p.ID, `{"resourceType":"Patient","active":false}`), org1)
 
 		// Row 34: admin changes stick, a non-admin's are ignored (same
 		// version), an admin meta without accounts clears them.
 		q := create(t, s, admin, "Patient", patient(withAccounts(a)))
-		wantAccounts(t, "row 34 admin create", q, a)
+		wantAccounts(t, s, "row 34 admin create", q, a)
 		q = mustUpdate(t, s, admin, "Patient", q.ID, patient(`,"meta":{"tag":[{"code":"n"}],"accounts":[{"reference":"`+b+`"}]}`))
-		wantAccounts(t, "row 34 admin update", q, b)
+		wantAccounts(t, s, "row 34 admin update", q, b)
 		for name, ctx := range map[string]context.Context{
 			"non-admin":             caller{extended: true}.in(proj),
 			"non-extended admin":    caller{admin: true}.in(proj),
@@ -286,29 +304,29 @@ func TestAccountsOnUpdate(t *testing.T) {
 		} {
 			for _, meta := range []string{`,"meta":{"tag":[{"code":"n"}],"accounts":[{"reference":"` + a + `"}]}`, `,"meta":{"tag":[{"code":"n"}]}`} {
 				got := mustUpdate(t, s, ctx, "Patient", q.ID, patient(meta))
-				wantAccounts(t, "row 34 "+name+meta, got, b)
+				wantAccounts(t, s, "row 34 "+name+meta, got, b)
 				if got.VersionID != q.VersionID {
 					t.Errorf("row 34 %s%s: new version; an ignored account change is a no-op", name, meta)
 				}
 			}
 		}
 		q = mustUpdate(t, s, admin, "Patient", q.ID, patient(`,"meta":{"tag":[{"code":"t"}]}`))
-		wantAccounts(t, "row 34 admin meta without accounts", q)
+		wantAccounts(t, s, "row 34 admin meta without accounts", q)
 		if c := stampOf(t, q.Content).compartment; slices.Contains(c, b) {
 			t.Errorf("row 34: cleared accounts still in compartment %q", c)
 		}
 
 		// An admin body without meta keeps a Patient's accounts.
 		r := create(t, s, admin, "Patient", patient(withAccounts(a)))
-		wantAccounts(t, "admin update without meta", mustUpdate(t, s, admin, "Patient", r.ID, `{"resourceType":"Patient","active":false}`), a)
+		wantAccounts(t, s, "admin update without meta", mustUpdate(t, s, admin, "Patient", r.ID, `{"resourceType":"Patient","active":false}`), a)
 
 		// A non-admin's accounts on a resource about no patient: dropped on
 		// update as on create; the stored ones stay.
 		obs := create(t, s, repo1, "Observation", `{"resourceType":"Observation","status":"final","code":{"text":"c"}}`)
-		wantAccounts(t, "observation by org1", obs, org1)
+		wantAccounts(t, s, "observation by org1", obs, org1)
 		changed := mustUpdate(t, s, caller{extended: true}.in(proj), "Observation", obs.ID,
 			`{"resourceType":"Observation","status":"amended","code":{"text":"c"},"meta":{"accounts":[{"reference":"`+org2+`"}]}}`)
-		wantAccounts(t, "observation update with submitted accounts", changed, org1)
+		wantAccounts(t, s, "observation update with submitted accounts", changed, org1)
 	})
 }
 
@@ -340,8 +358,8 @@ func TestAccountWalls(t *testing.T) {
 				other := caller{policy: tt.other, user: tt.user}.in(proj)
 				mine := create(t, s, one, "Patient", `{"resourceType":"Patient"}`)
 				theirs := create(t, s, other, "Patient", `{"resourceType":"Patient"}`)
-				wantAccounts(t, "one's patient", mine, org1)
-				wantAccounts(t, "other's patient", theirs, org2)
+				wantAccounts(t, s, "one's patient", mine, org1)
+				wantAccounts(t, s, "other's patient", theirs, org2)
 				for _, c := range []struct {
 					ctx  context.Context
 					id   string

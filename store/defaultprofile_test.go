@@ -45,8 +45,8 @@ func TestDefaultProfile(t *testing.T) {
 		if got := profilesOf(t, pat); !slices.Equal(got, []string{patientProfile}) {
 			t.Errorf("row 65: Patient meta.profile %v, want the default", got)
 		}
-		wantAccounts(t, "row 65: Patient", pat, org)
-		wantAccounts(t, "row 65: DiagnosticReport", dr, org)
+		wantAccounts(t, s, "row 65: Patient", pat, org)
+		wantAccounts(t, s, "row 65: DiagnosticReport", dr, org)
 		if c := stampOf(t, dr.Content).compartment; !slices.Contains(c, "Patient/"+pat.ID) {
 			t.Errorf("row 65: DiagnosticReport compartment %v lacks the Patient", c)
 		}
@@ -73,7 +73,7 @@ func TestDefaultProfile(t *testing.T) {
 				t.Errorf("%s: meta.profile %v, want %v", c.name, got, c.want)
 			}
 			if c.name == "a clinician's create" {
-				wantAccounts(t, c.name, res, org) // the policy compartment, as without a default
+				wantAccounts(t, s, c.name, res, org) // the policy compartment, as without a default
 			}
 		}
 
@@ -92,7 +92,7 @@ func TestDefaultProfile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantAccounts(t, "an extended admin's update without meta", res, org)
+		wantAccounts(t, s, "an extended admin's update without meta", res, org)
 		found, err := trySearch(s, admin, "Patient", "_profile="+patientProfile+"&_count=100")
 		if err != nil || !slices.Contains(ids(found.Matches), pat.ID) {
 			t.Errorf("Patient?_profile=default: %v, want the defaulted Patient", err)

@@ -76,7 +76,7 @@ func (s *Store) PatientEverything(ctx context.Context, id string, types []string
 	if len(res.Matches) > count {
 		res.Matches, res.HasMore = res.Matches[:count], true
 	}
-	return res, redact(ctx, r.q, r.d, p, res.Matches)
+	return res, present(ctx, r.q, r.d, p, res.Matches)
 }
 
 // everythingTypes returns, sorted, the compartment types among types (nil:

@@ -27,6 +27,9 @@ import (
 // enforced reports whether p's access policy applies.
 func enforced(p *ward.Principal) bool { return p.Policy != nil }
 
+// writeInteractions are the interactions that change data.
+const writeInteractions = ward.InteractionCreate | ward.InteractionUpdate | ward.InteractionDelete
+
 func forbidden() error { return &ward.Error{Code: ward.EFORBIDDEN, Message: "Forbidden"} }
 
 // allowedRules is the shallow check (spec 2.4): the rules granting i on
@@ -36,6 +39,9 @@ func allowedRules(p *ward.Principal, typ string, i ward.Interaction) ([]*ward.Po
 		return nil, invalid("Cannot search on Binary resource type") // spec 2.10a
 	}
 	if ward.IsProtectedType(typ) && !p.System {
+		return nil, forbidden()
+	}
+	if ward.IsServerSecretType(typ) && !p.Internal && i&writeInteractions != 0 {
 		return nil, forbidden()
 	}
 	if p.Policy == nil {

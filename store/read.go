@@ -52,10 +52,10 @@ func (r reader) Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchRe
 	if err != nil {
 		return nil, err
 	}
-	if err := redact(ctx, r.q, r.d, p, res.Matches); err != nil {
+	if err := present(ctx, r.q, r.d, p, res.Matches); err != nil {
 		return nil, err
 	}
-	return res, redact(ctx, r.q, r.d, p, res.Included)
+	return res, present(ctx, r.q, r.d, p, res.Included)
 }
 
 func (r reader) Read(ctx context.Context, typ, id string) (*ward.Resource, error) {
@@ -89,20 +89,19 @@ func (r reader) Read(ctx context.Context, typ, id string) (*ward.Resource, error
 }
 
 // visible checks the current row of res against rules (404 when none
-// matches, as if it did not exist) and hides the fields of the read rule
-// it matches. Nothing to check when rules is nil (no policy).
+// matches, as if it did not exist; nothing to check when rules is nil, no
+// policy) and passes res through the output gate.
 func (r reader) visible(ctx context.Context, p *ward.Principal, res *ward.Resource, rules []*ward.PolicyRule) error {
-	if rules == nil {
-		return nil
+	if rules != nil {
+		k, err := matchOne(ctx, r.q, r.d, p, res.Type, res.ID, rules)
+		if err != nil {
+			return err
+		}
+		if k < 0 {
+			return notFound()
+		}
 	}
-	k, err := matchOne(ctx, r.q, r.d, p, res.Type, res.ID, rules)
-	if err != nil {
-		return err
-	}
-	if k < 0 {
-		return notFound()
-	}
-	return redact(ctx, r.q, r.d, p, []*ward.Resource{res})
+	return present(ctx, r.q, r.d, p, []*ward.Resource{res})
 }
 
 // current loads the current row of typ/id within the caller's read scope,
@@ -174,7 +173,7 @@ func (r reader) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource,
 		return nil, gone()
 	}
 	res.Content = []byte(content)
-	return res, redact(ctx, r.q, r.d, p, []*ward.Resource{res})
+	return res, present(ctx, r.q, r.d, p, []*ward.Resource{res})
 }
 
 // instanceAllowed is the check of a vread or history of typ/id (spec
@@ -211,9 +210,10 @@ func (r reader) instanceAllowed(ctx context.Context, p *ward.Principal, typ, id 
 	return nil
 }
 
+// The page sizes of histories and searches (ward's, one place).
 const (
-	defaultCount = 20
-	maxCount     = 1000
+	defaultCount = ward.DefaultPageSize
+	maxCount     = ward.MaxPageSize
 )
 
 func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.HistoryPage, error) {
@@ -277,7 +277,7 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 		return nil, err
 	}
 	rows.Close()
-	return page, redact(ctx, r.q, r.d, p, page.Versions)
+	return page, present(ctx, r.q, r.d, p, page.Versions)
 }
 
 // historyCountQuery counts the versions under historyWhere's where.

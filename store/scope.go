@@ -15,13 +15,10 @@ import (
 //     exportedResourceType exports every non-admin type);
 //   - the R4 project's definition types, always.
 
-// r4Types are the types every project reads from the FHIR R4 project.
+// isR4Type reports the types every project reads from the FHIR R4
+// project: its definitions, and the project itself.
 func isR4Type(typ string) bool {
-	switch typ {
-	case "StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem", "OperationDefinition", "Project":
-		return true
-	}
-	return false
+	return ward.IsDefinitionType(typ) || typ == "Project"
 }
 
 // readProjectsFor returns the projects whose typ resources p may read, in

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -61,14 +62,14 @@ func TestLifecycle(t *testing.T) {
 		if !strings.HasPrefix(string(p.Content), `{"resourceType":"Patient","id":"`+p.ID+`","meta":{"versionId":"`+p.VersionID+`"`) {
 			t.Errorf("stored JSON does not start with resourceType, id, meta: %s", p.Content)
 		}
-		m := meta(t, p.Content)
+		m := meta(t, stored(t, s, p).Content)
 		if m["project"] != projA {
 			t.Errorf("meta.project = %v, want the caller's project %s (client value ignored)", m["project"], projA)
 		}
 		if m["tag"] == nil {
 			t.Errorf("client meta.tag dropped: %s", p.Content)
 		}
-		if got := m["compartment"]; got == nil || !strings.Contains(string(p.Content), `"Patient/`+p.ID+`"`) || !strings.Contains(string(p.Content), `"Project/`+projA+`"`) {
+		if got := m["compartment"]; got == nil || !strings.Contains(fmt.Sprint(got), "Patient/"+p.ID) || !strings.Contains(fmt.Sprint(got), "Project/"+projA) {
 			t.Errorf("meta.compartment = %v, want Project and the Patient itself", got)
 		}
 

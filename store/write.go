@@ -139,6 +139,9 @@ func (t *tx) createAt(ctx context.Context, p *ward.Principal, typ, id string, d 
 }
 
 func (t *tx) createChecks(ctx context.Context, p *ward.Principal, typ, id string, d *decodedResource, rules []*ward.PolicyRule) (*ward.Resource, error) {
+	if err := keepSecrets(p, typ, d, nil); err != nil {
+		return nil, err
+	}
 	project, err := writeProject(p, typ, id, d)
 	if err != nil {
 		return nil, err
@@ -204,13 +207,12 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 		fieldsRule = rules[0] // a re-created deleted resource
 	}
 	if fieldsRule != nil {
-		var existing map[string]any
-		if old != nil && !old.Deleted {
-			existing = decodeTree(old.Content)
-		}
-		if err := dropFields(d, ruleFields(fieldsRule), existing); err != nil {
+		if err := dropFields(d, ruleFields(fieldsRule), liveTree(old)); err != nil {
 			return nil, false, err
 		}
+	}
+	if err := keepSecrets(p, typ, d, liveTree(old)); err != nil {
+		return nil, false, err
 	}
 	project, err := writeProject(p, typ, id, d)
 	if err != nil {
@@ -254,6 +256,9 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 	}
 	if _, err := allowedRules(p, typ, ward.InteractionRead); err != nil {
 		return err
+	}
+	if ward.IsServerSecretType(typ) && !p.Internal {
+		return forbidden()
 	}
 	if !validID(id) {
 		return notFound()

@@ -328,24 +328,21 @@ func (t *tx) preCheck(ctx context.Context, p *ward.Principal, old *ward.Resource
 	return rules[k], nil
 }
 
-// output returns a copy of res with the caller's hidden fields removed:
-// the stored version itself stays intact for OnCommit callbacks. A caller
-// no entry lets read gets the written fields back unredacted: the write
+// output returns a copy of res through the output gate (present): the
+// stored version itself stays intact for OnCommit callbacks. A caller no
+// entry lets read gets the written fields back unredacted: the write
 // itself already dropped the granting entry's hidden fields.
 func (t *tx) output(ctx context.Context, p *ward.Principal, res *ward.Resource) (*ward.Resource, error) {
-	if !enforced(p) {
-		return res, nil
-	}
 	// The answer loses the hiddenFields of the first entry permitting READ
 	// on what was written (spec 2.8), decided on its index rows: those
 	// still queued must be written first, or the criteria see none.
-	if anyHidden(rulesFor(p, res.Type, ward.InteractionRead)) {
+	if enforced(p) && anyHidden(rulesFor(p, res.Type, ward.InteractionRead)) {
 		if err := t.flushIndex(ctx); err != nil {
 			return nil, err
 		}
 	}
 	out := *res
-	if err := redact(ctx, t.q, t.d, p, []*ward.Resource{&out}); err != nil {
+	if err := present(ctx, t.q, t.d, p, []*ward.Resource{&out}); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -80,9 +80,6 @@ func StableID(typ, canonical string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte(typ+"|"+canonical)).String()
 }
 
-// Types are the resource types Load writes and may delete.
-var loadedTypes = [...]string{"CodeSystem", "ValueSet", "SearchParameter", "StructureDefinition", "OperationDefinition"}
-
 // Load writes the embedded definitions into the FHIR R4 project. See
 // LoadData. A start with them already loaded reads one row and returns
 // without unpacking them.
@@ -240,7 +237,7 @@ func deleteStale(ctx context.Context, s *store.Store, d *Data) error {
 		keep[r.Type+"/"+r.ID] = true
 	}
 	var stale []*ward.Resource
-	for _, typ := range loadedTypes {
+	for _, typ := range ward.DefinitionTypes() { // the types Load writes and may delete
 		for offset := 0; ; offset += 1000 {
 			res, err := s.Search(ctx, &ward.SearchQuery{
 				ResourceType: typ, Count: 1000, Offset: offset, Total: "none", Elements: []string{"id"},

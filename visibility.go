@@ -1,0 +1,60 @@
+package ward
+
+// What a caller may see: the type and field lists that decide it, in one
+// place. The store's output gate (store/present.go) applies them to every
+// resource it returns; nothing else removes or keeps fields for callers.
+
+// Page sizes of searches, histories and GraphQL lists (Medplum's).
+const (
+	// DefaultPageSize is the page size when _count is absent.
+	DefaultPageSize = 20
+	// MaxPageSize is the largest page a search, history or $everything
+	// returns, whatever _count asks.
+	MaxPageSize = 1000
+)
+
+// SecretFields returns the members of resourceType that no API ever
+// returns, to anyone, super admins included: password and MFA secrets,
+// login codes and refresh secrets, private key material. Only server
+// internals (an Internal principal) read them, to check a password or sign
+// a token. A super admin's stolen token must not yield what mints tokens
+// for someone else.
+func SecretFields(resourceType string) []string {
+	switch resourceType {
+	case "User":
+		return []string{"passwordHash", "mfaSecret"}
+	case "Login":
+		return []string{"code", "cookie", "refreshSecret"}
+	case "JsonWebKey":
+		// RFC 7518 §6.3.2 (RSA private key members), §6.2.2 (EC d) and
+		// §6.4.1 (symmetric k).
+		return []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+	}
+	return nil
+}
+
+// NonExtendedMetaFields are the meta members shown only to callers that
+// send "X-Medplum: extended" (spec 2.8).
+func NonExtendedMetaFields() []string {
+	return []string{"author", "project", "account", "compartment"}
+}
+
+// DefinitionTypes are the base FHIR R4 definition types the R4 project
+// holds and every project reads.
+func DefinitionTypes() []string {
+	return []string{"StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem", "OperationDefinition"}
+}
+
+// IsDefinitionType reports whether t is one of DefinitionTypes.
+func IsDefinitionType(t string) bool {
+	switch t {
+	case "StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem", "OperationDefinition":
+		return true
+	}
+	return false
+}
+
+// ProjectAdminTypes are the types of IsProjectAdminType (spec 1.7).
+func ProjectAdminTypes() []string {
+	return []string{"Project", "ProjectMembership", "User", "UserSecurityRequest"}
+}
