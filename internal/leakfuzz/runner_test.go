@@ -175,6 +175,16 @@ func (f *fuzzer) checkShown(c *caller, request string, r *mres, got map[string]a
 			f.report(leak, c, request, "%s shows hidden field %q", r.ref(), p)
 		}
 	}
+	// The output gate's meta rule (spec 2.8): author, project, account and
+	// compartment only for a request in extended mode.
+	if !strings.Contains(request, "extended=true") {
+		meta, _ := got["meta"].(map[string]any)
+		for _, k := range []string{"author", "project", "account", "compartment"} {
+			if _, ok := meta[k]; ok {
+				f.report(leak, c, request, "%s shows meta.%s outside extended mode", r.ref(), k)
+			}
+		}
+	}
 	for k, v := range r.body {
 		if slices.Contains(hidden, k) {
 			continue
