@@ -21,7 +21,7 @@ func sysCtx() context.Context {
 }
 
 // sysCreate writes body into project as the system principal.
-func sysCreate(t *testing.T, s *store.Store, project, typ, body string) *ward.Resource {
+func sysCreate(t testing.TB, s *store.Store, project, typ, body string) *ward.Resource {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); err != nil {
@@ -34,7 +34,7 @@ func sysCreate(t *testing.T, s *store.Store, project, typ, body string) *ward.Re
 }
 
 // policyOf builds the effective policy of a membership with access.Build.
-func policyOf(t *testing.T, project, membership string, policies map[string]string) *ward.Policy {
+func policyOf(t testing.TB, project, membership string, policies map[string]string) *ward.Policy {
 	t.Helper()
 	in := access.Input{Project: jsonTree(t, project), Membership: jsonTree(t, membership), Policies: map[string]map[string]any{}}
 	for ref, body := range policies {
@@ -47,7 +47,7 @@ func policyOf(t *testing.T, project, membership string, policies map[string]stri
 	return p
 }
 
-func jsonTree(t *testing.T, s string) map[string]any {
+func jsonTree(t testing.TB, s string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {

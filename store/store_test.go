@@ -19,7 +19,7 @@ func as(project string) context.Context {
 	return ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: project, Author: "Practitioner/" + project})
 }
 
-func create(t *testing.T, s *store.Store, ctx context.Context, typ, body string) *ward.Resource {
+func create(t testing.TB, s *store.Store, ctx context.Context, typ, body string) *ward.Resource {
 	t.Helper()
 	var res *ward.Resource
 	err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
