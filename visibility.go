@@ -33,6 +33,13 @@ func SecretFields(resourceType string) []string {
 	return nil
 }
 
+// ClientSecretFields are the members of a ClientApplication that only its
+// project's admins see (the admin app shows them); /auth/me leaves them out
+// of the profile it answers to the client itself.
+func ClientSecretFields() []string {
+	return []string{"secret", "retiringSecret"}
+}
+
 // NonExtendedMetaFields are the meta members shown only to callers that
 // send "X-Medplum: extended" (spec 2.8).
 func NonExtendedMetaFields() []string {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/wardhealth/ward"
 )
 
 // handleMe is GET /auth/me (spec 5.7): everything MedplumClient keeps about
@@ -44,8 +46,9 @@ func (s *Service) me(ctx context.Context, c *Caller) (map[string]any, error) {
 		var profile map[string]any
 		if err := s.readShown(ctx, typ, id, &profile); err == nil {
 			if typ == "ClientApplication" {
-				delete(profile, "secret")
-				delete(profile, "retiringSecret")
+				for _, k := range ward.ClientSecretFields() {
+					delete(profile, k)
+				}
 			}
 			out["profile"] = profile
 		}
