@@ -269,9 +269,13 @@ func BenchmarkReadByID(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				k := i % len(w.projects)
 				id := w.resources[k][(i/len(w.projects)*7919)%len(w.resources[k])].ID
-				for c, ctx := range []context.Context{admins[k], super, system} {
+				callers := []context.Context{admins[k], super, system}
+				// Each caller goes first in turn: the first read of a row
+				// pays for bringing its pages into the cache.
+				for j := range callers {
+					c := (i + j) % len(callers)
 					start := time.Now()
-					if _, err := s.Read(ctx, "Patient", id); err != nil {
+					if _, err := s.Read(callers[c], "Patient", id); err != nil {
 						b.Fatal(err)
 					}
 					took[c] += time.Since(start)
