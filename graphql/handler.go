@@ -10,8 +10,6 @@ import (
 	gql "github.com/graphql-go/graphql"
 	"github.com/graphql-go/graphql/gqlerrors"
 	"github.com/graphql-go/graphql/language/ast"
-	"github.com/graphql-go/graphql/language/parser"
-	"github.com/graphql-go/graphql/language/source"
 
 	"github.com/wardhealth/ward"
 	wardhttp "github.com/wardhealth/ward/http"
@@ -110,13 +108,13 @@ func (h *Handler) prepare(r *http.Request) (*body, gql.Schema, *ast.Document, er
 	if err != nil {
 		return nil, schema, nil, err // a bug in the generated schema: 500, logged
 	}
-	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
+	doc, err := parseQuery(req.Query)
 	if err != nil {
-		return nil, schema, nil, ward.Errorf(ward.EINVALID, "GraphQL syntax error: %s", gqlMessage(err))
+		return nil, schema, nil, err
 	}
-	// The shape checks run first: they are linear, and they bound the
-	// validation, whose overlapping-fields rule is quadratic in fields
-	// repeated under one name.
+	// The shape checks run before validation too: they are linear, and
+	// they bound the validation, whose overlapping-fields rule is
+	// quadratic in fields repeated under one name.
 	if err := checkShape(doc); err != nil {
 		return nil, schema, nil, err
 	}

@@ -7,13 +7,18 @@ import (
 )
 
 const (
-	// maxFields bounds the field selections of a query, fragments
-	// counted at each use.
+	// maxFields bounds the selections of a query (fields, fragment
+	// spreads and inline fragments), fragments counted at each use: so
+	// fragments spreading each other cannot make the walk exponential.
 	maxFields = 2000
 	// maxRepeats bounds how often one response name is selected in one
 	// selection set (fragments included): graphql-go's overlapping-fields
 	// validation compares every pair of them.
 	maxRepeats = 10
+	// maxArguments bounds the arguments of one field: the same rule
+	// compares the arguments of every pair of repeats name by name. No
+	// field of the schema has as many.
+	maxArguments = 100
 )
 
 // shapeWalk walks a document's operations with fragments inlined.
@@ -23,10 +28,11 @@ type shapeWalk struct {
 }
 
 // checkShape refuses, before validation, a query deeper than MaxDepth (a
-// root field is depth 1), one with more than maxFields field selections,
-// or one repeating a response name more than maxRepeats times in one
-// selection set. Unknown fragments and fragment cycles are left to
-// validation (a cycle is walked once).
+// root field is depth 1), one with more than maxFields selections, one
+// repeating a response name more than maxRepeats times in one selection
+// set, or a field with more than maxArguments arguments. It walks only
+// documents checkFragments accepted: no unknown, cyclic or unused
+// fragments.
 func checkShape(doc *ast.Document) error {
 	w := &shapeWalk{frags: map[string]*ast.FragmentDefinition{}}
 	for _, d := range doc.Definitions {
@@ -63,10 +69,16 @@ func (w *shapeWalk) collect(set *ast.SelectionSet, depth int, seen map[string]bo
 				return err
 			}
 		case *ast.InlineFragment:
+			if err := w.spend(); err != nil {
+				return err
+			}
 			if err := w.collect(s.SelectionSet, depth, seen, names); err != nil {
 				return err
 			}
 		case *ast.FragmentSpread:
+			if err := w.spend(); err != nil {
+				return err
+			}
 			if s.Name == nil || seen[s.Name.Value] || w.frags[s.Name.Value] == nil {
 				continue
 			}
@@ -85,8 +97,11 @@ func (w *shapeWalk) field(f *ast.Field, depth int, seen map[string]bool, names m
 	if depth > MaxDepth {
 		return ward.Errorf(ward.EINVALID, "Query depth exceeds the maximum of %d", MaxDepth)
 	}
-	if w.fields++; w.fields > maxFields {
-		return ward.Errorf(ward.EINVALID, "Too many fields in one query (at most %d)", maxFields)
+	if err := w.spend(); err != nil {
+		return err
+	}
+	if len(f.Arguments) > maxArguments {
+		return ward.Errorf(ward.EINVALID, "Too many arguments of one field (at most %d)", maxArguments)
 	}
 	name := ""
 	if f.Alias != nil {
@@ -99,6 +114,14 @@ func (w *shapeWalk) field(f *ast.Field, depth int, seen map[string]bool, names m
 	}
 	if f.SelectionSet != nil {
 		return w.set(f.SelectionSet, depth+1, seen)
+	}
+	return nil
+}
+
+// spend counts one selection against maxFields.
+func (w *shapeWalk) spend() error {
+	if w.fields++; w.fields > maxFields {
+		return ward.Errorf(ward.EINVALID, "Too many fields in one query (at most %d selections, a fragment counted at each use)", maxFields)
 	}
 	return nil
 }

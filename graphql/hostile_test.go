@@ -1,0 +1,134 @@
+package graphql_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/storetest"
+)
+
+// hostileQueries are documents that crashed the process (a fatal stack
+// overflow in graphql-go's parser or validator) or would keep it busy, each
+// with a substring of the 400's message.
+var hostileQueries = []struct{ name, query, want string }{
+	{"recursive fragment", `fragment f on Patient { ...f } { PatientList { ...f } }`, `Cannot spread fragment "f" within itself`},
+	{"mutually recursive fragments", `fragment a on Patient { ...b } fragment b on Patient { ...a } { PatientList { ...a } }`, `Cannot spread fragment "a" within itself via b`},
+	{"cycle through nested fields", `{ PatientList { ...a } } fragment a on Patient { id managingOrganization { resource { ...b } } } fragment b on Organization { partOf { resource { ... on Organization { ...c } } } } fragment c on Organization { ...b }`,
+		`Cannot spread fragment "b" within itself via c`},
+	{"cycle in an unused fragment", `{ PatientList { id } } fragment f on Patient { ...f }`, `within itself`},
+	{"unknown fragment", `{ PatientList { ...nope } }`, `Unknown fragment "nope"`},
+	{"unknown fragment at the end of a chain", `{ PatientList { ...a } } fragment a on Patient { ...b } fragment b on Patient { ...nope }`, `Unknown fragment "nope"`},
+	{"duplicate fragment", `{ PatientList { ...a } } fragment a on Patient { id } fragment a on Patient { gender }`, `one fragment named "a"`},
+	{"unused fragment repeating a field", `{ PatientList { id } } fragment u on Patient { ` + strings.Repeat("id ", 3000) + `}`, `never used`},
+	{"fragments doubling at each level", `{ PatientList { ...f0 } } ` + doubling(40), `more than 10 times`},
+	{"many fragments spread in one set", `{ PatientList { ` + spreads(3000) + ` } } ` + fragments(3000), `Too many fields`},
+	{"deeply nested list literal", `{ PatientList(name: ` + strings.Repeat("[", 1_000_000) + strings.Repeat("]", 1_000_000) + `) { id } }`, `nesting exceeds`},
+	{"deeply nested object literal", `mutation { PatientCreate(res: ` + strings.Repeat("{a: ", 500_000) + "1" + strings.Repeat("}", 500_000) + `) { id } }`, `nesting exceeds`},
+	{"deeply nested selections", strings.Repeat("{ PatientList ", 1_000_000) + strings.Repeat("}", 1_000_000), `nesting exceeds`},
+	{"deeply nested inline fragments", `{ PatientList { ` + strings.Repeat("... on Patient { ", 500_000) + "id" + strings.Repeat(" }", 500_000) + ` } }`, `nesting exceeds`},
+	{"too many tokens", `{ PatientList(name: [` + strings.Repeat(`"x" `, 200_000) + `]) { id } }`, `Query too long`},
+	{"many arguments on repeated fields", "{ " + strings.Repeat(`PatientList(`+manyArgs(2000)+`) { id } `, 10) + "}", `Too many arguments`},
+}
+
+// doubling defines f0 … f(n-1), each spreading the next twice: 2^n paths.
+func doubling(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "fragment f%d on Patient { ...f%d ...f%d } ", i, i+1, i+1)
+	}
+	fmt.Fprintf(&b, "fragment f%d on Patient { id }", n)
+	return b.String()
+}
+
+func spreads(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "...f%d ", i)
+	}
+	return b.String()
+}
+
+// fragments defines f0 … f(n-1), each selecting id under its own alias.
+func fragments(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "fragment f%d on Patient { a%d: id } ", i, i)
+	}
+	return b.String()
+}
+
+func manyArgs(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "a%d: %d ", i, i)
+	}
+	return b.String()
+}
+
+// TestHostileQueries: a document that would overflow graphql-go's stack or
+// keep its validator busy is a quick 400 OperationOutcome, by POST and by
+// GET, and the server keeps answering.
+func TestHostileQueries(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		for _, c := range hostileQueries {
+			for _, method := range []string{http.MethodPost, http.MethodGet} {
+				t.Run(c.name+" "+method, func(t *testing.T) {
+					start := time.Now()
+					r := w.send(t, method, "clinician", c.query)
+					if took := time.Since(start); took > 5*time.Second {
+						t.Errorf("answered after %s", took)
+					}
+					if r.status != 400 || r.body["resourceType"] != "OperationOutcome" {
+						t.Fatalf("%d %.300s, want a 400 OperationOutcome", r.status, r.raw)
+					}
+					check(t, w, r.body, "issue.0.details.text~"+c.want, r.raw)
+				})
+			}
+		}
+		if r := w.query(t, "clinician", `{ PatientList { id } }`, nil); r.status != 200 {
+			t.Errorf("after the hostile queries: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// TestFragmentsStillWork: acyclic fragments, shared by several fields and
+// nested in one another, answer as before.
+func TestFragmentsStillWork(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		r := w.query(t, "admin", `query { a: PatientList(name: "alpha", _sort: "birthdate") { ...P } b: PatientList(name: "beta") { ...P ... on Patient { gender } } }
+			fragment P on Patient { id ...N }
+			fragment N on Patient { name { family } }`, nil)
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		check(t, w, r.body, "data.a.ids=alice arthur", r.raw)
+		check(t, w, r.body, "data.a.0.name.0.family=Alpha", r.raw)
+		check(t, w, r.body, "data.b.0.gender=male", r.raw)
+	})
+}
+
+// send asks query by POST (a JSON body) or GET (?query=) as caller.
+func (w *world) send(t testing.TB, method, caller, query string) gqlReply {
+	t.Helper()
+	if method == http.MethodPost {
+		body, _ := json.Marshal(map[string]any{"query": query})
+		return w.post(t, caller, string(body))
+	}
+	req := httptest.NewRequest(http.MethodGet, "/fhir/R4/$graphql?query="+url.QueryEscape(query), nil)
+	req = req.WithContext(ward.NewContextWithPrincipal(req.Context(), w.callers[caller]))
+	rec := httptest.NewRecorder()
+	w.h.ServeHTTP(rec, req)
+	out := gqlReply{status: rec.Code, raw: rec.Body.String()}
+	_ = json.Unmarshal(rec.Body.Bytes(), &out.body)
+	return out
+}
