@@ -109,8 +109,8 @@ func (t *tx) Create(ctx context.Context, typ string, content []byte) (*ward.Reso
 
 // CreateWithID creates typ/id under an id the caller has just minted with
 // ward.NewID (a transaction entry's urn:uuid): an update-as-create that
-// needs no lookup of the id in other projects (foreignID), which costs a
-// probe per project. The http package uses it when the store offers it.
+// needs no lookup of the id in other projects (foreignID, one more index
+// seek). The http package uses it when the store offers it.
 func (t *tx) CreateWithID(ctx context.Context, typ, id string, content []byte) (*ward.Resource, error) {
 	p, err := principal(ctx)
 	if err != nil {
