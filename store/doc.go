@@ -25,7 +25,13 @@
 //   - references into projects the caller cannot read (references.go);
 //   - ids are unique across the server: an update or delete of an id that
 //     exists only in projects the caller cannot read is 404, never a copy
-//     (write.go, foreignID).
+//     (write.go, foreignID);
+//   - the output gate (present.go), for every caller: what a resource
+//     shows — hidden fields, secrets (only Internal principals see them),
+//     meta outside extended mode — is decided there for every read path
+//     and every write's answer; callers serve what it returns. OnCommit
+//     callbacks get the stored versions, ungated: they are server
+//     internals and must not hand them to clients.
 //
 // A principal without a policy (server internals, tests) has the project
 // wall and the protected types only.
