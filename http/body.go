@@ -1,12 +1,16 @@
 package wardhttp
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
+	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/internal/rawjson"
@@ -20,12 +24,20 @@ const (
 	mediaForm      = "application/x-www-form-urlencoded"
 )
 
+// maxPrealloc caps the buffer readBody allocates from a declared length
+// before any byte arrived (limitBody has refused lengths over the limit).
+const maxPrealloc = DefaultMaxBodyBytes
+
 // readBody reads the whole request body. A body over the limit is ETOOLARGE.
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	data, err := io.ReadAll(r.Body)
+	// Read into a buffer of the declared size: io.ReadAll grows by copying,
+	// which allocates several times a large body before it is complete.
+	buf := bytes.NewBuffer(make([]byte, 0, max(0, min(r.ContentLength, maxPrealloc))+bytes.MinRead))
+	_, err := buf.ReadFrom(r.Body)
+	data := buf.Bytes()
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, tooLarge(tooBig.Limit)
@@ -143,4 +155,67 @@ func prefixError(err error, format string, args ...any) error {
 	e2 := *e
 	e2.Message = fmt.Sprintf(format, args...) + ": " + e.Message
 	return &e2
+}
+
+// DefaultBodyBytesInFlight is the body budget when Options leaves it zero:
+// four bodies of the default size limit.
+const DefaultBodyBytesInFlight = 4 * DefaultMaxBodyBytes
+
+// Bodies up to smallBody bytes (nearly every FHIR request) do not wait for
+// the body budget: they cannot add up to much, and a FIFO queue would put
+// them behind a large body.
+const smallBody = 256 << 10
+
+// bodyBudgetWait is how long a large body waits for the budget before the
+// request is answered 429.
+const bodyBudgetWait = 30 * time.Second
+
+// bodyBudget bounds the bytes of large request bodies being handled at
+// once, server-wide. Handling a body costs several times its size (the
+// bytes, the decoded tree, the stored copy), so a burst of 5-17 MB bodies
+// held 1.3 GB at once; a request waits before its body is read, so the
+// bytes wait in the kernel's socket buffers, not in the heap.
+type bodyBudget struct {
+	sem *semaphore.Weighted
+}
+
+func newBodyBudget(total, maxBody int64) *bodyBudget {
+	total = max(total, maxBody) // a body the limit allows must fit
+	return &bodyBudget{sem: semaphore.NewWeighted(total)}
+}
+
+// weight is the share of the budget a request holds while it is handled:
+// its declared length, or the body limit when the length is not declared.
+func (b *bodyBudget) weight(r *http.Request, maxBody int64) int64 {
+	switch {
+	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
+		return 0
+	case r.ContentLength > 0 && r.ContentLength <= smallBody:
+		return 0
+	case r.ContentLength > 0:
+		return min(r.ContentLength, maxBody)
+	}
+	return maxBody
+}
+
+// budgetBodies holds a large body's share of the budget while the request
+// is handled; past bodyBudgetWait without it the answer is 429.
+func (s *Server) budgetBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := s.bodies.weight(r, s.maxBodyBytes)
+		if n == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.bodyWait)
+		err := s.bodies.sem.Acquire(ctx, n)
+		cancel()
+		if err != nil {
+			w.Header().Set("Retry-After", "5")
+			Error(w, r, ward.Errorf(ward.ETOOMANY, "Too many large request bodies in progress; retry later"))
+			return
+		}
+		defer s.bodies.sem.Release(n)
+		next.ServeHTTP(w, r)
+	})
 }

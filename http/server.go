@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardhealth/ward"
@@ -36,6 +37,9 @@ type Options struct {
 
 	MaxBodyBytes int64                // default DefaultMaxBodyBytes
 	Registry     *prometheus.Registry // default a new registry
+	// BodyBytesInFlight bounds the bytes of large request bodies handled
+	// at once (body.go); default DefaultBodyBytesInFlight.
+	BodyBytesInFlight int64
 
 	// Authenticate returns the caller of r. No FHIR route runs without it
 	// having returned a Principal: when it is nil every such route is 401.
@@ -92,6 +96,8 @@ type Server struct {
 	logger       *slog.Logger
 	baseURL      string
 	maxBodyBytes int64
+	bodies       *bodyBudget
+	bodyWait     time.Duration // how long a large body waits for bodies
 	registry     *prometheus.Registry
 	metrics      *metrics
 	authenticate func(r *http.Request) (*ward.Principal, error)
@@ -131,6 +137,10 @@ func NewServer(opts Options) *Server {
 	if s.maxBodyBytes <= 0 {
 		s.maxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.BodyBytesInFlight <= 0 {
+		opts.BodyBytesInFlight = DefaultBodyBytesInFlight
+	}
+	s.bodies, s.bodyWait = newBodyBudget(opts.BodyBytesInFlight, s.maxBodyBytes), bodyBudgetWait
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
@@ -205,7 +215,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return s.logRequests(s.recoverPanics(s.cors(s.limitBody(routed))))
+	return s.logRequests(s.recoverPanics(s.cors(s.limitBody(s.budgetBodies(routed)))))
 }
 
 // isAPIPath reports whether path belongs to the API (answered with
