@@ -5,7 +5,13 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
 )
 
 // Exclusive runs fn while this store holds the lock named name, so work
@@ -73,4 +79,59 @@ func (l *namedLocks) lock(name string) (unlock func()) {
 	l.mu.Unlock()
 	m.Lock()
 	return m.Unlock
+}
+
+// lockChunk bounds the ids one locking statement names.
+const lockChunk = 500
+
+// Lock locks the current rows of refs ("Type/id") within the caller's
+// wall until the transaction ends; refs that name no such row are left to
+// the reads and writes that follow to report. Rows are taken in one order
+// (type, then id) whatever the order of refs, so two transactions that
+// lock what they will update before updating it wait for each other
+// instead of deadlocking, and a read-modify-write (PATCH) applies its
+// change to the version it read. SQLite has one writer at a time: nothing
+// to lock there.
+func (t *tx) Lock(ctx context.Context, refs ...string) error {
+	p, err := principal(ctx)
+	if err != nil || t.d.ForUpdate() == "" {
+		return err
+	}
+	byType := map[string][]string{}
+	for _, ref := range refs {
+		typ, id, _ := strings.Cut(ref, "/")
+		if fhir.IsResourceType(typ) && validID(id) {
+			byType[typ] = append(byType[typ], id)
+		}
+	}
+	for _, typ := range slices.Sorted(maps.Keys(byType)) {
+		ids := slices.Compact(slices.Sorted(slices.Values(byType[typ])))
+		for chunk := range slices.Chunk(ids, lockChunk) {
+			if err := t.lockRows(ctx, p, typ, chunk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// lockRows locks the rows of typ with ids, in id order: PostgreSQL locks
+// the rows of a locking SELECT as its ORDER BY returns them.
+func (t *tx) lockRows(ctx context.Context, p *ward.Principal, typ string, ids []string) error {
+	clause, wallArgs := projectClause(p, typ, "project_id", "")
+	query := "SELECT id FROM resources WHERE resource_type = ? AND id IN (" +
+		strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")" + clause + " ORDER BY id" + t.d.ForUpdate()
+	args := make([]any, 0, 1+len(ids)+len(wallArgs))
+	args = append(args, typ)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), append(args, wallArgs...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
 }

@@ -26,28 +26,6 @@ type tx struct {
 
 var _ ward.ResourceTx = (*tx)(nil)
 
-// Write implements ward.ResourceStore. On SQLite the writer pool has one
-// connection and begins IMMEDIATE transactions, so writers queue here
-// instead of failing with SQLITE_BUSY.
-//
-// A transaction PostgreSQL aborts for a deadlock or a serialization
-// failure (concurrent bundles touching the same rows in another order) is
-// run again, up to three times in all, so fn must not have effects outside
-// tx other than assigning its results.
-func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.ResourceTx) error) error {
-	if _, err := principal(ctx); err != nil {
-		return err
-	}
-	for attempt := 1; ; attempt++ {
-		err := s.writeOnce(ctx, fn)
-		if err == nil || attempt == 3 || !s.dialect.Retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		s.logger.DebugContext(ctx, "store: transaction retried", "attempt", attempt, "err", err)
-		time.Sleep(time.Duration(attempt*attempt) * 5 * time.Millisecond)
-	}
-}
-
 func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx ward.ResourceTx) error) error {
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
