@@ -97,11 +97,15 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, v view
 	}
 	results := make([]*result, len(ops))
 	err := s.store.Write(r.Context(), func(ctx context.Context, tx ward.ResourceTx) error {
+		ops := freshOps(ops) // a transaction run again starts over
 		b := newBundleRun(s, v)
 		for _, op := range ops {
 			if err := b.resolveID(ctx, tx, op); err != nil {
 				return entryError(op.index, err)
 			}
+		}
+		if err := lockRows(ctx, tx, writeTargets(ops)...); err != nil {
+			return err
 		}
 		for _, op := range processingOrder(ops) {
 			res, err := b.exec(ctx, tx, tx, op)

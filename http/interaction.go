@@ -118,6 +118,12 @@ func (s *Server) patch(ctx context.Context, tx ward.ResourceTx, typ, id string, 
 	if err != nil {
 		return nil, invalidf("Invalid JSON Patch: %v", err)
 	}
+	// The patch applies to the current version: locked first, so no
+	// concurrent write slips between this read and the update (a PATCH
+	// without If-Match must not fail for a version it never named).
+	if err := lockRows(ctx, tx, typ+"/"+id); err != nil {
+		return nil, err
+	}
 	current, err := tx.Read(ctx, typ, id)
 	if err != nil {
 		return nil, err
