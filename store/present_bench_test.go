@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -34,18 +33,10 @@ func BenchmarkOutputGate(b *testing.B) {
 				{ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: proj, Admin: true, Policy: adminPolicy}), patient},
 				{ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: proj, System: true, Admin: true, Policy: superPolicy}), user},
 			}
-			var took [3]time.Duration
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for j := range reads {
-					c := (i + j) % len(reads)
-					start := time.Now()
-					if _, err := s.Read(reads[c].ctx, reads[c].res.Type, reads[c].res.ID); err != nil {
-						b.Fatal(err)
-					}
-					took[c] += time.Since(start)
-				}
-			}
+			took := timeInTurns(b, len(reads), func(_, c int) error {
+				_, err := s.Read(reads[c].ctx, reads[c].res.Type, reads[c].res.ID)
+				return err
+			})
 			n := float64(b.N)
 			b.ReportMetric(float64(took[0].Microseconds())/n, "extended-µs")
 			b.ReportMetric(float64(took[1].Microseconds())/n, "plain-µs")
