@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ func TestValidateResourceShape(t *testing.T) {
 		path     string
 		message  string
 	}{
-		{"100,000 names", map[string]any{"resourceType": "Patient", "name": names(100_000)}, "Patient.name", "Too many items in array (100000, at most 10000)"},
+		{"100,000 names", map[string]any{"resourceType": "Patient", "name": names(100_000)}, "Patient.name", "Too many items in array (at most 10000)"},
 		{"10,001 names", map[string]any{"resourceType": "Patient", "name": names(MaxArrayItems + 1)}, "Patient.name", "Too many items"},
 		{"250,000 values in small arrays", map[string]any{"resourceType": "Patient", "name": many}, "Patient.name[", "too many values"},
 		{"nested 200 levels", deepRoot, "Questionnaire.item[0].item[0]", "Too deeply nested"},
@@ -63,4 +64,66 @@ func TestValidateResourceShape(t *testing.T) {
 	if err := ValidateResource(map[string]any{"resourceType": "Patient", "name": names(MaxArrayItems)}); err != nil {
 		t.Errorf("%d names refused: %v", MaxArrayItems, err)
 	}
+}
+
+// TestCheckShapeJSON: the byte-level check refuses the oversized and
+// over-nested resources ValidateResource refuses, naming the same path,
+// and lets every other resource through to it.
+func TestCheckShapeJSON(t *testing.T) {
+	items := func(n int, item string) string {
+		return strings.TrimSuffix(strings.Repeat(item+",", n), ",")
+	}
+	cases := []struct {
+		name, body string
+		path       string // "" = passes
+	}{
+		{"100,000 names", `{"resourceType":"Patient","name":[` + items(100_000, `{"family":"F"}`) + `]}`, "Patient.name"},
+		{"10,001 numbers", `{"resourceType":"Patient","x":[` + items(10_001, "1") + `]}`, "Patient.x"},
+		{"10,001 given in the second name", `{"resourceType":"Patient","name":[{"family":"A"},{"given":[` + items(10_001, `"a\"b"`) + `]}]}`, "Patient.name[1].given"},
+		{"10,000 given", `{"resourceType":"Patient","name":[{"given":[` + items(10_000, `"G"`) + `]}]}`, ""},
+		{"too many values", `{"resourceType":"Patient","name":[` + items(9_000, `{"given":[`+items(50, "true")+`]}`) + `]}`, "Patient.name["},
+		{"nested 200 levels", `{"resourceType":"Patient",` + strings.Repeat(`"extension":[{"url":"u",`, 100) + `"valueBoolean":true` + strings.Repeat(`}]`, 100) + `}`, "Patient.extension[0]"},
+		{"strings that look like structure", `{"resourceType":"Patient","name":[{"family":"[[[{{{,,,\\\"]]]"}],"active":false}`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := CheckShapeJSON([]byte(c.body), "Patient")
+			full := ValidateResource(decode(t, c.body))
+			if c.path == "" {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
+			var e, fe *ward.Error
+			if !errors.As(err, &e) || e.Code != ward.EINVALID || len(e.Expression) != 1 || !strings.HasPrefix(e.Expression[0], c.path) {
+				t.Fatalf("got %v, want EINVALID at %s", err, c.path)
+			}
+			if !errors.As(full, &fe) || !strings.HasPrefix(fe.Expression[0], c.path) {
+				t.Errorf("ValidateResource: %v, want an error at %s like %v", full, c.path, err)
+			}
+		})
+	}
+}
+
+// FuzzCheckShapeJSON: the byte-level check never refuses a resource that
+// ValidateResource's shape check accepts, and never panics on valid JSON.
+func FuzzCheckShapeJSON(f *testing.F) {
+	for _, s := range []string{`{"resourceType":"Patient","name":[{"given":["a","b"]}]}`, `{"a":[[1,2],[3]],"b":{"c":"\"]"}}`, `{"x":[true,false,null,-1.5e3]}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !json.Valid([]byte(s)) {
+			return
+		}
+		var m map[string]any
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		if dec.Decode(&m) != nil || m == nil {
+			return
+		}
+		if err := CheckShapeJSON([]byte(s), "Patient"); err != nil && checkShape(m) == nil {
+			t.Errorf("%s: refused from bytes (%v) but not by checkShape", s, err)
+		}
+	})
 }

@@ -445,9 +445,7 @@ func (s *shape) fail(format string, args ...any) bool {
 	var p *path
 	for i := range s.trail {
 		step := s.trail[i]
-		if !printable(step.name) {
-			step.name = strings.Trim(strconv.QuoteToASCII(step.name), `"`)
-		}
+		step.name = printableKey(step.name)
 		step.parent = p
 		p = &step
 	}
@@ -480,7 +478,7 @@ func (s *shape) walk(val any) bool {
 			return s.fail("Too deeply nested (at most %d levels)", MaxNesting)
 		}
 		if len(x) > MaxArrayItems {
-			return s.fail("Too many items in array (%d, at most %d)", len(x), MaxArrayItems)
+			return s.fail("Too many items in array (at most %d)", MaxArrayItems)
 		}
 		for i, child := range x {
 			s.trail = append(s.trail, path{index: i})
@@ -502,6 +500,14 @@ func (s *shape) text(str string, what string) bool {
 		return s.fail("%s is not valid UTF-8", what)
 	}
 	return true
+}
+
+// printableKey is a property name as it can be shown in a path.
+func printableKey(key string) string {
+	if printable(key) {
+		return key
+	}
+	return strings.Trim(strconv.QuoteToASCII(key), `"`)
 }
 
 // printable reports whether s can be shown as it is in a path or message.
