@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
 	"github.com/wardhealth/ward/internal/rawjson"
 )
 
@@ -118,6 +121,16 @@ func checkResource(data []byte, wantType string) (*resourceHead, error) {
 			return nil, expr(invalidf("id must be a string"), "id")
 		}
 	}
+	// Refuse an oversized resource from its bytes: decoding it is what
+	// costs (a 10 MB array of numbers is 250 MB of Go values). A Bundle is
+	// left to its own checks: batches and transactions are decoded entry
+	// by entry (each entry comes through here), a stored Bundle is bounded
+	// by the store's validation.
+	if head.Type != "Bundle" {
+		if err := fhir.CheckShapeJSON(data, head.Type); err != nil {
+			return nil, err
+		}
+	}
 	return head, nil
 }
 
@@ -175,13 +188,45 @@ const bodyBudgetWait = 30 * time.Second
 // bytes, the decoded tree, the stored copy), so a burst of 5-17 MB bodies
 // held 1.3 GB at once; a request waits before its body is read, so the
 // bytes wait in the kernel's socket buffers, not in the heap.
+//
+// When the last large body is done the heap it used is garbage that the
+// runtime would keep (and count in the RSS) until its next collection,
+// which an idle server may not run for minutes: the budget then gives it
+// back to the OS once (trimAfter later, if no large body came meanwhile).
 type bodyBudget struct {
-	sem *semaphore.Weighted
+	sem       *semaphore.Weighted
+	inFlight  atomic.Int64 // bytes held
+	trimAfter time.Duration
+	trimming  atomic.Bool // a trim is scheduled
+	trim      func()      // debug.FreeOSMemory; a counter in tests
 }
 
 func newBodyBudget(total, maxBody int64) *bodyBudget {
 	total = max(total, maxBody) // a body the limit allows must fit
-	return &bodyBudget{sem: semaphore.NewWeighted(total)}
+	return &bodyBudget{sem: semaphore.NewWeighted(total), trimAfter: 2 * time.Second, trim: debug.FreeOSMemory}
+}
+
+// acquire waits for n bytes of the budget.
+func (b *bodyBudget) acquire(ctx context.Context, n int64) error {
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return err
+	}
+	b.inFlight.Add(n)
+	return nil
+}
+
+// release returns n bytes and, when no large body is left, schedules the
+// trim.
+func (b *bodyBudget) release(n int64) {
+	b.sem.Release(n)
+	if b.inFlight.Add(-n) == 0 && b.trimming.CompareAndSwap(false, true) {
+		time.AfterFunc(b.trimAfter, func() {
+			defer b.trimming.Store(false)
+			if b.inFlight.Load() == 0 {
+				b.trim()
+			}
+		})
+	}
 }
 
 // weight is the share of the budget a request holds while it is handled:
@@ -208,14 +253,14 @@ func (s *Server) budgetBodies(next http.Handler) http.Handler {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.bodyWait)
-		err := s.bodies.sem.Acquire(ctx, n)
+		err := s.bodies.acquire(ctx, n)
 		cancel()
 		if err != nil {
 			w.Header().Set("Retry-After", "5")
 			Error(w, r, ward.Errorf(ward.ETOOMANY, "Too many large request bodies in progress; retry later"))
 			return
 		}
-		defer s.bodies.sem.Release(n)
+		defer s.bodies.release(n)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -2,6 +2,7 @@ package wardhttp
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wardhealth/ward"
 )
 
 // TestBodyBudget: large bodies handled at once never exceed the budget. A
@@ -96,5 +99,60 @@ func TestReadBodyPreallocates(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if per := (after.TotalAlloc - before.TotalAlloc) / 4; per > uint64(len(body))*5/4 {
 		t.Errorf("reading an 8 MB body allocated %d MB", per>>20)
+	}
+}
+
+// TestBodyBudgetGivesMemoryBack: once the last large body is done the
+// budget returns the heap to the OS (once), not while bodies are in flight.
+func TestBodyBudgetGivesMemoryBack(t *testing.T) {
+	b := newBodyBudget(8<<20, 4<<20)
+	trims := make(chan struct{}, 4)
+	b.trim, b.trimAfter = func() { trims <- struct{}{} }, 50*time.Millisecond
+	ctx := t.Context()
+	if err := b.acquire(ctx, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.acquire(ctx, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	b.release(3 << 20)
+	select {
+	case <-trims:
+		t.Fatal("trimmed with a large body still in flight")
+	case <-time.After(150 * time.Millisecond):
+	}
+	b.release(3 << 20)
+	select {
+	case <-trims:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no trim after the last large body")
+	}
+	select {
+	case <-trims:
+		t.Fatal("trimmed twice")
+	case <-time.After(150 * time.Millisecond):
+	}
+}
+
+// TestCheckResourceRefusesShapeFromBytes: a resource over the shape limits
+// is refused before anything decodes it (the store would decode a 4 MB
+// array of numbers into about 100 MB of Go values first), naming where.
+func TestCheckResourceRefusesShapeFromBytes(t *testing.T) {
+	body := []byte(`{"resourceType":"Patient","name":[{"given":[0` + strings.Repeat(",1", 2_000_000) + `]}]}`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := checkResource(body, "Patient")
+	runtime.ReadMemStats(&after)
+	var e *ward.Error
+	if !errors.As(err, &e) || e.Code != ward.EINVALID || len(e.Expression) != 1 || e.Expression[0] != "Patient.name[0].given" {
+		t.Fatalf("got %v, want EINVALID at Patient.name[0].given", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("refusing it allocated %d KB", got>>10)
+	}
+	// A Bundle's entries are checked one by one, not the Bundle whole.
+	entries := strings.TrimSuffix(strings.Repeat(`{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},`, 10_001), ",")
+	if _, err := checkResource([]byte(`{"resourceType":"Bundle","type":"batch","entry":[`+entries+`]}`), "Bundle"); err != nil {
+		t.Errorf("a batch of 10,001 entries: %v", err)
 	}
 }
