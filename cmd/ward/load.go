@@ -40,12 +40,21 @@ func load(ctx context.Context, args []string) error {
 	project := fs.String("project", wire.DefaultProjectID, "project the -sql search runs in")
 	vsToken := fs.String("vs-token", "", "also load the same URLs with this bearer token (the baseline) and print the latency ratio token/vs-token")
 	rounds := fs.Int("rounds", 1, "with -vs-token: alternate the two callers this many times, -d each")
+	bodies := fs.Int("bodies", 0, "instead of loading URLs: POST this many large bodies (valid, malformed, invalid; see bodyload.go) to the server at the first argument and report its memory")
+	bodyMin := fs.Float64("body-min", 5, "with -bodies: smallest body in MB")
+	bodyMax := fs.Float64("body-max", 17, "with -bodies: largest body in MB")
+	pid := fs.Int("pid", 0, "with -bodies: the server's process id, to report its resident memory (Linux)")
 	var db dbConfig
 	db.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	urls := fs.Args()
+	if *bodies > 0 && len(urls) > 0 {
+		b := &bodyLoad{base: urls[0], token: *token, n: *bodies, c: *concurrency, minMB: *bodyMin, maxMB: *bodyMax, pid: *pid,
+			settle: []time.Duration{10 * time.Second, 60 * time.Second, 150 * time.Second}}
+		return b.run(ctx)
+	}
 	if *urlFile != "" {
 		data, err := os.ReadFile(*urlFile)
 		if err != nil {

@@ -37,6 +37,8 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&c.addr, "addr", env("WARD_ADDR", ":8103"), "listen address [WARD_ADDR]")
 	fs.StringVar(&c.baseURL, "base-url", env("WARD_BASE_URL", "http://localhost:8103/"), "public base URL [WARD_BASE_URL]")
 	fs.Int64Var(&c.maxBody, "max-body", envInt("WARD_MAX_BODY_BYTES", wardhttp.DefaultMaxBodyBytes), "request body limit in bytes [WARD_MAX_BODY_BYTES]")
+	bodiesInFlight := fs.Int64("max-body-in-flight", envInt("WARD_MAX_BODY_IN_FLIGHT", wardhttp.DefaultBodyBytesInFlight), "bytes of large (over 256 KiB) request bodies handled at once, server-wide; more wait, then 429 [WARD_MAX_BODY_IN_FLIGHT]")
+	memoryLimit := fs.String("memory-limit", env("WARD_MEMORY_LIMIT", defaultMemoryLimit), "soft limit of the Go heap (e.g. 1GiB, 512MiB; off = none); the default gives way to GOMEMLIMIT [WARD_MEMORY_LIMIT]")
 	logLevel := fs.String("log-level", env("WARD_LOG_LEVEL", "info"), "debug, info (one line per request), warn or error [WARD_LOG_LEVEL]")
 	origins := fs.String("allowed-origins", env("WARD_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the API cross-origin (CORS), e.g. https://app.example.com; * = any; empty = none [WARD_ALLOWED_ORIGINS]")
 	loadDefs := fs.Bool("definitions", envBool("WARD_DEFINITIONS", true), "load the base FHIR R4 definitions into the FHIR R4 project (in the background; a no-op once loaded) [WARD_DEFINITIONS]")
@@ -45,6 +47,10 @@ func serve(ctx context.Context, args []string) error {
 	c.db.flags(fs)
 	c.auth.flags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	limit, err := applyMemoryLimit(*memoryLimit, flagSet(fs, "memory-limit") || os.Getenv("WARD_MEMORY_LIMIT") != "")
+	if err != nil {
 		return err
 	}
 	if *pprofAddr != "" {
@@ -69,7 +75,7 @@ func serve(ctx context.Context, args []string) error {
 	if err := identity.Seed(ctx); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, Version: version, Auth: identity,
+	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, BodyBytesInFlight: *bodiesInFlight, Version: version, Auth: identity,
 		AllowedOrigins: splitList(*origins)}
 	var handler http.Handler
 	if c.metricsAddr == "" {
@@ -90,7 +96,7 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("ward listening", "addr", ln.Addr().String(), "database", c.db.engine(), "version", version)
+	logger.Info("ward listening", "addr", ln.Addr().String(), "database", c.db.engine(), "version", version, "memory_limit", limit)
 	// The first load takes seconds (more on PostgreSQL), so it runs while
 	// serving; it resumes where it stopped if the server stops first.
 	loaded := make(chan struct{})

@@ -33,7 +33,10 @@ const DefaultProjectID = "6b7c1f0e-3c1a-4d8e-9a57-2f3c7d1e0a01"
 type Config struct {
 	BaseURL      string
 	MaxBodyBytes int64
-	Version      string
+	// BodyBytesInFlight bounds the large request bodies handled at once
+	// (0: wardhttp.DefaultBodyBytesInFlight).
+	BodyBytesInFlight int64
+	Version           string
 	// Authenticate resolves the caller; nil means the default project.
 	// Ignored when Auth is set.
 	Authenticate func(r *http.Request) (*ward.Principal, error)
@@ -99,21 +102,22 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 		}
 	}
 	server := wardhttp.NewServer(wardhttp.Options{
-		Store:          s,
-		Logger:         logger,
-		BaseURL:        c.BaseURL,
-		MaxBodyBytes:   c.MaxBodyBytes,
-		Registry:       reg,
-		Authenticate:   c.Authenticate,
-		Parse:          search.Parse,
-		ResourceTypes:  fhir.ResourceTypes(),
-		SearchParams:   capabilityParams,
-		Version:        c.Version,
-		Database:       s.Dialect().Name(),
-		Routes:         routes,
-		Operations:     operations,
-		Fallback:       console,
-		AllowedOrigins: c.AllowedOrigins,
+		Store:             s,
+		Logger:            logger,
+		BaseURL:           c.BaseURL,
+		MaxBodyBytes:      c.MaxBodyBytes,
+		BodyBytesInFlight: c.BodyBytesInFlight,
+		Registry:          reg,
+		Authenticate:      c.Authenticate,
+		Parse:             search.Parse,
+		ResourceTypes:     fhir.ResourceTypes(),
+		SearchParams:      capabilityParams,
+		Version:           c.Version,
+		Database:          s.Dialect().Name(),
+		Routes:            routes,
+		Operations:        operations,
+		Fallback:          console,
+		AllowedOrigins:    c.AllowedOrigins,
 	})
 	return server.Handler(), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
