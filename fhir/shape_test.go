@@ -127,3 +127,45 @@ func FuzzCheckShapeJSON(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkShapeChecks prices the shape checks against the work every
+// write already does on the same resource: json.Valid on the bytes (http)
+// and ValidateResource on the decoded tree (store).
+func BenchmarkShapeChecks(b *testing.B) {
+	concepts := strings.TrimSuffix(strings.Repeat(`{"code":"c123","display":"A display text"},`, 6_000), ",")
+	for _, c := range []struct{ name, body string }{
+		{"Patient", `{"resourceType":"Patient","id":"p1","active":true,"gender":"female","birthDate":"1970-02-28",
+		  "name":[{"use":"official","family":"Smith","given":["Alice","B."]}],"identifier":[{"system":"http://x","value":"1"}],
+		  "telecom":[{"system":"phone","value":"+1 555"}],"address":[{"line":["1 Main St"],"city":"X","postalCode":"1"}]}`},
+		{"ValueSet-6000-concepts", `{"resourceType":"ValueSet","status":"active","compose":{"include":[{"system":"http://x","concept":[` + concepts + `]}]}}`},
+	} {
+		data := []byte(c.body)
+		tree := decode(b, c.body)
+		b.Run(c.name+"/json.Valid", func(b *testing.B) {
+			for b.Loop() {
+				json.Valid(data)
+			}
+		})
+		b.Run(c.name+"/CheckShapeJSON", func(b *testing.B) {
+			for b.Loop() {
+				if err := CheckShapeJSON(data, "Patient"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/checkShape", func(b *testing.B) {
+			for b.Loop() {
+				if err := checkShape(tree); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/ValidateResource", func(b *testing.B) {
+			for b.Loop() {
+				if err := ValidateResource(tree); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
