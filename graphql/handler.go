@@ -37,7 +37,7 @@ const (
 	// limit of ORed values).
 	maxIDs = 100
 	// defaultCount is the page size of a list without _count (REST's).
-	defaultCount = search.DefaultCount
+	defaultCount = ward.DefaultPageSize
 )
 
 // Handler serves /fhir/R4/$graphql. Mount it behind the caller resolution
