@@ -88,6 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Args:          req.Variables,
 		Context:       withRequest(r.Context(), h.maxResolutions, h.maxResources),
 	})
+	locate(result.Errors, req.Query)
 	out, err := json.Marshal(result)
 	if err != nil {
 		wardhttp.Error(w, r, err)

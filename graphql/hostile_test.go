@@ -29,13 +29,17 @@ var hostileQueries = []struct{ name, query, want string }{
 	{"duplicate fragment", `{ PatientList { ...a } } fragment a on Patient { id } fragment a on Patient { gender }`, `one fragment named "a"`},
 	{"unused fragment repeating a field", `{ PatientList { id } } fragment u on Patient { ` + strings.Repeat("id ", 3000) + `}`, `never used`},
 	{"fragments doubling at each level", `{ PatientList { ...f0 } } ` + doubling(40), `more than 10 times`},
-	{"many fragments spread in one set", `{ PatientList { ` + spreads(3000) + ` } } ` + fragments(3000), `Too many fields`},
-	{"deeply nested list literal", `{ PatientList(name: ` + strings.Repeat("[", 1_000_000) + strings.Repeat("]", 1_000_000) + `) { id } }`, `nesting exceeds`},
-	{"deeply nested object literal", `mutation { PatientCreate(res: ` + strings.Repeat("{a: ", 500_000) + "1" + strings.Repeat("}", 500_000) + `) { id } }`, `nesting exceeds`},
-	{"deeply nested selections", strings.Repeat("{ PatientList ", 1_000_000) + strings.Repeat("}", 1_000_000), `nesting exceeds`},
-	{"deeply nested inline fragments", `{ PatientList { ` + strings.Repeat("... on Patient { ", 500_000) + "id" + strings.Repeat(" }", 500_000) + ` } }`, `nesting exceeds`},
-	{"too many tokens", `{ PatientList(name: [` + strings.Repeat(`"x" `, 200_000) + `]) { id } }`, `Query too long`},
-	{"many arguments on repeated fields", "{ " + strings.Repeat(`PatientList(`+manyArgs(2000)+`) { id } `, 10) + "}", `Too many arguments`},
+	{"many fragments spread in one set", `{ PatientList { ` + spreads(1500) + ` } } ` + fragments(1500), `Too many fields`},
+	{"2 MB of nested list literal", `{ PatientList(name: ` + strings.Repeat("[", 1_000_000) + strings.Repeat("]", 1_000_000) + `) { id } }`, `Query too long (at most 1048576 bytes`},
+	{"deeply nested list literal", `{ PatientList(name: ` + strings.Repeat("[", 300_000) + strings.Repeat("]", 300_000) + `) { id } }`, `nesting exceeds`},
+	{"deeply nested object literal", `mutation { PatientCreate(res: ` + strings.Repeat("{a: ", 200_000) + "1" + strings.Repeat("}", 200_000) + `) { id } }`, `nesting exceeds`},
+	{"deeply nested selections", strings.Repeat("{ PatientList ", 60_000) + strings.Repeat("}", 60_000), `nesting exceeds`},
+	{"deeply nested inline fragments", `{ PatientList { ` + strings.Repeat("... on Patient { ", 50_000) + "id" + strings.Repeat(" }", 50_000) + ` } }`, `nesting exceeds`},
+	{"too many tokens", `{ PatientList(name: [` + strings.Repeat(`"x" `, 200_000) + `]) { id } }`, `Query too long (at most 20000 tokens)`},
+	// graphql-go scanned the whole query for line breaks at each of its
+	// 4,000 errors here: minutes of CPU.
+	{"many errors in a long query", "# " + strings.Repeat("padding ", 100_000) + "\nquery Q(" + strings.Repeat("$v: Int ", 4000) + ") { PatientList { id } }", `one variable named "v"`},
+	{"many arguments on repeated fields", "{ " + strings.Repeat(`PatientList(`+manyArgs(500)+`) { id } `, 10) + "}", `Too many arguments`},
 }
 
 // doubling defines f0 … f(n-1), each spreading the next twice: 2^n paths.
@@ -131,4 +135,36 @@ func (w *world) send(t testing.TB, method, caller, query string) gqlReply {
 	out := gqlReply{status: rec.Code, raw: rec.Body.String()}
 	_ = json.Unmarshal(rec.Body.Bytes(), &out.body)
 	return out
+}
+
+// TestErrorLocations: field errors keep the line and column of their
+// field, counted over \n, \r\n and \r line breaks, as graphql-go gives.
+func TestErrorLocations(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		for _, c := range []struct{ query, want string }{
+			{"{ PatientList(birthdate: \"notadate\") { id } }", "1 3"},
+			{"{\n  a: PatientList { id }\r\n\r   b: PatientList(birthdate: \"notadate\") { id }\n}", "4 4"},
+			{"# a comment\n\n{ a: PatientList { id }\n\tb: PatientList(birthdate: \"x\") { id } }", "4 2"},
+		} {
+			r := w.send(t, http.MethodPost, "admin", c.query)
+			got := walk(w, r.body, []string{"errors", "0", "locations", "0", "line"}) + " " + walk(w, r.body, []string{"errors", "0", "locations", "0", "column"})
+			if got != c.want {
+				t.Errorf("%q: error at %s, want %s: %s", c.query, got, c.want, r.raw)
+			}
+		}
+	})
+}
+
+// TestBlockStringEscape: an escaped triple quote in a block string reads
+// as the query says (graphql-go's lexer writes into the text it lexes, so
+// the pre-parse scan must not share it with the parser).
+func TestBlockStringEscape(t *testing.T) {
+	w := newWorld(t, storetest.OpenSQLite(t))
+	r := w.send(t, http.MethodPost, "admin", `{ PatientList(name: """al\"""pha""") { id } b: PatientList(name: """alpha""") { id } }`)
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	check(t, w, r.body, "data.PatientList.#=0", r.raw)
+	check(t, w, r.body, "data.b.ids=alice arthur", r.raw)
 }

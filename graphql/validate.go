@@ -22,20 +22,33 @@ const (
 	// with an inline fragment at every level, or a mutation's resource
 	// literal, stays far below it.
 	maxNesting = 64
-	// maxTokens bounds a query's tokens, the size of the parsed document
-	// (a 16 MB body would parse into gigabytes of syntax tree). 2,000
-	// fields with their arguments take a few tens of thousands.
-	maxTokens = 100_000
+	// maxTokens bounds a query's tokens, and so the parsed document and
+	// the validation errors graphql-go makes (some of its rules cost more
+	// than linear time in them: 30,000 fields of one input object took 2 s
+	// to refuse). 2,000 fields with their arguments fit; bulk data
+	// belongs in variables.
+	maxTokens = 20_000
+	// maxQueryBytes bounds the query text, strings and comments included
+	// (a 10 MB block string took 7 s to parse).
+	maxQueryBytes = 1 << 20
 )
 
 // parseQuery parses query and checks what graphql-go's validator cannot
 // be trusted with: nesting and size before parsing, fragments after.
 func parseQuery(query string) (*ast.Document, error) {
-	src := source.NewSource(&source.Source{Body: []byte(query), Name: "GraphQL request"})
-	if err := checkTokens(src); err != nil {
+	if len(query) > maxQueryBytes {
+		return nil, ward.Errorf(ward.EINVALID, "Query too long (at most %d bytes; send data in variables)", maxQueryBytes)
+	}
+	// Each lexer gets its own copy: graphql-go's writes into the text at
+	// an escaped triple quote, which a second lexing would misread.
+	if err := checkTokens(source.NewSource(&source.Source{Body: []byte(query), Name: "GraphQL request"})); err != nil {
 		return nil, err
 	}
-	doc, err := parser.Parse(parser.ParseParams{Source: src})
+	src := source.NewSource(&source.Source{Body: []byte(query), Name: "GraphQL request"})
+	// Without the source in the syntax tree, graphql-go does not scan the
+	// whole query for line breaks at each error (a query with thousands of
+	// errors took minutes); locate puts the lines and columns back.
+	doc, err := parser.Parse(parser.ParseParams{Source: src, Options: parser.ParseOptions{NoSource: true}})
 	if err != nil {
 		return nil, syntaxError(err)
 	}
