@@ -23,12 +23,24 @@
 // its level, which is what batches Reference.resource look-ups across a list
 // into one search per type. graph-gophers/graphql-go needs an SDL string and
 // Go resolver methods per type, a poor fit for ~1,500 generated types.
+// graphql-go's parser and validator recurse without bound (once per level
+// of nesting; its overlapping-fields rule follows a fragment cycle
+// forever): the stack overflow is fatal and no recover catches it, so no
+// document reaches them unchecked (see Limits). Its errors would each scan
+// the whole query for line breaks, so queries are parsed without their
+// source and locate computes the lines and columns once per answer.
 //
-// Limits: before validation, a query deeper than MaxDepth (12, as Medplum),
-// with more than 2,000 field selections or repeating one response name more
-// than 10 times in a selection set is a 400 (graphql-go's overlapping-fields
-// rule is quadratic in such repeats: 2,000 copies of one field took 37 s
-// to validate). At most MaxResolutions store look-ups (searches and
+// Limits: before parsing, a query over 1 MB or 20,000 tokens, or nesting
+// {, [ and ( more than 64 deep, is a 400 (a loop over the tokens; graphql-go's
+// parser would recurse once per level). After parsing, a duplicate, unknown,
+// cyclic or unused fragment is a 400 (an iterative walk). Then, before
+// validation, a query deeper than MaxDepth (12, as Medplum), with more than
+// 2,000 selections (fields, fragment spreads and inline fragments, a
+// fragment counted at each use, so fragments spreading each other cannot
+// multiply the work), repeating one response name more than 10 times in a
+// selection set, or giving a field more than 100 arguments is a 400
+// (graphql-go's overlapping-fields rule is quadratic in such repeats and
+// their arguments: 2,000 copies of one field took 37 s to validate). At most MaxResolutions store look-ups (searches and
 // reference batches), MaxResources resources and MaxFilters search
 // parameters (past the first five of each search) per request; past them the
 // fields answer errors.
