@@ -195,7 +195,7 @@ func (r *resolvers) write(ctx context.Context, fn func(context.Context, ward.Res
 	if res == nil {
 		return nil, nil
 	}
-	return decode(ctx, res)
+	return decode(res)
 }
 
 // resourceContent is the JSON of a res argument, with its resourceType.

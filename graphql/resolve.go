@@ -107,7 +107,7 @@ func (r *resolvers) read(rt string) gql.FieldResolveFn {
 		if err != nil {
 			return nil, r.fieldError(p.Context, err)
 		}
-		return decode(p.Context, res)
+		return decode(res)
 	}
 }
 
@@ -118,7 +118,7 @@ func (r *resolvers) list(rt string) gql.FieldResolveFn {
 		if err != nil {
 			return nil, err
 		}
-		return decodeAll(p.Context, res.Matches)
+		return decodeAll(res.Matches)
 	}
 }
 
@@ -134,7 +134,7 @@ func (r *resolvers) connection(rt string) gql.FieldResolveFn {
 		if err != nil {
 			return nil, err
 		}
-		matches, err := decodeAll(p.Context, res.Matches)
+		matches, err := decodeAll(res.Matches)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ func (r *resolvers) reverse(src string) gql.FieldResolveFn {
 		if err != nil {
 			return nil, err
 		}
-		return decodeAll(p.Context, res.Matches)
+		return decodeAll(res.Matches)
 	}
 }
 
@@ -324,7 +324,7 @@ func (r *resolvers) loadBatch(ctx context.Context, rq *request, rt string, ids [
 	}
 	found := map[string]map[string]any{}
 	for _, m := range res.Matches {
-		d, err := decode(ctx, m)
+		d, err := decode(m)
 		if err != nil {
 			return err
 		}
@@ -346,7 +346,7 @@ func (r *resolvers) readEach(ctx context.Context, rq *request, rt string, ids []
 		}
 		switch ward.ErrorCode(err) {
 		case "":
-			if found[id], err = decode(ctx, res); err != nil {
+			if found[id], err = decode(res); err != nil {
 				return err
 			}
 		case ward.ENOTFOUND, ward.EGONE, ward.EFORBIDDEN:
@@ -395,7 +395,7 @@ func (r *resolvers) fieldError(ctx context.Context, err error) error {
 // decode is a resource as the store returned it: the store's output gate
 // has already removed what the caller may not see (hidden fields, secrets,
 // non-extended meta), exactly as for REST.
-func decode(ctx context.Context, res *ward.Resource) (map[string]any, error) {
+func decode(res *ward.Resource) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(res.Content, &m); err != nil {
 		return nil, err
@@ -403,10 +403,10 @@ func decode(ctx context.Context, res *ward.Resource) (map[string]any, error) {
 	return m, nil
 }
 
-func decodeAll(ctx context.Context, rs []*ward.Resource) ([]map[string]any, error) {
+func decodeAll(rs []*ward.Resource) ([]map[string]any, error) {
 	out := make([]map[string]any, len(rs))
 	for i, res := range rs {
-		m, err := decode(ctx, res)
+		m, err := decode(res)
 		if err != nil {
 			return nil, err
 		}
