@@ -1,8 +1,9 @@
 package ward
 
-// What a caller may see: the type and field lists that decide it, in one
-// place. The store's output gate (store/present.go) applies them to every
-// resource it returns; nothing else removes or keeps fields for callers.
+// What a caller may see and touch: the type and field lists that decide
+// it, in one place. The store enforces them (store/present.go is the output
+// gate, store/policy.go and store/scope.go the walls); nothing else keeps
+// its own copy of these lists.
 
 // Page sizes of searches, histories and GraphQL lists (Medplum's).
 const (
@@ -64,4 +65,46 @@ func IsDefinitionType(t string) bool {
 // ProjectAdminTypes are the types of IsProjectAdminType (spec 1.7).
 func ProjectAdminTypes() []string {
 	return []string{"Project", "ProjectMembership", "User", "UserSecurityRequest"}
+}
+
+// IsProtectedType reports whether only system principals may touch t
+// (spec 1.7); everyone else gets 403 on every interaction.
+func IsProtectedType(t string) bool {
+	switch t {
+	case "DomainConfiguration", "JsonWebKey", "Login":
+		return true
+	}
+	return false
+}
+
+// IsServerSecretType reports whether t holds the server's own secrets: its
+// signing keys and its users' logins. Only server internals (an Internal
+// principal) create, update or delete them; a super admin reads them
+// without their SecretFields.
+func IsServerSecretType(t string) bool {
+	return t == "JsonWebKey" || t == "Login"
+}
+
+// IsProjectAdminType reports whether t is a project-admin type (spec 1.7,
+// ProjectAdminTypes):
+// never granted by a "*" rule; regular members get 403, project admins get
+// the synthetic rules of spec 2.9.
+func IsProjectAdminType(t string) bool {
+	switch t {
+	case "Project", "ProjectMembership", "User", "UserSecurityRequest":
+		return true
+	}
+	return false
+}
+
+// IsIdentityType reports the types a caller's identity is built from
+// (logins, memberships, projects, policies, users, clients, signing keys,
+// user configurations): a committed write of one empties the caller cache
+// of every process.
+func IsIdentityType(t string) bool {
+	switch t {
+	case "Login", "ProjectMembership", "Project", "AccessPolicy", "User", "ClientApplication", "JsonWebKey", "UserConfiguration":
+		return true
+	}
+	return false
 }

@@ -167,13 +167,13 @@ func (c *principalCache) dropAll() {
 // (postgres.Listen). Type "*" stands for any identity write.
 func (s *Service) Invalidate(written []*ward.Resource) {
 	for _, res := range written {
-		switch res.Type {
-		case "Login":
+		switch {
+		case res.Type == "Login":
 			s.cache.dropLogin(res.ID)
-		case "ProjectMembership", "Project", "AccessPolicy", "User", "ClientApplication", "UserConfiguration":
-			s.cache.dropAll()
-		case "JsonWebKey", "*":
+		case res.Type == "JsonWebKey" || res.Type == "*":
 			s.forgetKeys()
+			s.cache.dropAll()
+		case ward.IsIdentityType(res.Type):
 			s.cache.dropAll()
 		}
 	}

@@ -35,22 +35,13 @@ const maxPayload = 7000
 // stays checked out).
 const pollInterval = 250 * time.Millisecond
 
-// isIdentityType reports the types auth's caller cache depends on.
-func isIdentityType(typ string) bool {
-	switch typ {
-	case "Login", "ProjectMembership", "Project", "AccessPolicy", "User", "ClientApplication", "JsonWebKey", "UserConfiguration":
-		return true
-	}
-	return false
-}
-
 // notifyIdentityWrites registers the sender on s: after a commit that
 // wrote identity types, one NOTIFY names them.
 func notifyIdentityWrites(s *store.Store, logger *slog.Logger) {
 	s.OnCommit(func(ctx context.Context, written []*ward.Resource) {
 		var refs []string
 		for _, r := range written {
-			if isIdentityType(r.Type) {
+			if ward.IsIdentityType(r.Type) {
 				refs = append(refs, r.Type+"/"+r.ID)
 			}
 		}
@@ -185,7 +176,7 @@ func parsePayload(schema, payload string) []*ward.Resource {
 			continue
 		}
 		typ, id, ok := strings.Cut(l, "/")
-		if ok && isIdentityType(typ) {
+		if ok && ward.IsIdentityType(typ) {
 			out = append(out, &ward.Resource{Type: typ, ID: id})
 		}
 	}
