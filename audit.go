@@ -1,0 +1,75 @@
+package ward
+
+import (
+	"context"
+	"time"
+)
+
+// AuditRecord is one access to data or to identity, allowed or refused, as
+// the server saw it. The audit log turns it into a FHIR AuditEvent shaped
+// as IHE BALP (Basic Audit Log Patterns) and keeps it in ProjectID's
+// tamper-evident trail.
+type AuditRecord struct {
+	// Time of the access (millisecond precision).
+	Time time.Time
+	// ProjectID is the trail the record belongs to: the caller's project,
+	// or SystemProjectID when no caller could be established (a 401). Never
+	// the project a refused request tried to reach.
+	ProjectID string
+
+	// Kind is "rest" for FHIR interactions, "login" for user
+	// authentication and the identity events (DICOM 110114).
+	Kind string
+	// Action is the FHIR AuditEvent action: C, R, U, D or E (execute:
+	// searches, operations, batches, logins).
+	Action string
+	// Interaction names what was done: the FHIR restful interaction
+	// (read, vread, history-instance, history-type, history-system,
+	// search-type, search-system, create, update, patch, delete, batch,
+	// transaction) or the operation ($graphql, $everything, …), or the
+	// identity event (login, token, refresh, logout, password-change, …).
+	Interaction string
+
+	// Outcome is the FHIR AuditEvent outcome: "0" success, "4" minor
+	// failure (a refusal: 4xx), "8" serious failure (a 5xx), "12" major.
+	Outcome string
+	// Status is the HTTP status answered; Reason a short text for refusals
+	// and failed logins (never a password or token).
+	Status int
+	Reason string
+
+	// Who: references as Medplum writes them ("User/…", "Practitioner/…",
+	// "ProjectMembership/…", "ClientApplication/…"); empty when unknown.
+	User       string
+	Profile    string
+	Membership string
+	Client     string
+	OnBehalfOf string
+
+	// From where.
+	Address   string
+	UserAgent string
+	// RequestID also appears in the request log line.
+	RequestID string
+
+	// What: the resource (type, id, version) the interaction concerned, the
+	// query string of a search and how many resources it matched (-1 when
+	// not counted).
+	ResourceType string
+	ResourceID   string
+	VersionID    string
+	Query        string
+	Results      int
+	// Patients are the patients whose data the access concerned ("Patient/…"):
+	// a resource's patient compartment, or a search page's distinct
+	// patients (bounded).
+	Patients []string
+}
+
+// AuditLog keeps the audit trail.
+type AuditLog interface {
+	// Record makes rec durable in its project's trail and returns once it
+	// is: callers answer the client only after Record returned. Many
+	// concurrent records may share one commit.
+	Record(ctx context.Context, rec *AuditRecord) error
+}
