@@ -73,3 +73,20 @@ type AuditLog interface {
 	// concurrent records may share one commit.
 	Record(ctx context.Context, rec *AuditRecord) error
 }
+
+// AuditVerification is what a walk of one project's audit chain found.
+type AuditVerification struct {
+	ProjectID string `json:"project"`
+	// Checked counts the chain links verified before the first broken one
+	// (all of them when OK).
+	Checked int64 `json:"checked"`
+	OK      bool  `json:"ok"`
+	// BrokenSeq is the sequence number of the first broken link (0 when
+	// OK); Problem says what is wrong there: "content changed", "record
+	// missing", "seq gap", "prev_hash mismatch", "hash mismatch", or
+	// "AuditEvent not in chain" (then EventID names it and BrokenSeq is the
+	// chain length + 1).
+	BrokenSeq int64  `json:"brokenSeq,omitempty"`
+	Problem   string `json:"problem,omitempty"`
+	EventID   string `json:"eventId,omitempty"`
+}

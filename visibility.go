@@ -85,6 +85,14 @@ func IsServerSecretType(t string) bool {
 	return t == "JsonWebKey" || t == "Login"
 }
 
+// IsServerWrittenType reports whether only server internals (an Internal
+// principal) may create, update or delete t, whoever asks, a super admin
+// included: the server-secret types and the append-only audit trail
+// (AuditEvent). Reads stay governed by the walls and policies.
+func IsServerWrittenType(t string) bool {
+	return IsServerSecretType(t) || t == "AuditEvent"
+}
+
 // IsProjectAdminType reports whether t is a project-admin type (spec 1.7,
 // ProjectAdminTypes):
 // never granted by a "*" rule; regular members get 403, project admins get

@@ -41,7 +41,7 @@ func allowedRules(p *ward.Principal, typ string, i ward.Interaction) ([]*ward.Po
 	if ward.IsProtectedType(typ) && !p.System {
 		return nil, forbidden()
 	}
-	if ward.IsServerSecretType(typ) && !p.Internal && i&writeInteractions != 0 {
+	if ward.IsServerWrittenType(typ) && !p.Internal && i&writeInteractions != 0 {
 		return nil, forbidden()
 	}
 	if p.Policy == nil {

@@ -235,7 +235,7 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 	if _, err := allowedRules(p, typ, ward.InteractionRead); err != nil {
 		return err
 	}
-	if ward.IsServerSecretType(typ) && !p.Internal {
+	if ward.IsServerWrittenType(typ) && !p.Internal {
 		return forbidden()
 	}
 	if !validID(id) {

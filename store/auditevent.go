@@ -1,0 +1,269 @@
+package store
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardhealth/ward"
+)
+
+// Code systems of the AuditEvent shape (IHE BALP, Basic Audit Log Patterns).
+const (
+	auditEventTypeSystem  = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+	dicomSystem           = "http://dicom.nema.org/resources/ontology/DCM"
+	restfulSystem         = "http://hl7.org/fhir/restful-interaction"
+	objectRoleSystem      = "http://terminology.hl7.org/CodeSystem/object-role"
+	entityTypeSystem      = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+	balpEntityTypeSystem  = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
+	sourceTypeSystem      = "http://terminology.hl7.org/CodeSystem/security-source-type"
+	participationSystem   = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
+	wardOperationSystem   = "https://ward.health/fhir/CodeSystem/operation"
+	wardIdentityEvent     = "https://ward.health/fhir/CodeSystem/identity-event"
+	wardAgentRoleSystem   = "https://ward.health/fhir/CodeSystem/audit-agent-role"
+	wardHTTPStatusExt     = "https://ward.health/fhir/StructureDefinition/http-status"
+	wardUserAgentExt      = "https://ward.health/fhir/StructureDefinition/user-agent"
+	wardServerIdentSystem = "https://ward.health/fhir/server"
+)
+
+type coding struct {
+	System  string `json:"system,omitempty"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
+}
+
+type codeableConcept struct {
+	Coding []coding `json:"coding,omitempty"`
+	Text   string   `json:"text,omitempty"`
+}
+
+type identifier struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value"`
+}
+
+type reference struct {
+	Reference  string      `json:"reference,omitempty"`
+	Identifier *identifier `json:"identifier,omitempty"`
+	Display    string      `json:"display,omitempty"`
+}
+
+type extension struct {
+	URL          string `json:"url"`
+	ValueInteger *int   `json:"valueInteger,omitempty"`
+	ValueString  string `json:"valueString,omitempty"`
+}
+
+type auditNetwork struct {
+	Address string `json:"address"`
+	Type    string `json:"type"`
+}
+
+type auditAgent struct {
+	Extension []extension       `json:"extension,omitempty"`
+	Type      *codeableConcept  `json:"type,omitempty"`
+	Role      []codeableConcept `json:"role,omitempty"`
+	Who       *reference        `json:"who,omitempty"`
+	AltID     string            `json:"altId,omitempty"`
+	Requestor bool              `json:"requestor"`
+	Network   *auditNetwork     `json:"network,omitempty"`
+}
+
+type auditDetail struct {
+	Type        string `json:"type"`
+	ValueString string `json:"valueString"`
+}
+
+type auditEntity struct {
+	What   *reference    `json:"what,omitempty"`
+	Type   *coding       `json:"type,omitempty"`
+	Role   *coding       `json:"role,omitempty"`
+	Query  string        `json:"query,omitempty"`
+	Detail []auditDetail `json:"detail,omitempty"`
+}
+
+type auditSource struct {
+	Observer reference `json:"observer"`
+	Type     []coding  `json:"type,omitempty"`
+}
+
+type auditEvent struct {
+	ResourceType string            `json:"resourceType"`
+	Meta         map[string]string `json:"meta"`
+	Extension    []extension       `json:"extension,omitempty"`
+	Type         coding            `json:"type"`
+	Subtype      []coding          `json:"subtype,omitempty"`
+	Action       string            `json:"action,omitempty"`
+	Recorded     string            `json:"recorded"`
+	Outcome      string            `json:"outcome,omitempty"`
+	OutcomeDesc  string            `json:"outcomeDesc,omitempty"`
+	Agent        []auditAgent      `json:"agent"`
+	Source       auditSource       `json:"source"`
+	Entity       []auditEntity     `json:"entity,omitempty"`
+}
+
+// auditProject is the trail rec belongs to: the server's when no caller
+// could be established.
+func auditProject(rec *ward.AuditRecord) string {
+	if rec.ProjectID == "" {
+		return ward.SystemProjectID
+	}
+	return rec.ProjectID
+}
+
+// auditEventJSON shapes rec as a FHIR R4 AuditEvent (IHE BALP), to be
+// created in rec's project.
+func auditEventJSON(rec *ward.AuditRecord) ([]byte, error) {
+	when := rec.Time
+	if when.IsZero() {
+		when = time.Now()
+	}
+	ev := auditEvent{
+		ResourceType: "AuditEvent",
+		Meta:         map[string]string{"project": auditProject(rec)},
+		Type:         auditType(rec.Kind),
+		Subtype:      auditSubtype(rec.Kind, rec.Interaction),
+		Action:       rec.Action,
+		Recorded:     when.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z07:00"),
+		Outcome:      rec.Outcome,
+		OutcomeDesc:  rec.Reason,
+		Agent:        auditAgents(rec),
+		Source: auditSource{
+			Observer: reference{Display: "Ward", Identifier: &identifier{System: wardServerIdentSystem, Value: "ward"}},
+			Type:     []coding{{System: sourceTypeSystem, Code: "4", Display: "Application Server"}},
+		},
+		Entity: auditEntities(rec),
+	}
+	if rec.Status != 0 {
+		status := rec.Status
+		ev.Extension = []extension{{URL: wardHTTPStatusExt, ValueInteger: &status}}
+	}
+	return json.Marshal(&ev)
+}
+
+func auditType(kind string) coding {
+	if kind == "login" {
+		return coding{System: dicomSystem, Code: "110114", Display: "User Authentication"}
+	}
+	return coding{System: auditEventTypeSystem, Code: "rest", Display: "RESTful Operation"}
+}
+
+// auditSubtype is the restful interaction, the operation, or the identity
+// event (DICOM Login/Logout where one applies).
+func auditSubtype(kind, interaction string) []coding {
+	switch {
+	case interaction == "":
+		return nil
+	case kind == "login":
+		out := []coding{{System: wardIdentityEvent, Code: interaction}}
+		switch interaction {
+		case "login":
+			out = append(out, coding{System: dicomSystem, Code: "110122", Display: "Login"})
+		case "logout":
+			out = append(out, coding{System: dicomSystem, Code: "110123", Display: "Logout"})
+		}
+		return out
+	case strings.HasPrefix(interaction, "$"):
+		return []coding{{System: restfulSystem, Code: "operation"}, {System: wardOperationSystem, Code: interaction}}
+	}
+	return []coding{{System: restfulSystem, Code: interaction}}
+}
+
+// auditAgents: the requestor (the profile, or the client application when
+// there is no profile) with the address it came from, then the other
+// identities of the caller, each an agent that is not the requestor.
+func auditAgents(rec *ward.AuditRecord) []auditAgent {
+	requestor := auditAgent{Requestor: true, AltID: rec.User}
+	if who := firstNonEmpty(rec.Profile, rec.Client); who != "" {
+		requestor.Who = &reference{Reference: who}
+	}
+	if rec.Address != "" {
+		requestor.Network = &auditNetwork{Address: rec.Address, Type: networkType(rec.Address)}
+	}
+	if rec.UserAgent != "" {
+		requestor.Extension = []extension{{URL: wardUserAgentExt, ValueString: rec.UserAgent}}
+	}
+	agents := []auditAgent{requestor}
+	others := []struct{ role, ref string }{
+		{"user", rec.User},
+		{"membership", rec.Membership},
+		{"on-behalf-of", rec.OnBehalfOf},
+	}
+	if rec.Profile != "" {
+		others = append(others, struct{ role, ref string }{"client", rec.Client})
+	}
+	for _, o := range others {
+		if o.ref == "" {
+			continue
+		}
+		agents = append(agents, auditAgent{
+			Role: []codeableConcept{{Coding: []coding{{System: wardAgentRoleSystem, Code: o.role}}}},
+			Who:  &reference{Reference: o.ref},
+		})
+	}
+	return agents
+}
+
+// networkType is AuditEvent.agent.network.type: 2 an IP address, 1 a name.
+func networkType(address string) string {
+	if strings.ContainsAny(address, ":") || strings.Trim(address, "0123456789.") == "" {
+		return "2"
+	}
+	return "1"
+}
+
+// auditEntities: the resource (versioned when known), each patient, the
+// query with its result count, and the request id.
+func auditEntities(rec *ward.AuditRecord) []auditEntity {
+	var out []auditEntity
+	if rec.ResourceType != "" && rec.ResourceID != "" {
+		ref := rec.ResourceType + "/" + rec.ResourceID
+		if rec.VersionID != "" {
+			ref += "/_history/" + rec.VersionID
+		}
+		out = append(out, auditEntity{
+			What: &reference{Reference: ref},
+			Type: &coding{System: entityTypeSystem, Code: "2", Display: "System Object"},
+			Role: &coding{System: objectRoleSystem, Code: "4", Display: "Domain Resource"},
+		})
+	}
+	for _, p := range rec.Patients {
+		out = append(out, auditEntity{
+			What: &reference{Reference: p},
+			Type: &coding{System: entityTypeSystem, Code: "1", Display: "Person"},
+			Role: &coding{System: objectRoleSystem, Code: "1", Display: "Patient"},
+		})
+	}
+	if rec.Query != "" || rec.Interaction == "search-type" || rec.Interaction == "search-system" {
+		q := auditEntity{
+			Type:  &coding{System: entityTypeSystem, Code: "2", Display: "System Object"},
+			Role:  &coding{System: objectRoleSystem, Code: "24", Display: "Query"},
+			Query: base64.StdEncoding.EncodeToString([]byte(rec.Query)),
+		}
+		if rec.ResourceType != "" && rec.ResourceID == "" {
+			q.What = &reference{Display: rec.ResourceType}
+		}
+		if rec.Results >= 0 {
+			q.Detail = []auditDetail{{Type: "results", ValueString: strconv.Itoa(rec.Results)}}
+		}
+		out = append(out, q)
+	}
+	if rec.RequestID != "" {
+		out = append(out, auditEntity{
+			What: &reference{Identifier: &identifier{Value: rec.RequestID}},
+			Type: &coding{System: balpEntityTypeSystem, Code: "XrequestId"},
+		})
+	}
+	return out
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
