@@ -16,6 +16,10 @@ type Resource struct {
 	LastUpdated time.Time
 	Deleted     bool
 	Content     []byte // nil for a deletion version
+	// Patients are the "Patient/…" references of the resource's
+	// meta.compartment, filled by the store for the audit trail before
+	// the output gate strips meta.compartment; never shown to a caller.
+	Patients []string
 }
 
 // Reference returns "Type/id".

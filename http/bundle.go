@@ -66,6 +66,9 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.viewOf(r)
+	if in.Type == "transaction" {
+		noteInteraction(r.Context(), in.Type)
+	}
 	switch in.Type {
 	case "transaction":
 		s.serveTransaction(w, r, v, in.Entry)
@@ -98,6 +101,7 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, v view
 	results := make([]*result, len(ops))
 	err := s.store.Write(r.Context(), func(ctx context.Context, tx ward.ResourceTx) error {
 		ops := freshOps(ops) // a transaction run again starts over
+		resetEntries(ctx)
 		b := newBundleRun(s, v)
 		for _, op := range ops {
 			if err := b.resolveID(ctx, tx, op); err != nil {
@@ -108,7 +112,9 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, v view
 			return err
 		}
 		for _, op := range processingOrder(ops) {
-			res, err := b.exec(ctx, tx, tx, op)
+			ectx := noteEntry(ctx, op)
+			res, err := b.exec(ectx, tx, tx, op)
+			finishEntry(ectx, res, err)
 			if err != nil {
 				return entryError(op.index, err)
 			}
@@ -117,6 +123,7 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, v view
 		return nil
 	})
 	if err != nil {
+		resetEntries(r.Context()) // nothing was kept: the Bundle's record tells the refusal
 		Error(w, r, err)
 		return
 	}
@@ -141,18 +148,9 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, v view, entr
 	}
 	// Batch entries are independent: run them in Bundle order.
 	for i, op := range ops {
-		if errs[i] != nil {
-			continue
-		}
-		if op.method == "GET" || op.method == "HEAD" {
-			results[i], errs[i] = b.exec(ctx, s.store, nil, op)
-			continue
-		}
-		errs[i] = s.store.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
-			var err error
-			results[i], err = b.exec(ctx, tx, tx, op)
-			return err
-		})
+		ectx := noteEntry(r.Context(), op)
+		s.runBatchEntry(ectx, b, op, &results[i], &errs[i])
+		finishEntry(ectx, results[i], errs[i])
 	}
 	if clientGone(r) { // the entries failed because nobody waits for them
 		Error(w, r, ctx.Err())
@@ -164,6 +162,23 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, v view, entr
 		}
 	}
 	writeJSON(w, http.StatusOK, responseBundle("batch-response", v, results, errs))
+}
+
+// runBatchEntry runs one checked batch entry (none when *errp already
+// holds its failure): a read on the store, a write in its own transaction.
+func (s *Server) runBatchEntry(ctx context.Context, b *bundleRun, op *entryOp, resp **result, errp *error) {
+	if *errp != nil {
+		return
+	}
+	if op.method == "GET" || op.method == "HEAD" {
+		*resp, *errp = b.exec(ctx, s.store, nil, op)
+		return
+	}
+	*errp = s.store.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
+		var err error
+		*resp, err = b.exec(ctx, tx, tx, op)
+		return err
+	})
 }
 
 // processingOrder returns ops (nil ones skipped) in FHIR order: DELETE, POST,

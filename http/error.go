@@ -135,7 +135,9 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 		loggerFrom(r.Context()).ErrorContext(r.Context(), "internal error",
 			"method", r.Method, "path", r.URL.Path, "error", err)
 	}
-	writeJSON(w, ErrorStatus(err), mustJSON(outcomeOf(err)))
+	outcome := outcomeOf(err)
+	noteReason(r.Context(), outcome.Issue[0].Details.Text)
+	writeJSON(w, ErrorStatus(err), mustJSON(outcome))
 }
 
 // StatusClientClosedRequest is nginx's 499, the status the request log and

@@ -1,6 +1,7 @@
 package wardhttp
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -51,15 +52,19 @@ func wrapWriter(w http.ResponseWriter) *statusWriter {
 	return &statusWriter{ResponseWriter: w}
 }
 
-// logRequests logs one line per request and puts the logger in the context
-// for Error.
+// logRequests gives each request an id (the X-Request-Id response header,
+// the audit record's RequestID), logs one line per request with it, and
+// puts the logger in the context for Error.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := wrapWriter(w)
-		r = r.WithContext(contextWithLogger(r.Context(), s.logger))
+		id := ward.NewID()
+		sw.Header().Set("X-Request-Id", id)
+		r = r.WithContext(contextWithRequestID(contextWithLogger(r.Context(), s.logger), id))
 		next.ServeHTTP(sw, r)
 		s.logger.InfoContext(r.Context(), "request",
+			"request_id", id,
 			"method", r.Method,
 			"path", r.URL.Path,
 			"route", r.Pattern, // set by the mux on this same *Request
@@ -68,6 +73,18 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			"duration", time.Since(start),
 		)
 	})
+}
+
+type requestIDKey struct{}
+
+func contextWithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// requestIDFrom returns the id logRequests gave the request.
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }
 
 // recoverPanics turns a panic into a logged 500 OperationOutcome.
@@ -128,6 +145,7 @@ func (s *Server) requirePrincipal(next http.HandlerFunc) http.HandlerFunc {
 			Error(w, r, ward.Errorf(ward.EUNAUTHORIZED, "Unauthorized"))
 			return
 		}
+		noteCaller(r.Context(), p)
 		next(w, r.WithContext(ward.NewContextWithPrincipal(r.Context(), withExtended(p, extended(r)))))
 	}
 }

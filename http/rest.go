@@ -132,6 +132,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, res *result, er
 		Error(w, r, err)
 		return
 	}
+	noteResource(r.Context(), res.resource)
 	h := w.Header()
 	if v := res.resource; v != nil {
 		h.Set("ETag", etag(v.VersionID))

@@ -77,6 +77,10 @@ type Options struct {
 	// allowed to call the API from another origin, with credentials (CORS).
 	// "*" allows any origin. Empty: no cross-origin access.
 	AllowedOrigins []string
+
+	// Audit records every FHIR access, allowed or refused, before its
+	// answer leaves (audit.go). Nil: auditing off.
+	Audit ward.AuditLog
 }
 
 // Route mounts Handler at a net/http ServeMux Pattern.
@@ -111,6 +115,7 @@ type Server struct {
 	operations   []Route
 	fallback     http.Handler
 	origins      []string
+	audit        ward.AuditLog
 }
 
 // NewServer returns a Server for opts.
@@ -130,6 +135,7 @@ func NewServer(opts Options) *Server {
 		operations:   opts.Operations,
 		fallback:     opts.Fallback,
 		origins:      opts.AllowedOrigins,
+		audit:        opts.Audit,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -161,19 +167,26 @@ func NewServer(opts Options) *Server {
 // wiring mounts it at /metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
-// Handler returns the HTTP handler of the whole API.
-func (s *Server) Handler() http.Handler {
+// mount registers every route on a new mux and returns it with the
+// patterns registered (TestEveryFHIRRouteIsAudited walks them). Every
+// route that needs a principal goes through private, which audits it.
+func (s *Server) mount() (*http.ServeMux, []string) {
 	mux := http.NewServeMux()
+	var patterns []string
+	handle := func(pattern string, h http.Handler) {
+		patterns = append(patterns, pattern)
+		mux.Handle(pattern, h)
+	}
 	public := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.instrument(pattern, h))
+		handle(pattern, s.instrument(pattern, h))
 	}
 	private := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.instrument(pattern, s.requirePrincipal(h)))
+		handle(pattern, s.instrument(pattern, s.audited(pattern, s.requirePrincipal(h))))
 	}
 
 	public("GET /healthcheck", s.handleHealthcheck)
 	for _, rt := range s.routes {
-		mux.Handle(rt.Pattern, s.instrument(rt.Pattern, rt.Handler))
+		handle(rt.Pattern, s.instrument(rt.Pattern, rt.Handler))
 	}
 	public("GET /fhir/R4/metadata", s.handleMetadata)
 
@@ -202,7 +215,12 @@ func (s *Server) Handler() http.Handler {
 	for _, op := range s.operations {
 		private(op.Pattern, op.Handler.ServeHTTP)
 	}
+	return mux, patterns
+}
 
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler {
+	mux, _ := s.mount()
 	fallback := s.instrument("unmatched", s.unmatched(mux))
 	routed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/internal/rawjson"
@@ -36,6 +38,7 @@ func present(ctx context.Context, db queryer, d Dialect, p *ward.Principal, reso
 		if r == nil || r.Content == nil {
 			continue
 		}
+		r.Patients = compartmentPatients(r.Content)
 		content, err := visibleContent(p, r.Type, r.Content)
 		if err != nil {
 			return err
@@ -43,6 +46,43 @@ func present(ctx context.Context, db queryer, d Dialect, p *ward.Principal, reso
 		r.Content = content
 	}
 	return nil
+}
+
+// compartmentPatients returns the "Patient/…" entries of a stored
+// resource's meta.compartment, read before the gate may strip them, for
+// the audit trail's "whose data was this". It is nil for content it cannot
+// scan: the gate itself refuses such content just after.
+func compartmentPatients(content []byte) []string {
+	top, err := rawjson.ScanMembers(content, "meta")
+	if err != nil {
+		return nil
+	}
+	meta := rawjson.Find(top, "meta")
+	if meta == nil {
+		return nil
+	}
+	fields, err := rawjson.Members(content[meta.ValStart:meta.End])
+	if err != nil {
+		return nil
+	}
+	compartment := rawjson.Find(fields, "compartment")
+	if compartment == nil {
+		return nil
+	}
+	var refs []struct {
+		Reference string `json:"reference"`
+	}
+	raw := content[meta.ValStart:meta.End][compartment.ValStart:compartment.End]
+	if json.Unmarshal(raw, &refs) != nil {
+		return nil
+	}
+	var patients []string
+	for _, ref := range refs {
+		if strings.HasPrefix(ref.Reference, "Patient/") {
+			patients = append(patients, ref.Reference)
+		}
+	}
+	return patients
 }
 
 // visibleContent removes from one stored resource what no policy decides:

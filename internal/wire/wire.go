@@ -46,6 +46,9 @@ type Config struct {
 	// AllowedOrigins are the browser origins allowed to call the API
 	// cross-origin (WARD_ALLOWED_ORIGINS).
 	AllowedOrigins []string
+	// Audit records every FHIR access before its answer leaves (nil:
+	// auditing off).
+	Audit ward.AuditLog
 }
 
 // Handler returns the whole HTTP surface of Ward over s, GET /metrics
@@ -118,6 +121,7 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 		Operations:        operations,
 		Fallback:          console,
 		AllowedOrigins:    c.AllowedOrigins,
+		Audit:             c.Audit,
 	})
 	return server.Handler(), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
