@@ -218,6 +218,13 @@ func (s *Server) mount() (*http.ServeMux, []string) {
 	return mux, patterns
 }
 
+// Patterns lists the route patterns the server registers, in order (the
+// audit test walks them to prove every FHIR route is recorded).
+func (s *Server) Patterns() []string {
+	_, patterns := s.mount()
+	return patterns
+}
+
 // Handler returns the HTTP handler of the whole API.
 func (s *Server) Handler() http.Handler {
 	mux, _ := s.mount()
