@@ -21,6 +21,7 @@ const PatientDetail = lazy(() => import('./pages/PatientDetail.jsx'));
 const Policy = lazy(() => import('./pages/Policy.jsx'));
 const Directory = lazy(() => import('./pages/Directory.jsx'));
 const Members = lazy(() => import('./pages/Members.jsx'));
+const Audit = lazy(() => import('./pages/Audit.jsx'));
 
 const adminLinks = [
   ['/clinics', 'Clinics'],
@@ -29,6 +30,7 @@ const adminLinks = [
   ['/policy', 'Access policy'],
   ['/directory', 'Provider directory'],
   ['/members', 'Project members'],
+  ['/audit', 'Audit'],
 ];
 const clinicianLinks = [
   ['/patients', 'Patients'],
@@ -109,6 +111,7 @@ export function App() {
                 <Route path="/clinicians/:id" element={<ClinicianDetail />} />
                 <Route path="/policy" element={<Policy />} />
                 <Route path="/members" element={<Members />} />
+                <Route path="/audit" element={<Audit />} />
               </>
             )}
             <Route path="*" element={<Text>Page not found.</Text>} />

@@ -97,7 +97,7 @@ export function usePagedSearch(resourceType, query, pageSize = 20) {
     let live = true;
     setState((s) => ({ ...s, loading: true }));
     medplum
-      .search(resourceType, { ...query, _count: pageSize, _offset: (page - 1) * pageSize, _total: 'accurate' })
+      .search(resourceType, searchParams({ ...query, _count: pageSize, _offset: (page - 1) * pageSize, _total: 'accurate' }))
       .then((bundle) => {
         if (live) {
           const all = (bundle.entry ?? []).map((e) => e.resource).filter(Boolean);
@@ -119,6 +119,20 @@ export function usePagedSearch(resourceType, query, pageSize = 20) {
   }, [medplum, resourceType, key, page, pageSize, version]);
   const reload = useCallback(() => setVersion((v) => v + 1), []);
   return { ...state, page, setPage, pages: Math.max(1, Math.ceil(state.total / pageSize)), reload };
+}
+
+// searchParams turns a query object into URLSearchParams; an array value
+// repeats its parameter (date=ge…&date=le…), an empty value is left out.
+export function searchParams(query) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v !== undefined && v !== null && v !== '') {
+        params.append(name, String(v));
+      }
+    }
+  }
+  return params;
 }
 
 // useLoad runs an async loader and keeps its result, loading flag and a

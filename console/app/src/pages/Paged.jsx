@@ -1,8 +1,8 @@
 // A table of one page of search results with a loading overlay, an empty
-// state and a pager.
+// state and a pager; rowProps(r) adds attributes to a row (a highlight).
 import { Group, LoadingOverlay, Pagination, Table, Text } from '@mantine/core';
 
-export function PagedTable({ result, columns, rowKey = (r) => r.id, onRowClick, testId }) {
+export function PagedTable({ result, columns, rowKey = (r) => r.id, onRowClick, rowProps, testId }) {
   const { loading, resources, total, page, pages, setPage } = result;
   return (
     <div style={{ position: 'relative' }}>
@@ -17,7 +17,12 @@ export function PagedTable({ result, columns, rowKey = (r) => r.id, onRowClick, 
         </Table.Thead>
         <Table.Tbody>
           {resources.map((r) => (
-            <Table.Tr key={rowKey(r)} onClick={onRowClick ? () => onRowClick(r) : undefined} style={onRowClick ? { cursor: 'pointer' } : undefined}>
+            <Table.Tr
+              key={rowKey(r)}
+              onClick={onRowClick ? () => onRowClick(r) : undefined}
+              style={onRowClick ? { cursor: 'pointer' } : undefined}
+              {...rowProps?.(r)}
+            >
               {columns.map((c) => (
                 <Table.Td key={c.title}>{c.render(r)}</Table.Td>
               ))}

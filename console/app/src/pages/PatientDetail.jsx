@@ -1,12 +1,14 @@
 // One patient: demographics (Medplum's ResourceTable), clinic enrollment
 // (admins: $set-accounts with propagate, so the records move too), a quick
-// vital-sign entry, and their records in Medplum's SearchControl.
+// vital-sign entry, their records in Medplum's SearchControl, and (admins)
+// the access history: who read or changed the patient's data, and when.
 import { Button, Group, Loader, NumberInput, Select, Stack, Tabs, Text, Title } from '@mantine/core';
 import { Operator } from '@medplum/core';
 import { ResourceTable, SearchControl, useMedplum } from '@medplum/react';
 import { useEffect, useState } from 'react';
 import { useNavigate, useParams } from 'react-router';
 import { humanName, setPatientClinics, showError, showSuccess, useLoad } from '../lib.js';
+import { AuditTable } from './AuditTable.jsx';
 import { ClinicEnrollment } from './Enrollment.jsx';
 
 const records = [
@@ -43,6 +45,7 @@ export default function PatientDetail({ admin }) {
             </Tabs.Tab>
           ))}
           <Tabs.Tab value="details">Details</Tabs.Tab>
+          {admin && <Tabs.Tab value="access">Access history</Tabs.Tab>}
         </Tabs.List>
         {records.map(([type, , fields]) => (
           <Tabs.Panel key={type} value={type} pt="sm">
@@ -53,6 +56,11 @@ export default function PatientDetail({ admin }) {
         <Tabs.Panel value="details" pt="sm">
           <ResourceTable value={p} ignoreMissingValues />
         </Tabs.Panel>
+        {admin && (
+          <Tabs.Panel value="access" pt="sm">
+            <AuditTable testId="access-history" query={{ entity: `Patient/${id}` }} withPatients={false} />
+          </Tabs.Panel>
+        )}
       </Tabs>
     </Stack>
   );
