@@ -92,6 +92,7 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 	gq := graphql.New(s, logger)
 	operations = append(operations, wardhttp.Route{Pattern: "POST /fhir/R4/$graphql", Handler: gq}, wardhttp.Route{Pattern: "GET /fhir/R4/$graphql", Handler: gq})
 	operations = append(operations, terminology.Routes(s)...)
+	operations = append(operations, wardhttp.AuditVerifyRoute(s))
 	// console serves the built-in web console for the GET requests no API
 	// route matches.
 	console := console.Handler()
