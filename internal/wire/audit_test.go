@@ -1,0 +1,247 @@
+package wire_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/wire"
+	"github.com/wardhealth/ward/mock"
+	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/storetest"
+)
+
+// auditCapture is an AuditLog that keeps the records it is given.
+type auditCapture struct {
+	mu      sync.Mutex
+	records []ward.AuditRecord
+}
+
+func (c *auditCapture) log() *mock.AuditLog {
+	return &mock.AuditLog{RecordFn: func(_ context.Context, rec *ward.AuditRecord) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.records = append(c.records, *rec)
+		return nil
+	}}
+}
+
+func (c *auditCapture) take() []ward.AuditRecord {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.records
+	c.records = nil
+	return out
+}
+
+// auditCaller authenticates the audit suite's callers: a member of the
+// X-Ward-Test-Project project with a full identity; X-Test-Role "reader"
+// may only read; X-Test-Anonymous has no caller (401).
+func auditCaller(r *http.Request) (*ward.Principal, error) {
+	if r.Header.Get("X-Test-Anonymous") != "" {
+		return nil, nil
+	}
+	p := &ward.Principal{
+		ProjectID:    r.Header.Get("X-Ward-Test-Project"),
+		User:         "User/alice",
+		Author:       "Practitioner/alice",
+		MembershipID: "m-alice",
+		ClientID:     "app-1",
+	}
+	p.CheckReferences = r.Header.Get("X-Test-Check-References") != ""
+	if r.Header.Get("X-Test-Role") == "reader" {
+		p.Policy = &ward.Policy{Rules: []ward.PolicyRule{
+			{ResourceType: "Patient", Interactions: ward.InteractionReadOnly},
+			{ResourceType: "Observation", Interactions: ward.InteractionReadOnly},
+		}}
+	}
+	return p, nil
+}
+
+func startAuditServer(t *testing.T, s *store.Store, audit ward.AuditLog) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(nil)
+	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Authenticate: auditCaller, Audit: audit},
+		slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError})))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// wantRecord is what a test checks of one record ("" and nil: anything).
+type wantRecord struct {
+	project, action, interaction, outcome string
+	status                                int
+	typ, id, version, query               string
+	results                               int // -2: anything
+	patients                              []string
+	reason                                string // a substring
+}
+
+func checkRecord(t *testing.T, what string, got ward.AuditRecord, want wantRecord) {
+	t.Helper()
+	check := func(field, got, want string) {
+		if want != "" && got != want {
+			t.Errorf("%s: record %s = %q, want %q", what, field, got, want)
+		}
+	}
+	check("ProjectID", got.ProjectID, want.project)
+	check("Action", got.Action, want.action)
+	check("Interaction", got.Interaction, want.interaction)
+	check("Outcome", got.Outcome, want.outcome)
+	check("ResourceType", got.ResourceType, want.typ)
+	check("ResourceID", got.ResourceID, want.id)
+	check("VersionID", got.VersionID, want.version)
+	check("Query", got.Query, want.query)
+	if got.Status != want.status {
+		t.Errorf("%s: record Status = %d, want %d", what, got.Status, want.status)
+	}
+	if want.results != -2 && got.Results != want.results {
+		t.Errorf("%s: record Results = %d, want %d", what, got.Results, want.results)
+	}
+	if want.patients != nil && !slices.Equal(got.Patients, want.patients) {
+		t.Errorf("%s: record Patients = %v, want %v", what, got.Patients, want.patients)
+	}
+	if !strings.Contains(got.Reason, want.reason) {
+		t.Errorf("%s: record Reason = %q, want it to say %q", what, got.Reason, want.reason)
+	}
+	if got.Kind != "rest" || got.RequestID == "" || got.Time.IsZero() || time.Since(got.Time) > time.Minute || got.Address == "" {
+		t.Errorf("%s: record kind %q request %q time %v address %q", what, got.Kind, got.RequestID, got.Time, got.Address)
+	}
+}
+
+// TestAuditRecordsEveryInteraction: each interaction family yields the
+// records it should, field by field, refusals in the caller's project.
+func TestAuditRecordsEveryInteraction(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		audit := &auditCapture{}
+		srv := startAuditServer(t, s, audit.log())
+		a, b := newClient(t, srv, projectA), newClient(t, srv, projectB)
+
+		pat := a.do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Audited"}]}`)
+		patID := pat.body["id"].(string)
+		patRef := "Patient/" + patID
+		patients := []string{patRef}
+		checkRecord(t, "create Patient", only(t, audit.take()), wantRecord{project: projectA, action: "C", interaction: "create", outcome: "0",
+			status: 201, typ: "Patient", id: patID, version: versionOf(pat), results: -1, patients: patients})
+
+		obs := a.do("POST", "Observation", fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":%q}}`, patRef))
+		obsID := obs.body["id"].(string)
+		audit.take()
+		other := b.do("POST", "Patient", `{"resourceType":"Patient"}`)
+		otherID := other.body["id"].(string)
+		audit.take()
+
+		patch := `[{"op":"replace","path":"/status","value":"amended"}]`
+		cases := []struct {
+			name         string
+			method, path string
+			body         string
+			headers      []string
+			status       int
+			want         wantRecord
+		}{
+			{name: "read", method: "GET", path: "Observation/" + obsID, status: 200,
+				want: wantRecord{project: projectA, action: "R", interaction: "read", outcome: "0", status: 200, typ: "Observation", id: obsID, version: versionOf(obs), results: -1, patients: patients}},
+			{name: "vread", method: "GET", path: "Observation/" + obsID + "/_history/" + versionOf(obs), status: 200,
+				want: wantRecord{project: projectA, action: "R", interaction: "vread", outcome: "0", status: 200, typ: "Observation", id: obsID, version: versionOf(obs), results: -1, patients: patients}},
+			{name: "update", method: "PUT", path: "Observation/" + obsID, status: 200,
+				body: fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":"final","code":{"text":"y"},"subject":{"reference":%q}}`, obsID, patRef),
+				want: wantRecord{project: projectA, action: "U", interaction: "update", outcome: "0", status: 200, typ: "Observation", id: obsID, results: -1, patients: patients}},
+			{name: "patch", method: "PATCH", path: "Observation/" + obsID, body: patch, headers: ct("application/json-patch+json"), status: 200,
+				want: wantRecord{project: projectA, action: "U", interaction: "patch", outcome: "0", status: 200, typ: "Observation", id: obsID, results: -1, patients: patients}},
+			{name: "search", method: "GET", path: "Observation?subject=" + patRef, status: 200,
+				want: wantRecord{project: projectA, action: "E", interaction: "search-type", outcome: "0", status: 200, typ: "Observation", query: "subject=" + strings.ReplaceAll(patRef, "/", "%2F"), results: 1, patients: patients}},
+			{name: "history", method: "GET", path: "Observation/" + obsID + "/_history", status: 200,
+				want: wantRecord{project: projectA, action: "R", interaction: "history-instance", outcome: "0", status: 200, typ: "Observation", id: obsID, results: 3, patients: patients}},
+			{name: "$everything", method: "GET", path: "Patient/" + patID + "/$everything", status: 200,
+				want: wantRecord{project: projectA, action: "E", interaction: "$everything", outcome: "0", status: 200, typ: "", id: patID, results: 2, patients: patients}},
+			{name: "401 no caller", method: "GET", path: "Observation/" + obsID, headers: []string{"X-Test-Anonymous", "1"}, status: 401,
+				want: wantRecord{project: ward.SystemProjectID, action: "R", interaction: "read", outcome: "4", status: 401, typ: "Observation", id: obsID, results: -1, reason: "Unauthorized"}},
+			{name: "403 readonly", method: "POST", path: "Patient", body: `{"resourceType":"Patient"}`, headers: []string{"X-Test-Role", "reader"}, status: 403,
+				want: wantRecord{project: projectA, action: "C", interaction: "create", outcome: "4", status: 403, typ: "Patient", results: -1}},
+			{name: "404 wall", method: "GET", path: "Patient/" + otherID, status: 404,
+				want: wantRecord{project: projectA, action: "R", interaction: "read", outcome: "4", status: 404, typ: "Patient", id: otherID, results: -1, reason: "Not found"}},
+			{name: "400 cross-project reference", method: "POST", path: "Observation", headers: []string{"X-Test-Check-References", "1"}, status: 400,
+				body: fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, otherID),
+				want: wantRecord{project: projectA, action: "C", interaction: "create", outcome: "4", status: 400, typ: "Observation", results: -1, reason: "Invalid reference"}},
+			{name: "delete", method: "DELETE", path: "Observation/" + obsID, status: 200,
+				want: wantRecord{project: projectA, action: "D", interaction: "delete", outcome: "0", status: 200, typ: "Observation", id: obsID, results: -1}},
+		}
+		for _, tc := range cases {
+			r := a.do(tc.method, tc.path, tc.body, tc.headers...)
+			if r.status != tc.status {
+				t.Errorf("%s: status %d, want %d: %s", tc.name, r.status, tc.status, r.raw)
+			}
+			rec := only(t, audit.take())
+			checkRecord(t, tc.name, rec, tc.want)
+			if rec.RequestID != r.header.Get("X-Request-Id") {
+				t.Errorf("%s: record request %q, X-Request-Id %q", tc.name, rec.RequestID, r.header.Get("X-Request-Id"))
+			}
+			if tc.status < 300 || tc.status == 403 || tc.status == 404 {
+				if rec.User != "User/alice" || rec.Profile != "Practitioner/alice" || rec.Membership != "ProjectMembership/m-alice" || rec.Client != "ClientApplication/app-1" {
+					t.Errorf("%s: who = %q %q %q %q", tc.name, rec.User, rec.Profile, rec.Membership, rec.Client)
+				}
+			}
+		}
+	})
+}
+
+// TestAuditRecordsBundleEntries: a batch is one record for the Bundle and
+// one per entry, each with its own interaction, status and patients.
+func TestAuditRecordsBundleEntries(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		audit := &auditCapture{}
+		srv := startAuditServer(t, s, audit.log())
+		a := newClient(t, srv, projectA)
+		pat := a.do("POST", "Patient", `{"resourceType":"Patient"}`)
+		patRef := "Patient/" + pat.body["id"].(string)
+		audit.take()
+
+		for _, kind := range []string{"batch", "transaction"} {
+			bundle := fmt.Sprintf(`{"resourceType":"Bundle","type":%q,"entry":[
+				{"request":{"method":"GET","url":%q}},
+				{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":%q}},"request":{"method":"POST","url":"Observation"}}]}`,
+				kind, patRef, patRef)
+			r := a.do("POST", "/fhir/R4", bundle)
+			if r.status != 200 {
+				t.Fatalf("%s: %d %s", kind, r.status, r.raw)
+			}
+			recs := audit.take()
+			if len(recs) != 3 {
+				t.Fatalf("%s: %d records, want the Bundle's and one per entry: %+v", kind, len(recs), recs)
+			}
+			byInteraction := map[string]ward.AuditRecord{}
+			for _, rec := range recs {
+				byInteraction[rec.Interaction] = rec
+				if rec.RequestID != r.header.Get("X-Request-Id") || rec.ProjectID != projectA {
+					t.Errorf("%s: record %s request %q project %q", kind, rec.Interaction, rec.RequestID, rec.ProjectID)
+				}
+			}
+			checkRecord(t, kind, byInteraction[kind], wantRecord{project: projectA, action: "E", interaction: kind, outcome: "0", status: 200, results: -1})
+			checkRecord(t, kind+" read entry", byInteraction["read"], wantRecord{project: projectA, action: "R", interaction: "read", outcome: "0", status: 200, typ: "Patient", id: pat.body["id"].(string), results: -1, patients: []string{patRef}})
+			checkRecord(t, kind+" create entry", byInteraction["create"], wantRecord{project: projectA, action: "C", interaction: "create", outcome: "0", status: 201, typ: "Observation", results: -1, patients: []string{patRef}})
+		}
+	})
+}
+
+func only(t *testing.T, recs []ward.AuditRecord) ward.AuditRecord {
+	t.Helper()
+	if len(recs) != 1 {
+		t.Fatalf("%d audit records, want 1: %+v", len(recs), recs)
+	}
+	return recs[0]
+}
+
+func versionOf(r reply) string {
+	meta, _ := r.body["meta"].(map[string]any)
+	v, _ := meta["versionId"].(string)
+	return v
+}
