@@ -83,7 +83,7 @@ type AuditVerification struct {
 	OK      bool  `json:"ok"`
 	// BrokenSeq is the sequence number of the first broken link (0 when
 	// OK); Problem says what is wrong there: "content changed", "record
-	// missing", "seq gap", "prev_hash mismatch", "hash mismatch", or
+	// missing", "seq gap", "prev_hash mismatch", or
 	// "AuditEvent not in chain" (then EventID names it and BrokenSeq is the
 	// chain length + 1).
 	BrokenSeq int64  `json:"brokenSeq,omitempty"`

@@ -5,6 +5,7 @@
 //	ward gendata   load synthetic Patients and Observations through the API
 //	ward load      run a load generator against a server
 //	ward rotate-key  store a new signing key and retire the current one
+//	ward audit verify  check the audit trails' hash chains (exit 1 when broken)
 //
 // Configuration comes from flags, each with an environment variable
 // (WARD_…) as its default. main only wires packages together.
@@ -43,9 +44,11 @@ func run(ctx context.Context, args []string) error {
 		return load(ctx, args)
 	case "rotate-key":
 		return rotateKey(ctx, args)
+	case "audit":
+		return audit(ctx, args)
 	case "help", "-h", "--help":
-		fmt.Println("usage: ward [serve|reindex|gendata|load|rotate-key] [flags]; ward <command> -h for flags")
+		fmt.Println("usage: ward [serve|reindex|gendata|load|rotate-key|audit verify] [flags]; ward <command> -h for flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, reindex, gendata, load or rotate-key)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, reindex, gendata, load, rotate-key or audit)", cmd)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/wardhealth/ward/fhir/definitions"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/internal/wire"
+	"github.com/wardhealth/ward/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -44,6 +45,7 @@ func serve(ctx context.Context, args []string) error {
 	loadDefs := fs.Bool("definitions", envBool("WARD_DEFINITIONS", true), "load the base FHIR R4 definitions into the FHIR R4 project (in the background; a no-op once loaded) [WARD_DEFINITIONS]")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("WARD_METRICS_ADDR", ""), "serve /metrics only on this address (e.g. 127.0.0.1:9090), not on -addr; empty = /metrics on -addr [WARD_METRICS_ADDR]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
+	auditLog := fs.String("audit-log", env("WARD_AUDIT_LOG", ""), "also write every committed AuditEvent as one JSON line here, for a SIEM: stdout or a file path (appended); empty = off [WARD_AUDIT_LOG]")
 	c.db.flags(fs)
 	c.auth.flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -75,8 +77,18 @@ func serve(ctx context.Context, args []string) error {
 	if err := identity.Seed(ctx); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
+	sink, closeSink, err := auditSink(*auditLog)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
+	// Every access is recorded before its answer leaves; the trail closes
+	// after the server drained (deferred later, so it runs first), committing
+	// what is still queued before the store closes.
+	trail := s.NewAuditLog(store.AuditOptions{Sink: sink})
+	defer trail.Close()
 	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, BodyBytesInFlight: *bodiesInFlight, Version: version, Auth: identity,
-		AllowedOrigins: splitList(*origins)}
+		AllowedOrigins: splitList(*origins), Audit: trail}
 	var handler http.Handler
 	if c.metricsAddr == "" {
 		// /metrics stays on the public address, as before the flag
