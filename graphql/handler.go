@@ -154,6 +154,7 @@ func readRequest(r *http.Request) (*body, error) {
 			return nil, ward.Errorf(ward.EINVALID, "Invalid JSON: %s", err)
 		}
 	}
+	wardhttp.NoteQuery(r.Context(), b.Query)
 	if b.Query == "" {
 		return nil, ward.Errorf(ward.EINVALID, "Must provide query.")
 	}

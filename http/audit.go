@@ -108,6 +108,27 @@ func noteReason(ctx context.Context, reason string) {
 	}
 }
 
+// maxAuditQuery bounds the query text one record keeps (a GraphQL
+// document may be a megabyte; the trail needs what was asked, not all of
+// it on every record).
+const maxAuditQuery = 4096
+
+// NoteQuery tells the audit record of the request in ctx the query an
+// operation ran, such as $graphql's document. Operations served by other
+// packages call it; it does nothing when auditing is off.
+func NoteQuery(ctx context.Context, query string) {
+	n := noteFrom(ctx)
+	if n == nil {
+		return
+	}
+	if len(query) > maxAuditQuery {
+		query = strings.ToValidUTF8(query[:maxAuditQuery], "")
+	}
+	n.mu.Lock()
+	n.rec.Query = query
+	n.mu.Unlock()
+}
+
 // noteInteraction overrides the route's interaction (a Bundle is a batch
 // or a transaction).
 func noteInteraction(ctx context.Context, interaction string) {
