@@ -247,3 +247,27 @@ func versionOf(r reply) string {
 	v, _ := meta["versionId"].(string)
 	return v
 }
+
+// TestAuditTrailEndToEnd: through the store's AuditLog, a read's record is
+// durable before the answer and searchable as an AuditEvent of the
+// caller's project by the patient it concerned; another project sees none.
+func TestAuditTrailEndToEnd(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		trail := s.NewAuditLog(store.AuditOptions{})
+		t.Cleanup(trail.Close)
+		srv := startAuditServer(t, s, trail)
+		a, b := newClient(t, srv, projectA), newClient(t, srv, projectB)
+		pat := a.do("POST", "Patient", `{"resourceType":"Patient"}`)
+		patRef := "Patient/" + pat.body["id"].(string)
+
+		read := a.mustGet(patRef)
+		id := read.header.Get("X-Request-Id")
+		found := a.mustGet("AuditEvent?entity=" + patRef + "&_count=100")
+		if !strings.Contains(string(found.raw), id) {
+			t.Errorf("AuditEvent?entity=%s does not hold the read's request %s: %s", patRef, id, found.raw)
+		}
+		if other := b.mustGet("AuditEvent?entity=" + patRef); strings.Contains(string(other.raw), id) {
+			t.Errorf("project B sees project A's audit record: %s", other.raw)
+		}
+	})
+}
