@@ -18,17 +18,17 @@ import (
 // is what lets Medplum's demos post to the literal "admin/projects/:projectId/…".
 
 func (s *Service) mountAdmin(mux *http.ServeMux) {
-	mux.HandleFunc("POST /admin/projects/setpassword", s.adminRoute(s.handleSetPassword))
+	mux.HandleFunc("POST /admin/projects/setpassword", s.adminWrite("password-set", "U", s.handleSetPassword))
 	mux.HandleFunc("GET /admin/projects/{projectId}", s.adminRoute(s.handleGetProject))
-	mux.HandleFunc("POST /admin/projects/{projectId}/invite", s.adminRoute(s.handleInvite))
+	mux.HandleFunc("POST /admin/projects/{projectId}/invite", s.adminWrite("invite", "C", s.handleInvite))
 	mux.HandleFunc("GET /admin/projects/{projectId}/members/{membershipId}", s.adminRoute(s.handleGetMember))
-	mux.HandleFunc("POST /admin/projects/{projectId}/members/{membershipId}", s.adminRoute(s.handleUpdateMember))
-	mux.HandleFunc("DELETE /admin/projects/{projectId}/members/{membershipId}", s.adminRoute(s.handleDeleteMember))
-	mux.HandleFunc("POST /admin/projects/{projectId}/client", s.adminRoute(s.handleCreateClient))
-	mux.HandleFunc("POST /admin/projects/{projectId}/bot", s.adminRoute(s.handleCreateBot))
-	mux.HandleFunc("POST /admin/projects/{projectId}/secrets", s.adminRoute(s.projectListRoute("secret")))
-	mux.HandleFunc("POST /admin/projects/{projectId}/settings", s.adminRoute(s.projectListRoute("setting")))
-	mux.HandleFunc("POST /admin/projects/{projectId}/sites", s.adminRoute(s.projectListRoute("site")))
+	mux.HandleFunc("POST /admin/projects/{projectId}/members/{membershipId}", s.adminWrite("membership-update", "U", s.handleUpdateMember))
+	mux.HandleFunc("DELETE /admin/projects/{projectId}/members/{membershipId}", s.adminWrite("membership-delete", "D", s.handleDeleteMember))
+	mux.HandleFunc("POST /admin/projects/{projectId}/client", s.adminWrite("client-create", "C", s.handleCreateClient))
+	mux.HandleFunc("POST /admin/projects/{projectId}/bot", s.adminWrite("bot-create", "C", s.handleCreateBot))
+	mux.HandleFunc("POST /admin/projects/{projectId}/secrets", s.adminWrite("project-secrets", "U", s.projectListRoute("secret")))
+	mux.HandleFunc("POST /admin/projects/{projectId}/settings", s.adminWrite("project-settings", "U", s.projectListRoute("setting")))
+	mux.HandleFunc("POST /admin/projects/{projectId}/sites", s.adminWrite("project-sites", "U", s.projectListRoute("site")))
 }
 
 // adminHandler answers one admin request for an authenticated caller with
@@ -51,6 +51,13 @@ func (s *Service) adminRoute(h adminHandler) http.HandlerFunc {
 		}
 		writeJSON(w, status, body)
 	}
+}
+
+// adminWrite is adminRoute for a route that changes identity or project
+// configuration: each request is recorded as interaction in the audit
+// trail of the caller's project.
+func (s *Service) adminWrite(interaction, action string, h adminHandler) http.HandlerFunc {
+	return s.audited(kindRest, interaction, action, s.adminRoute(h))
 }
 
 // isPathID reports a resource id (FHIR: [A-Za-z0-9-.]{1,64}); anything
@@ -111,6 +118,7 @@ func (s *Service) handleInvite(ctx context.Context, c *Caller, r *http.Request) 
 	if err != nil {
 		return 0, nil, err
 	}
+	noteTarget(ctx, out.Membership.Type, out.Membership.ID)
 	if out.EmailError != nil {
 		// Medplum keeps the membership and reports the failed email as a
 		// 200 OperationOutcome.
@@ -174,6 +182,7 @@ func (s *Service) handleGetMember(ctx context.Context, c *Caller, r *http.Reques
 }
 
 func (s *Service) handleUpdateMember(ctx context.Context, c *Caller, r *http.Request) (int, any, error) {
+	noteTarget(ctx, "ProjectMembership", r.PathValue("membershipId"))
 	var body map[string]any
 	if err := decodeBody(r, &body); err != nil {
 		return 0, nil, err
@@ -236,6 +245,7 @@ func (s *Service) checkMemberRefs(ctx context.Context, projectID string, body, s
 }
 
 func (s *Service) handleDeleteMember(ctx context.Context, c *Caller, r *http.Request) (int, any, error) {
+	noteTarget(ctx, "ProjectMembership", r.PathValue("membershipId"))
 	if err := s.deleteMember(ctx, c, r.PathValue("projectId"), r.PathValue("membershipId")); err != nil {
 		return 0, nil, err
 	}
@@ -288,6 +298,7 @@ func (s *Service) handleCreateClient(ctx context.Context, c *Caller, r *http.Req
 	if err != nil {
 		return 0, nil, err
 	}
+	noteTarget(ctx, res.Type, res.ID)
 	return s.answer(ctx, http.StatusCreated, res)
 }
 
@@ -348,6 +359,7 @@ func (s *Service) handleCreateBot(ctx context.Context, c *Caller, r *http.Reques
 	if err != nil {
 		return 0, nil, err
 	}
+	noteTarget(ctx, bot.Type, bot.ID)
 	return s.answer(ctx, http.StatusCreated, bot)
 }
 
@@ -374,6 +386,7 @@ func (s *Service) setProjectList(ctx context.Context, c *Caller, pathProjectID, 
 	if err != nil {
 		return nil, err
 	}
+	noteTarget(ctx, "Project", project.ID)
 	setField(raw, field, list, len(list) > 0)
 	res, err := s.writeSystem(ctx, project.ID, "Project", project.ID, raw)
 	if err != nil {
@@ -432,6 +445,7 @@ func (s *Service) setPassword(ctx context.Context, c *Caller, req setPasswordReq
 	if u == nil {
 		return ward.Errorf(ward.ENOTFOUND, "User not found")
 	}
+	noteTarget(ctx, "User", u.ID)
 	var raw map[string]any
 	if _, err := s.readJSON(ctx, "User", u.ID, &raw); err != nil {
 		return err

@@ -18,8 +18,8 @@ import (
 // The console of a later issue will own "/", so only /oauth is claimed.
 
 func (s *Service) mountAuthorize(mux *http.ServeMux) {
-	mux.HandleFunc("GET /oauth2/authorize", s.handleAuthorize)
-	mux.HandleFunc("POST /oauth2/authorize", s.handleAuthorize)
+	mux.HandleFunc("GET /oauth2/authorize", s.audited(kindLogin, "login", "E", s.handleAuthorize))
+	mux.HandleFunc("POST /oauth2/authorize", s.audited(kindLogin, "login", "E", s.handleAuthorize))
 	mux.HandleFunc("GET /oauth", s.handleSignInPage)
 }
 
@@ -47,6 +47,7 @@ func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if code := authorizeProblem(req); code != "" {
+		noteSkip(ctx)
 		redirectBack(w, r, req, url.Values{"error": {code}})
 		return
 	}
@@ -62,6 +63,8 @@ func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Nobody signed in here: the browser goes on to sign in elsewhere.
+	noteSkip(ctx)
 	if prompt == "none" {
 		redirectBack(w, r, req, url.Values{"error": {"login_required"}})
 		return

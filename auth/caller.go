@@ -38,6 +38,13 @@ func unauthorized() error { return ward.Errorf(ward.EUNAUTHORIZED, "Unauthorized
 // callerOf authenticates r (Bearer JWT or Basic client credentials).
 // EUNAUTHORIZED when it carries no valid credentials.
 func (s *Service) callerOf(ctx context.Context, r *http.Request) (*Caller, error) {
+	c, err := s.credentialsCaller(ctx, r)
+	noteCaller(ctx, c)
+	return c, err
+}
+
+// credentialsCaller is callerOf without the audit note.
+func (s *Service) credentialsCaller(ctx context.Context, r *http.Request) (*Caller, error) {
 	h := r.Header.Get("Authorization")
 	scheme, cred, _ := strings.Cut(h, " ")
 	switch {
@@ -152,6 +159,13 @@ func (s *Service) basicCaller(ctx context.Context, r *http.Request, clientID, se
 		return nil, err
 	}
 	c.Principal.ClientID = client.ID
+	if eventOf(ctx) == nil {
+		// A FHIR request: the sign-in is recorded on its own, once per
+		// verified secret (a cached caller is not signed in again).
+		if err := s.recordAlone(ctx, s.clientLoginRecord(r, c)); err != nil {
+			return nil, err
+		}
+	}
 	s.cache.put(key, &cacheEntry{caller: c, expires: now.Add(cacheMaxAge)}, before, now)
 	return c, nil
 }

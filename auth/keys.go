@@ -193,12 +193,13 @@ func (s *Service) RotateKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var created *ward.Resource
 	err = s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
 		body, err := withProject(j, ward.SystemProjectID)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Create(ctx, "JsonWebKey", body); err != nil {
+		if created, err = tx.Create(ctx, "JsonWebKey", body); err != nil {
 			return err
 		}
 		for _, res := range old {
@@ -218,6 +219,9 @@ func (s *Service) RotateKey(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.recordAlone(ctx, s.keyRotationRecord(created)); err != nil {
 		return err
 	}
 	return s.loadKeys(ctx)

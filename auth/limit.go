@@ -162,7 +162,7 @@ func (s *Service) allowAttempt(r *http.Request, account string) error {
 func (s *Service) checkClientSecret(ctx context.Context, r *http.Request, client *Client, secret string, wrong error) error {
 	addr := remoteAddress(r)
 	if s.limit.exhausted(s.cfg.Now(), client.ID, addr) {
-		s.loginFailed(ctx, LoginFailure{ClientID: client.ID, RemoteAddress: addr, Reason: "rate limited"})
+		s.loginFailed(ctx, LoginFailure{ClientID: client.ID, RemoteAddress: addr, Reason: reasonRateLimited})
 		return ward.Errorf(ward.ETOOMANY, "Too many login attempts, try again later")
 	}
 	if secretMatches(client.Secret, secret) || secretMatches(client.RetiringSecret, secret) {
@@ -175,12 +175,18 @@ func (s *Service) checkClientSecret(ctx context.Context, r *http.Request, client
 	return wrong
 }
 
-// loginFailed records a failed sign-in: an info log line and the
-// LoginFailed hook (an AuditEvent in a later issue).
+// loginFailed records a failed sign-in: an info log line, the LoginFailed
+// hook and the audit record, which an audited route writes as its own and
+// which is written here otherwise (Basic credentials on a FHIR request).
+// A failure to record is logged: it never changes the refusal.
 func (s *Service) loginFailed(ctx context.Context, f LoginFailure) {
 	s.cfg.Logger.InfoContext(ctx, "login failed",
 		"email", f.Email, "client_id", f.ClientID, "remote_address", f.RemoteAddress, "reason", f.Reason)
 	if s.cfg.LoginFailed != nil {
 		s.cfg.LoginFailed(ctx, f)
 	}
+	if noteFailedLogin(ctx, f) {
+		return
+	}
+	_ = s.recordAlone(ctx, s.failedLoginRecord(f))
 }

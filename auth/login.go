@@ -21,9 +21,9 @@ import (
 
 func (s *Service) mountLogin(mux *http.ServeMux) {
 	mux.HandleFunc("POST /auth/method", s.handleMethod)
-	mux.HandleFunc("POST /auth/login", s.handleLogin)
+	mux.HandleFunc("POST /auth/login", s.audited(kindLogin, "login", "E", s.handleLogin))
 	mux.HandleFunc("GET /auth/login/{login}", s.handleGetLogin)
-	mux.HandleFunc("POST /auth/profile", s.handleProfile)
+	mux.HandleFunc("POST /auth/profile", s.audited(kindLogin, "login", "E", s.handleProfile))
 	mux.HandleFunc("POST /auth/scope", s.handleScope)
 	s.mountAuthorize(mux)
 	s.mountRegister(mux)
@@ -208,6 +208,7 @@ func (s *Service) chooseMembership(ctx context.Context, login *Login, membership
 	// The policy's IP rules apply at membership selection (spec 2.13),
 	// to the address the login came from.
 	if !ipAllowed(policyJSON, login.RemoteAddress) {
+		s.loginFailed(ctx, LoginFailure{ClientID: refID(login.Client, "ClientApplication"), RemoteAddress: login.RemoteAddress, Reason: "ip rule"})
 		return nil, ward.Errorf(ward.EINVALID, "IP address not allowed")
 	}
 	login.Membership = &Reference{Reference: "ProjectMembership/" + m.ID}
@@ -218,6 +219,7 @@ func (s *Service) chooseMembership(ctx context.Context, login *Login, membership
 	if err := s.saveLogin(ctx, login); err != nil {
 		return nil, err
 	}
+	noteMembership(ctx, m)
 	return login, nil
 }
 
@@ -446,13 +448,14 @@ func (s *Service) passwordLogin(ctx context.Context, r *http.Request, req loginR
 	}
 	addr := remoteAddress(r)
 	if err := s.limit.allow(s.cfg.Now(), email, addr); err != nil {
-		s.loginFailed(ctx, LoginFailure{Email: email, ClientID: req.ClientID, RemoteAddress: addr, Reason: "rate limited"})
+		s.loginFailed(ctx, LoginFailure{Email: email, ClientID: req.ClientID, RemoteAddress: addr, Reason: reasonRateLimited})
 		return nil, err
 	}
 	user, err := s.loginUser(ctx, email, projectID)
 	if err != nil {
 		return nil, err
 	}
+	noteUser(ctx, user)
 	if !s.authenticate(user, req.Password) {
 		reason := "wrong password"
 		if user == nil {

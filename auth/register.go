@@ -12,10 +12,10 @@ import (
 // Self-service registration (spec 5.9) and password change.
 
 func (s *Service) mountRegister(mux *http.ServeMux) {
-	mux.HandleFunc("POST /auth/newuser", s.handleNewUser)
-	mux.HandleFunc("POST /auth/newproject", s.handleNewProject)
-	mux.HandleFunc("POST /auth/newpatient", s.handleNewPatient)
-	mux.HandleFunc("POST /auth/changepassword", s.handleChangePassword)
+	mux.HandleFunc("POST /auth/newuser", s.audited(kindLogin, "register", "C", s.handleNewUser))
+	mux.HandleFunc("POST /auth/newproject", s.audited(kindLogin, "register", "C", s.handleNewProject))
+	mux.HandleFunc("POST /auth/newpatient", s.audited(kindLogin, "register", "C", s.handleNewPatient))
+	mux.HandleFunc("POST /auth/changepassword", s.audited(kindLogin, "password-change", "U", s.handleChangePassword))
 }
 
 const registrationDisabledText = "Registration is disabled"
@@ -91,6 +91,8 @@ func (s *Service) registerUser(ctx context.Context, r *http.Request, req newUser
 		}
 		return nil, err
 	}
+	noteUser(ctx, user)
+	noteTarget(ctx, "User", user.ID)
 	scope := req.Scope
 	if scope == "" {
 		scope = "openid"
@@ -177,6 +179,7 @@ func (s *Service) newProject(ctx context.Context, req newProjectRequest) (*Login
 	if err != nil {
 		return nil, err
 	}
+	noteUser(ctx, user)
 	if user.Project != nil {
 		return nil, badRequest("login", "Project-scoped users cannot create projects")
 	}
@@ -184,6 +187,7 @@ func (s *Service) newProject(ctx context.Context, req newProjectRequest) (*Login
 	if err != nil {
 		return nil, err
 	}
+	noteTarget(ctx, "Project", project.ID)
 	m, err := s.memberWithProfile(ctx, project, user, "Practitioner", nil, true)
 	if err != nil {
 		return nil, err
@@ -268,6 +272,7 @@ func (s *Service) newPatient(ctx context.Context, req newPatientRequest) (*Login
 	if err != nil {
 		return nil, err
 	}
+	noteUser(ctx, user)
 	if refID(user.Project, "Project") != req.ProjectID {
 		return nil, badRequest("projectId", "User must be scoped to the project")
 	}
@@ -283,6 +288,7 @@ func (s *Service) newPatient(ctx context.Context, req newPatientRequest) (*Login
 	if err != nil {
 		return nil, err
 	}
+	noteTarget(ctx, "ProjectMembership", m.ID)
 	return s.chooseMembership(ctx, login, m.ID)
 }
 
@@ -325,6 +331,7 @@ func (s *Service) changePassword(ctx context.Context, r *http.Request, caller *C
 	if err := s.allowAttempt(r, caller.User.Email); err != nil {
 		return err
 	}
+	noteTarget(ctx, "User", caller.User.ID)
 	var user map[string]any
 	res, err := s.readJSON(ctx, "User", caller.User.ID, &user)
 	if err != nil {

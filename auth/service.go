@@ -37,6 +37,9 @@ type Config struct {
 	Logger *slog.Logger
 	// LoginFailed is called for every failed login (an AuditEvent later).
 	LoginFailed func(ctx context.Context, f LoginFailure)
+	// Audit keeps the audit trail of identity and administration events
+	// (audit.go); nil records nothing.
+	Audit ward.AuditLog
 	// SendEmail delivers an email (invites). nil logs it at info level and
 	// succeeds.
 	SendEmail func(ctx context.Context, to, subject, body string) error

@@ -28,8 +28,8 @@ func (s *Service) setup() {
 }
 
 func (s *Service) mountTokens(mux *http.ServeMux) {
-	mux.HandleFunc("POST /oauth2/token", s.handleToken)
-	mux.HandleFunc("POST /oauth2/logout", s.handleLogout)
+	mux.HandleFunc("POST /oauth2/token", s.audited(kindLogin, "token", "E", s.handleToken))
+	mux.HandleFunc("POST /oauth2/logout", s.audited(kindLogin, "logout", "E", s.handleLogout))
 	mux.HandleFunc("GET /oauth2/userinfo", s.handleUserInfo)
 	mux.HandleFunc("POST /oauth2/userinfo", s.handleUserInfo)
 	mux.HandleFunc("GET /auth/me", s.handleMe)
@@ -261,6 +261,8 @@ func (s *Service) grantClientCredentials(ctx context.Context, r *http.Request) (
 		return nil, err
 	}
 	if !ipAllowed(member.AccessPolicy, remoteAddress(r)) {
+		noteCaller(ctx, member)
+		s.loginFailed(ctx, LoginFailure{ClientID: client.ID, RemoteAddress: remoteAddress(r), Reason: "ip rule"})
 		return nil, invalidRequest("IP address not allowed")
 	}
 	scope := r.PostForm.Get("scope")
@@ -289,6 +291,7 @@ func (s *Service) grantClientCredentials(ctx context.Context, r *http.Request) (
 // grantRefresh exchanges a refresh token for new tokens and a new refresh
 // secret. An old or reused secret means the token leaked: the login is revoked.
 func (s *Service) grantRefresh(ctx context.Context, r *http.Request) (map[string]any, error) {
+	noteInteraction(ctx, "refresh")
 	token := r.PostForm.Get("refresh_token")
 	if token == "" {
 		return nil, invalidRequest("Invalid refresh token")
@@ -316,6 +319,7 @@ func (s *Service) grantRefresh(ctx context.Context, r *http.Request) (map[string
 		return nil, err
 	}
 	if !secretMatches(login.RefreshSecret, claims.RefreshSecret) {
+		s.noteReuse(ctx, &login)
 		if err := s.revokeLogin(ctx, login.ID); err != nil {
 			return nil, err
 		}
@@ -326,6 +330,7 @@ func (s *Service) grantRefresh(ctx context.Context, r *http.Request) (map[string
 	})
 	if conflicted(err) {
 		// Someone refreshed with the same token at the same moment: reuse.
+		s.noteReuse(ctx, &login)
 		_ = s.revokeLogin(ctx, login.ID)
 		return nil, invalidRequest("Invalid token")
 	}
@@ -371,6 +376,8 @@ func (s *Service) tokenResponse(ctx context.Context, login *Login, client *Clien
 	if _, err := s.readJSON(ctx, "Project", refID(m.Project, "Project"), &project); err != nil {
 		return nil, invalidRequest("Invalid profile")
 	}
+	m.ID = refID(login.Membership, "ProjectMembership")
+	noteLoginMembership(ctx, login, &m)
 	f := tokenFacts{
 		login:           login,
 		clientID:        refID(login.Client, "ClientApplication"),
