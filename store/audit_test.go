@@ -320,3 +320,22 @@ func TestVerifyAuditIsForAdmins(t *testing.T) {
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// TestSetAccountsLeavesTheTrailAlone: $set-accounts on a patient rewrites
+// the patient's compartment, but never the audit records about the
+// patient (they are append-only: rewriting one would break the chain).
+func TestSetAccountsLeavesTheTrailAlone(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		patient := sysCreate(t, s, proj, "Patient", `{"name":[{"family":"Audited"}]}`)
+		l := newAuditLog(t, s, store.AuditOptions{})
+		record(t, l, readRecord(proj, uuid.NewString(), patient.ID))
+		org := sysCreate(t, s, proj, "Organization", `{"name":"Clinic"}`)
+		if _, err := s.SetAccounts(adminOf(proj), "Patient", patient.ID, []string{"Organization/" + org.ID}, true); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.VerifyAudit(sysCtx(), proj); err != nil || !v.OK {
+			t.Errorf("after $set-accounts the trail = %+v %v, want intact", v, err)
+		}
+	})
+}

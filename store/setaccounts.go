@@ -336,6 +336,9 @@ func (t *tx) compartmentKeys(ctx context.Context, project, patientID string) (ma
 		if err := rows.Scan(&typ, &id); err != nil {
 			return nil, nil, err
 		}
+		if ward.IsServerWrittenType(typ) {
+			continue // the audit trail about the patient is append-only
+		}
 		if keys[typ] == nil {
 			types = append(types, typ)
 		}
