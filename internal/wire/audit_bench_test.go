@@ -1,0 +1,132 @@
+package wire_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wardhealth/ward/auth"
+	"github.com/wardhealth/ward/internal/wire"
+	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/sqlite"
+	"github.com/wardhealth/ward/store/storetest"
+)
+
+// auditBenchClients are how many clients read at once: one (a read's
+// added latency is one commit) and 16 (concurrent requests share group
+// commits).
+var auditBenchClients = []int{1, 16}
+
+// BenchmarkAuditedRead: authenticated GET Patient/{id} by 1 and 16
+// concurrent clients, audit off and on, in one run over one database (SQLite with
+// synchronous=FULL as ward serve defaults, and PostgreSQL when
+// WARD_TEST_POSTGRES_URL is set). Reports p50 and p99 per read.
+func BenchmarkAuditedRead(b *testing.B) {
+	engines := []struct {
+		name string
+		open func(testing.TB) *store.Store
+	}{{"sqlite", openSQLiteFull}, {"postgres", storetest.OpenPostgres}}
+	for _, eng := range engines {
+		b.Run(eng.name, func(b *testing.B) {
+			s := eng.open(b)
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			srv := httptest.NewServer(nil)
+			b.Cleanup(srv.Close)
+			id := auth.New(s, auth.Config{BaseURL: srv.URL + "/", AdminPassword: adminPassword, BcryptCost: bcrypt.MinCost, Logger: logger})
+			if err := id.Seed(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			off := wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id}, logger)
+			trail := s.NewAuditLog(store.AuditOptions{})
+			b.Cleanup(trail.Close)
+			on := wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id, Audit: trail}, logger)
+			srv.Config.Handler = off
+			path, token := benchPatientAndToken(b, srv)
+			for _, clients := range auditBenchClients {
+				for _, mode := range []struct {
+					name string
+					h    http.Handler
+				}{{"off", off}, {"on", on}} {
+					b.Run(fmt.Sprintf("clients=%d/audit=%s", clients, mode.name), func(b *testing.B) {
+						commits := trail.Commits()
+						benchConcurrentRead(b, mode.h, path, "Bearer "+token, clients)
+						if n := trail.Commits() - commits; n > 0 {
+							b.ReportMetric(float64(b.N+1)/float64(n), "records/commit")
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+func openSQLiteFull(tb testing.TB) *store.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "ward.db"), sqlite.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// benchPatientAndToken registers a project with one Patient and a client
+// application, and returns the patient's path and a client token.
+func benchPatientAndToken(b *testing.B, srv *httptest.Server) (path, token string) {
+	owner, projectID := registerOwner(b, srv, "audit-bench@example.com", "Audit Bench")
+	_, patient := postJSON(b, srv, "/fhir/R4/Patient", "Bearer "+owner, map[string]any{"resourceType": "Patient"})
+	_, client := postJSON(b, srv, "/admin/projects/"+projectID+"/client", "Bearer "+owner, map[string]any{"name": "Bench"})
+	cc := tokenGrant(b, srv, url.Values{"grant_type": {"client_credentials"}, "client_id": {client["id"].(string)}, "client_secret": {client["secret"].(string)}})
+	return "/fhir/R4/Patient/" + patient["id"].(string), cc["access_token"].(string)
+}
+
+// benchConcurrentRead runs b.N reads of path spread over
+// clients goroutines and reports the p50 and p99 latency.
+func benchConcurrentRead(b *testing.B, h http.Handler, path, authz string, clients int) {
+	read := func() int {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", authz)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	if code := read(); code != 200 {
+		b.Fatalf("warm-up read: %d", code)
+	}
+	latencies := make([]time.Duration, b.N)
+	next := make(chan int, b.N)
+	for i := range b.N {
+		next <- i
+	}
+	close(next)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				start := time.Now()
+				if code := read(); code != 200 {
+					panic(fmt.Sprintf("read: %d", code))
+				}
+				latencies[i] = time.Since(start)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(latencies)
+	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds()), "p99-µs")
+}
