@@ -52,6 +52,8 @@ func (s *Service) audited(kind, interaction, action string, h http.HandlerFunc) 
 			return
 		}
 		ev := &event{rec: s.newRecord(r, kind, interaction, action)}
+		// The HTTP layer names each request in this header, and in its log line.
+		ev.rec.RequestID = w.Header().Get("X-Request-Id")
 		held := newHeldResponse()
 		h(held, r.WithContext(context.WithValue(r.Context(), eventKey{}, ev)))
 		if ev.skip {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/postgres"
@@ -83,8 +84,8 @@ func (c *authConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.bcryptCost, "bcrypt-cost", int(envInt("WARD_BCRYPT_COST", 10)), "bcrypt cost of new password hashes, 10 or more [WARD_BCRYPT_COST]")
 }
 
-// service builds the identity service over s.
-func (c *authConfig) service(s *store.Store, baseURL string, logger *slog.Logger) (*auth.Service, error) {
+// service builds the identity service over s, recording its events in trail.
+func (c *authConfig) service(s *store.Store, baseURL string, logger *slog.Logger, trail ward.AuditLog) (*auth.Service, error) {
 	if c.bcryptCost < 10 || c.bcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("-bcrypt-cost %d: must be between 10 and %d", c.bcryptCost, bcrypt.MaxCost)
 	}
@@ -97,6 +98,7 @@ func (c *authConfig) service(s *store.Store, baseURL string, logger *slog.Logger
 		RegistrationDisabled: !c.registration,
 		BcryptCost:           c.bcryptCost,
 		Logger:               logger,
+		Audit:                trail,
 	}), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/wardhealth/ward/auth"
+	"github.com/wardhealth/ward/store"
 )
 
 // rotateKey stores a new RS256 signing key in the configured database and
@@ -17,7 +18,11 @@ func rotateKey(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	if err := auth.New(s, auth.Config{Logger: logger}).RotateKey(ctx); err != nil {
+	// The rotation joins the server's audit trail, committed before the
+	// command reports success.
+	trail := s.NewAuditLog(store.AuditOptions{})
+	defer trail.Close()
+	if err := auth.New(s, auth.Config{Logger: logger, Audit: trail}).RotateKey(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "rotated the signing key; running servers sign with it once restarted")

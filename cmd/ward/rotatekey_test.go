@@ -14,7 +14,8 @@ import (
 
 // TestRotateKey: each `ward rotate-key` adds one active signing key to the
 // configured database and retires the one before it, which stays stored
-// (it keeps verifying the tokens it signed).
+// (it keeps verifying the tokens it signed). Each rotation is in the
+// server's audit trail.
 func TestRotateKey(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -49,5 +50,9 @@ func TestRotateKey(t *testing.T) {
 	}
 	if len(found.Matches) != 2 || active != 1 {
 		t.Errorf("after two rotations: %d keys, %d active; want 2 keys, 1 active", len(found.Matches), active)
+	}
+	trail, err := s.VerifyAudit(ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal()), ward.SystemProjectID)
+	if err != nil || !trail.OK || trail.Checked != 2 {
+		t.Errorf("server audit trail after two rotations: %+v %v, want 2 intact records", trail, err)
 	}
 }

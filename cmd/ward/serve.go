@@ -68,15 +68,6 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	identity, err := c.auth.service(s, c.baseURL, logger)
-	if err != nil {
-		return err
-	}
-	// Seed before listening: the first request must find the signing key,
-	// and an empty database gets its super admin (credentials logged once).
-	if err := identity.Seed(ctx); err != nil {
-		return fmt.Errorf("seed: %w", err)
-	}
 	sink, closeSink, err := auditSink(*auditLog)
 	if err != nil {
 		return err
@@ -87,6 +78,15 @@ func serve(ctx context.Context, args []string) error {
 	// what is still queued before the store closes.
 	trail := s.NewAuditLog(store.AuditOptions{Sink: sink})
 	defer trail.Close()
+	identity, err := c.auth.service(s, c.baseURL, logger, trail)
+	if err != nil {
+		return err
+	}
+	// Seed before listening: the first request must find the signing key,
+	// and an empty database gets its super admin (credentials logged once).
+	if err := identity.Seed(ctx); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
 	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, BodyBytesInFlight: *bodiesInFlight, Version: version, Auth: identity,
 		AllowedOrigins: splitList(*origins), Audit: trail}
 	var handler http.Handler
