@@ -92,7 +92,13 @@ func (w *auditWorld) form(path string, v url.Values, header ...string) *httptest
 // aliceTokens signs alice in (with a refresh token) and exchanges the code.
 func (w *auditWorld) aliceTokens(t *testing.T) map[string]any {
 	t.Helper()
-	resp := w.post(t, "/auth/login", map[string]any{"email": "alice@example.com", "password": testPassword,
+	return w.tokens(t, "alice@example.com", "")
+}
+
+// tokens signs email in (with a refresh token) and exchanges the code.
+func (w *auditWorld) tokens(t *testing.T, email, projectID string) map[string]any {
+	t.Helper()
+	resp := w.post(t, "/auth/login", map[string]any{"email": email, "password": testPassword, "projectId": projectID,
 		"scope": "openid offline", "codeChallenge": "verifier-verifier-verifier-verifier-verifier", "codeChallengeMethod": "plain"})
 	code, _ := decodeMap(t, resp)["code"].(string)
 	tok := w.form("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
@@ -336,6 +342,44 @@ func TestAuditAdminEvents(t *testing.T) {
 	})
 }
 
+// TestAuditAdminRefusals: a refused admin write is recorded in the trail
+// of the caller who was refused, or the server's when there is none, never
+// in the project the request named.
+func TestAuditAdminRefusals(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		w := newAuditWorld(t, st)
+		access, _ := w.tokens(t, "scoped@example.com", w.a.ID)["access_token"].(string)
+		scoped := "User/" + w.scoped.ID
+		cases := []struct {
+			name   string
+			auth   string
+			status int
+			want   wantRecord
+		}{
+			{"plain member", "Bearer " + access, 403,
+				wantRecord{w.a.ID, "rest", "project-secrets", "U", "4", 403, scoped, "-", "", "", "Forbidden"}},
+			{"no credentials", "", 401,
+				wantRecord{ward.SystemProjectID, "rest", "project-secrets", "U", "4", 401, "", "", "", "", "Unauthorized"}},
+			{"wrong client secret", basic(w.bClient.ID, "not the secret"), 401,
+				wantRecord{ward.SystemProjectID, "login", "project-secrets", "E", "4", 401, "", "", "ClientApplication/" + w.bClient.ID, "", "wrong client secret"}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				w.audit.take()
+				var header []string
+				if c.auth != "" {
+					header = []string{"Authorization", c.auth}
+				}
+				resp := w.post(t, "/admin/projects/"+w.b.ID+"/secrets", []any{}, header...)
+				if resp.Code != c.status {
+					t.Fatalf("status %d, want %d: %s", resp.Code, c.status, resp.Body)
+				}
+				checkRecord(t, w.audit.take(), c.want, "not the secret")
+			})
+		}
+	})
+}
+
 // TestAuditRegistration: a new user is recorded in the server's trail, the
 // project they then create in that project's.
 func TestAuditRegistration(t *testing.T) {
@@ -409,5 +453,40 @@ func TestNoAuditLogRecordsNothing(t *testing.T) {
 		if resp := f.post(t, "/auth/login", map[string]any{"email": "quiet@example.com", "password": testPassword}); resp.Code != 200 {
 			t.Errorf("login without audit log: %d %s", resp.Code, resp.Body)
 		}
+	})
+}
+
+// TestAuditAuthorize: a silent re-login through the client's cookie is a
+// login of the member's project; sending the browser on to sign in is no
+// event.
+func TestAuditAuthorize(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		w := newAuditWorld(t, st)
+		app := w.client(t, w.a, NewClient{Name: "A app", RedirectURIs: []string{testRedirect}})
+		w.audit.take()
+		if u := location(t, w.authorize(t, authorizeQuery(app.ID, nil))); u.Path != "/oauth" {
+			t.Fatalf("without a session: redirected to %s", u)
+		}
+		if recs := w.audit.take(); len(recs) != 0 {
+			t.Errorf("going to the sign-in page was recorded: %+v", recs)
+		}
+
+		resp := w.post(t, "/auth/login", map[string]any{"email": "alice@example.com", "password": testPassword, "clientId": app.ID, "scope": "openid"})
+		cookie := findCookie(resp, "medplum-"+app.ID)
+		out := decodeLogin(t, resp)
+		login, err := w.s.readLogin(context.Background(), out.Login)
+		if err != nil || cookie == nil {
+			t.Fatalf("login %v, cookie %v", err, cookie)
+		}
+		login.Granted = true
+		if err := w.s.saveLogin(context.Background(), login); err != nil {
+			t.Fatal(err)
+		}
+		w.audit.take()
+		if u := location(t, w.authorize(t, authorizeQuery(app.ID, nil), cookie)); u.Query().Get("code") == "" {
+			t.Fatalf("silent re-login redirected to %s", u)
+		}
+		checkRecord(t, w.audit.take(), wantRecord{w.a.ID, "login", "login", "E", "0", 302,
+			"User/" + w.alice.ID, "ProjectMembership/" + w.aliceM.ID, "ClientApplication/" + app.ID, "", ""})
 	})
 }

@@ -219,7 +219,7 @@ func (s *Service) chooseMembership(ctx context.Context, login *Login, membership
 	if err := s.saveLogin(ctx, login); err != nil {
 		return nil, err
 	}
-	noteMembership(ctx, m)
+	noteLoginMembership(ctx, login, m)
 	return login, nil
 }
 
