@@ -168,11 +168,11 @@ func NewServer(opts Options) *Server {
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
 // mount registers every route on a new mux and returns it with the
-// patterns registered (TestEveryFHIRRouteIsAudited walks them). Every
-// route that needs a principal goes through private, which audits it.
-func (s *Server) mount() (*http.ServeMux, []string) {
-	mux := http.NewServeMux()
-	var patterns []string
+// patterns registered (TestEveryFHIRRouteIsAudited walks them) and the set
+// of those that need a principal. Every such route goes through private,
+// which audits it.
+func (s *Server) mount() (mux *http.ServeMux, patterns []string, isPrivate map[string]bool) {
+	mux, isPrivate = http.NewServeMux(), make(map[string]bool)
 	handle := func(pattern string, h http.Handler) {
 		patterns = append(patterns, pattern)
 		mux.Handle(pattern, h)
@@ -180,8 +180,12 @@ func (s *Server) mount() (*http.ServeMux, []string) {
 	public := func(pattern string, h http.HandlerFunc) {
 		handle(pattern, s.instrument(pattern, h))
 	}
+	// A private route's body limit and budget apply once the caller is
+	// known, so their 413 and 429 are recorded in the caller's project.
 	private := func(pattern string, h http.HandlerFunc) {
-		handle(pattern, s.instrument(pattern, s.audited(pattern, s.requirePrincipal(h))))
+		isPrivate[pattern] = true
+		bounded := s.limitBody(s.budgetBodies(h))
+		handle(pattern, s.instrument(pattern, s.audited(pattern, s.requirePrincipal(bounded.ServeHTTP))))
 	}
 
 	public("GET /healthcheck", s.handleHealthcheck)
@@ -215,32 +219,40 @@ func (s *Server) mount() (*http.ServeMux, []string) {
 	for _, op := range s.operations {
 		private(op.Pattern, op.Handler.ServeHTTP)
 	}
-	return mux, patterns
+	return mux, patterns, isPrivate
 }
 
 // Patterns lists the route patterns the server registers, in order (the
 // audit test walks them to prove every FHIR route is recorded).
 func (s *Server) Patterns() []string {
-	_, patterns := s.mount()
+	_, patterns, _ := s.mount()
 	return patterns
 }
 
 // Handler returns the HTTP handler of the whole API.
 func (s *Server) Handler() http.Handler {
-	mux, _ := s.mount()
+	mux, _, isPrivate := s.mount()
 	fallback := s.instrument("unmatched", s.unmatched(mux))
-	routed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern == "" {
-			if s.fallback != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isAPIPath(r.URL.Path) {
-				s.fallback.ServeHTTP(w, r)
-				return
-			}
-			fallback.ServeHTTP(w, r)
+	unmatched := s.limitBody(s.budgetBodies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.fallback != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isAPIPath(r.URL.Path) {
+			s.fallback.ServeHTTP(w, r)
 			return
 		}
-		mux.ServeHTTP(w, r)
+		fallback.ServeHTTP(w, r)
+	})))
+	unaudited := s.limitBody(s.budgetBodies(mux))
+	routed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		switch {
+		case pattern == "":
+			unmatched.ServeHTTP(w, r)
+		case isPrivate[pattern]:
+			mux.ServeHTTP(w, r) // bounded inside, once the caller is known
+		default:
+			unaudited.ServeHTTP(w, r)
+		}
 	})
-	return s.logRequests(s.recoverPanics(s.cors(s.limitBody(s.budgetBodies(routed)))))
+	return s.logRequests(s.recoverPanics(s.cors(routed)))
 }
 
 // isAPIPath reports whether path belongs to the API (answered with
