@@ -72,6 +72,10 @@ func (s *Store) NewAuditLog(opts AuditOptions) *AuditLog {
 // Record implements ward.AuditLog. The record stays queued when ctx ends
 // first: the commit it joins is written whole, whoever still waits for it.
 func (l *AuditLog) Record(ctx context.Context, rec *ward.AuditRecord) error {
+	if !validID(auditProject(rec)) {
+		// Refused before it joins a batch it would make fail.
+		return ward.Errorf(ward.EINVALID, "audit record for invalid project %q", rec.ProjectID)
+	}
 	content, err := auditEventJSON(rec)
 	if err != nil {
 		return err

@@ -339,3 +339,43 @@ func TestSetAccountsLeavesTheTrailAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditRecordNeedsAProject: a record naming no valid project is
+// refused alone; the records around it are kept, and one with no project
+// goes to the server's trail.
+func TestAuditRecordNeedsAProject(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		l := newAuditLog(t, s, store.AuditOptions{})
+		var wg sync.WaitGroup
+		errs := make([]error, 10)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rec := readRecord(proj, uuid.NewString(), uuid.NewString())
+				if i == 5 {
+					rec.ProjectID = "not-a-project"
+				}
+				errs[i] = l.Record(context.Background(), rec)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if want := i != 5; (err == nil) != want {
+				t.Errorf("record %d: %v", i, err)
+			}
+		}
+		if code(errs[5]) != ward.EINVALID {
+			t.Errorf("the bad record: %v, want invalid", errs[5])
+		}
+		if v, err := s.VerifyAudit(sysCtx(), proj); err != nil || !v.OK || v.Checked != 9 {
+			t.Errorf("the good records' chain: %+v %v, want 9 links", v, err)
+		}
+		anon := readRecord("", uuid.NewString(), uuid.NewString())
+		record(t, l, anon)
+		if v, err := s.VerifyAudit(sysCtx(), ward.SystemProjectID); err != nil || !v.OK || v.Checked != 1 {
+			t.Errorf("a record without project: server trail %+v %v, want 1 link", v, err)
+		}
+	})
+}
