@@ -154,9 +154,11 @@ func (s *Server) patch(ctx context.Context, tx ward.ResourceTx, typ, id string, 
 // deleteResource deletes typ/id. A missing resource is 404; deleting a
 // deleted one succeeds again, as in Medplum.
 func (s *Server) deleteResource(ctx context.Context, tx ward.ResourceTx, typ, id string) (*result, error) {
-	if _, err := tx.Read(ctx, typ, id); err != nil && ward.ErrorCode(err) != ward.EGONE {
+	existing, err := tx.Read(ctx, typ, id)
+	if err != nil && ward.ErrorCode(err) != ward.EGONE {
 		return nil, err
 	}
+	noteResource(ctx, existing) // whose data the deletion concerned
 	if err := tx.Delete(ctx, typ, id); err != nil {
 		return nil, err
 	}
@@ -171,6 +173,7 @@ func (s *Server) conditionalDelete(ctx context.Context, tx ward.ResourceTx, typ,
 		return nil, err
 	}
 	if existing != nil {
+		noteResource(ctx, existing)
 		if err := tx.Delete(ctx, typ, existing.ID); err != nil {
 			return nil, err
 		}

@@ -175,7 +175,7 @@ func TestAuditRecordsEveryInteraction(t *testing.T) {
 				body: fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, otherID),
 				want: wantRecord{project: projectA, action: "C", interaction: "create", outcome: "4", status: 400, typ: "Observation", results: -1, reason: "Invalid reference"}},
 			{name: "delete", method: "DELETE", path: "Observation/" + obsID, status: 200,
-				want: wantRecord{project: projectA, action: "D", interaction: "delete", outcome: "0", status: 200, typ: "Observation", id: obsID, results: -1}},
+				want: wantRecord{project: projectA, action: "D", interaction: "delete", outcome: "0", status: 200, typ: "Observation", id: obsID, results: -1, patients: patients}},
 		}
 		for _, tc := range cases {
 			r := a.do(tc.method, tc.path, tc.body, tc.headers...)
