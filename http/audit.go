@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -151,22 +152,22 @@ func noteResource(ctx context.Context, res *ward.Resource) {
 }
 
 // noteSearch records a search's query, the number of matches on the page
-// and the distinct patients of the page (bounded).
-func noteSearch(ctx context.Context, query string, page []*ward.Resource) {
+// and the distinct patients of the page, included resources too (bounded).
+func noteSearch(ctx context.Context, query string, matches, included []*ward.Resource) {
 	n := noteFrom(ctx)
 	if n == nil {
 		return
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.rec.Query, n.rec.Results = query, len(page)
-	n.rec.Patients = distinctPatients(page, maxAuditPatients)
+	n.rec.Query, n.rec.Results = query, len(matches)
+	n.rec.Patients = distinctPatients(maxAuditPatients, matches, included)
 }
 
-func distinctPatients(page []*ward.Resource, limit int) []string {
+func distinctPatients(limit int, pages ...[]*ward.Resource) []string {
 	var out []string
 	seen := make(map[string]bool)
-	for _, res := range page {
+	for _, res := range slices.Concat(pages...) {
 		for _, p := range res.Patients {
 			if len(out) == limit {
 				return out
@@ -308,6 +309,10 @@ func (s *Server) audited(pattern string, h http.Handler) http.Handler {
 	})
 }
 
+// withheldHeaders describe the answer an unrecorded access does not get;
+// the rest (X-Request-Id, CORS) stay.
+var withheldHeaders = []string{"ETag", "Last-Modified", "Location", "Content-Location", "Content-Type", "Content-Length"}
+
 // errNotRecorded is what a handler's Write returns once the audit log has
 // refused the record: its answer is replaced by a 500.
 var errNotRecorded = errors.New("audit record failed: response withheld")
@@ -336,7 +341,7 @@ func (w *auditWriter) WriteHeader(status int) {
 		w.failed = true
 		w.s.logger.ErrorContext(w.r.Context(), "audit record failed", "error", err,
 			"method", w.r.Method, "path", w.r.URL.Path)
-		for k := range w.Header() {
+		for _, k := range withheldHeaders {
 			w.Header().Del(k)
 		}
 		writeJSON(w.ResponseWriter, http.StatusInternalServerError,

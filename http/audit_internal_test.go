@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -89,4 +90,25 @@ func TestBodyRefusalsAreAuditedInTheCallersProject(t *testing.T) {
 		}
 	}
 	t.Errorf("the 429 left no audit record: %+v", records)
+}
+
+// TestDistinctPatients: a search record names each patient of the page
+// once, included resources' too, and no more than its bound.
+func TestDistinctPatients(t *testing.T) {
+	res := func(patients ...string) *ward.Resource { return &ward.Resource{Patients: patients} }
+	for _, tc := range []struct {
+		name              string
+		limit             int
+		matches, included []*ward.Resource
+		want              []string
+	}{
+		{"distinct", 10, []*ward.Resource{res("Patient/a"), res("Patient/a", "Patient/b")}, nil, []string{"Patient/a", "Patient/b"}},
+		{"included", 10, []*ward.Resource{res("Patient/a")}, []*ward.Resource{res("Patient/c")}, []string{"Patient/a", "Patient/c"}},
+		{"bounded", 2, []*ward.Resource{res("Patient/a", "Patient/b", "Patient/c")}, nil, []string{"Patient/a", "Patient/b"}},
+		{"none", 10, []*ward.Resource{res()}, nil, nil},
+	} {
+		if got := distinctPatients(tc.limit, tc.matches, tc.included); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -56,7 +56,7 @@ func (s *Server) handleEverything(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	noteSearch(r.Context(), r.URL.RawQuery, res.Matches)
+	noteSearch(r.Context(), r.URL.RawQuery, res.Matches, res.Included)
 	v := s.viewOf(r)
 	writeJSON(w, http.StatusOK, everythingBundle(v, v.fhirBase+"/Patient/"+id+"/$everything", in, res))
 }

@@ -86,7 +86,7 @@ func (s *Server) searchBundle(ctx context.Context, rd ward.ResourceReader, v vie
 	if err != nil {
 		return nil, err
 	}
-	noteSearch(ctx, params.Encode(), res.Matches)
+	noteSearch(ctx, params.Encode(), res.Matches, res.Included)
 
 	var b bytes.Buffer
 	b.Grow(256 + 512*(len(res.Matches)+len(res.Included)))
@@ -304,7 +304,7 @@ func (s *Server) historyBundle(ctx context.Context, rd ward.ResourceReader, v vi
 	if err != nil {
 		return nil, err
 	}
-	noteSearch(ctx, params.Encode(), page.Versions)
+	noteSearch(ctx, params.Encode(), page.Versions, nil)
 	base := v.fhirBase
 	if typ != "" {
 		base += "/" + typ
