@@ -52,6 +52,24 @@ func auditOf(pattern string) routeAudit {
 	return routeAudit{"operation", "E"}
 }
 
+// patternType is the resource type a pattern names literally
+// ("GET /fhir/R4/Patient/{id}/$everything" → Patient), or "".
+func patternType(pattern string) string {
+	_, path, _ := strings.Cut(pattern, " ")
+	rest, ok := strings.CutPrefix(path, "/fhir/R4/")
+	if !ok {
+		return ""
+	}
+	first, _, _ := strings.Cut(rest, "/")
+	if first == "job" {
+		return "AsyncJob"
+	}
+	if first == "" || first[0] < 'A' || first[0] > 'Z' {
+		return ""
+	}
+	return first
+}
+
 // restAudits names the restful interaction of each REST pattern.
 var restAudits = map[string]routeAudit{
 	"POST /fhir/R4":                           {"batch", "E"},
@@ -274,7 +292,7 @@ func (s *Server) audited(pattern string, h http.Handler) http.Handler {
 	if s.audit == nil {
 		return h
 	}
-	a := auditOf(pattern)
+	a, literalType := auditOf(pattern), patternType(pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := &auditNote{rec: ward.AuditRecord{
 			Time:         time.Now().UTC().Truncate(time.Millisecond),
@@ -289,6 +307,9 @@ func (s *Server) audited(pattern string, h http.Handler) http.Handler {
 			VersionID:    r.PathValue("vid"),
 			Results:      -1,
 		}}
+		if n.rec.ResourceType == "" {
+			n.rec.ResourceType = literalType
+		}
 		if strings.Contains(pattern, "{type}") && a.action == "E" {
 			n.rec.Query = r.URL.RawQuery
 		}

@@ -162,7 +162,7 @@ func TestAuditRecordsEveryInteraction(t *testing.T) {
 			{name: "history", method: "GET", path: "Observation/" + obsID + "/_history", status: 200,
 				want: wantRecord{project: projectA, action: "R", interaction: "history-instance", outcome: "0", status: 200, typ: "Observation", id: obsID, results: 3, patients: patients}},
 			{name: "$everything", method: "GET", path: "Patient/" + patID + "/$everything", status: 200,
-				want: wantRecord{project: projectA, action: "E", interaction: "$everything", outcome: "0", status: 200, typ: "", id: patID, results: 2, patients: patients}},
+				want: wantRecord{project: projectA, action: "E", interaction: "$everything", outcome: "0", status: 200, typ: "Patient", id: patID, results: 2, patients: patients}},
 			{name: "$graphql", method: "POST", path: "$graphql", body: `{"query":"{ PatientList { id } }"}`, headers: ct("application/json"), status: 200,
 				want: wantRecord{project: projectA, action: "E", interaction: "$graphql", outcome: "0", status: 200, query: "{ PatientList { id } }", results: -1}},
 			{name: "401 no caller", method: "GET", path: "Observation/" + obsID, headers: []string{"X-Test-Anonymous", "1"}, status: 401,
