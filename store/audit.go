@@ -46,6 +46,9 @@ var _ ward.AuditLog = (*AuditLog)(nil)
 type pendingAudit struct {
 	project string
 	content []byte
+	// decoded is content decoded by Record, used by the first attempt to
+	// store it (a retried transaction decodes content again).
+	decoded *decodedResource
 	stored  []byte     // the AuditEvent as committed, for the sink
 	result  chan error // capacity 1: the committer never blocks on it
 }
@@ -80,7 +83,13 @@ func (l *AuditLog) Record(ctx context.Context, rec *ward.AuditRecord) error {
 	if err != nil {
 		return err
 	}
-	p := &pendingAudit{project: auditProject(rec), content: content, result: make(chan error, 1)}
+	// Decoded and validated here, in the caller's goroutine, so the one
+	// writer only stores it.
+	decoded, err := decodeAuditEvent(content)
+	if err != nil {
+		return err
+	}
+	p := &pendingAudit{project: auditProject(rec), content: content, decoded: decoded, result: make(chan error, 1)}
 	l.mu.Lock()
 	if l.closing {
 		l.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
 )
 
 // The audit chain: each project's AuditEvents, in the order they were
@@ -64,8 +65,19 @@ func (t *tx) appendChain(ctx context.Context, project string, records []*pending
 	if err != nil {
 		return err
 	}
+	sys, err := principal(ctx)
+	if err != nil {
+		return err
+	}
 	for _, p := range records {
-		if _, err := t.Create(ctx, "AuditEvent", p.content); err != nil {
+		d := p.decoded
+		p.decoded = nil // the build may change it: a retry starts from content
+		if d == nil {
+			if d, err = decodeAuditEvent(p.content); err != nil {
+				return err
+			}
+		}
+		if _, err := t.createChecks(ctx, sys, "AuditEvent", ward.NewID(), d, nil); err != nil {
 			return err
 		}
 		stored := t.written[len(t.written)-1]
@@ -79,6 +91,19 @@ func (t *tx) appendChain(ctx context.Context, project string, records []*pending
 		prev = hash
 	}
 	return nil
+}
+
+// decodeAuditEvent decodes and validates an AuditEvent the server shaped
+// (auditevent.go), as Create does a client's resource.
+func decodeAuditEvent(content []byte) (*decodedResource, error) {
+	d, err := decodeResource(content)
+	if err != nil {
+		return nil, err
+	}
+	if err := fhir.ValidateResource(d.tree); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // chainHead is the last link of project's chain: 0, "" when it is empty.
