@@ -9,6 +9,12 @@
 // through ward.ResourceStore like any other resource, read and written with
 // the system principal.
 //
+// Every identity and admin event (sign-ins allowed or refused, tokens,
+// refreshes, logouts, registrations, password and membership changes,
+// project configuration, key rotation) is recorded in Config.Audit before
+// its answer leaves (audit.go), in the trail of the project the caller
+// proved to belong to — never one the request merely named.
+//
 // Written by hand: OAuth2/OIDC flows with Medplum's exact shapes. Signing
 // uses golang-jwt, passwords x/crypto/bcrypt, rate limits x/time/rate.
 package auth

@@ -35,7 +35,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger for security events.
 	Logger *slog.Logger
-	// LoginFailed is called for every failed login (an AuditEvent later).
+	// LoginFailed is called for every failed login (which Audit records
+	// too).
 	LoginFailed func(ctx context.Context, f LoginFailure)
 	// Audit keeps the audit trail of identity and administration events
 	// (audit.go); nil records nothing.

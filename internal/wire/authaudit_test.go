@@ -3,12 +3,17 @@ package wire_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -103,4 +108,109 @@ func TestFailedLoginInTheRightTrail(t *testing.T) {
 			t.Errorf("project B's trail holds failed logins into A: %s", trailB)
 		}
 	})
+}
+
+// BenchmarkAuditedLogin: a password login and its code exchange (two
+// audit records) with the audit trail off and on, alternated request by
+// request so both see the same machine, on the engines storetest enables.
+// bcrypt cost 10, as ward serve uses. Reports each side's mean and p99 and
+// the ratio of their throughputs.
+func BenchmarkAuditedLogin(b *testing.B) {
+	engines := map[string]func(testing.TB) *store.Store{"sqlite": storetest.OpenSQLite}
+	if os.Getenv("WARD_TEST_POSTGRES_URL") != "" {
+		engines["postgres"] = storetest.OpenPostgres
+	}
+	for _, engine := range []string{"sqlite", "postgres"} {
+		if open := engines[engine]; open != nil {
+			b.Run(engine, func(b *testing.B) {
+				rigs := []*loginRig{newLoginRig(b, open(b), false), newLoginRig(b, open(b), true)}
+				var took [2][]time.Duration
+				b.ResetTimer()
+				for i := range b.N {
+					for side, rig := range rigs {
+						start := time.Now()
+						rig.login(b, i)
+						took[side] = append(took[side], time.Since(start))
+					}
+				}
+				b.StopTimer()
+				off, on := meanOf(took[0]), meanOf(took[1])
+				b.ReportMetric(off, "off-ms")
+				b.ReportMetric(on, "on-ms")
+				b.ReportMetric(p99Of(took[0]), "off-p99-ms")
+				b.ReportMetric(p99Of(took[1]), "on-p99-ms")
+				b.ReportMetric(off/on, "on/off-throughput")
+			})
+		}
+	}
+}
+
+func meanOf(d []time.Duration) float64 {
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return float64(sum.Microseconds()) / 1000 / float64(len(d))
+}
+
+func p99Of(d []time.Duration) float64 {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return float64(d[len(d)*99/100].Microseconds()) / 1000
+}
+
+// loginRig is a fully wired server with accounts to sign in.
+type loginRig struct {
+	h        http.Handler
+	accounts int
+}
+
+func newLoginRig(b *testing.B, s *store.Store, audit bool) *loginRig {
+	srv := httptest.NewServer(nil)
+	b.Cleanup(srv.Close)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := auth.Config{BaseURL: srv.URL + "/", AdminPassword: adminPassword, BcryptCost: 10, Logger: logger}
+	wc := wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody}
+	if audit {
+		trail := s.NewAuditLog(store.AuditOptions{})
+		b.Cleanup(trail.Close)
+		cfg.Audit, wc.Audit = trail, trail
+	}
+	id := auth.New(s, cfg)
+	if err := id.Seed(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	wc.Auth = id
+	rig := &loginRig{h: wire.Handler(s, wc, logger), accounts: b.N/5 + 1}
+	srv.Config.Handler = rig.h
+	// Several accounts and addresses: the login limiter must never answer.
+	for i := range rig.accounts {
+		registerOwner(b, srv, fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("Clinic %d", i))
+	}
+	return rig
+}
+
+func (rig *loginRig) serve(i int, path, contentType, body string) (int, map[string]any) {
+	r := httptest.NewRequest("POST", path, strings.NewReader(body))
+	r.Header.Set("Content-Type", contentType)
+	r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:40000", i>>16&255, i>>8&255, i&255)
+	w := httptest.NewRecorder()
+	rig.h.ServeHTTP(w, r)
+	var m map[string]any
+	json.Unmarshal(w.Body.Bytes(), &m)
+	return w.Code, m
+}
+
+// login signs account i in and exchanges its code.
+func (rig *loginRig) login(b *testing.B, i int) {
+	body, _ := json.Marshal(map[string]any{"email": fmt.Sprintf("user%d@example.com", i%rig.accounts), "password": "owner-password-1",
+		"scope": "openid", "codeChallenge": "xyz", "codeChallengeMethod": "plain"})
+	status, login := rig.serve(i, "/auth/login", "application/fhir+json", string(body))
+	if status != 200 {
+		b.Fatalf("login %d: %d %v", i, status, login)
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {login["code"].(string)}, "code_verifier": {"xyz"}}
+	if status, reply := rig.serve(i, "/oauth2/token", "application/x-www-form-urlencoded", form.Encode()); status != 200 {
+		b.Fatalf("token %d: %d %v", i, status, reply)
+	}
 }
