@@ -47,8 +47,9 @@ func runBrowserSuite(t *testing.T, st *store.Store) {
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// The console's pages read the base R4 definitions, as `ward serve` loads them.
-	baseURL, logs := nodetest.StartWard(t, nodetest.Options{AdminPassword: adminPassword, LoadDefinitions: true, Store: st})
+	// The console's pages read the base R4 definitions, as `ward serve` loads them;
+	// every FHIR access is audited (the Audit page and Access history tab).
+	baseURL, logs := nodetest.StartWard(t, nodetest.Options{AdminPassword: adminPassword, LoadDefinitions: true, Store: st, Audit: true})
 
 	files, _ := filepath.Glob(filepath.Join(dir, "*.test.mjs"))
 	if len(files) == 0 {

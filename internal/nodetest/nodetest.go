@@ -147,6 +147,9 @@ type Options struct {
 	LoadDefinitions bool
 	// Store is the database to serve; nil: a fresh SQLite store.
 	Store *store.Store
+	// Audit records every FHIR access in the store's audit trail (the
+	// console's Audit page reads it); off by default.
+	Audit bool
 }
 
 // StartWard serves Ward as `ward serve` assembles it (identity over
@@ -179,7 +182,13 @@ func StartWard(t testing.TB, opts Options) (string, *SyncBuffer) {
 	if err := svc.Seed(ctx); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	srv.Config.Handler = wire.Handler(st, wire.Config{BaseURL: baseURL, Auth: svc, AllowedOrigins: opts.AllowedOrigins}, logger)
+	cfg := wire.Config{BaseURL: baseURL, Auth: svc, AllowedOrigins: opts.AllowedOrigins}
+	if opts.Audit {
+		audit := st.NewAuditLog(store.AuditOptions{})
+		t.Cleanup(audit.Close) // after srv.Close: cleanups run last first
+		cfg.Audit = audit
+	}
+	srv.Config.Handler = wire.Handler(st, cfg, logger)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return baseURL, logs

@@ -1,6 +1,6 @@
 // The audit trail as a table: one AuditEvent a row (shaped as IHE BALP:
 // subtype the FHIR interaction, agent.requestor the caller, entity the
-// resource, the patients (role 1) and the query), newest first, paged.
+// resource, the patients (role 1) and the query), newest first, 50 a page.
 // A refused or failed access (outcome other than 0) stands out in red.
 import { Badge, Stack, Text, Tooltip } from '@mantine/core';
 import { useMedplum } from '@medplum/react';
@@ -28,9 +28,17 @@ function isPatientEntity(e) {
   ) || (!e.role && e.what?.reference?.startsWith('Patient/'));
 }
 
-// patientsOf lists the references of the patients an event concerned.
+// unversioned drops the /_history/… of a versioned reference.
+const unversioned = (ref) => ref?.replace(/\/_history\/.*$/, '');
+
+// patientsOf lists the references of the patients an event concerned: the
+// entities in the patient role, and a Patient the access was about (a
+// refused read of a patient names no compartment, but it concerned them).
 export function patientsOf(event) {
-  const refs = (event.entity ?? []).filter(isPatientEntity).map((e) => e.what?.reference).filter(Boolean);
+  const refs = (event.entity ?? [])
+    .filter((e) => isPatientEntity(e) || e.what?.reference?.startsWith('Patient/'))
+    .map((e) => unversioned(e.what?.reference))
+    .filter(Boolean);
   return [...new Set(refs)];
 }
 
@@ -46,9 +54,11 @@ function decodeQuery(q) {
   }
 }
 
+// interaction names what was done: the restful interaction, the operation
+// ($everything; BALP codes "operation" first) or the identity event.
 function interaction(event) {
-  const sub = event.subtype?.[0];
-  const name = sub?.display ?? sub?.code ?? event.type?.display ?? event.type?.code ?? '';
+  const sub = (event.subtype ?? []).find((c) => c.code && c.code !== 'operation') ?? event.subtype?.[0];
+  const name = sub?.code ?? sub?.display ?? event.type?.display ?? event.type?.code ?? '';
   const action = ACTIONS[event.action];
   return action && action !== name ? `${name} (${action})` : name;
 }
@@ -56,14 +66,15 @@ function interaction(event) {
 function what(event) {
   const parts = [];
   for (const e of event.entity ?? []) {
-    if (isPatientEntity(e) && patientsOf(event).length && event.entity.length > 1) {
+    if (isPatientEntity(e)) {
       continue; // shown in the Patients column
     }
     if (e.what?.reference || e.what?.display) {
-      parts.push(e.what.reference ?? e.what.display);
+      parts.push(unversioned(e.what.reference) ?? e.what.display);
     }
-    if (e.query) {
-      parts.push(`?${decodeQuery(e.query).replace(/^\?/, '')}`);
+    if (e.query !== undefined) {
+      const results = e.detail?.find((d) => d.type === 'results')?.valueString;
+      parts.push(`?${decodeQuery(e.query).replace(/^\?/, '')}${results !== undefined ? ` (${results} found)` : ''}`);
     }
   }
   return parts.join(' ');
@@ -111,7 +122,7 @@ function useNames(events) {
 function OutcomeBadge({ event }) {
   const o = OUTCOMES.find((x) => x.value === (event.outcome ?? '0')) ?? { label: `Outcome ${event.outcome}`, color: 'gray' };
   const badge = (
-    <Badge color={o.color} variant={refused(event) ? 'filled' : 'light'} data-testid="outcome">
+    <Badge color={o.color} variant={refused(event) ? 'filled' : 'light'} style={{ minWidth: 'max-content' }}>
       {o.label}
     </Badge>
   );
@@ -138,7 +149,7 @@ const when = (ev) => {
 // withPatients adds the Patients column (the Audit page; a patient's own
 // access history does not need it).
 export function AuditTable({ query, testId, withPatients = true }) {
-  const result = usePagedSearch('AuditEvent', { ...query, _sort: '-date' });
+  const result = usePagedSearch('AuditEvent', { ...query, _sort: '-date' }, 50);
   const names = useNames(result.resources);
   const name = (ref) => names.get(ref) ?? ref;
   const columns = [
