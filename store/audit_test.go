@@ -14,6 +14,7 @@ import (
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/postgres"
 	"github.com/wardhealth/ward/store/storetest"
 )
 
@@ -378,4 +379,45 @@ func TestAuditRecordNeedsAProject(t *testing.T) {
 			t.Errorf("a record without project: server trail %+v %v, want 1 link", v, err)
 		}
 	})
+}
+
+// TestAuditChainAcrossProcesses: two servers on one PostgreSQL database
+// record into the same project at once; the chain stays one contiguous,
+// verifiable sequence holding every record.
+func TestAuditChainAcrossProcesses(t *testing.T) {
+	url, schema := storetest.PostgresSchema(t)
+	var logs []*store.AuditLog
+	var first *store.Store
+	for range 2 {
+		s, err := postgres.Open(context.Background(), url, postgres.Options{SearchPath: schema, MaxConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if first == nil {
+			first = s
+		}
+		logs = append(logs, newAuditLog(t, s, store.AuditOptions{}))
+	}
+	proj := uuid.NewString()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- logs[i%2].Record(context.Background(), readRecord(proj, uuid.NewString(), uuid.NewString()))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := first.VerifyAudit(sysCtx(), proj); err != nil || !v.OK || v.Checked != n {
+		t.Errorf("chain after two processes = %+v %v, want %d links OK", v, err, n)
+	}
 }
