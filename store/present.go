@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 
 	"github.com/wardhealth/ward"
@@ -51,38 +50,79 @@ func present(ctx context.Context, db queryer, d Dialect, p *ward.Principal, reso
 // compartmentPatients returns the "Patient/…" entries of a stored
 // resource's meta.compartment, read before the gate may strip them, for
 // the audit trail's "whose data was this". It is nil for content it cannot
-// scan: the gate itself refuses such content just after.
+// scan: the gate itself refuses such content just after. It scans the raw
+// bytes (no decoding into Go values): every returned resource pays it.
 func compartmentPatients(content []byte) []string {
-	top, err := rawjson.ScanMembers(content, "meta")
-	if err != nil {
-		return nil
-	}
-	meta := rawjson.Find(top, "meta")
+	meta := memberValue(content, "meta")
 	if meta == nil {
 		return nil
 	}
-	fields, err := rawjson.Members(content[meta.ValStart:meta.End])
-	if err != nil {
-		return nil
-	}
-	compartment := rawjson.Find(fields, "compartment")
-	if compartment == nil {
-		return nil
-	}
-	var refs []struct {
-		Reference string `json:"reference"`
-	}
-	raw := content[meta.ValStart:meta.End][compartment.ValStart:compartment.End]
-	if json.Unmarshal(raw, &refs) != nil {
+	list := memberValue(meta, "compartment")
+	i := rawjson.SkipSpace(list, 0)
+	if i >= len(list) || list[i] != '[' {
 		return nil
 	}
 	var patients []string
-	for _, ref := range refs {
-		if strings.HasPrefix(ref.Reference, "Patient/") {
-			patients = append(patients, ref.Reference)
+	for i = rawjson.SkipSpace(list, i+1); i < len(list) && list[i] != ']'; {
+		end, err := rawjson.SkipValue(list, i)
+		if err != nil {
+			return nil
+		}
+		if ref := referenceOf(list[i:end]); strings.HasPrefix(ref, "Patient/") {
+			patients = append(patients, ref)
+		}
+		if i = rawjson.SkipSpace(list, end); i < len(list) && list[i] == ',' {
+			i = rawjson.SkipSpace(list, i+1)
 		}
 	}
 	return patients
+}
+
+// memberValue returns the raw value of obj's member name, or nil. It
+// compares raw keys and allocates nothing: the store writes its keys
+// unescaped, and a key it cannot match only leaves the record without
+// patients, never a resource unguarded (the gate scans on its own).
+func memberValue(obj []byte, name string) []byte {
+	i := rawjson.SkipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil
+	}
+	for i = rawjson.SkipSpace(obj, i+1); i < len(obj) && obj[i] == '"'; {
+		keyEnd, err := rawjson.SkipString(obj, i)
+		if err != nil {
+			return nil
+		}
+		j := rawjson.SkipSpace(obj, keyEnd)
+		if j >= len(obj) || obj[j] != ':' {
+			return nil
+		}
+		start := rawjson.SkipSpace(obj, j+1)
+		end, err := rawjson.SkipValue(obj, start)
+		if err != nil {
+			return nil
+		}
+		if string(obj[i+1:keyEnd-1]) == name {
+			return obj[start:end]
+		}
+		if i = rawjson.SkipSpace(obj, end); i >= len(obj) || obj[i] != ',' {
+			return nil
+		}
+		i = rawjson.SkipSpace(obj, i+1)
+	}
+	return nil
+}
+
+// referenceOf is the "reference" string of a Reference object, or "".
+func referenceOf(obj []byte) string {
+	raw := memberValue(obj, "reference")
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	ref, err := rawjson.DecodeString(raw)
+	if err != nil {
+		return ""
+	}
+	return ref
 }
 
 // visibleContent removes from one stored resource what no policy decides:
