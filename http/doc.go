@@ -10,6 +10,12 @@
 // meta) the store's output gate has already decided; the only rewrites
 // here are _elements subsetting and reference rewriting inside Bundles.
 //
+// It is the recording point of the audit trail (audit.go): every route
+// that needs a principal is audited by one wrapper, and each access,
+// allowed or refused, is handed to Options.Audit and durable before the
+// answer leaves. Handlers only annotate what they touched; how records are
+// stored and chained is the audit log's business (package store).
+//
 // It must not know about SQL, access policy or how a search is compiled: the
 // store enforces the project wall from the Principal that Authenticate put in
 // the context, and no FHIR route runs without one. Search parsing and the
