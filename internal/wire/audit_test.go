@@ -231,6 +231,34 @@ func TestAuditRecordsBundleEntries(t *testing.T) {
 			checkRecord(t, kind+" read entry", byInteraction["read"], wantRecord{project: projectA, action: "R", interaction: "read", outcome: "0", status: 200, typ: "Patient", id: pat.body["id"].(string), results: -1, patients: []string{patRef}})
 			checkRecord(t, kind+" create entry", byInteraction["create"], wantRecord{project: projectA, action: "C", interaction: "create", outcome: "0", status: 201, typ: "Observation", results: -1, patients: []string{patRef}})
 		}
+
+		// A refused entry is recorded with its own status; a transaction
+		// that fails keeps only the Bundle's record (nothing was done).
+		for _, tc := range []struct {
+			kind        string
+			status      int
+			interaction []string
+		}{
+			{"batch", 200, []string{"batch", "read"}}, // sorted: records are made concurrently
+			{"transaction", 404, []string{"transaction"}},
+		} {
+			r := a.do("POST", "/fhir/R4", fmt.Sprintf(`{"resourceType":"Bundle","type":%q,"entry":[{"request":{"method":"GET","url":"Patient/missing"}}]}`, tc.kind))
+			recs := audit.take()
+			var got []string
+			for _, rec := range recs {
+				got = append(got, rec.Interaction)
+				if rec.Interaction == "read" && (rec.Status != 404 || rec.Outcome != "4" || rec.ResourceID != "missing") {
+					t.Errorf("%s: refused entry recorded as %+v", tc.kind, rec)
+				}
+				if rec.Interaction == tc.kind && rec.Status != r.status {
+					t.Errorf("%s: Bundle record status %d, answer %d", tc.kind, rec.Status, r.status)
+				}
+			}
+			slices.Sort(got)
+			if r.status != tc.status || !slices.Equal(got, tc.interaction) {
+				t.Errorf("%s with a missing read: status %d, records %v; want %d, %v", tc.kind, r.status, got, tc.status, tc.interaction)
+			}
+		}
 	})
 }
 
