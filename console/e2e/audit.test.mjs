@@ -202,6 +202,16 @@ test('an admin reads who accessed which patient, refusals included', async () =>
     assert.ok(got.some((r) => r.Who === 'Alice Clinician'), 'alice tried');
   });
 
+  await step(admin, 'a date range narrows the table', async () => {
+    const day = (offset) => new Date(Date.now() + offset * 86400000).toISOString().slice(0, 10);
+    await admin.goto(`${baseUrl}/audit?to=${day(-2)}`);
+    await rowsUntil(admin, 'audit', 'nothing before the day before yesterday', (rs) => rs.length === 0);
+    await admin.getByText('Nothing here yet.').waitFor();
+    await admin.goto(`${baseUrl}/audit?from=${day(-1)}&to=${day(1)}`);
+    await rowsUntil(admin, 'audit', "alice's read within the last days", (rs) => rs.some(aliceRead));
+    assert.equal(await admin.locator('input[name="auditFrom"]').inputValue(), day(-1), 'the address fills the From field');
+  });
+
   await step(admin, "Nora's Access history tab lists alice's read", async () => {
     await admin.goto(`${baseUrl}/patients/${ids.nora}`);
     await admin.getByRole('tab', { name: 'Access history' }).click();
