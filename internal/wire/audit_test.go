@@ -55,6 +55,7 @@ func auditCaller(r *http.Request) (*ward.Principal, error) {
 		Author:       "Practitioner/alice",
 		MembershipID: "m-alice",
 		ClientID:     "app-1",
+		OnBehalfOf:   r.Header.Get("X-Test-On-Behalf-Of"),
 	}
 	p.CheckReferences = r.Header.Get("X-Test-Check-References") != ""
 	if r.Header.Get("X-Test-Role") == "reader" {
@@ -83,6 +84,7 @@ type wantRecord struct {
 	results                               int // -2: anything
 	patients                              []string
 	reason                                string // a substring
+	onBehalfOf                            string
 }
 
 func checkRecord(t *testing.T, what string, got ward.AuditRecord, want wantRecord) {
@@ -100,6 +102,7 @@ func checkRecord(t *testing.T, what string, got ward.AuditRecord, want wantRecor
 	check("ResourceID", got.ResourceID, want.id)
 	check("VersionID", got.VersionID, want.version)
 	check("Query", got.Query, want.query)
+	check("OnBehalfOf", got.OnBehalfOf, want.onBehalfOf)
 	if got.Status != want.status {
 		t.Errorf("%s: record Status = %d, want %d", what, got.Status, want.status)
 	}
@@ -150,6 +153,8 @@ func TestAuditRecordsEveryInteraction(t *testing.T) {
 		}{
 			{name: "read", method: "GET", path: "Observation/" + obsID, status: 200,
 				want: wantRecord{project: projectA, action: "R", interaction: "read", outcome: "0", status: 200, typ: "Observation", id: obsID, version: versionOf(obs), results: -1, patients: patients}},
+			{name: "read on behalf of", method: "GET", path: "Observation/" + obsID, headers: []string{"X-Test-On-Behalf-Of", "Practitioner/bob"}, status: 200,
+				want: wantRecord{project: projectA, action: "R", interaction: "read", outcome: "0", status: 200, typ: "Observation", id: obsID, results: -1, patients: patients, onBehalfOf: "Practitioner/bob"}},
 			{name: "vread", method: "GET", path: "Observation/" + obsID + "/_history/" + versionOf(obs), status: 200,
 				want: wantRecord{project: projectA, action: "R", interaction: "vread", outcome: "0", status: 200, typ: "Observation", id: obsID, version: versionOf(obs), results: -1, patients: patients}},
 			{name: "update", method: "PUT", path: "Observation/" + obsID, status: 200,
