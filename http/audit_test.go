@@ -133,6 +133,7 @@ func TestRequestIDInLogLine(t *testing.T) {
 	f := newFixture(t, func(o *wardhttp.Options) {
 		o.Audit = audit.log()
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.AllowedOrigins = []string{"https://app.example"}
 	})
 	w := f.do(t, "GET", "/fhir/R4/Patient/missing", "")
 	id := w.Header().Get("X-Request-Id")
@@ -142,6 +143,10 @@ func TestRequestIDInLogLine(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "request_id="+id) {
 		t.Errorf("request log does not name request %s:\n%s", id, logs.String())
+	}
+	cross := f.do(t, "GET", "/fhir/R4/Patient/missing", "", "Origin", "https://app.example")
+	if !strings.Contains(cross.Header().Get("Access-Control-Expose-Headers"), "X-Request-Id") {
+		t.Errorf("a browser app cannot read X-Request-Id: exposed %q", cross.Header().Get("Access-Control-Expose-Headers"))
 	}
 	if recs[0].Outcome != "4" || recs[0].Status != 404 || recs[0].Reason == "" {
 		t.Errorf("refused read recorded as outcome %q status %d reason %q", recs[0].Outcome, recs[0].Status, recs[0].Reason)

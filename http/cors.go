@@ -18,8 +18,9 @@ const (
 	// corsExposeHeaders are the response headers a browser app may read:
 	// @medplum/core reads Content-Location (async jobs), Location (created
 	// resources) and RateLimit; ETag and Last-Modified serve conditional
-	// requests. Content-Type and Content-Length are always readable.
-	corsExposeHeaders = "Content-Location, Location, ETag, Last-Modified, RateLimit"
+	// requests; X-Request-Id names the request in the log and the audit
+	// trail. Content-Type and Content-Length are always readable.
+	corsExposeHeaders = "Content-Location, Location, ETag, Last-Modified, RateLimit, X-Request-Id"
 	corsMaxAge        = "86400" // a day; browsers cap it lower (Chrome: 2 h)
 )
 
