@@ -372,6 +372,17 @@ func (w *auditWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
+// Flush sends nothing before the access is recorded (a flush would send
+// the header).
+func (w *auditWriter) Flush() {
+	if !w.recorded {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.failed {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
 func (w *auditWriter) Write(p []byte) (int, error) {
 	if !w.recorded {
 		w.WriteHeader(http.StatusOK)

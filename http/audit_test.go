@@ -107,13 +107,21 @@ func TestEveryFHIRRouteIsAudited(t *testing.T) {
 // record is answered 500 and its body never leaves.
 func TestAuditFailureWithholdsTheAnswer(t *testing.T) {
 	audit := &auditCapture{}
-	f := newFixture(t, func(o *wardhttp.Options) { o.Audit = audit.log() })
+	flushFirst := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).Flush()
+		_, _ = w.Write([]byte(`{"secret":"Secretname"}`))
+	})
+	f := newFixture(t, func(o *wardhttp.Options) {
+		o.Audit = audit.log()
+		o.Operations = []wardhttp.Route{{Pattern: "GET /fhir/R4/$flush-first", Handler: flushFirst}}
+	})
 	id, _ := f.create(t, `{"resourceType":"Patient","name":[{"family":"Secretname"}]}`)
 	audit.fail = errors.New("disk full")
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/fhir/R4/Patient/" + id},
 		{"GET", "/fhir/R4/Patient?name=Secretname"},
 		{"GET", "/fhir/R4/Patient/" + id + "/_history"},
+		{"GET", "/fhir/R4/$flush-first"},
 	} {
 		w := f.do(t, tc.method, tc.path, "")
 		if w.Code != http.StatusInternalServerError {
