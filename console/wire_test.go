@@ -30,6 +30,7 @@ func TestServedByWard(t *testing.T) {
 	}{
 		{"GET", "/", 200, "text/html", true},
 		{"GET", "/patients/123", 200, "text/html", true},
+		{"GET", "/audit?patient=123&outcome=4", 200, "text/html", true},
 		{"GET", "/signin?project=abc", 200, "text/html", true},
 		{"HEAD", "/clinics", 200, "text/html", false},
 		{"GET", "/fhir/R4/NoSuchType", 401, "application/fhir+json", false},

@@ -15,10 +15,12 @@ const password = 'correct-horse-battery-staple';
 const run = randomUUID().slice(0, 8);
 const adminEmail = `audra-${run}@example.com`;
 const aliceEmail = `alice-audit-${run}@example.com`;
+const otherEmail = `olga-${run}@example.com`;
 
 let browser;
 before(async () => {
   await registerAdmin(adminEmail, password, 'Harbor MSO', 'Audra', 'Admin');
+  await registerAdmin(otherEmail, password, 'Other Practice', 'Olga', 'Other');
   browser = await launch();
 });
 after(async () => browser?.close());
@@ -216,6 +218,18 @@ test('an admin reads who accessed which patient, refusals included', async () =>
     await admin.goto(`${baseUrl}/patients/${ids.nora}`);
     await admin.getByRole('tab', { name: 'Access history' }).click();
     const got = await rowsUntil(admin, 'access-history', "alice's read", (rs) => rs.some(aliceRead));
-    assert.ok(got.every((r) => r.Who !== undefined && r.When), 'every row says who and when');
+    assert.ok(got.every((r) => r.Who && r.When), 'every row says who and when');
+  });
+
+  const olga = await watchedPage(browser, 'olga');
+  await step(olga, "another project's admin sees only their own project's trail", async () => {
+    await signIn(olga, otherEmail, password);
+    await olga.getByRole('link', { name: 'Audit', exact: true }).click();
+    const got = await rowsUntil(olga, 'audit', "olga's own accesses", (rs) => rs.length > 0);
+    assert.deepEqual([...new Set(got.map((r) => r.Who))], ['Olga Other'], 'only Olga on her trail');
+    assert.ok(!got.some((r) => /Nora|Sam/.test(r.Patients) || r.What.includes(ids.nora) || r.What.includes(ids.sam)), 'no Harbor patient');
+    olga.expectStatus(404, new RegExp(`^/fhir/R4/Patient/${ids.nora}$`)); // the filter field reads the patient: not hers
+    await olga.goto(`${baseUrl}/audit?patient=${ids.nora}`);
+    await rowsUntil(olga, 'audit', "nothing about Harbor's Nora", (rs) => rs.every((r) => r.Who === 'Olga Other' && !r.Patients.includes('Nora')));
   });
 });
