@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/fhir/definitions"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/internal/wire"
@@ -45,6 +46,7 @@ func serve(ctx context.Context, args []string) error {
 	loadDefs := fs.Bool("definitions", envBool("WARD_DEFINITIONS", true), "load the base FHIR R4 definitions into the FHIR R4 project (in the background; a no-op once loaded) [WARD_DEFINITIONS]")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("WARD_METRICS_ADDR", ""), "serve /metrics only on this address (e.g. 127.0.0.1:9090), not on -addr; empty = /metrics on -addr [WARD_METRICS_ADDR]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
+	audit := fs.Bool("audit", envBool("WARD_AUDIT", true), "record every access, allowed or refused, as an AuditEvent in its project's hash-chained trail before answering; off = no trail (reads are many times faster, see docs/benchmarks.md) [WARD_AUDIT]")
 	auditLog := fs.String("audit-log", env("WARD_AUDIT_LOG", ""), "also write every committed AuditEvent as one JSON line here, for a SIEM: stdout or a file path (appended); empty = off [WARD_AUDIT_LOG]")
 	c.db.flags(fs)
 	c.auth.flags(fs)
@@ -76,8 +78,14 @@ func serve(ctx context.Context, args []string) error {
 	// Every access is recorded before its answer leaves; the trail closes
 	// after the server drained (deferred later, so it runs first), committing
 	// what is still queued before the store closes.
-	trail := s.NewAuditLog(store.AuditOptions{Sink: sink})
-	defer trail.Close()
+	var trail ward.AuditLog // nil: no trail (an interface, never a nil *store.AuditLog)
+	if *audit {
+		l := s.NewAuditLog(store.AuditOptions{Sink: sink})
+		defer l.Close()
+		trail = l
+	} else {
+		logger.Warn("audit trail off (-audit=false): accesses are not recorded")
+	}
 	identity, err := c.auth.service(s, c.baseURL, logger, trail)
 	if err != nil {
 		return err
