@@ -9,6 +9,13 @@ import { useSearchParams } from 'react-router';
 import { humanName, loadClinicians, useLoad } from '../lib.js';
 import { AuditTable, OUTCOMES } from './AuditTable.jsx';
 
+// localDay is the instant of a time of a day in the browser's time zone:
+// "From" and "To" are the user's days, not UTC's.
+function localDay(day, time) {
+  const t = new Date(`${day}T${time}`);
+  return Number.isNaN(t.getTime()) ? day : t.toISOString();
+}
+
 export default function Audit() {
   const medplum = useMedplum();
   const [params, setParams] = useSearchParams();
@@ -36,7 +43,7 @@ export default function Audit() {
   const query = {
     entity: patient ? `Patient/${patient}` : undefined,
     agent: agent || undefined,
-    date: [from && `ge${from}`, to && `le${to}`].filter(Boolean),
+    date: [from && `ge${localDay(from, '00:00:00.000')}`, to && `le${localDay(to, '23:59:59.999')}`].filter(Boolean),
     outcome: outcome || undefined,
   };
   const people = (members.data ?? [])
