@@ -9,46 +9,20 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/mock"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
-
-// fakeAudit keeps the records it is given; with fail set it refuses them.
-type fakeAudit struct {
-	mu   sync.Mutex
-	recs []ward.AuditRecord
-	fail error
-}
-
-func (a *fakeAudit) Record(_ context.Context, rec *ward.AuditRecord) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.fail != nil {
-		return a.fail
-	}
-	a.recs = append(a.recs, *rec)
-	return nil
-}
-
-// take returns the records kept since the last take.
-func (a *fakeAudit) take() []ward.AuditRecord {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := a.recs
-	a.recs = nil
-	return out
-}
 
 // auditWorld is an identity service with an audit log: project A with its
 // admin alice (server-scoped) and a project-scoped user, project B with a
 // client.
 type auditWorld struct {
 	*loginFixture
-	audit        *fakeAudit
+	audit        *mock.AuditRecorder
 	a, b         *Project
 	alice        *User
 	aliceM       *Membership
@@ -59,7 +33,7 @@ type auditWorld struct {
 
 func newAuditWorld(t *testing.T, st *store.Store) *auditWorld {
 	t.Helper()
-	w := &auditWorld{audit: &fakeAudit{}}
+	w := &auditWorld{audit: &mock.AuditRecorder{}}
 	w.loginFixture = newLoginFixture(t, st, func(c *Config) { c.Audit = w.audit })
 	w.a = w.project(t, "Project A", false)
 	w.b = w.project(t, "Project B", false)
@@ -73,7 +47,7 @@ func newAuditWorld(t *testing.T, st *store.Store) *auditWorld {
 		t.Fatalf("client membership: %v", err)
 	}
 	w.clientMember = m.ID
-	w.audit.take()
+	w.audit.Take()
 	return w
 }
 
@@ -106,7 +80,7 @@ func (w *auditWorld) tokens(t *testing.T, email, projectID string) map[string]an
 	if tok.Code != 200 {
 		t.Fatalf("token: %d %s", tok.Code, tok.Body)
 	}
-	w.audit.take()
+	w.audit.Take()
 	return decodeMap(t, tok)
 }
 
@@ -210,11 +184,11 @@ func TestAuditIdentityEvents(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				w.audit.take()
+				w.audit.Take()
 				if got := c.do(t); got != c.status {
 					t.Fatalf("status %d, want %d", got, c.status)
 				}
-				checkRecord(t, w.audit.take(), c.want, c.secrets...)
+				checkRecord(t, w.audit.Take(), c.want, c.secrets...)
 			})
 		}
 	})
@@ -231,33 +205,33 @@ func TestAuditTokenEvents(t *testing.T) {
 		resp := w.post(t, "/auth/login", map[string]any{"email": "alice@example.com", "password": testPassword,
 			"scope": "openid offline", "codeChallenge": "verifier-verifier-verifier-verifier-verifier", "codeChallengeMethod": "plain"})
 		code, _ := decodeMap(t, resp)["code"].(string)
-		w.audit.take()
+		w.audit.Take()
 		tok := w.form("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
 			"code_verifier": {"verifier-verifier-verifier-verifier-verifier"}})
 		if tok.Code != 200 {
 			t.Fatalf("token: %d %s", tok.Code, tok.Body)
 		}
-		checkRecord(t, w.audit.take(), wantRecord{w.a.ID, "login", "token", "E", "0", 200, alice, aliceM, "", "", ""})
+		checkRecord(t, w.audit.Take(), wantRecord{w.a.ID, "login", "token", "E", "0", 200, alice, aliceM, "", "", ""})
 
 		first, _ := decodeMap(t, tok)["refresh_token"].(string)
 		ref := w.form("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first}})
 		if ref.Code != 200 {
 			t.Fatalf("refresh: %d %s", ref.Code, ref.Body)
 		}
-		checkRecord(t, w.audit.take(), wantRecord{w.a.ID, "login", "refresh", "E", "0", 200, alice, aliceM, "", "", ""}, first)
+		checkRecord(t, w.audit.Take(), wantRecord{w.a.ID, "login", "refresh", "E", "0", 200, alice, aliceM, "", "", ""}, first)
 
 		reuse := w.form("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first}})
 		if reuse.Code != 400 {
 			t.Fatalf("reuse: %d %s", reuse.Code, reuse.Body)
 		}
-		checkRecord(t, w.audit.take(), wantRecord{w.a.ID, "login", "refresh-reuse", "E", "4", 400, alice, aliceM, "", "", "refresh token reused"}, first)
+		checkRecord(t, w.audit.Take(), wantRecord{w.a.ID, "login", "refresh-reuse", "E", "4", 400, alice, aliceM, "", "", "refresh token reused"}, first)
 
 		access, _ := w.aliceTokens(t)["access_token"].(string)
 		out := w.post(t, "/oauth2/logout", nil, "Authorization", "Bearer "+access)
 		if out.Code != 200 {
 			t.Fatalf("logout: %d %s", out.Code, out.Body)
 		}
-		checkRecord(t, w.audit.take(), wantRecord{w.a.ID, "login", "logout", "E", "0", 200, alice, aliceM, "", "", ""}, access)
+		checkRecord(t, w.audit.Take(), wantRecord{w.a.ID, "login", "logout", "E", "0", 200, alice, aliceM, "", "", ""}, access)
 	})
 }
 
@@ -324,12 +298,12 @@ func TestAuditAdminEvents(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				w.audit.take()
+				w.audit.Take()
 				resp := w.do(t, c.method, c.path(), c.body(), bearer...)
 				if resp.Code != c.status {
 					t.Fatalf("status %d, want %d: %s", resp.Code, c.status, resp.Body)
 				}
-				recs := w.audit.take()
+				recs := w.audit.Take()
 				checkRecord(t, recs, c.want, c.secrets...)
 				if len(recs) == 1 && recs[0].ResourceID == "" {
 					t.Errorf("record names no changed resource: %+v", recs[0])
@@ -365,7 +339,7 @@ func TestAuditAdminRefusals(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				w.audit.take()
+				w.audit.Take()
 				var header []string
 				if c.auth != "" {
 					header = []string{"Authorization", c.auth}
@@ -374,7 +348,7 @@ func TestAuditAdminRefusals(t *testing.T) {
 				if resp.Code != c.status {
 					t.Fatalf("status %d, want %d: %s", resp.Code, c.status, resp.Body)
 				}
-				checkRecord(t, w.audit.take(), c.want, "not the secret")
+				checkRecord(t, w.audit.Take(), c.want, "not the secret")
 			})
 		}
 	})
@@ -390,7 +364,7 @@ func TestAuditRegistration(t *testing.T) {
 		if resp.Code != 200 {
 			t.Fatalf("newuser: %d %s", resp.Code, resp.Body)
 		}
-		recs := w.audit.take()
+		recs := w.audit.Take()
 		carol := ""
 		if len(recs) == 1 {
 			carol = recs[0].User
@@ -404,7 +378,7 @@ func TestAuditRegistration(t *testing.T) {
 		if resp.Code != 200 {
 			t.Fatalf("newproject: %d %s", resp.Code, resp.Body)
 		}
-		recs = w.audit.take()
+		recs = w.audit.Take()
 		if len(recs) != 1 || recs[0].ResourceType != "Project" {
 			t.Fatalf("newproject records: %+v", recs)
 		}
@@ -417,7 +391,7 @@ func TestAuditRegistration(t *testing.T) {
 func TestAuditFailureToRecord(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		w := newAuditWorld(t, st)
-		w.audit.fail = errors.New("disk full")
+		w.audit.SetFail(errors.New("disk full"))
 		ok := w.post(t, "/auth/login", map[string]any{"email": "alice@example.com", "password": testPassword})
 		if ok.Code != 500 || strings.Contains(ok.Body.String(), `"login"`) {
 			t.Errorf("login with no audit trail = %d %s, want a 500 without the login", ok.Code, ok.Body)
@@ -434,7 +408,7 @@ func TestAuditKeyRotation(t *testing.T) {
 		if err := w.s.RotateKey(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		recs := w.audit.take()
+		recs := w.audit.Take()
 		if len(recs) != 1 || recs[0].ProjectID != ward.SystemProjectID || recs[0].Interaction != "key-rotation" ||
 			recs[0].ResourceType != "JsonWebKey" || recs[0].ResourceID == "" || recs[0].Outcome != "0" {
 			t.Errorf("key rotation records: %+v", recs)
@@ -463,11 +437,11 @@ func TestAuditAuthorize(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		w := newAuditWorld(t, st)
 		app := w.client(t, w.a, NewClient{Name: "A app", RedirectURIs: []string{testRedirect}})
-		w.audit.take()
+		w.audit.Take()
 		if u := location(t, w.authorize(t, authorizeQuery(app.ID, nil))); u.Path != "/oauth" {
 			t.Fatalf("without a session: redirected to %s", u)
 		}
-		if recs := w.audit.take(); len(recs) != 0 {
+		if recs := w.audit.Take(); len(recs) != 0 {
 			t.Errorf("going to the sign-in page was recorded: %+v", recs)
 		}
 
@@ -482,11 +456,11 @@ func TestAuditAuthorize(t *testing.T) {
 		if err := w.s.saveLogin(context.Background(), login); err != nil {
 			t.Fatal(err)
 		}
-		w.audit.take()
+		w.audit.Take()
 		if u := location(t, w.authorize(t, authorizeQuery(app.ID, nil), cookie)); u.Query().Get("code") == "" {
 			t.Fatalf("silent re-login redirected to %s", u)
 		}
-		checkRecord(t, w.audit.take(), wantRecord{w.a.ID, "login", "login", "E", "0", 302,
+		checkRecord(t, w.audit.Take(), wantRecord{w.a.ID, "login", "login", "E", "0", 302,
 			"User/" + w.alice.ID, "ProjectMembership/" + w.aliceM.ID, "ClientApplication/" + app.ID, "", ""})
 	})
 }

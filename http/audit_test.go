@@ -2,46 +2,16 @@ package wardhttp_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/wardhealth/ward"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/mock"
 )
-
-// auditCapture is an AuditLog that keeps what it is given (fail: refuses
-// every record).
-type auditCapture struct {
-	mu      sync.Mutex
-	records []ward.AuditRecord
-	fail    error
-}
-
-func (c *auditCapture) log() *mock.AuditLog {
-	return &mock.AuditLog{RecordFn: func(_ context.Context, rec *ward.AuditRecord) error {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.fail != nil {
-			return c.fail
-		}
-		c.records = append(c.records, *rec)
-		return nil
-	}}
-}
-
-func (c *auditCapture) take() []ward.AuditRecord {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.records
-	c.records = nil
-	return out
-}
 
 // concretePath turns a route pattern into a request path.
 func concretePath(pattern string) (method, path string) {
@@ -54,10 +24,10 @@ func concretePath(pattern string) (method, path string) {
 // each FHIR route but the public CapabilityStatement must hand a record to
 // the audit log, refused (401, in the server's own trail) and allowed.
 func TestEveryFHIRRouteIsAudited(t *testing.T) {
-	audit := &auditCapture{}
+	audit := &mock.AuditRecorder{}
 	op := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	f := newFixture(t, func(o *wardhttp.Options) {
-		o.Audit = audit.log()
+		o.Audit = audit
 		o.Operations = []wardhttp.Route{{Pattern: "POST /fhir/R4/$graphql", Handler: op}, {Pattern: "GET /fhir/R4/ValueSet/$expand", Handler: op}}
 		o.Routes = []wardhttp.Route{{Pattern: "POST /auth/login", Handler: op}}
 	})
@@ -74,7 +44,7 @@ func TestEveryFHIRRouteIsAudited(t *testing.T) {
 				headers = []string{"X-Test-Anonymous", "1"}
 			}
 			w := f.do(t, method, path, "", headers...)
-			recs := audit.take()
+			recs := audit.Take()
 			if len(recs) == 0 {
 				t.Errorf("%s (anonymous %v): status %d, no audit record", pattern, anonymous, w.Code)
 				continue
@@ -97,7 +67,7 @@ func TestEveryFHIRRouteIsAudited(t *testing.T) {
 	}
 	for _, public := range []string{"/fhir/R4/metadata", "/healthcheck"} {
 		f.do(t, "GET", public, "")
-		if recs := audit.take(); len(recs) != 0 {
+		if recs := audit.Take(); len(recs) != 0 {
 			t.Errorf("GET %s recorded %d access records; it serves no data", public, len(recs))
 		}
 	}
@@ -106,17 +76,17 @@ func TestEveryFHIRRouteIsAudited(t *testing.T) {
 // TestAuditFailureWithholdsTheAnswer: an access the audit log cannot
 // record is answered 500 and its body never leaves.
 func TestAuditFailureWithholdsTheAnswer(t *testing.T) {
-	audit := &auditCapture{}
+	audit := &mock.AuditRecorder{}
 	flushFirst := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).Flush()
 		_, _ = w.Write([]byte(`{"secret":"Secretname"}`))
 	})
 	f := newFixture(t, func(o *wardhttp.Options) {
-		o.Audit = audit.log()
+		o.Audit = audit
 		o.Operations = []wardhttp.Route{{Pattern: "GET /fhir/R4/$flush-first", Handler: flushFirst}}
 	})
 	id, _ := f.create(t, `{"resourceType":"Patient","name":[{"family":"Secretname"}]}`)
-	audit.fail = errors.New("disk full")
+	audit.SetFail(errors.New("disk full"))
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/fhir/R4/Patient/" + id},
 		{"GET", "/fhir/R4/Patient?name=Secretname"},
@@ -136,16 +106,16 @@ func TestAuditFailureWithholdsTheAnswer(t *testing.T) {
 // TestRequestIDInLogLine: the request id of the record is the response's
 // X-Request-Id and appears in the request log line.
 func TestRequestIDInLogLine(t *testing.T) {
-	audit := &auditCapture{}
+	audit := &mock.AuditRecorder{}
 	var logs bytes.Buffer
 	f := newFixture(t, func(o *wardhttp.Options) {
-		o.Audit = audit.log()
+		o.Audit = audit
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		o.AllowedOrigins = []string{"https://app.example"}
 	})
 	w := f.do(t, "GET", "/fhir/R4/Patient/missing", "")
 	id := w.Header().Get("X-Request-Id")
-	recs := audit.take()
+	recs := audit.Take()
 	if id == "" || len(recs) != 1 || recs[0].RequestID != id {
 		t.Fatalf("X-Request-Id %q, records %+v", id, recs)
 	}

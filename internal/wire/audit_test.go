@@ -1,14 +1,12 @@
 package wire_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,29 +16,6 @@ import (
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
-
-// auditCapture is an AuditLog that keeps the records it is given.
-type auditCapture struct {
-	mu      sync.Mutex
-	records []ward.AuditRecord
-}
-
-func (c *auditCapture) log() *mock.AuditLog {
-	return &mock.AuditLog{RecordFn: func(_ context.Context, rec *ward.AuditRecord) error {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.records = append(c.records, *rec)
-		return nil
-	}}
-}
-
-func (c *auditCapture) take() []ward.AuditRecord {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.records
-	c.records = nil
-	return out
-}
 
 // auditCaller authenticates the audit suite's callers: a member of the
 // X-Ward-Test-Project project with a full identity; X-Test-Role "reader"
@@ -124,23 +99,23 @@ func checkRecord(t *testing.T, what string, got ward.AuditRecord, want wantRecor
 // records it should, field by field, refusals in the caller's project.
 func TestAuditRecordsEveryInteraction(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		audit := &auditCapture{}
-		srv := startAuditServer(t, s, audit.log())
+		audit := &mock.AuditRecorder{}
+		srv := startAuditServer(t, s, audit)
 		a, b := newClient(t, srv, projectA), newClient(t, srv, projectB)
 
 		pat := a.do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Audited"}]}`)
 		patID := pat.body["id"].(string)
 		patRef := "Patient/" + patID
 		patients := []string{patRef}
-		checkRecord(t, "create Patient", only(t, audit.take()), wantRecord{project: projectA, action: "C", interaction: "create", outcome: "0",
+		checkRecord(t, "create Patient", only(t, audit.Take()), wantRecord{project: projectA, action: "C", interaction: "create", outcome: "0",
 			status: 201, typ: "Patient", id: patID, version: versionOf(pat), results: -1, patients: patients})
 
 		obs := a.do("POST", "Observation", fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":%q}}`, patRef))
 		obsID := obs.body["id"].(string)
-		audit.take()
+		audit.Take()
 		other := b.do("POST", "Patient", `{"resourceType":"Patient"}`)
 		otherID := other.body["id"].(string)
-		audit.take()
+		audit.Take()
 
 		patch := `[{"op":"replace","path":"/status","value":"amended"}]`
 		cases := []struct {
@@ -187,7 +162,7 @@ func TestAuditRecordsEveryInteraction(t *testing.T) {
 			if r.status != tc.status {
 				t.Errorf("%s: status %d, want %d: %s", tc.name, r.status, tc.status, r.raw)
 			}
-			rec := only(t, audit.take())
+			rec := only(t, audit.Take())
 			checkRecord(t, tc.name, rec, tc.want)
 			if rec.RequestID != r.header.Get("X-Request-Id") {
 				t.Errorf("%s: record request %q, X-Request-Id %q", tc.name, rec.RequestID, r.header.Get("X-Request-Id"))
@@ -205,12 +180,12 @@ func TestAuditRecordsEveryInteraction(t *testing.T) {
 // one per entry, each with its own interaction, status and patients.
 func TestAuditRecordsBundleEntries(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		audit := &auditCapture{}
-		srv := startAuditServer(t, s, audit.log())
+		audit := &mock.AuditRecorder{}
+		srv := startAuditServer(t, s, audit)
 		a := newClient(t, srv, projectA)
 		pat := a.do("POST", "Patient", `{"resourceType":"Patient"}`)
 		patRef := "Patient/" + pat.body["id"].(string)
-		audit.take()
+		audit.Take()
 
 		for _, kind := range []string{"batch", "transaction"} {
 			bundle := fmt.Sprintf(`{"resourceType":"Bundle","type":%q,"entry":[
@@ -221,7 +196,7 @@ func TestAuditRecordsBundleEntries(t *testing.T) {
 			if r.status != 200 {
 				t.Fatalf("%s: %d %s", kind, r.status, r.raw)
 			}
-			recs := audit.take()
+			recs := audit.Take()
 			if len(recs) != 3 {
 				t.Fatalf("%s: %d records, want the Bundle's and one per entry: %+v", kind, len(recs), recs)
 			}
@@ -248,7 +223,7 @@ func TestAuditRecordsBundleEntries(t *testing.T) {
 			{"transaction", 404, []string{"transaction"}},
 		} {
 			r := a.do("POST", "/fhir/R4", fmt.Sprintf(`{"resourceType":"Bundle","type":%q,"entry":[{"request":{"method":"GET","url":"Patient/missing"}}]}`, tc.kind))
-			recs := audit.take()
+			recs := audit.Take()
 			var got []string
 			for _, rec := range recs {
 				got = append(got, rec.Interaction)
