@@ -80,8 +80,11 @@ func (s *Store) PatientEverything(ctx context.Context, id string, types []string
 }
 
 // everythingTypes returns, sorted, the compartment types among types (nil:
-// all of them; Patient always) that p may search. A type that is not a
-// resource type is EINVALID; one outside the compartment has no members.
+// all of them but AuditEvent; Patient always) that p may search. A type
+// that is not a resource type is EINVALID; one outside the compartment has
+// no members. The audit trail is in the compartment, but $everything is
+// the chart: who looked at it (a record that every $everything adds to)
+// comes only when _type names AuditEvent.
 func everythingTypes(p *ward.Principal, types []string) ([]string, error) {
 	for _, t := range types {
 		if !fhir.IsResourceType(t) {
@@ -91,7 +94,7 @@ func everythingTypes(p *ward.Principal, types []string) ([]string, error) {
 	var out []string
 	for _, t := range fhir.ResourceTypes() {
 		inCompartment := t == "Patient" || fhir.PatientCompartmentParams(t) != nil
-		wanted := t == "Patient" || types == nil || slices.Contains(types, t)
+		wanted := t == "Patient" || types == nil && t != "AuditEvent" || slices.Contains(types, t)
 		if !inCompartment || !wanted || t == "Binary" {
 			continue
 		}

@@ -222,3 +222,33 @@ func TestEverythingDrivenByTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestEverythingLeavesTheTrailOut: a patient's AuditEvents are in its
+// compartment, but $everything is the chart: the access trail (which grows
+// with every $everything, itself recorded) comes only when _type asks.
+func TestEverythingLeavesTheTrailOut(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		f := newSAFixture(t, s)
+		l := s.NewAuditLog(store.AuditOptions{})
+		defer l.Close()
+		record(t, l, readRecord(f.project, f.obs, f.patient))
+		trail, err := s.Search(f.admin, &ward.SearchQuery{ResourceType: "AuditEvent", Count: 10, Total: "none",
+			Filters: []ward.SearchFilter{{Code: "patient", Type: "reference", Values: []ward.SearchValue{{Value: "Patient/" + f.patient}}}}})
+		if err != nil || len(trail.Matches) != 1 {
+			t.Fatalf("AuditEvent?patient=: %v %v, want the one record", refsOf(trail), err)
+		}
+		event := trail.Matches[0].Reference()
+		for _, tt := range []struct {
+			types []string
+			want  bool
+		}{{nil, false}, {[]string{"Observation"}, false}, {[]string{"AuditEvent"}, true}} {
+			res, err := s.PatientEverything(f.admin, f.patient, tt.types, "", 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Contains(refsOf(res), event); got != tt.want {
+				t.Errorf("_type=%v: the AuditEvent listed = %v, want %v", tt.types, got, tt.want)
+			}
+		}
+	})
+}
