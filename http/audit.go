@@ -127,11 +127,6 @@ func noteReason(ctx context.Context, reason string) {
 	}
 }
 
-// maxAuditQuery bounds the query text one record keeps (a GraphQL
-// document may be a megabyte; the trail needs what was asked, not all of
-// it on every record).
-const maxAuditQuery = 4096
-
 // NoteQuery tells the audit record of the request in ctx the query an
 // operation ran, such as $graphql's document. Operations served by other
 // packages call it; it does nothing when auditing is off.
@@ -140,10 +135,7 @@ func NoteQuery(ctx context.Context, query string) {
 	if n == nil {
 		return
 	}
-	if len(query) > maxAuditQuery {
-		query = strings.ToValidUTF8(query[:maxAuditQuery], "")
-	}
-	n.mu.Lock()
+	n.mu.Lock() // the store bounds what a record keeps of it
 	n.rec.Query = query
 	n.mu.Unlock()
 }

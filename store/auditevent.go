@@ -113,9 +113,46 @@ func auditProject(rec *ward.AuditRecord) string {
 	return rec.ProjectID
 }
 
+// Bounds of the request input one record keeps: a user agent, a refusal's
+// text or an id is the client's to choose, and a search query may be
+// hundreds of kilobytes; the trail needs what was asked, not all of it.
+const (
+	maxAuditText  = 1024
+	maxAuditQuery = 4096
+)
+
+// auditText is s as a record may store it: at most max bytes, valid UTF-8,
+// no NUL (which the resource validation refuses, so an access with a NUL in
+// its path or headers would otherwise go unrecorded — and unanswered).
+func auditText(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// cleanAuditRecord returns a copy of rec whose every string passed
+// auditText.
+func cleanAuditRecord(rec *ward.AuditRecord) *ward.AuditRecord {
+	c := *rec
+	for _, f := range []*string{&c.ProjectID, &c.Kind, &c.Action, &c.Interaction, &c.Outcome, &c.Reason,
+		&c.User, &c.Profile, &c.Membership, &c.Client, &c.OnBehalfOf, &c.Address, &c.UserAgent,
+		&c.RequestID, &c.ResourceType, &c.ResourceID, &c.VersionID} {
+		*f = auditText(*f, maxAuditText)
+	}
+	c.Query = auditText(rec.Query, maxAuditQuery)
+	c.Patients = make([]string, len(rec.Patients))
+	for i, p := range rec.Patients {
+		c.Patients[i] = auditText(p, maxAuditText)
+	}
+	return &c
+}
+
 // auditEventJSON shapes rec as a FHIR R4 AuditEvent (IHE BALP), to be
-// created in rec's project.
+// created in rec's project. Request input in rec is bounded and cleaned
+// first (cleanAuditRecord).
 func auditEventJSON(rec *ward.AuditRecord) ([]byte, error) {
+	rec = cleanAuditRecord(rec)
 	when := rec.Time
 	if when.IsZero() {
 		when = time.Now()

@@ -279,3 +279,42 @@ func TestAuditTrailEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestHostileInputIsRecordedNotRefused: a path, query or header the client
+// fills with NUL bytes, invalid UTF-8 or half a megabyte is answered as
+// without the trail (4xx, never a 500 because the record could not be
+// stored) and recorded, bounded.
+func TestHostileInputIsRecordedNotRefused(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		trail := s.NewAuditLog(store.AuditOptions{})
+		t.Cleanup(trail.Close)
+		srv := startAuditServer(t, s, trail)
+		a := newClient(t, srv, projectA)
+		long := strings.Repeat("a", 300_000)
+		for _, c := range []struct {
+			name, path string
+			headers    []string
+			want       int
+		}{
+			{"NUL in the id", "Patient/a%00b", nil, 404},
+			{"NUL in the type", "Pat%00ient", nil, 404},
+			{"invalid UTF-8 in the id", "Patient/%ff%fe", nil, 404},
+			{"a long query", "Patient?name=" + long, nil, 200},
+			{"invalid UTF-8 and 300 kB in the user agent", "Patient", []string{"User-Agent", "bad\xff\xfe" + long}, 200},
+		} {
+			r := a.get(c.path, c.headers...)
+			if r.status != c.want {
+				t.Errorf("%s: %d %.200s, want %d", c.name, r.status, r.raw, c.want)
+				continue
+			}
+			id := r.header.Get("X-Request-Id")
+			found := a.mustGet("AuditEvent?_count=1&_sort=-_lastUpdated", "X-Medplum", "extended")
+			if !strings.Contains(string(found.raw), id) {
+				t.Errorf("%s: no record of request %s", c.name, id)
+			}
+			if len(found.raw) > 20_000 {
+				t.Errorf("%s: the record keeps %d bytes of request input", c.name, len(found.raw))
+			}
+		}
+	})
+}
