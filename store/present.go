@@ -53,11 +53,11 @@ func present(ctx context.Context, db queryer, d Dialect, p *ward.Principal, reso
 // scan: the gate itself refuses such content just after. It scans the raw
 // bytes (no decoding into Go values): every returned resource pays it.
 func compartmentPatients(content []byte) []string {
-	meta := memberValue(content, "meta")
+	meta := rawjson.Value(content, "meta")
 	if meta == nil {
 		return nil
 	}
-	list := memberValue(meta, "compartment")
+	list := rawjson.Value(meta, "compartment")
 	i := rawjson.SkipSpace(list, 0)
 	if i >= len(list) || list[i] != '[' {
 		return nil
@@ -78,43 +78,9 @@ func compartmentPatients(content []byte) []string {
 	return patients
 }
 
-// memberValue returns the raw value of obj's member name, or nil. It
-// compares raw keys and allocates nothing: the store writes its keys
-// unescaped, and a key it cannot match only leaves the record without
-// patients, never a resource unguarded (the gate scans on its own).
-func memberValue(obj []byte, name string) []byte {
-	i := rawjson.SkipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return nil
-	}
-	for i = rawjson.SkipSpace(obj, i+1); i < len(obj) && obj[i] == '"'; {
-		keyEnd, err := rawjson.SkipString(obj, i)
-		if err != nil {
-			return nil
-		}
-		j := rawjson.SkipSpace(obj, keyEnd)
-		if j >= len(obj) || obj[j] != ':' {
-			return nil
-		}
-		start := rawjson.SkipSpace(obj, j+1)
-		end, err := rawjson.SkipValue(obj, start)
-		if err != nil {
-			return nil
-		}
-		if string(obj[i+1:keyEnd-1]) == name {
-			return obj[start:end]
-		}
-		if i = rawjson.SkipSpace(obj, end); i >= len(obj) || obj[i] != ',' {
-			return nil
-		}
-		i = rawjson.SkipSpace(obj, i+1)
-	}
-	return nil
-}
-
 // referenceOf is the "reference" string of a Reference object, or "".
 func referenceOf(obj []byte) string {
-	raw := memberValue(obj, "reference")
+	raw := rawjson.Value(obj, "reference")
 	if len(raw) < 2 || raw[0] != '"' {
 		return ""
 	}

@@ -185,6 +185,41 @@ func Find(members []Member, key string) *Member {
 	return nil
 }
 
+// Value returns the raw value of obj's member name, or nil when obj is not
+// an object, has no such member or cannot be scanned up to it. Unlike
+// ScanMembers it allocates nothing, for paths every response takes: keys
+// are compared as written, so a key spelled with escapes is not found
+// (the store writes its keys plainly).
+func Value(obj []byte, name string) []byte {
+	i := SkipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil
+	}
+	for i = SkipSpace(obj, i+1); i < len(obj) && obj[i] == '"'; {
+		keyEnd, err := SkipString(obj, i)
+		if err != nil {
+			return nil
+		}
+		j := SkipSpace(obj, keyEnd)
+		if j >= len(obj) || obj[j] != ':' {
+			return nil
+		}
+		start := SkipSpace(obj, j+1)
+		end, err := SkipValue(obj, start)
+		if err != nil {
+			return nil
+		}
+		if string(obj[i+1:keyEnd-1]) == name {
+			return obj[start:end]
+		}
+		if i = SkipSpace(obj, end); i >= len(obj) || obj[i] != ',' {
+			return nil
+		}
+		i = SkipSpace(obj, i+1)
+	}
+	return nil
+}
+
 // Drop returns the JSON object obj without the members named in drop, and
 // whether any was removed (obj itself when none was).
 func Drop(obj []byte, drop []string) ([]byte, bool, error) {

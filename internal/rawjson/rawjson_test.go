@@ -98,3 +98,19 @@ func BenchmarkDropMeta(b *testing.B) {
 		}
 	}
 }
+
+func TestValue(t *testing.T) {
+	doc := []byte(`{ "a" : 1 , "meta":{"compartment":[{"reference":"Patient/1"}]}, "b":"x"}`)
+	for _, c := range []struct{ in, name, want string }{
+		{string(doc), "meta", `{"compartment":[{"reference":"Patient/1"}]}`},
+		{string(doc), "b", `"x"`},
+		{string(doc), "missing", ""},
+		{`[1]`, "a", ""},
+		{`{"a":`, "a", ""},
+		{`{"a\u0062":1}`, "ab", ""}, // escaped keys are not matched
+	} {
+		if got := string(Value([]byte(c.in), c.name)); got != c.want {
+			t.Errorf("Value(%s, %q) = %q, want %q", c.in, c.name, got, c.want)
+		}
+	}
+}
