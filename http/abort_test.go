@@ -1,7 +1,6 @@
 package wardhttp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +17,11 @@ import (
 	"github.com/wardhealth/ward/mock"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // records decodes the JSON log lines written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
+func logRecords(t *testing.T, b *mock.SyncBuffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -88,7 +72,7 @@ func TestClientAbortIsNotAServerError(t *testing.T) {
 					return nil, wait(ctx)
 				},
 			}
-			var logs syncBuffer
+			var logs mock.SyncBuffer
 			srv := wardhttp.NewServer(wardhttp.Options{
 				Store:         st,
 				Authenticate:  func(*http.Request) (*ward.Principal, error) { return &ward.Principal{ProjectID: "p1"}, nil },
@@ -124,7 +108,7 @@ func TestClientAbortIsNotAServerError(t *testing.T) {
 			}
 
 			var line map[string]any
-			for _, rec := range logs.records(t) {
+			for _, rec := range logRecords(t, &logs) {
 				if got := rec["level"] == "ERROR"; got && !tc.wantError {
 					t.Errorf("logged as an error: %v", rec)
 				}
@@ -135,8 +119,8 @@ func TestClientAbortIsNotAServerError(t *testing.T) {
 			if line == nil || line["status"] != float64(tc.wantStatus) {
 				t.Errorf("request log line %v, want status %d", line, tc.wantStatus)
 			}
-			if tc.wantError && !strings.Contains(fmt.Sprint(logs.records(t)), "ERROR") {
-				t.Errorf("a server timeout was not logged as an error: %v", logs.records(t))
+			if tc.wantError && !strings.Contains(fmt.Sprint(logRecords(t, &logs)), "ERROR") {
+				t.Errorf("a server timeout was not logged as an error: %v", logRecords(t, &logs))
 			}
 			route := "GET /fhir/R4/{type}/{id}"
 			switch tc.path {

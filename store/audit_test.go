@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,27 +12,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/mock"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/postgres"
 	"github.com/wardhealth/ward/store/storetest"
 )
 
-// syncBuffer is a sink the committing goroutine and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(b.buf.String(), "\n"), "\n")
+// sinkLines are the lines written to the sink so far.
+func sinkLines(b *mock.SyncBuffer) []string {
+	return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 }
 
 func newAuditLog(t testing.TB, s *store.Store, opts store.AuditOptions) *store.AuditLog {
@@ -178,7 +165,7 @@ func TestAuditEventIsAppendOnly(t *testing.T) {
 func TestAuditGroupCommit(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		projects := []string{uuid.NewString(), uuid.NewString()}
-		sink := &syncBuffer{}
+		sink := &mock.SyncBuffer{}
 		l := newAuditLog(t, s, store.AuditOptions{Sink: sink})
 		const n = 500
 		var wg sync.WaitGroup
@@ -206,7 +193,7 @@ func TestAuditGroupCommit(t *testing.T) {
 				t.Errorf("project %s: %+v %v, want %d links OK", p, v, err, n/2)
 			}
 		}
-		lines := sink.lines()
+		lines := sinkLines(sink)
 		if len(lines) != n {
 			t.Fatalf("sink got %d lines, want %d", len(lines), n)
 		}

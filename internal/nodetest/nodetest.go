@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/fhir/definitions"
 	"github.com/wardhealth/ward/internal/wire"
+	"github.com/wardhealth/ward/mock"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -195,22 +195,7 @@ func StartWard(t testing.TB, opts Options) (string, *SyncBuffer) {
 }
 
 // SyncBuffer collects a server's log from its goroutines.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type SyncBuffer = mock.SyncBuffer
 
 // RunSuite runs `node --test` (args after --test) in dir with env added
 // to the environment, within timeout. A failure logs each named server log, then fails the test with the
