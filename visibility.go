@@ -77,20 +77,17 @@ func IsProtectedType(t string) bool {
 	return false
 }
 
-// IsServerSecretType reports whether t holds the server's own secrets: its
-// signing keys and its users' logins. Only server internals (an Internal
-// principal) create, update or delete them; a super admin reads them
-// without their SecretFields.
-func IsServerSecretType(t string) bool {
-	return t == "JsonWebKey" || t == "Login"
-}
-
 // IsServerWrittenType reports whether only server internals (an Internal
 // principal) may create, update or delete t, whoever asks, a super admin
-// included: the server-secret types and the append-only audit trail
-// (AuditEvent). Reads stay governed by the walls and policies.
+// included: the server's own secrets (its signing keys, its users' logins —
+// a super admin reads them without their SecretFields) and the append-only
+// audit trail. Reads stay governed by the walls and policies.
 func IsServerWrittenType(t string) bool {
-	return IsServerSecretType(t) || t == "AuditEvent"
+	switch t {
+	case "JsonWebKey", "Login", "AuditEvent":
+		return true
+	}
+	return false
 }
 
 // IsProjectAdminType reports whether t is a project-admin type (spec 1.7,
