@@ -225,7 +225,8 @@ test('an admin reads who accessed which patient, refusals included', async () =>
   await step(olga, "another project's admin sees only their own project's trail", async () => {
     await signIn(olga, otherEmail, password);
     await olga.getByRole('link', { name: 'Audit', exact: true }).click();
-    const got = await rowsUntil(olga, 'audit', "olga's own accesses", (rs) => rs.length > 0);
+    // Names resolve after the rows appear: wait until no row still shows a bare reference.
+    const got = await rowsUntil(olga, 'audit', "olga's own accesses, named", (rs) => rs.length > 0 && rs.every((r) => !/^\w+\//.test(r.Who)));
     assert.deepEqual([...new Set(got.map((r) => r.Who))], ['Olga Other'], 'only Olga on her trail');
     assert.ok(!got.some((r) => /Nora|Sam/.test(r.Patients) || r.What.includes(ids.nora) || r.What.includes(ids.sam)), 'no Harbor patient');
     olga.expectStatus(404, new RegExp(`^/fhir/R4/Patient/${ids.nora}$`)); // the filter field reads the patient: not hers
