@@ -140,6 +140,9 @@ func (t *tables) indexSearchParams() {
 		for _, p := range byBase[rt] { // later definitions (Medplum's) win
 			m[p.Code] = p
 		}
+		for _, code := range withdrawnParams(rt) {
+			delete(m, code)
+		}
 		sorted := make([]*SearchParam, 0, len(m))
 		for _, p := range m {
 			sorted = append(sorted, p)
@@ -148,6 +151,21 @@ func (t *tables) indexSearchParams() {
 		t.params[rt] = m
 		t.sortedParams[rt] = sorted
 	}
+}
+
+// withdrawnParams are the R4 search parameters of resourceType that Ward
+// does not offer: unknown to search (400), never indexed, absent from the
+// CapabilityStatement and GraphQL. The audit trail is the one case: one
+// AuditEvent per request, and each index row costs every request; these
+// parameters either have no value in the AuditEvents Ward writes
+// (agent-name, entity-name, policy, site), hold one constant (source), or
+// repeat what agent, entity and subtype find (agent-role, altid,
+// entity-role, entity-type).
+func withdrawnParams(resourceType string) []string {
+	if resourceType == "AuditEvent" {
+		return []string{"agent-name", "agent-role", "altid", "entity-name", "entity-role", "entity-type", "policy", "site", "source"}
+	}
+	return nil
 }
 
 // upperFirst turns a type code into its choice suffix: "dateTime" → "DateTime".

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wardhealth/ward"
 )
@@ -21,14 +22,17 @@ type AuditOptions struct {
 }
 
 // AuditLog implements ward.AuditLog on the store with group commit: Record
-// enqueues and waits; one goroutine writes everything queued while the
-// previous commit ran in one transaction (one fsync for many records),
-// appends each record to its project's hash chain (auditchain.go) in that
-// same transaction, then wakes the waiters.
+// shapes the AuditEvent in the caller's goroutine, enqueues it and waits;
+// one goroutine links everything queued while the previous commit ran
+// into the projects' hash chains (auditchain.go) in one transaction (one
+// fsync for many records), then wakes the waiters and hands the records
+// to the projection (auditproject.go), which writes the AuditEvent
+// resources searches read.
 type AuditLog struct {
 	s        *Store
 	sink     io.Writer
 	maxBatch int
+	proj     *projector
 
 	mu      sync.Mutex
 	queue   []*pendingAudit
@@ -41,16 +45,13 @@ type AuditLog struct {
 
 var _ ward.AuditLog = (*AuditLog)(nil)
 
-// pendingAudit is one queued record: its AuditEvent, already shaped by the
-// caller's goroutine, and where its outcome goes.
+// pendingAudit is one queued record: its AuditEvent as it will be stored,
+// with its index rows, shaped by the caller's goroutine so the one writer
+// only inserts; and where its outcome goes.
 type pendingAudit struct {
-	project string
-	content []byte
-	// decoded is content decoded by Record, used by the first attempt to
-	// store it (a retried transaction decodes content again).
-	decoded *decodedResource
-	stored  []byte     // the AuditEvent as committed, for the sink
-	result  chan error // capacity 1: the committer never blocks on it
+	v      *version
+	seq    int64      // its link's, once appended
+	result chan error // capacity 1: the committer never blocks on it
 }
 
 // ErrAuditClosed answers a Record after Close.
@@ -67,7 +68,10 @@ func (s *Store) NewAuditLog(opts AuditOptions) *AuditLog {
 		maxBatch: opts.MaxBatch,
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		proj:     newProjector(s),
 	}
+	s.trail.Store(l.proj)
+	go l.proj.run()
 	go l.run()
 	return l
 }
@@ -79,17 +83,11 @@ func (l *AuditLog) Record(ctx context.Context, rec *ward.AuditRecord) error {
 		// Refused before it joins a batch it would make fail.
 		return ward.Errorf(ward.EINVALID, "audit record for invalid project %q", rec.ProjectID)
 	}
-	content, err := auditEventJSON(rec)
+	v, err := auditVersion(rec, l.s.now())
 	if err != nil {
 		return err
 	}
-	// Decoded and validated here, in the caller's goroutine, so the one
-	// writer only stores it.
-	decoded, err := decodeAuditEvent(content)
-	if err != nil {
-		return err
-	}
-	p := &pendingAudit{project: auditProject(rec), content: content, decoded: decoded, result: make(chan error, 1)}
+	p := &pendingAudit{v: v, result: make(chan error, 1)}
 	l.mu.Lock()
 	if l.closing {
 		l.mu.Unlock()
@@ -109,12 +107,16 @@ func (l *AuditLog) Record(ctx context.Context, rec *ward.AuditRecord) error {
 	}
 }
 
+// Flush returns once every record acknowledged so far is readable as an
+// AuditEvent (projected), or ctx ended.
+func (l *AuditLog) Flush(ctx context.Context) { l.proj.await(ctx, time.Hour) }
+
 // Commits counts the transactions the log committed (tests and benchmarks
 // compare it with the records).
 func (l *AuditLog) Commits() int64 { return l.commits.Load() }
 
 // Close stops taking records, commits those queued and returns once they
-// are durable.
+// are durable and projected.
 func (l *AuditLog) Close() {
 	l.mu.Lock()
 	already := l.closing
@@ -131,6 +133,7 @@ func (l *AuditLog) Close() {
 
 func (l *AuditLog) run() {
 	defer close(l.done)
+	defer l.proj.close()
 	for {
 		batch, closing := l.take()
 		switch {
@@ -181,12 +184,13 @@ func (l *AuditLog) commit(batch []*pendingAudit) {
 	}
 }
 
-// finish feeds the sink, in commit order, then wakes the waiters.
+// finish feeds the sink, in commit order, wakes the waiters and hands the
+// records to the projection.
 func (l *AuditLog) finish(ctx context.Context, batch []*pendingAudit, err error) {
 	if err == nil && l.sink != nil {
 		var buf []byte
 		for _, p := range batch {
-			buf = append(append(buf, p.stored...), '\n')
+			buf = append(append(buf, p.v.res.Content...), '\n')
 		}
 		if _, werr := l.sink.Write(buf); werr != nil {
 			l.s.logger.ErrorContext(ctx, "store: audit sink", "error", werr)
@@ -194,5 +198,20 @@ func (l *AuditLog) finish(ctx context.Context, batch []*pendingAudit, err error)
 	}
 	for _, p := range batch {
 		p.result <- err
+	}
+	if err == nil {
+		linked := make([]chained, len(batch))
+		for i, p := range batch {
+			linked[i] = chained{seq: p.seq, v: p.v}
+		}
+		l.proj.hand(linked)
+	}
+}
+
+// awaitTrail returns once this process's audit records are readable as
+// AuditEvents (bounded by awaitTrailLimit): reads of the trail call it.
+func (s *Store) awaitTrail(ctx context.Context) {
+	if p := s.trail.Load(); p != nil {
+		p.await(ctx, awaitTrailLimit)
 	}
 }

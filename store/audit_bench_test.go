@@ -60,6 +60,8 @@ func BenchmarkAuditRecord(b *testing.B) {
 				wg.Wait()
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 				b.ReportMetric(float64(l.Commits())/float64(b.N), "commits/record")
+				l.Flush(context.Background())
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "projected/s")
 			})
 		}
 	}

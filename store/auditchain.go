@@ -6,37 +6,36 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"slices"
 
 	"github.com/wardhealth/ward"
-	"github.com/wardhealth/ward/fhir"
 )
 
-// The audit chain: each project's AuditEvents, in the order they were
-// recorded, each link holding SHA-256(previous link's hash || the
-// AuditEvent's stored content). Editing, removing, reordering or adding a
-// record behind the server's back breaks a link VerifyAudit finds. (A
-// forger able to rewrite both tables from some link to the end can rebuild
-// a consistent chain; anchoring the head outside the database, e.g. in the
-// SIEM feed, is what catches that.)
+// The audit chain is the trail: each project's AuditEvents in the order
+// they were recorded, each link holding the AuditEvent as stored and
+// SHA-256(previous link's hash || that content). A record is durable once
+// its link committed; the AuditEvent resource searches read is written
+// just behind it (auditproject.go). Editing, removing, reordering or
+// adding a link or a record behind the server's back breaks a link
+// VerifyAudit finds. (A forger able to rewrite the tables from some link
+// to the end can rebuild a consistent chain; anchoring the head outside
+// the database, e.g. in the SIEM feed, is what catches that.)
 
-// appendAudit creates batch's AuditEvents in one transaction and links each
-// to its project's chain. Projects are locked in one order so two
-// processes' batches wait for each other instead of deadlocking.
+// appendAudit links batch into its projects' chains in one transaction:
+// one multi-row INSERT per project, nothing else. Projects are locked in
+// one order so two processes' batches wait for each other instead of
+// deadlocking. It sets each record's seq.
 func (s *Store) appendAudit(ctx context.Context, batch []*pendingAudit) error {
 	byProject := map[string][]*pendingAudit{}
 	for _, p := range batch {
-		byProject[p.project] = append(byProject[p.project], p)
+		byProject[p.v.res.ProjectID] = append(byProject[p.v.res.ProjectID], p)
 	}
-	projects := make([]string, 0, len(byProject))
-	for project := range byProject {
-		projects = append(projects, project)
-	}
-	slices.Sort(projects)
+	projects := slices.Sorted(maps.Keys(byProject))
 	return s.Write(ctx, func(ctx context.Context, rtx ward.ResourceTx) error {
 		t := rtx.(*tx)
 		for _, project := range projects {
-			if err := t.lockAuditChain(ctx, project); err != nil {
+			if err := t.lockAudit(ctx, "audit:", project); err != nil {
 				return err
 			}
 		}
@@ -49,61 +48,39 @@ func (s *Store) appendAudit(ctx context.Context, batch []*pendingAudit) error {
 	})
 }
 
-// lockAuditChain serializes appends to project's chain across processes
+// lockAudit serializes the transactions that take the same lock on
+// project (kind "audit:" appends, "auditproj:" projects) across processes
 // until the transaction ends. SQLite has one writer at a time already.
-func (t *tx) lockAuditChain(ctx context.Context, project string) error {
+func (t *tx) lockAudit(ctx context.Context, kind, project string) error {
 	if t.s.dialect.Name() != "postgres" {
 		return nil
 	}
-	_, err := t.sql.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", lockKey("audit:"+project))
+	_, err := t.sql.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", lockKey(kind+project))
 	return err
 }
 
-// appendChain creates records in project and links them after its head.
+// appendChain links records after project's head. The first link of a
+// project also starts its projection mark.
 func (t *tx) appendChain(ctx context.Context, project string, records []*pendingAudit) error {
 	seq, prev, err := t.chainHead(ctx, project)
 	if err != nil {
 		return err
 	}
-	sys, err := principal(ctx)
-	if err != nil {
-		return err
+	if seq == 0 {
+		if _, err := t.exec(ctx, "INSERT INTO audit_projected (project_id, seq) VALUES (?, 0) ON CONFLICT DO NOTHING", project); err != nil {
+			return err
+		}
 	}
+	links := make([][]any, 0, len(records))
 	for _, p := range records {
-		d := p.decoded
-		p.decoded = nil // the build may change it: a retry starts from content
-		if d == nil {
-			if d, err = decodeAuditEvent(p.content); err != nil {
-				return err
-			}
-		}
-		if _, err := t.createChecks(ctx, sys, "AuditEvent", ward.NewID(), d, nil); err != nil {
-			return err
-		}
-		stored := t.written[len(t.written)-1]
+		r := p.v.res
 		seq++
-		hash := chainHash(prev, stored.Content)
-		if _, err := t.exec(ctx, `INSERT INTO audit_chain (project_id, seq, event_id, hash, prev_hash) VALUES (?, ?, ?, ?, ?)`,
-			project, seq, stored.ID, hash, prev); err != nil {
-			return err
-		}
-		p.stored = stored.Content
+		hash := chainHash(prev, r.Content)
+		links = append(links, []any{project, seq, r.ID, hash, prev, string(r.Content)})
+		p.seq = seq
 		prev = hash
 	}
-	return nil
-}
-
-// decodeAuditEvent decodes and validates an AuditEvent the server shaped
-// (auditevent.go), as Create does a client's resource.
-func decodeAuditEvent(content []byte) (*decodedResource, error) {
-	d, err := decodeResource(content)
-	if err != nil {
-		return nil, err
-	}
-	if err := fhir.ValidateResource(d.tree); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return t.execRows(ctx, "INSERT INTO audit_chain (project_id, seq, event_id, hash, prev_hash, content)", links, "")
 }
 
 // chainHead is the last link of project's chain: 0, "" when it is empty.
@@ -151,8 +128,9 @@ func (s *Store) VerifyAudit(ctx context.Context, projectID string) (ward.AuditVe
 	if !p.System && (p.ProjectID != projectID || !p.Admin) {
 		return v, forbidden()
 	}
-	// Orphans first: a record committed after this query is in the chain
-	// the walk below reads, since both are written in one transaction.
+	s.awaitTrail(ctx)
+	// Orphans first: a record projected after this query was linked
+	// before, so the walk below reads its link.
 	orphan, err := s.auditOrphan(ctx, projectID)
 	if err != nil {
 		return v, err
@@ -181,9 +159,16 @@ func (s *Store) auditOrphan(ctx context.Context, project string) (string, error)
 	return id, err
 }
 
-// walkChain checks every link in seq order, stopping at the first broken.
+// walkChain checks every link in seq order, stopping at the first broken:
+// the chain itself, then, up to the projection mark, that the AuditEvent
+// served is the one the link holds.
 func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error {
-	rows, err := s.reader.QueryContext(ctx, s.dialect.Rebind(`SELECT c.seq, c.event_id, c.hash, c.prev_hash, r.content, r.deleted
+	var projected int64
+	err := s.reader.QueryRowContext(ctx, s.dialect.Rebind(`SELECT seq FROM audit_projected WHERE project_id = ?`), v.ProjectID).Scan(&projected)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	rows, err := s.reader.QueryContext(ctx, s.dialect.Rebind(`SELECT c.seq, c.event_id, c.hash, c.prev_hash, c.content, r.content, r.deleted
 		FROM audit_chain c LEFT JOIN resources r
 		ON r.project_id = c.project_id AND r.resource_type = 'AuditEvent' AND r.id = c.event_id
 		WHERE c.project_id = ? ORDER BY c.seq`), v.ProjectID)
@@ -194,11 +179,11 @@ func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error 
 	prev := ""
 	for rows.Next() {
 		var l chainLink
-		if err := rows.Scan(&l.seq, &l.eventID, &l.hash, &l.prevHash, &l.content, &l.deleted); err != nil {
+		if err := rows.Scan(&l.seq, &l.eventID, &l.hash, &l.prevHash, &l.linked, &l.served, &l.deleted); err != nil {
 			return err
 		}
 		want := v.Checked + 1
-		if problem := l.check(want, prev); problem != "" {
+		if problem := l.check(want, prev, want <= projected); problem != "" {
 			v.BrokenSeq, v.Problem, v.EventID = want, problem, l.eventID
 			return nil
 		}
@@ -212,20 +197,26 @@ func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error 
 type chainLink struct {
 	seq                     int64
 	eventID, hash, prevHash string
-	content                 sql.NullString
+	linked                  string         // the AuditEvent the link holds
+	served                  sql.NullString // the AuditEvent resource
 	deleted                 sql.NullInt64
 }
 
-// check returns what is wrong with l as link number want after prev.
-func (l *chainLink) check(want int64, prev string) string {
+// check returns what is wrong with l as link number want after prev;
+// projected says its AuditEvent resource must exist.
+func (l *chainLink) check(want int64, prev string, projected bool) string {
 	switch {
 	case l.seq != want:
 		return auditSeqGap
 	case l.prevHash != prev:
 		return auditPrevHash
-	case !l.content.Valid || l.deleted.Int64 != 0:
+	case chainHash(prev, []byte(l.linked)) != l.hash:
+		return auditContentChanged
+	case !projected && !l.served.Valid:
+		return ""
+	case !l.served.Valid || l.deleted.Int64 != 0:
 		return auditRecordMissing
-	case chainHash(prev, []byte(l.content.String)) != l.hash:
+	case l.served.String != l.linked:
 		return auditContentChanged
 	}
 	return ""

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/index"
 )
 
 // Code systems of the AuditEvent shape (IHE BALP, Basic Audit Log Patterns).
@@ -89,19 +90,30 @@ type auditSource struct {
 	Type     []coding  `json:"type,omitempty"`
 }
 
+// auditMeta is the meta the store gives every resource it writes, here
+// written directly: the trail's records skip the generic write path.
+type auditMeta struct {
+	VersionID   string      `json:"versionId"`
+	LastUpdated string      `json:"lastUpdated"`
+	Author      reference   `json:"author"`
+	Project     string      `json:"project,omitempty"`
+	Compartment []reference `json:"compartment,omitempty"`
+}
+
 type auditEvent struct {
-	ResourceType string            `json:"resourceType"`
-	Meta         map[string]string `json:"meta"`
-	Extension    []extension       `json:"extension,omitempty"`
-	Type         coding            `json:"type"`
-	Subtype      []coding          `json:"subtype,omitempty"`
-	Action       string            `json:"action,omitempty"`
-	Recorded     string            `json:"recorded"`
-	Outcome      string            `json:"outcome,omitempty"`
-	OutcomeDesc  string            `json:"outcomeDesc,omitempty"`
-	Agent        []auditAgent      `json:"agent"`
-	Source       auditSource       `json:"source"`
-	Entity       []auditEntity     `json:"entity,omitempty"`
+	ResourceType string        `json:"resourceType"`
+	ID           string        `json:"id"`
+	Meta         auditMeta     `json:"meta"`
+	Extension    []extension   `json:"extension,omitempty"`
+	Type         coding        `json:"type"`
+	Subtype      []coding      `json:"subtype,omitempty"`
+	Action       string        `json:"action,omitempty"`
+	Recorded     string        `json:"recorded"`
+	Outcome      string        `json:"outcome,omitempty"`
+	OutcomeDesc  string        `json:"outcomeDesc,omitempty"`
+	Agent        []auditAgent  `json:"agent"`
+	Source       auditSource   `json:"source"`
+	Entity       []auditEntity `json:"entity,omitempty"`
 }
 
 // auditProject is the trail rec belongs to: the server's when no caller
@@ -148,18 +160,46 @@ func cleanAuditRecord(rec *ward.AuditRecord) *ward.AuditRecord {
 	return &c
 }
 
-// auditEventJSON shapes rec as a FHIR R4 AuditEvent (IHE BALP), to be
-// created in rec's project. Request input in rec is bounded and cleaned
-// first (cleanAuditRecord).
-func auditEventJSON(rec *ward.AuditRecord) ([]byte, error) {
+// auditVersion shapes rec as a FHIR R4 AuditEvent (IHE BALP) stored at
+// now in rec's project, with its index rows and compartments: everything
+// the audit log's writer then only inserts. Request input in rec is
+// bounded and cleaned first (cleanAuditRecord). The rows are built from
+// the shape (auditRows), not by FHIRPath; a test holds them equal.
+func auditVersion(rec *ward.AuditRecord, now time.Time) (*version, error) {
 	rec = cleanAuditRecord(rec)
+	ev := auditEventOf(rec)
+	project := auditProject(rec)
+	ev.ID = ward.NewID()
+	rows := auditRows(ev)
+	refs, uuids := index.Compartments(metaProject(project), "AuditEvent", ev.ID, nil, rows)
+	ev.Meta = auditMeta{
+		VersionID:   ward.NewID(),
+		LastUpdated: now.Format("2006-01-02T15:04:05.000Z07:00"),
+		Author:      reference{Reference: ward.SystemPrincipal().Author},
+		Project:     metaProject(project),
+	}
+	for _, ref := range refs {
+		ev.Meta.Compartment = append(ev.Meta.Compartment, reference{Reference: ref})
+	}
+	content, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	res := &ward.Resource{
+		Type: "AuditEvent", ID: ev.ID, VersionID: ev.Meta.VersionID, ProjectID: project,
+		LastUpdated: now, Content: content,
+	}
+	return &version{res: res, rows: rows, compartments: uuids}, nil
+}
+
+// auditEventOf is rec's AuditEvent without id and meta.
+func auditEventOf(rec *ward.AuditRecord) *auditEvent {
 	when := rec.Time
 	if when.IsZero() {
 		when = time.Now()
 	}
-	ev := auditEvent{
+	ev := &auditEvent{
 		ResourceType: "AuditEvent",
-		Meta:         map[string]string{"project": auditProject(rec)},
 		Type:         auditType(rec.Kind),
 		Subtype:      auditSubtype(rec.Kind, rec.Interaction),
 		Action:       rec.Action,
@@ -177,7 +217,50 @@ func auditEventJSON(rec *ward.AuditRecord) ([]byte, error) {
 		status := rec.Status
 		ev.Extension = []extension{{URL: wardHTTPStatusExt, ValueInteger: &status}}
 	}
-	return json.Marshal(&ev)
+	return ev
+}
+
+// auditRows are the index rows FHIRPath would extract from ev for the
+// AuditEvent search parameters Ward offers (fhir.withdrawnParams drops the
+// others): action, address, agent, date, entity (and entity:identifier),
+// outcome, patient, subtype and type.
+func auditRows(ev *auditEvent) *index.Rows {
+	r := &index.Rows{}
+	r.AddCoding("type", ev.Type.System, ev.Type.Code, ev.Type.Display)
+	for _, c := range ev.Subtype {
+		r.AddCoding("subtype", c.System, c.Code, c.Display)
+	}
+	r.AddCode("action", ev.Action)
+	r.AddDate("date", ev.Recorded)
+	r.AddCode("outcome", ev.Outcome)
+	for _, a := range ev.Agent {
+		if a.Who != nil {
+			r.AddReference("agent", a.Who.Reference)
+			addPatientRef(r, a.Who.Reference)
+		}
+		if a.Network != nil {
+			r.AddString("address", a.Network.Address)
+		}
+	}
+	for _, e := range ev.Entity {
+		if e.What != nil {
+			r.AddReference("entity", e.What.Reference)
+			addPatientRef(r, e.What.Reference)
+			if id := e.What.Identifier; id != nil {
+				r.AddIdentifierOf("entity", id.System, id.Value)
+			}
+		}
+	}
+	r.Finish()
+	return r
+}
+
+// addPatientRef adds ref under "patient" when it points at a Patient
+// (agent.who and entity.what resolved to a Patient).
+func addPatientRef(r *index.Rows, ref string) {
+	if typ, _, ok := index.ParseReference(ref); ok && typ == "Patient" {
+		r.AddReference("patient", ref)
+	}
 }
 
 func auditType(kind string) coding {

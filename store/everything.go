@@ -42,6 +42,9 @@ func (s *Store) PatientEverything(ctx context.Context, id string, types []string
 	if err != nil {
 		return nil, err
 	}
+	if slices.Contains(types, "AuditEvent") {
+		s.awaitTrail(ctx)
+	}
 	r := s.readerOf()
 	patient, err := r.Read(ctx, "Patient", id)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,22 +23,46 @@ type reader struct {
 
 // Read implements ward.ResourceReader.
 func (s *Store) Read(ctx context.Context, typ, id string) (*ward.Resource, error) {
+	s.awaitTrailOf(ctx, typ)
 	return s.readerOf().Read(ctx, typ, id)
 }
 
 // VRead implements ward.ResourceReader.
 func (s *Store) VRead(ctx context.Context, typ, id, vid string) (*ward.Resource, error) {
+	s.awaitTrailOf(ctx, typ)
 	return s.readerOf().VRead(ctx, typ, id, vid)
 }
 
 // History implements ward.ResourceReader.
 func (s *Store) History(ctx context.Context, q ward.HistoryQuery) (*ward.HistoryPage, error) {
+	s.awaitTrailOf(ctx, q.ResourceType)
 	return s.readerOf().History(ctx, q)
 }
 
 // Search implements ward.ResourceReader.
 func (s *Store) Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error) {
+	s.awaitTrailOf(ctx, searchedTypes(q)...)
 	return s.readerOf().Search(ctx, q)
+}
+
+// awaitTrailOf waits for the audit projection (awaitTrail) when a read
+// of types may show AuditEvents ("" is every type).
+func (s *Store) awaitTrailOf(ctx context.Context, types ...string) {
+	for _, t := range types {
+		if t == "" || t == "AuditEvent" {
+			s.awaitTrail(ctx)
+			return
+		}
+	}
+}
+
+// searchedTypes are the types q's results may hold.
+func searchedTypes(q *ward.SearchQuery) []string {
+	out := []string{q.ResourceType}
+	for _, inc := range slices.Concat(q.Includes, q.RevIncludes) {
+		out = append(out, inc.SourceType, inc.TargetType)
+	}
+	return out
 }
 
 func (r reader) Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -33,6 +34,9 @@ type Store struct {
 	setAccountsRunning keyLock
 	// exclusive are the locks of Exclusive on SQLite (lock.go).
 	exclusive namedLocks
+	// trail is the projection of the newest AuditLog (auditproject.go):
+	// reads of AuditEvents wait for it.
+	trail atomic.Pointer[projector]
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
