@@ -69,10 +69,10 @@ type projector struct {
 	// overflowed: records were left to catchUp (maxQueued); it runs as
 	// soon as the queue is empty.
 	overflowed bool
-	waiters   []trailWaiter
-	closing   bool
-	wake      chan struct{}
-	done      chan struct{}
+	waiters    []trailWaiter
+	closing    bool
+	wake       chan struct{}
+	done       chan struct{}
 }
 
 type trailWaiter struct {
