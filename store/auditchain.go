@@ -12,18 +12,18 @@ import (
 	"github.com/wardhealth/ward"
 )
 
-// The audit chain is the trail: each project's AuditEvents in the order
-// they were recorded, each link holding the AuditEvent as stored and
-// SHA-256(previous link's hash || that content). A record is durable once
-// its link committed; the AuditEvent resource searches read is written
-// just behind it (auditproject.go). Editing, removing, reordering or
-// adding a link or a record behind the server's back breaks a link
-// VerifyAudit finds. (A forger able to rewrite the tables from some link
-// to the end can rebuild a consistent chain; anchoring the head outside
-// the database, e.g. in the SIEM feed, is what catches that.)
+// The audit chain: each project's AuditEvents in the order they were
+// recorded, each link holding SHA-256(previous link's hash || the
+// AuditEvent's stored content). A record is durable once its link and its
+// resources row committed, together; its index rows follow
+// (auditproject.go). Editing, removing, reordering or adding a record
+// behind the server's back breaks a link VerifyAudit finds. (A forger able
+// to rewrite both tables from some link to the end can rebuild a
+// consistent chain; anchoring the head outside the database, e.g. in the
+// SIEM feed, is what catches that.)
 
-// appendAudit links batch into its projects' chains in one transaction:
-// one multi-row INSERT per project, nothing else. Projects are locked in
+// appendAudit stores batch and links it into its projects' chains in one
+// transaction: two multi-row INSERTs per project, no index rows. Projects are locked in
 // one order so two processes' batches wait for each other instead of
 // deadlocking. It sets each record's seq.
 func (s *Store) appendAudit(ctx context.Context, batch []*pendingAudit) error {
@@ -59,8 +59,8 @@ func (t *tx) lockAudit(ctx context.Context, kind, project string) error {
 	return err
 }
 
-// appendChain links records after project's head. The first link of a
-// project also starts its projection mark.
+// appendChain stores records in project and links them after its head.
+// The first link of a project also starts its projection mark.
 func (t *tx) appendChain(ctx context.Context, project string, records []*pendingAudit) error {
 	seq, prev, err := t.chainHead(ctx, project)
 	if err != nil {
@@ -71,23 +71,34 @@ func (t *tx) appendChain(ctx context.Context, project string, records []*pending
 			return err
 		}
 	}
+	current := make([][]any, 0, len(records))
 	links := make([][]any, 0, len(records))
 	for _, p := range records {
 		r := p.v.res
 		seq++
 		hash := chainHash(prev, r.Content)
-		links = append(links, []any{project, seq, r.ID, hash, prev, string(r.Content)})
+		current = append(current, []any{r.ProjectID, r.Type, r.ID, r.VersionID, toMicros(r.LastUpdated), int64(0), string(r.Content)})
+		links = append(links, []any{project, seq, r.ID, hash, prev})
 		p.seq = seq
 		prev = hash
 	}
-	return t.execRows(ctx, "INSERT INTO audit_chain (project_id, seq, event_id, hash, prev_hash, content)", links, "")
+	if err := t.execRows(ctx, "INSERT INTO resources (project_id, resource_type, id, version_id, last_updated, deleted, content)", current, ""); err != nil {
+		return err
+	}
+	if err := t.execRows(ctx, "INSERT INTO audit_chain (project_id, seq, event_id, hash, prev_hash)", links, ""); err != nil {
+		return err
+	}
+	for _, p := range records {
+		t.written = append(t.written, p.v.res)
+	}
+	return nil
 }
 
 // chainHead is the last link of project's chain: 0, "" when it is empty.
 func (t *tx) chainHead(ctx context.Context, project string) (int64, string, error) {
 	var seq int64
 	var hash string
-	err := t.sql.QueryRowContext(ctx, t.d.Rebind(`SELECT seq, hash FROM audit_chain WHERE project_id = ? ORDER BY seq DESC LIMIT 1`), project).Scan(&seq, &hash)
+	err := t.q.QueryRowContext(ctx, t.d.Rebind(`SELECT seq, hash FROM audit_chain WHERE project_id = ? ORDER BY seq DESC LIMIT 1`), project).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil
 	}
@@ -128,9 +139,8 @@ func (s *Store) VerifyAudit(ctx context.Context, projectID string) (ward.AuditVe
 	if !p.System && (p.ProjectID != projectID || !p.Admin) {
 		return v, forbidden()
 	}
-	s.awaitTrail(ctx)
-	// Orphans first: a record projected after this query was linked
-	// before, so the walk below reads its link.
+	// Orphans first: a record committed after this query is in the chain
+	// the walk below reads, since both are written in one transaction.
 	orphan, err := s.auditOrphan(ctx, projectID)
 	if err != nil {
 		return v, err
@@ -159,16 +169,9 @@ func (s *Store) auditOrphan(ctx context.Context, project string) (string, error)
 	return id, err
 }
 
-// walkChain checks every link in seq order, stopping at the first broken:
-// the chain itself, then, up to the projection mark, that the AuditEvent
-// served is the one the link holds.
+// walkChain checks every link in seq order, stopping at the first broken.
 func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error {
-	var projected int64
-	err := s.reader.QueryRowContext(ctx, s.dialect.Rebind(`SELECT seq FROM audit_projected WHERE project_id = ?`), v.ProjectID).Scan(&projected)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	rows, err := s.reader.QueryContext(ctx, s.dialect.Rebind(`SELECT c.seq, c.event_id, c.hash, c.prev_hash, c.content, r.content, r.deleted
+	rows, err := s.reader.QueryContext(ctx, s.dialect.Rebind(`SELECT c.seq, c.event_id, c.hash, c.prev_hash, r.content, r.deleted
 		FROM audit_chain c LEFT JOIN resources r
 		ON r.project_id = c.project_id AND r.resource_type = 'AuditEvent' AND r.id = c.event_id
 		WHERE c.project_id = ? ORDER BY c.seq`), v.ProjectID)
@@ -179,11 +182,11 @@ func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error 
 	prev := ""
 	for rows.Next() {
 		var l chainLink
-		if err := rows.Scan(&l.seq, &l.eventID, &l.hash, &l.prevHash, &l.linked, &l.served, &l.deleted); err != nil {
+		if err := rows.Scan(&l.seq, &l.eventID, &l.hash, &l.prevHash, &l.content, &l.deleted); err != nil {
 			return err
 		}
 		want := v.Checked + 1
-		if problem := l.check(want, prev, want <= projected); problem != "" {
+		if problem := l.check(want, prev); problem != "" {
 			v.BrokenSeq, v.Problem, v.EventID = want, problem, l.eventID
 			return nil
 		}
@@ -197,26 +200,20 @@ func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error 
 type chainLink struct {
 	seq                     int64
 	eventID, hash, prevHash string
-	linked                  string         // the AuditEvent the link holds
-	served                  sql.NullString // the AuditEvent resource
+	content                 sql.NullString
 	deleted                 sql.NullInt64
 }
 
-// check returns what is wrong with l as link number want after prev;
-// projected says its AuditEvent resource must exist.
-func (l *chainLink) check(want int64, prev string, projected bool) string {
+// check returns what is wrong with l as link number want after prev.
+func (l *chainLink) check(want int64, prev string) string {
 	switch {
 	case l.seq != want:
 		return auditSeqGap
 	case l.prevHash != prev:
 		return auditPrevHash
-	case chainHash(prev, []byte(l.linked)) != l.hash:
-		return auditContentChanged
-	case !projected && !l.served.Valid:
-		return ""
-	case !l.served.Valid || l.deleted.Int64 != 0:
+	case !l.content.Valid || l.deleted.Int64 != 0:
 		return auditRecordMissing
-	case l.served.String != l.linked:
+	case chainHash(prev, []byte(l.content.String)) != l.hash:
 		return auditContentChanged
 	}
 	return ""

@@ -13,24 +13,25 @@ import (
 	"github.com/wardhealth/ward/index"
 )
 
-// The projection of the audit chain. A record is durable once its link
-// committed (auditchain.go); the AuditEvent resource, its history and
-// index rows — what read, search and the access policy work on — are
-// written by one goroutine per AuditLog just behind, in larger batches:
-// a response waits for one small insert, not for some twenty index rows.
-// audit_projected holds, per project, the seq up to which every link is
-// projected; a projection transaction writes links in seq order and moves
-// the mark, so a crash (or a process that died in a fleet) leaves links
-// above the mark, and catchUp projects them from the chain.
+// The projection of the audit trail. A record is durable once its link
+// and its AuditEvent row committed (auditchain.go); its index rows and
+// compartments — what search and the access policy's criteria work on —
+// are written by one goroutine per AuditLog just behind, in larger
+// batches: a response waits for two small inserts, not for some fifteen
+// index rows. audit_projected holds, per project, the seq up to which
+// every link's rows are written; a projection transaction writes links in
+// seq order and moves the mark, so a crash (or a process that died in a
+// fleet) leaves links above the mark, and catchUp indexes them from the
+// stored AuditEvents.
 //
 // Reads of AuditEvents wait for this process's projection to catch up
-// (awaitTrail), so an auditor never misses a record this process has
-// acknowledged; another process's records may show up a moment later.
+// (awaitTrail), so an auditor's search never misses a record this process
+// has acknowledged; another process's records may show up a moment later.
 
 // projectBatch bounds the records one projection transaction writes, so
 // the appends queued behind it on SQLite's one writer wait little (64
 // records hold it ≈ 15 ms on the benchmark machine).
-const projectBatch = 64
+const projectBatch = 16
 
 // maxQueued bounds the records waiting for projection in memory. Past it
 // (a sustained load above what the projection writes), further records
@@ -340,20 +341,7 @@ func (t *tx) projectLinks(ctx context.Context, project string, records []chained
 		}
 		records = linked
 	}
-	current := make([][]any, 0, len(records))
 	for _, c := range records {
-		r := c.v.res
-		current = append(current, []any{r.ProjectID, r.Type, r.ID, r.VersionID, toMicros(r.LastUpdated), int64(0), string(r.Content)})
-	}
-	const cols = " (project_id, resource_type, id, version_id, last_updated, deleted, content)"
-	if err := t.execRows(ctx, "INSERT INTO resources"+cols, current, ""); err != nil {
-		return err
-	}
-	if err := t.execRows(ctx, "INSERT INTO resource_history"+cols, current, ""); err != nil {
-		return err
-	}
-	for _, c := range records {
-		t.written = append(t.written, c.v.res)
 		if err := t.insertIndex(ctx, c.v); err != nil {
 			return err
 		}
@@ -365,18 +353,20 @@ func (t *tx) projectLinks(ctx context.Context, project string, records []chained
 // projectedMark is project's projection mark (0 when it has none yet).
 func (t *tx) projectedMark(ctx context.Context, project string) (int64, error) {
 	var mark int64
-	err := t.sql.QueryRowContext(ctx, t.d.Rebind(`SELECT seq FROM audit_projected WHERE project_id = ?`), project).Scan(&mark)
+	err := t.q.QueryRowContext(ctx, t.d.Rebind(`SELECT seq FROM audit_projected WHERE project_id = ?`), project).Scan(&mark)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	return mark, err
 }
 
-// chainLinks reads project's links after seq from, up to to, as versions
-// to project: decoded and indexed like any stored resource (the slow,
+// chainLinks reads project's links after seq from, up to to, with their
+// AuditEvents decoded and indexed like any stored resource (the slow,
 // rare path: this process did not record them).
 func (t *tx) chainLinks(ctx context.Context, project string, from, to int64) ([]chained, error) {
-	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(`SELECT seq, content FROM audit_chain WHERE project_id = ? AND seq > ? AND seq <= ? ORDER BY seq`), project, from, to)
+	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(`SELECT c.seq, r.content FROM audit_chain c
+		JOIN resources r ON r.project_id = c.project_id AND r.resource_type = 'AuditEvent' AND r.id = c.event_id
+		WHERE c.project_id = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq`), project, from, to)
 	if err != nil {
 		return nil, err
 	}

@@ -177,26 +177,56 @@ func (b *batchInsert) flush() {
 		b.n, b.args = 0, b.args[:0]
 		return
 	}
-	var q strings.Builder
-	q.WriteString("INSERT INTO ")
-	q.WriteString(b.name)
+	cols := " (project_id, resource_type, resource_id, " + b.cols + ")"
 	if b.compartments {
-		q.WriteString(" (project_id, compartment, resource_type, resource_id) VALUES ")
-	} else {
-		q.WriteString(" (project_id, resource_type, resource_id, ")
-		q.WriteString(b.cols)
-		q.WriteString(") VALUES ")
+		cols = " (project_id, compartment, resource_type, resource_id)"
 	}
-	tuple := "(?" + repeat(",?", b.width-1) + ")"
-	for i := range b.n {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteString(tuple)
-	}
-	q.WriteString(" ON CONFLICT DO NOTHING")
-	_, b.err = b.tx.exec(b.ctx, q.String(), b.args...)
+	b.err = b.tx.execChunks(b.ctx, "INSERT INTO "+b.name+cols, b.width, b.n, b.args, " ON CONFLICT DO NOTHING")
 	b.n, b.args = 0, b.args[:0]
+}
+
+// maxRowsPerStatement is the most rows of width columns one multi-row
+// statement takes under limit arguments: a power of two, see execChunks.
+func maxRowsPerStatement(width, limit int) int {
+	n := 1
+	for n*2*width <= limit && n < 256 {
+		n *= 2
+	}
+	return n
+}
+
+// execChunks runs head VALUES (…),(…)… tail over n rows of width columns
+// (args, row after row) in as few statements as the argument limit
+// allows. On SQLite their row counts are powers of two: a batch of any
+// size then reuses a few statement texts, which stay prepared
+// (tx.prepare), where one text per size would be parsed again for almost
+// every batch. PostgreSQL parses fast and pays per round trip instead.
+func (t *tx) execChunks(ctx context.Context, head string, width, n int, args []any, tail string) error {
+	tuple := "(?" + repeat(",?", width-1) + ")"
+	for n > 0 {
+		size := min(n, max(1, maxBatchArgs/width))
+		if t.d.PrepareOnce() {
+			size = maxRowsPerStatement(width, maxBatchArgs)
+			for size > n {
+				size /= 2
+			}
+		}
+		var q strings.Builder
+		q.WriteString(head)
+		q.WriteString(" VALUES ")
+		for i := range size {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(tuple)
+		}
+		q.WriteString(tail)
+		if _, err := t.exec(ctx, q.String(), args[:size*width]...); err != nil {
+			return err
+		}
+		args, n = args[size*width:], n-size
+	}
+	return nil
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -218,22 +248,44 @@ func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error)
 	return res.RowsAffected()
 }
 
-// prepare returns the transaction's prepared statement for query. A bundle
-// runs the same few statements hundreds of times; preparing each once per
-// transaction saves SQLite parsing them again every time.
+// prepare returns the transaction's prepared statement for query: the
+// write pool's (Tx.StmtContext reuses it on the one writer connection) or
+// one prepared now and kept for the transaction. Parsing is most of what a
+// small statement costs SQLite (≈ 80 µs for the chain head's query), and a
+// bundle runs the same few statements hundreds of times.
 func (t *tx) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
 	if stmt, ok := t.stmts[query]; ok {
 		return stmt, nil
 	}
-	stmt, err := t.sql.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
+	var stmt *sql.Stmt
+	if shared := t.s.wstmts.lookup(query); shared != nil {
+		stmt = t.sql.StmtContext(ctx, shared)
+	} else {
+		var err error
+		if stmt, err = t.sql.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		t.missed = append(t.missed, query)
 	}
 	if t.stmts == nil {
 		t.stmts = make(map[string]*sql.Stmt)
 	}
 	t.stmts[query] = stmt
 	return stmt, nil
+}
+
+// warmWriter prepares on the write pool the statements t missed, once t's
+// transaction has ended and released the writer connection, so later
+// transactions reuse them.
+func (s *Store) warmWriter(ctx context.Context, t *tx) {
+	for _, query := range t.missed {
+		if s.wstmts.full() {
+			return
+		}
+		if _, err := s.wstmts.prepare(context.WithoutCancel(ctx), query); err != nil {
+			return
+		}
+	}
 }
 
 // conflictOnDuplicate turns a unique violation into ECONFLICT: two

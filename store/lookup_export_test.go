@@ -27,8 +27,8 @@ func IDLookups(s *Store, p *ward.Principal, typ, id, vid string) (map[string]Loo
 	if err != nil {
 		return nil, err
 	}
-	out["history count"] = LookupQuery{d.Rebind(historyCountQuery(where)), args}
-	out["history page"] = LookupQuery{d.Rebind(historyPageQuery(where)), append(slices.Clone(args), defaultCount, 0)}
+	out["history count"] = LookupQuery{d.Rebind(historyCountQuery(typ, where)), args}
+	out["history page"] = LookupQuery{d.Rebind(historyPageQuery(typ, where)), append(slices.Clone(args), defaultCount, 0)}
 	q, args = anywhereQuery([]refAt{{typ: typ, id: id}})
 	out["id anywhere"] = LookupQuery{d.Rebind(q), args}
 	return out, nil

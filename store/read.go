@@ -164,7 +164,7 @@ func currentQuery(p *ward.Principal, typ, id, suffix string) (string, []any) {
 // same indexes as currentQuery.
 func vreadQuery(p *ward.Principal, typ, id, vid string) (string, []any) {
 	clause, args := projectClause(p, typ, "project_id", "")
-	query := "SELECT project_id, last_updated, deleted, content FROM resource_history WHERE resource_type = ? AND id = ? AND version_id = ?" + clause
+	query := "SELECT project_id, last_updated, deleted, content FROM " + historyTable(typ) + " WHERE resource_type = ? AND id = ? AND version_id = ?" + clause
 	return query, append([]any{typ, id, vid}, args...)
 }
 
@@ -269,7 +269,7 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 		return nil, err
 	}
 	page := &ward.HistoryPage{}
-	err = r.q.QueryRowContext(ctx, r.d.Rebind(historyCountQuery(where)), args...).Scan(&page.Total)
+	err = r.q.QueryRowContext(ctx, r.d.Rebind(historyCountQuery(q.ResourceType, where)), args...).Scan(&page.Total)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 		count = defaultCount
 	}
 	count = min(count, maxCount)
-	rows, err := r.q.QueryContext(ctx, r.d.Rebind(historyPageQuery(where)), append(args, count, max(q.Offset, 0))...)
+	rows, err := r.q.QueryContext(ctx, r.d.Rebind(historyPageQuery(q.ResourceType, where)), append(args, count, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, err
 	}
@@ -305,16 +305,29 @@ func (r reader) History(ctx context.Context, q ward.HistoryQuery) (*ward.History
 	return page, present(ctx, r.q, r.d, p, page.Versions)
 }
 
-// historyCountQuery counts the versions under historyWhere's where.
-func historyCountQuery(where string) string {
-	return "SELECT COUNT(*) FROM resource_history h WHERE " + where
+// historyCountQuery counts the versions of typ ("" every type) under
+// historyWhere's where.
+func historyCountQuery(typ, where string) string {
+	return "SELECT COUNT(*) FROM " + historyTable(typ) + " h WHERE " + where
 }
 
-// historyPageQuery selects a page of versions (LIMIT ?, OFFSET ?) under
-// historyWhere's where.
-func historyPageQuery(where string) string {
-	return "SELECT h.resource_type, h.id, h.version_id, h.project_id, h.last_updated, h.deleted, h.content FROM resource_history h WHERE " +
+// historyPageQuery selects a page of versions of typ (LIMIT ?, OFFSET ?)
+// under historyWhere's where.
+func historyPageQuery(typ, where string) string {
+	return "SELECT h.resource_type, h.id, h.version_id, h.project_id, h.last_updated, h.deleted, h.content FROM " + historyTable(typ) + " h WHERE " +
 		where + " ORDER BY h.last_updated DESC, h.version_id DESC LIMIT ? OFFSET ?"
+}
+
+// historyTable holds the versions of typ. An AuditEvent is written once
+// and never changed: its one version is its resources row (same columns),
+// not a second copy of every record. The history of every type ("") is
+// resource_history's: it leaves the audit trail out, which records
+// accesses, not changes.
+func historyTable(typ string) string {
+	if typ == "AuditEvent" {
+		return "resources"
+	}
+	return "resource_history"
 }
 
 // historyWhere is the WHERE clause shared by the count and the page, on

@@ -811,25 +811,11 @@ func (t *tx) execRows(ctx context.Context, head string, rows [][]any, tail strin
 		return err
 	}
 	width := len(rows[0])
-	tuple := "(?" + repeat(",?", width-1) + ")"
-	for chunk := range slices.Chunk(rows, max(1, setRowsArgs/width)) {
-		var q strings.Builder
-		q.WriteString(head)
-		q.WriteString(" VALUES ")
-		args := make([]any, 0, len(chunk)*width)
-		for i, r := range chunk {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(tuple)
-			args = append(args, r...)
-		}
-		q.WriteString(tail)
-		if _, err := t.sql.ExecContext(ctx, t.d.Rebind(q.String()), args...); err != nil {
-			return err
-		}
+	args := make([]any, 0, len(rows)*width)
+	for _, r := range rows {
+		args = append(args, r...)
 	}
-	return nil
+	return t.execChunks(ctx, head, width, len(rows), args, tail)
 }
 
 // unnestRows is the PostgreSQL form of execRows: the rows as column

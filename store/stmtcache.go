@@ -52,6 +52,20 @@ func (c *stmtCache) prepare(ctx context.Context, query string) (*sql.Stmt, error
 
 var errCacheFull = errors.New("store: statement cache full")
 
+// lookup returns the cached statement of query, nil when there is none.
+func (c *stmtCache) lookup(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stmts[query]
+}
+
+// full reports that the cache takes no more statements.
+func (c *stmtCache) full() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.stmts) >= maxCachedStmts
+}
+
 func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

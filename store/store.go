@@ -26,6 +26,9 @@ type Store struct {
 	dialect Dialect
 	indexer *index.Indexer
 	stmts   *stmtCache // prepared statements of the read pool
+	// wstmts are statements prepared on the write pool, which write
+	// transactions reuse (tx.prepare) instead of parsing them again.
+	wstmts *stmtCache
 	logger  *slog.Logger
 	// onCommit are called after every successful commit (see OnCommit).
 	onCommit []func(ctx context.Context, written []*ward.Resource)
@@ -55,6 +58,7 @@ func New(reader, writer *sql.DB, d Dialect, logger *slog.Logger) *Store {
 		dialect: d,
 		indexer: index.New(),
 		stmts:   newStmtCache(reader),
+		wstmts:  newStmtCache(writer),
 		logger:  logger,
 		Now:     time.Now,
 	}
@@ -106,6 +110,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.reader.PingContext(ct
 // Close closes both pools.
 func (s *Store) Close() error {
 	s.stmts.close()
+	s.wstmts.close()
 	err := s.reader.Close()
 	if s.writer != s.reader {
 		err = errors.Join(err, s.writer.Close())

@@ -22,6 +22,9 @@ type tx struct {
 	// refChecks wait for the commit (see checkReferences).
 	refChecks []queuedRefs
 	stmts     map[string]*sql.Stmt
+	// missed are the statements this transaction prepared that the write
+	// pool's cache lacks: writeOnce prepares them there once it is done.
+	missed []string
 }
 
 var _ ward.ResourceTx = (*tx)(nil)
@@ -31,8 +34,9 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx w
 	if err != nil {
 		return err
 	}
-	defer sqlTx.Rollback()
 	t := &tx{s: s, sql: sqlTx}
+	defer s.warmWriter(ctx, t) // last: once the rollback released the writer
+	defer sqlTx.Rollback()
 	t.reader = reader{q: sqlTx, d: s.dialect}
 	t.reader.deleted = t.matchLastLive
 	if s.dialect.PrepareOnce() {
