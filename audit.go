@@ -2,6 +2,7 @@ package ward
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,3 +91,53 @@ type AuditVerification struct {
 	Problem   string `json:"problem,omitempty"`
 	EventID   string `json:"eventId,omitempty"`
 }
+
+// SetCaller fills the record's "who" from p, the request's principal:
+// its project's trail, user, profile, membership, client application and
+// on-behalf-of. A nil p (no caller could be established) leaves the
+// record to the server's own trail.
+func (r *AuditRecord) SetCaller(p *Principal) {
+	if p == nil {
+		r.ProjectID = SystemProjectID
+		return
+	}
+	r.ProjectID, r.User, r.Profile, r.OnBehalfOf = p.ProjectID, p.User, p.Author, p.OnBehalfOf
+	r.Membership, r.Client = "", ""
+	if p.MembershipID != "" {
+		r.Membership = "ProjectMembership/" + p.MembershipID
+	}
+	if p.ClientID != "" {
+		r.Client = "ClientApplication/" + p.ClientID
+	}
+}
+
+// Access is the request being served, as its audit record will describe
+// it (when, from where, which interaction, the request id), carried in
+// the context of the store calls that serve it. A store that keeps an
+// audit trail records each resource such a call writes in the write's
+// own transaction, and marks the Access: the write and its record commit
+// together or not at all.
+type Access struct {
+	Record   AuditRecord
+	recorded atomic.Bool
+}
+
+type accessKey struct{}
+
+// NewContextWithAccess returns a copy of ctx carrying a.
+func NewContextWithAccess(ctx context.Context, a *Access) context.Context {
+	return context.WithValue(ctx, accessKey{}, a)
+}
+
+// AccessFromContext returns the access ctx serves, or nil.
+func AccessFromContext(ctx context.Context) *Access {
+	a, _ := ctx.Value(accessKey{}).(*Access)
+	return a
+}
+
+// MarkWriteRecorded notes that a write a's request made is recorded, in
+// the write's transaction, which has committed.
+func (a *Access) MarkWriteRecorded() { a.recorded.Store(true) }
+
+// WriteRecorded reports whether MarkWriteRecorded was called.
+func (a *Access) WriteRecorded() bool { return a.recorded.Load() }

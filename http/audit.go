@@ -23,6 +23,13 @@ import (
 // before the response header leaves: an access that cannot be recorded is
 // answered 500, its body never served.
 //
+// A write's record is the store's to make, in the write's own transaction
+// (store/auditwrite.go): the wrapper puts a ward.Access in the request
+// context (each Bundle entry gets its own), the store records each
+// resource written for it and marks it, and the wrapper then records only
+// what the store did not — a refused or failed write, or the operation
+// around the writes.
+//
 // Batches and transactions get one record for the Bundle (action E, its
 // HTTP status) and one per entry (the entry's own interaction, action and
 // status), all with the same request id: BALP audits each RESTful
@@ -101,7 +108,25 @@ type auditNote struct {
 	mu        sync.Mutex
 	principal *ward.Principal
 	rec       ward.AuditRecord
+	access    *ward.Access // in the context of the store calls made for it
 	entries   []*auditNote
+}
+
+// withAccess returns ctx carrying n and an Access that starts from n's
+// record as it stands.
+func (n *auditNote) withAccess(ctx context.Context) context.Context {
+	n.access = &ward.Access{Record: n.rec}
+	return ward.NewContextWithAccess(context.WithValue(ctx, auditNoteKey{}, n), n.access)
+}
+
+// storeRecorded reports that the store recorded the write n describes,
+// which succeeded: the wrapper's own record of it would be a second one.
+func (n *auditNote) storeRecorded(status int) bool {
+	switch n.rec.Action {
+	case "C", "U", "D":
+		return status < 400 && n.access != nil && n.access.WriteRecorded()
+	}
+	return false
 }
 
 type auditNoteKey struct{}
@@ -199,7 +224,11 @@ func noteEntry(ctx context.Context, op *entryOp) context.Context {
 	if parent == nil {
 		return ctx
 	}
-	child := &auditNote{rec: ward.AuditRecord{Results: -1}}
+	parent.mu.Lock()
+	child := &auditNote{rec: ward.AuditRecord{Results: -1, Time: parent.rec.Time, Kind: parent.rec.Kind,
+		Address: parent.rec.Address, UserAgent: parent.rec.UserAgent, RequestID: parent.rec.RequestID}}
+	parent.entries = append(parent.entries, child)
+	parent.mu.Unlock()
 	a := routeAudit{"batch-entry", "E"}
 	if op != nil {
 		a = entryAudit(op)
@@ -207,10 +236,7 @@ func noteEntry(ctx context.Context, op *entryOp) context.Context {
 		child.rec.Query = op.query
 	}
 	child.rec.Interaction, child.rec.Action = a.interaction, a.action
-	parent.mu.Lock()
-	parent.entries = append(parent.entries, child)
-	parent.mu.Unlock()
-	return context.WithValue(ctx, auditNoteKey{}, child)
+	return child.withAccess(ctx)
 }
 
 // resetEntries forgets the entry notes of a transaction run that is
@@ -306,7 +332,7 @@ func (s *Server) audited(pattern string, h http.Handler) http.Handler {
 			n.rec.Query = r.URL.RawQuery
 		}
 		aw := &auditWriter{ResponseWriter: w, s: s, r: r, note: n}
-		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, n))
+		r = r.WithContext(n.withAccess(r.Context()))
 		defer func() {
 			if v := recover(); v != nil {
 				if !aw.recorded { // recoverPanics answers 500: record that
@@ -392,23 +418,23 @@ func (w *auditWriter) record(status int) error {
 	n := w.note
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	who := w.caller()
-	n.rec.ProjectID = who.ProjectID
-	n.rec.User, n.rec.Profile, n.rec.Membership = who.User, who.Profile, who.Membership
-	n.rec.Client, n.rec.OnBehalfOf = who.Client, who.OnBehalfOf
+	n.rec.SetCaller(n.principal)
 	n.rec.Status, n.rec.Outcome = status, outcomeCode(status)
 	if status < 400 {
 		n.rec.Reason = ""
 	}
-	recs := []*ward.AuditRecord{&n.rec}
+	var recs []*ward.AuditRecord
+	if !n.storeRecorded(status) {
+		recs = append(recs, &n.rec)
+	}
 	for _, e := range n.entries {
 		e.mu.Lock()
 		rec := e.rec
 		e.mu.Unlock()
-		rec.Time, rec.Kind, rec.RequestID = n.rec.Time, n.rec.Kind, n.rec.RequestID
-		rec.Address, rec.UserAgent = n.rec.Address, n.rec.UserAgent
-		rec.ProjectID, rec.User, rec.Profile, rec.Membership = who.ProjectID, who.User, who.Profile, who.Membership
-		rec.Client, rec.OnBehalfOf = who.Client, who.OnBehalfOf
+		if rec.Status != 0 && e.storeRecorded(rec.Status) {
+			continue
+		}
+		rec.SetCaller(n.principal)
 		if rec.Status == 0 { // a transaction that failed as a whole
 			rec.Status = status
 		}
@@ -422,6 +448,9 @@ func (w *auditWriter) record(status int) error {
 // audit log's group commits.
 func (s *Server) recordAll(ctx context.Context, recs []*ward.AuditRecord) error {
 	ctx = context.WithoutCancel(ctx) // a client hanging up must not lose its record
+	if len(recs) == 0 {
+		return nil
+	}
 	if len(recs) == 1 {
 		return s.audit.Record(ctx, recs[0])
 	}
@@ -436,28 +465,6 @@ func (s *Server) recordAll(ctx context.Context, recs []*ward.AuditRecord) error 
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// auditCaller is the "who" of a record.
-type auditCaller struct {
-	ProjectID, User, Profile, Membership, Client, OnBehalfOf string
-}
-
-// caller is the request's principal as the record names it; without one
-// (a 401) the record goes to the server's own trail.
-func (w *auditWriter) caller() auditCaller {
-	p := w.note.principal
-	if p == nil {
-		return auditCaller{ProjectID: ward.SystemProjectID}
-	}
-	c := auditCaller{ProjectID: p.ProjectID, User: p.User, Profile: p.Author, OnBehalfOf: p.OnBehalfOf}
-	if p.MembershipID != "" {
-		c.Membership = "ProjectMembership/" + p.MembershipID
-	}
-	if p.ClientID != "" {
-		c.Client = "ClientApplication/" + p.ClientID
-	}
-	return c
 }
 
 // outcomeCode is the FHIR AuditEvent outcome of an HTTP status.

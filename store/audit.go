@@ -51,7 +51,7 @@ var _ ward.AuditLog = (*AuditLog)(nil)
 type pendingAudit struct {
 	v      *version
 	seq    int64      // its link's, once appended
-	result chan error // capacity 1: the committer never blocks on it
+	result chan error // capacity 1: the committer never blocks on it; nil for a write's record
 }
 
 // ErrAuditClosed answers a Record after Close.
@@ -70,7 +70,7 @@ func (s *Store) NewAuditLog(opts AuditOptions) *AuditLog {
 		done:     make(chan struct{}),
 		proj:     newProjector(s),
 	}
-	s.trail.Store(l.proj)
+	s.trail.Store(l)
 	go l.proj.run()
 	go l.run()
 	return l
@@ -197,7 +197,9 @@ func (l *AuditLog) finish(ctx context.Context, batch []*pendingAudit, err error)
 		}
 	}
 	for _, p := range batch {
-		p.result <- err
+		if p.result != nil {
+			p.result <- err
+		}
 	}
 	if err == nil {
 		linked := make([]chained, len(batch))
@@ -211,7 +213,7 @@ func (l *AuditLog) finish(ctx context.Context, batch []*pendingAudit, err error)
 // awaitTrail returns once this process's audit records are readable as
 // AuditEvents (bounded by awaitTrailLimit): reads of the trail call it.
 func (s *Store) awaitTrail(ctx context.Context) {
-	if p := s.trail.Load(); p != nil {
-		p.await(ctx, awaitTrailLimit)
+	if l := s.trail.Load(); l != nil {
+		l.proj.await(ctx, awaitTrailLimit)
 	}
 }

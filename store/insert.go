@@ -38,6 +38,7 @@ func (t *tx) insert(ctx context.Context, v *version, replace bool) error {
 		return err
 	}
 	t.written = append(t.written, r)
+	t.noteWrite(ctx, v, replace)
 	if r.Deleted {
 		return nil
 	}

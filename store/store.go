@@ -37,9 +37,10 @@ type Store struct {
 	setAccountsRunning keyLock
 	// exclusive are the locks of Exclusive on SQLite (lock.go).
 	exclusive namedLocks
-	// trail is the projection of the newest AuditLog (auditproject.go):
-	// reads of AuditEvents wait for it.
-	trail atomic.Pointer[projector]
+	// trail is the newest AuditLog: write transactions record their
+	// writes in it (auditwrite.go), reads of AuditEvents wait for its
+	// projection (auditproject.go).
+	trail atomic.Pointer[AuditLog]
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }

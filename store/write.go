@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wardhealth/ward"
@@ -22,6 +23,9 @@ type tx struct {
 	// refChecks wait for the commit (see checkReferences).
 	refChecks []queuedRefs
 	stmts     map[string]*sql.Stmt
+	// writes are the writes made for a request that its audit record
+	// describes (auditwrite.go).
+	writes []accessWrite
 	// missed are the statements this transaction prepared that the write
 	// pool's cache lacks: writeOnce prepares them there once it is done.
 	missed []string
@@ -49,12 +53,17 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx w
 	if err := t.checkQueuedReferences(ctx); err != nil {
 		return err
 	}
+	records, err := t.recordWrites(ctx)
+	if err != nil {
+		return err
+	}
 	if err := t.flushIndex(ctx); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return err
 	}
+	t.writesRecorded(ctx, records)
 	if len(t.written) > 0 {
 		for _, fn := range s.onCommit {
 			fn(ctx, t.written)
@@ -264,7 +273,7 @@ func (t *tx) Delete(ctx context.Context, typ, id string) error {
 		Type: typ, ID: id, ProjectID: old.ProjectID, VersionID: ward.NewID(),
 		LastUpdated: t.s.now(), Deleted: true,
 	}
-	return t.insert(ctx, &version{res: res}, true)
+	return t.insert(ctx, &version{res: res, patients: compartmentPatients(old.Content)}, true)
 }
 
 // foreignID returns notFound when typ/id, not readable by p, exists in
@@ -320,6 +329,7 @@ type version struct {
 	res          *ward.Resource
 	rows         *index.Rows // nil for a deletion
 	compartments []string    // UUIDs
+	patients     []string    // "Patient/…" of its compartments (of the deleted version's for a deletion)
 }
 
 // build assigns a new version to d and indexes it. old is the current
@@ -393,7 +403,18 @@ func (s *Store) finish(typ, id string, m serverMeta, d *decodedResource, rows *i
 		Type: typ, ID: id, VersionID: m.versionID, ProjectID: m.projectID, LastUpdated: lastUpdated,
 		Content: encodeResource(typ, id, m, d),
 	}
-	return &version{res: res, rows: rows, compartments: uuids}, nil
+	return &version{res: res, rows: rows, compartments: uuids, patients: patientRefs(refs)}, nil
+}
+
+// patientRefs are the "Patient/…" entries of compartment references.
+func patientRefs(refs []string) []string {
+	var out []string
+	for _, r := range refs {
+		if strings.HasPrefix(r, "Patient/") {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // metaProject is meta.project of a resource stored in project: none for

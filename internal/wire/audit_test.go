@@ -318,3 +318,113 @@ func TestHostileInputIsRecordedNotRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteRecordsCommitWithTheWrite: through the store's AuditLog every
+// write is recorded once, in the write's own transaction: a create,
+// update, patch and delete and each entry of a transaction have exactly
+// one record, with the request's id; and a write whose record cannot be
+// stored does not happen.
+func TestWriteRecordsCommitWithTheWrite(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		trail := s.NewAuditLog(store.AuditOptions{})
+		t.Cleanup(trail.Close)
+		srv := startAuditServer(t, s, trail)
+		a := newClient(t, srv, projectA)
+		pat := a.do("POST", "Patient", `{"resourceType":"Patient"}`)
+		patRef := "Patient/" + pat.body["id"].(string)
+		obs := a.do("POST", "Observation", fmt.Sprintf(`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":%q}}`, patRef))
+		obsID := obs.body["id"].(string)
+		requests := []string{obs.header.Get("X-Request-Id")}
+		for _, w := range []struct{ method, body string }{
+			{"PUT", fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":"final","code":{"text":"y"},"subject":{"reference":%q}}`, obsID, patRef)},
+			{"PATCH", `[{"op":"replace","path":"/status","value":"amended"}]`},
+			{"DELETE", ""},
+		} {
+			var headers []string
+			if w.method == "PATCH" {
+				headers = ct("application/json-patch+json")
+			}
+			r := a.do(w.method, "Observation/"+obsID, w.body, headers...)
+			if r.status != 200 {
+				t.Fatalf("%s: %d %s", w.method, r.status, r.raw)
+			}
+			requests = append(requests, r.header.Get("X-Request-Id"))
+		}
+		found := a.mustGet("AuditEvent?entity=Observation/" + obsID + "&_count=100&_sort=date")
+		var got []string
+		for _, e := range entries(found) {
+			ev := e["resource"].(map[string]any)
+			subtype := ev["subtype"].([]any)[0].(map[string]any)["code"]
+			got = append(got, fmt.Sprintf("%s %s", ev["action"], subtype))
+		}
+		if want := []string{"C create", "U update", "U patch", "D delete"}; !slices.Equal(got, want) {
+			t.Errorf("records of the Observation = %v, want one per write %v", got, want)
+		}
+		for _, id := range requests {
+			if !strings.Contains(string(found.raw), id) {
+				t.Errorf("no record holds request %s", id)
+			}
+		}
+
+		tx := a.do("POST", "/fhir/R4", fmt.Sprintf(`{"resourceType":"Bundle","type":"transaction","entry":[
+			{"resource":{"resourceType":"Observation","status":"final","code":{"text":"t1"},"subject":{"reference":%q}},"request":{"method":"POST","url":"Observation"}},
+			{"resource":{"resourceType":"Observation","status":"final","code":{"text":"t2"},"subject":{"reference":%q}},"request":{"method":"POST","url":"Observation"}}]}`, patRef, patRef))
+		if tx.status != 200 {
+			t.Fatalf("transaction: %d %s", tx.status, tx.raw)
+		}
+		for _, e := range entries(tx) {
+			loc := e["response"].(map[string]any)["location"].(string)
+			ref := strings.Join(strings.Split(loc, "/")[:2], "/")
+			if n := len(entries(a.mustGet("AuditEvent?entity=" + ref))); n != 1 {
+				t.Errorf("%s created by a transaction has %d records, want 1", ref, n)
+			}
+		}
+
+		// The record cannot be stored: the write does not happen.
+		failChain(t, s, true)
+		r := a.do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Unrecorded"}]}`)
+		failChain(t, s, false)
+		if r.status != 500 {
+			t.Errorf("a create whose record failed answered %d, want 500", r.status)
+		}
+		if n := len(entries(a.mustGet("Patient?name=Unrecorded"))); n != 0 {
+			t.Errorf("the unrecorded create left %d Patients", n)
+		}
+	})
+}
+
+// failChain makes every insert into the audit chain fail (on) or stops it.
+func failChain(t *testing.T, s *store.Store, on bool) {
+	t.Helper()
+	var stmts []string
+	switch {
+	case s.Dialect().Name() == "postgres" && on:
+		stmts = []string{
+			`CREATE FUNCTION ward_test_fail_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER ward_test_fail_audit BEFORE INSERT ON audit_chain FOR EACH ROW EXECUTE FUNCTION ward_test_fail_audit()`,
+		}
+	case s.Dialect().Name() == "postgres":
+		stmts = []string{`DROP TRIGGER ward_test_fail_audit ON audit_chain`, `DROP FUNCTION ward_test_fail_audit()`}
+	case on:
+		stmts = []string{`CREATE TRIGGER ward_test_fail_audit BEFORE INSERT ON audit_chain BEGIN SELECT RAISE(ABORT, 'audit down'); END`}
+	default:
+		stmts = []string{`DROP TRIGGER ward_test_fail_audit`}
+	}
+	for _, q := range stmts {
+		if _, err := s.WriterDB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// entries are a Bundle reply's entries.
+func entries(r reply) []map[string]any {
+	list, _ := r.body["entry"].([]any)
+	out := make([]map[string]any, 0, len(list))
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}

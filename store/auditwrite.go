@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/wardhealth/ward"
+)
+
+// A write's audit record commits in the write's own transaction: a
+// request served with a ward.Access in its context (the HTTP layer's
+// recording point puts one there) gets, for each resource a store call
+// made for it writes, an AuditEvent linked into the caller's chain just
+// before the commit (recordWrites), so the write and its record are
+// durable together or not at all. The Access is then marked, and the
+// recording point does not record that write again. Without an AuditLog
+// on the store (audit off) nothing is recorded here.
+
+// accessWrite is one write made for an access.
+type accessWrite struct {
+	access    *ward.Access
+	principal *ward.Principal
+	v         *version
+	replace   bool
+}
+
+// noteWrite queues the record of v when ctx serves an audited access.
+func (t *tx) noteWrite(ctx context.Context, v *version, replace bool) {
+	a := ward.AccessFromContext(ctx)
+	if a == nil || t.s.trail.Load() == nil || v.res.Type == "AuditEvent" {
+		return
+	}
+	t.writes = append(t.writes, accessWrite{access: a, principal: ward.PrincipalFromContext(ctx), v: v, replace: replace})
+}
+
+// recordWrites links the records of t's writes into their projects'
+// chains, in t, and returns them for writesRecorded.
+func (t *tx) recordWrites(ctx context.Context) ([]*pendingAudit, error) {
+	if len(t.writes) == 0 {
+		return nil, nil
+	}
+	now := t.s.now()
+	byProject := map[string][]*pendingAudit{}
+	var all []*pendingAudit
+	for _, w := range t.writes {
+		v, err := auditVersion(w.record(), now)
+		if err != nil {
+			return nil, err
+		}
+		p := &pendingAudit{v: v}
+		byProject[v.res.ProjectID] = append(byProject[v.res.ProjectID], p)
+		all = append(all, p)
+	}
+	projects := slices.Sorted(maps.Keys(byProject))
+	for _, project := range projects {
+		if err := t.lockAudit(ctx, "audit:", project); err != nil {
+			return nil, err
+		}
+	}
+	for _, project := range projects {
+		if err := t.appendChain(ctx, project, byProject[project]); err != nil {
+			return nil, err
+		}
+	}
+	return all, nil
+}
+
+// writesRecorded runs once t committed: it marks the accesses and hands
+// the records to the audit log's sink and projection.
+func (t *tx) writesRecorded(ctx context.Context, records []*pendingAudit) {
+	if len(records) == 0 {
+		return
+	}
+	for _, w := range t.writes {
+		w.access.MarkWriteRecorded()
+	}
+	if l := t.s.trail.Load(); l != nil {
+		l.finish(ctx, records, nil)
+	}
+}
+
+// record is the AuditRecord of w: its access's, for this resource.
+func (w accessWrite) record() *ward.AuditRecord {
+	rec := w.access.Record
+	rec.SetCaller(w.principal)
+	r := w.v.res
+	rec.ResourceType, rec.ResourceID, rec.VersionID = r.Type, r.ID, r.VersionID
+	rec.Patients = w.v.patients
+	rec.Outcome, rec.Status, rec.Reason, rec.Results = "0", 200, "", -1
+	switch {
+	case r.Deleted:
+		rec.Action, rec.Interaction = "D", "delete"
+	case !w.replace:
+		rec.Action, rec.Interaction, rec.Status = "C", "create", 201
+	case rec.Interaction == "patch":
+		rec.Action = "U"
+	default:
+		rec.Action, rec.Interaction = "U", "update"
+	}
+	return &rec
+}
