@@ -29,7 +29,7 @@ type Store struct {
 	// wstmts are statements prepared on the write pool, which write
 	// transactions reuse (tx.prepare) instead of parsing them again.
 	wstmts *stmtCache
-	logger  *slog.Logger
+	logger *slog.Logger
 	// onCommit are called after every successful commit (see OnCommit).
 	onCommit []func(ctx context.Context, written []*ward.Resource)
 	// setAccountsRunning holds the targets of running $set-accounts on
