@@ -28,7 +28,8 @@ const (
 func TestMedplumClient(t *testing.T) {
 	node := nodetest.FindNode(t, "WARD_COMPAT_REQUIRED")
 	nodetest.EnsureInstalled(t, ".", "@medplum/core")
-	opts := nodetest.Options{AdminPassword: adminPassword, AllowedOrigins: []string{appOrigin}}
+	// The main server keeps the audit trail, as ward serve does by default.
+	opts := nodetest.Options{AdminPassword: adminPassword, AllowedOrigins: []string{appOrigin}, Audit: true}
 	mainURL, mainLogs := nodetest.StartWard(t, opts)
 	opts.AccessTokenLifetime = shortTokenLifetime
 	shortURL, shortLogs := nodetest.StartWard(t, opts)
