@@ -31,7 +31,11 @@ func startServer(t *testing.T, s *store.Store) *httptest.Server {
 	if err := id.Seed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: 1 << 20, Auth: id}, logger)
+	// The trail is on, as ward serve runs: the run's own requests are the
+	// records checkAuditTrail searches.
+	trail := s.NewAuditLog(store.AuditOptions{})
+	t.Cleanup(trail.Close)
+	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: 1 << 20, Auth: id, Audit: trail}, logger)
 	return srv
 }
 

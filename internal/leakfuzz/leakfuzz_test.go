@@ -36,6 +36,7 @@ func TestLeakFuzz(t *testing.T) {
 			f.randomStep()
 		}
 		f.checkState()
+		f.checkAuditTrail()
 		f.logStats(t)
 		f.fail(t, n)
 	})

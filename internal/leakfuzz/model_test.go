@@ -41,6 +41,9 @@ func refOf(v any) string {
 
 // patientRefs are the Patient references of body (spec 3.1 step 4).
 func patientRefs(typ string, body map[string]any) []string {
+	if typ == "AuditEvent" {
+		return auditPatientRefs(body)
+	}
 	var out []string
 	for _, f := range patientFields(typ) {
 		if ref := refOf(body[f]); strings.HasPrefix(ref, "Patient/") {
