@@ -7,21 +7,18 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/keyedlimit"
 )
 
 // limiter throttles sign-in attempts per account (lower-cased email or
 // client id) and per remote address, so that guessing passwords is slow
-// for one account and for one machine trying many accounts. Its maps are
-// bounded: idle entries (a full bucket is indistinguishable from a new
-// one) are dropped, and when the map is full of busy entries the least
-// recently used goes.
+// for one account and for one machine trying many accounts. Its bucket
+// sets are bounded (keyedlimit).
 type limiter struct {
 	mu        sync.Mutex
-	account   *buckets
-	address   *buckets
+	account   *keyedlimit.Buckets
+	address   *keyedlimit.Buckets
 	lastSweep time.Time
 }
 
@@ -50,8 +47,8 @@ func newLimiter(cfg Config) *limiter {
 
 func newLimiterWith(account, address limitRule, maxEntries int) *limiter {
 	return &limiter{
-		account: newBuckets(account, maxEntries),
-		address: newBuckets(address, maxEntries),
+		account: keyedlimit.New(account.burst, account.every, maxEntries),
+		address: keyedlimit.New(address.burst, address.every, maxEntries),
 	}
 }
 
@@ -65,14 +62,14 @@ func (l *limiter) allow(now time.Time, account, address string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) >= sweepEvery {
-		l.account.dropIdle(now)
-		l.address.dropIdle(now)
+		l.account.DropIdle(now)
+		l.address.DropIdle(now)
 		l.lastSweep = now
 	}
-	if address != "" && !l.address.allow(now, address) {
+	if address != "" && !l.address.Allow(now, address) {
 		return ward.Errorf(ward.ETOOMANY, "Too many login attempts, try again later")
 	}
-	if account != "" && !l.account.allow(now, strings.ToLower(account)) {
+	if account != "" && !l.account.Allow(now, strings.ToLower(account)) {
 		return ward.Errorf(ward.ETOOMANY, "Too many login attempts, try again later")
 	}
 	return nil
@@ -86,65 +83,7 @@ func (l *limiter) exhausted(now time.Time, account, address string) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.address.empty(now, address) || l.account.empty(now, strings.ToLower(account))
-}
-
-// buckets is one keyed set of token buckets.
-type buckets struct {
-	rule    limitRule
-	max     int
-	entries map[string]*bucket
-}
-
-type bucket struct {
-	lim      *rate.Limiter
-	lastUsed time.Time
-}
-
-func newBuckets(rule limitRule, max int) *buckets {
-	return &buckets{rule: rule, max: max, entries: map[string]*bucket{}}
-}
-
-func (b *buckets) allow(now time.Time, key string) bool {
-	e := b.entries[key]
-	if e == nil {
-		if len(b.entries) >= b.max {
-			b.dropIdle(now)
-		}
-		if len(b.entries) >= b.max {
-			b.dropLeastRecent()
-		}
-		e = &bucket{lim: rate.NewLimiter(rate.Every(b.rule.every), b.rule.burst)}
-		b.entries[key] = e
-	}
-	e.lastUsed = now
-	return e.lim.AllowN(now, 1)
-}
-
-// empty reports whether key has a bucket with no attempt left.
-func (b *buckets) empty(now time.Time, key string) bool {
-	e := b.entries[key]
-	return key != "" && e != nil && e.lim.TokensAt(now) < 1
-}
-
-// dropIdle forgets buckets that have refilled completely.
-func (b *buckets) dropIdle(now time.Time) {
-	for k, e := range b.entries {
-		if e.lim.TokensAt(now) >= float64(b.rule.burst) {
-			delete(b.entries, k)
-		}
-	}
-}
-
-func (b *buckets) dropLeastRecent() {
-	var oldest string
-	var at time.Time
-	for k, e := range b.entries {
-		if oldest == "" || e.lastUsed.Before(at) {
-			oldest, at = k, e.lastUsed
-		}
-	}
-	delete(b.entries, oldest)
+	return l.address.Empty(now, address) || l.account.Empty(now, strings.ToLower(account))
 }
 
 // allowAttempt spends one sign-in attempt of account from r's address.

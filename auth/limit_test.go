@@ -73,7 +73,7 @@ func TestLimiterIsBounded(t *testing.T) {
 	for i, acct := range []string{"a", "b", "c", "d", "e"} {
 		_ = l.allow(t0.Add(time.Duration(i)*time.Second), acct, "")
 	}
-	if n := len(l.account.entries); n > 3 {
+	if n := l.account.Len(); n > 3 {
 		t.Fatalf("%d account entries, bound is 3", n)
 	}
 	// The least recently used went first: "a" has a fresh bucket again,
@@ -86,10 +86,10 @@ func TestLimiterIsBounded(t *testing.T) {
 	idle := newLimiterWith(limitRule{burst: 2, every: time.Second}, limitRule{burst: 2, every: time.Second}, 1000)
 	_ = idle.allow(t0, "x", "1.2.3.4")
 	_ = idle.allow(t0.Add(2*sweepEvery), "y", "")
-	if _, ok := idle.account.entries["x"]; ok {
+	if idle.account.Holds("x") {
 		t.Errorf("idle entry survived the sweep")
 	}
-	if _, ok := idle.address.entries["1.2.3.4"]; ok {
+	if idle.address.Holds("1.2.3.4") {
 		t.Errorf("idle address entry survived the sweep")
 	}
 }

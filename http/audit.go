@@ -423,6 +423,9 @@ func (w *auditWriter) record(status int) error {
 	if status < 400 {
 		n.rec.Reason = ""
 	}
+	if n.principal == nil && status == http.StatusUnauthorized && len(n.entries) == 0 && !w.s.anon.admit(&n.rec) {
+		return nil // counted into its address's summary record
+	}
 	var recs []*ward.AuditRecord
 	if !n.storeRecorded(status) {
 		recs = append(recs, &n.rec)

@@ -116,6 +116,7 @@ type Server struct {
 	fallback     http.Handler
 	origins      []string
 	audit        ward.AuditLog
+	anon         *anonTrail // bounds the records of unauthenticated refusals
 }
 
 // NewServer returns a Server for opts.
@@ -139,6 +140,9 @@ func NewServer(opts Options) *Server {
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
+	}
+	if s.audit != nil {
+		s.anon = newAnonTrail(s.audit.Record, s.logger)
 	}
 	if s.maxBodyBytes <= 0 {
 		s.maxBodyBytes = DefaultMaxBodyBytes

@@ -70,12 +70,20 @@ func (f *fixture) do(t *testing.T, method, path, body string, headers ...string)
 		r.Header.Set("Content-Type", "application/fhir+json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == remoteAddr {
+			r.RemoteAddr = headers[i+1]
+			continue
+		}
 		r.Header.Set(headers[i], headers[i+1])
 	}
 	w := httptest.NewRecorder()
 	f.h.ServeHTTP(w, r)
 	return w
 }
+
+// remoteAddr, as a header name given to fixture.do, sets the request's
+// remote address instead.
+const remoteAddr = ":remote-addr"
 
 // create stores a resource through the API and returns its id and version.
 func (f *fixture) create(t *testing.T, body string) (id, vid string) {
