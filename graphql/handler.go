@@ -55,7 +55,7 @@ func New(store ward.ResourceStore, logger *slog.Logger) *Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	r := &resolvers{store: store, parse: search.Parse, logger: logger}
+	r := &resolvers{store: notingStore{store}, parse: search.Parse, logger: logger}
 	return &Handler{
 		r:              r,
 		maxResolutions: MaxResolutions,

@@ -165,6 +165,33 @@ func NoteQuery(ctx context.Context, query string) {
 	n.mu.Unlock()
 }
 
+// NotePatients adds the patients of resources an operation served to the
+// audit record of the request in ctx (bounded, as a search's), such as
+// $graphql's reads and searches. It does nothing when auditing is off.
+func NotePatients(ctx context.Context, resources ...*ward.Resource) {
+	n := noteFrom(ctx)
+	if n == nil || len(resources) == 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	seen := make(map[string]bool, len(n.rec.Patients))
+	for _, p := range n.rec.Patients {
+		seen[p] = true
+	}
+	for _, r := range resources {
+		for _, p := range r.Patients {
+			if len(n.rec.Patients) == maxAuditPatients {
+				return
+			}
+			if !seen[p] {
+				seen[p] = true
+				n.rec.Patients = append(n.rec.Patients, p)
+			}
+		}
+	}
+}
+
 // noteInteraction overrides the route's interaction (a Bundle is a batch
 // or a transaction).
 func noteInteraction(ctx context.Context, interaction string) {

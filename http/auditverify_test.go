@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/wardhealth/ward"
 	wardhttp "github.com/wardhealth/ward/http"
@@ -70,5 +72,55 @@ func TestAuditVerifyRoute(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingVerifier counts walks, each taking a while.
+type countingVerifier struct {
+	mu    sync.Mutex
+	walks int
+}
+
+func (v *countingVerifier) VerifyAudit(context.Context, string) (ward.AuditVerification, error) {
+	v.mu.Lock()
+	v.walks++
+	v.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	return ward.AuditVerification{OK: true, Checked: 1}, nil
+}
+
+// TestAuditVerifyIsNotAFlood: an admin asking fifty times at once, then
+// fifty times more, costs one walk of the chain; another admin's question
+// is its own walk.
+func TestAuditVerifyIsNotAFlood(t *testing.T) {
+	const project = "0a000000-0000-4000-8000-00000000000a"
+	v := &countingVerifier{}
+	route := wardhttp.AuditVerifyRoute(v)
+	ask := func(user string) int {
+		req := httptest.NewRequest(http.MethodGet, "/fhir/R4/AuditEvent/$verify", nil)
+		req = req.WithContext(ward.NewContextWithPrincipal(req.Context(), &ward.Principal{ProjectID: project, Admin: true, User: user}))
+		rec := httptest.NewRecorder()
+		route.Handler.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for range 2 {
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if code := ask("User/a"); code != 200 {
+					t.Errorf("status %d", code)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if v.walks != 1 {
+		t.Errorf("100 questions walked the chain %d times, want 1", v.walks)
+	}
+	ask("User/b")
+	if v.walks != 2 {
+		t.Errorf("another admin's question walked %d times in all, want its own walk", v.walks)
 	}
 }

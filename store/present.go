@@ -33,11 +33,14 @@ func present(ctx context.Context, db queryer, d Dialect, p *ward.Principal, reso
 	if err := redact(ctx, db, d, p, resources); err != nil {
 		return err
 	}
+	audited := ward.AccessFromContext(ctx) != nil
 	for _, r := range resources {
 		if r == nil || r.Content == nil {
 			continue
 		}
-		r.Patients = compartmentPatients(r.Content)
+		if audited && r.Type != "AuditEvent" {
+			r.Patients = compartmentPatients(r.Content)
+		}
 		content, err := visibleContent(p, r.Type, r.Content)
 		if err != nil {
 			return err
@@ -49,7 +52,11 @@ func present(ctx context.Context, db queryer, d Dialect, p *ward.Principal, reso
 
 // compartmentPatients returns the "Patient/…" entries of a stored
 // resource's meta.compartment, read before the gate may strip them, for
-// the audit trail's "whose data was this". It is nil for content it cannot
+// the audit trail's "whose data was this" — only when the request is
+// audited (a ward.Access in its context), and never for an AuditEvent:
+// reading the trail is recorded with its query, not as an access to the
+// patients it names, or each look at a patient's access history would
+// add to it. It is nil for content it cannot
 // scan: the gate itself refuses such content just after. It scans the raw
 // bytes (no decoding into Go values): every returned resource pays it.
 func compartmentPatients(content []byte) []string {
