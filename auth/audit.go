@@ -25,7 +25,11 @@ const (
 // event is the record of one audited request, filled in as the handler
 // learns who the caller is.
 type event struct {
-	rec ward.AuditRecord
+	// rec is access's record: the store records each write the request
+	// makes in the write's own transaction from what it says then (who,
+	// from where), and audited records the event itself after.
+	rec    *ward.AuditRecord
+	access *ward.Access
 	// failedLogin marks a refused sign-in: a failure to record it must not
 	// change the refusal into anything else.
 	failedLogin bool
@@ -51,17 +55,18 @@ func (s *Service) audited(kind, interaction, action string, h http.HandlerFunc) 
 			h(w, r)
 			return
 		}
-		ev := &event{rec: s.newRecord(r, kind, interaction, action)}
+		access := &ward.Access{Record: s.newRecord(r, kind, interaction, action)}
+		ev := &event{rec: &access.Record, access: access}
 		// The HTTP layer names each request in this header, and in its log line.
 		ev.rec.RequestID = w.Header().Get("X-Request-Id")
 		held := newHeldResponse()
-		h(held, r.WithContext(context.WithValue(r.Context(), eventKey{}, ev)))
+		h(held, r.WithContext(ward.NewContextWithAccess(context.WithValue(r.Context(), eventKey{}, ev), access)))
 		if ev.skip {
 			held.sendTo(w)
 			return
 		}
 		ev.settle(held.code(), held.body.Bytes())
-		if err := s.cfg.Audit.Record(r.Context(), &ev.rec); err != nil && !ev.failedLogin {
+		if err := s.cfg.Audit.Record(r.Context(), ev.rec); err != nil && !ev.failedLogin {
 			s.cfg.Logger.ErrorContext(r.Context(), "audit record failed", "interaction", ev.rec.Interaction, "error", err)
 			writeError(w, r, ward.Errorf(ward.EINTERNAL, "audit record failed"))
 			return
@@ -350,9 +355,9 @@ func (s *Service) failedLoginRecord(f LoginFailure) ward.AuditRecord {
 func (s *Service) clientLoginRecord(r *http.Request, c *Caller) ward.AuditRecord {
 	rec := s.newRecord(r, kindLogin, "login", "E")
 	rec.Outcome, rec.Status = "0", http.StatusOK
-	ev := &event{rec: rec}
+	ev := &event{rec: &rec}
 	noteCaller(context.WithValue(r.Context(), eventKey{}, ev), c)
-	return ev.rec
+	return rec
 }
 
 // keyRotationRecord is the record of a signing key rotation, a server

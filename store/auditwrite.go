@@ -28,8 +28,8 @@ type accessWrite struct {
 // noteWrite queues the record of v when ctx serves an audited access.
 func (t *tx) noteWrite(ctx context.Context, v *version, replace bool) {
 	a := ward.AccessFromContext(ctx)
-	if a == nil || t.s.trail.Load() == nil || v.res.Type == "AuditEvent" {
-		return
+	if a == nil || t.s.trail.Load() == nil || ward.IsServerWrittenType(v.res.Type) {
+		return // the server's own bookkeeping (Login, JsonWebKey, AuditEvent) is not a write to record
 	}
 	t.writes = append(t.writes, accessWrite{access: a, principal: ward.PrincipalFromContext(ctx), v: v, replace: replace})
 }
@@ -80,10 +80,16 @@ func (t *tx) writesRecorded(ctx context.Context, records []*pendingAudit) {
 	}
 }
 
-// record is the AuditRecord of w: its access's, for this resource.
+// record is the AuditRecord of w: its access's, for this resource. The
+// caller is the principal that wrote, unless the access already names
+// one (identity routes write as the server on behalf of a caller they
+// have established).
 func (w accessWrite) record() *ward.AuditRecord {
 	rec := w.access.Record
-	rec.SetCaller(w.principal)
+	if rec.ProjectID == "" {
+		rec.SetCaller(w.principal)
+	}
+	rec.Kind = "rest"
 	r := w.v.res
 	rec.ResourceType, rec.ResourceID, rec.VersionID = r.Type, r.ID, r.VersionID
 	rec.Patients = w.v.patients

@@ -214,3 +214,65 @@ func (rig *loginRig) login(b *testing.B, i int) {
 		b.Fatalf("token %d: %d %v", i, status, reply)
 	}
 }
+
+// TestAdminWritesRecordedInTheirTransaction: through the real audit log,
+// an admin's invite creates resources whose records are in the admin's
+// project, name the admin as requestor and carry the invite's request id,
+// beside the invite's own identity record.
+func TestAdminWritesRecordedInTheirTransaction(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		srv := startAuditedAuthServer(t, s)
+		owner, projectID := registerOwner(t, srv, "admin-writes@example.com", "Admin Writes")
+		status, m := postJSON(t, srv, "/admin/projects/"+projectID+"/invite", "Bearer "+owner, map[string]any{
+			"resourceType": "Practitioner", "firstName": "Ivy", "lastName": "Invited", "email": "ivy@example.com", "sendEmail": false,
+		})
+		if status != 200 {
+			t.Fatalf("invite: %d %v", status, m)
+		}
+		membership, _ := m["id"].(string)
+		var trail struct {
+			Entry []struct {
+				Resource struct {
+					Action  string
+					Subtype []struct{ Code string }
+					Agent   []struct {
+						Requestor bool
+						Who       struct{ Reference string }
+					}
+					Meta struct{ Project string }
+				}
+			}
+		}
+		req, _ := http.NewRequest("GET", srv.URL+"/fhir/R4/AuditEvent?entity=ProjectMembership/"+membership, nil)
+		req.Header.Set("Authorization", "Bearer "+owner)
+		req.Header.Set("X-Medplum", "extended")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&trail)
+		resp.Body.Close()
+		var creates int
+		for _, e := range trail.Entry {
+			ev := e.Resource
+			if ev.Action != "C" || len(ev.Subtype) == 0 || ev.Subtype[0].Code != "create" {
+				continue
+			}
+			creates++
+			if ev.Meta.Project != projectID {
+				t.Errorf("the membership's create is recorded in project %q, want the admin's %s", ev.Meta.Project, projectID)
+			}
+			if i := slices.IndexFunc(ev.Agent, func(a struct {
+				Requestor bool
+				Who       struct{ Reference string }
+			}) bool {
+				return a.Requestor
+			}); i < 0 || !strings.HasPrefix(ev.Agent[i].Who.Reference, "Practitioner/") {
+				t.Errorf("the create's requestor is %+v, want the inviting admin", ev.Agent)
+			}
+		}
+		if creates != 1 {
+			t.Errorf("%d create records of ProjectMembership/%s, want 1", creates, membership)
+		}
+	})
+}
