@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -156,4 +157,84 @@ func benchConcurrentRead(b *testing.B, h http.Handler, path, authz string, clien
 	slices.Sort(latencies)
 	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkAuditedIngest: transaction bundles of 100 Observations posted
+// by 4 clients, audit off and on, in one run over one database. With the
+// trail on, each created resource is recorded in its bundle's transaction
+// (store/auditwrite.go) and indexed behind; "on+indexed" also waits for
+// that indexing to finish inside the timing. Reports resources/s.
+// Run: go test ./internal/wire/ -run XXX -bench AuditedIngest -benchtime 40x
+func BenchmarkAuditedIngest(b *testing.B) {
+	engines := []struct {
+		name string
+		open func(testing.TB) *store.Store
+	}{{"sqlite", openSQLiteFull}, {"postgres", storetest.OpenPostgres}}
+	for _, eng := range engines {
+		b.Run(eng.name, func(b *testing.B) {
+			s := eng.open(b)
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			srv := httptest.NewServer(nil)
+			b.Cleanup(srv.Close)
+			id := auth.New(s, auth.Config{BaseURL: srv.URL + "/", AdminPassword: adminPassword, BcryptCost: bcrypt.MinCost, Logger: logger})
+			if err := id.Seed(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			off := wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id}, logger)
+			trail := s.NewAuditLog(store.AuditOptions{})
+			b.Cleanup(trail.Close)
+			on := wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id, Audit: trail}, logger)
+			srv.Config.Handler = off
+			path, token := benchPatientAndToken(b, srv)
+			bundle := ingestBundle(strings.TrimPrefix(path, "/fhir/R4/"), 100)
+			for _, mode := range []struct {
+				name    string
+				h       http.Handler
+				indexed bool
+			}{{"off", off, false}, {"on", on, false}, {"on+indexed", on, true}} {
+				b.Run("audit="+mode.name, func(b *testing.B) {
+					next := make(chan struct{}, b.N)
+					for range b.N {
+						next <- struct{}{}
+					}
+					close(next)
+					b.ResetTimer()
+					start := time.Now()
+					var wg sync.WaitGroup
+					for range 4 {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for range next {
+								req := httptest.NewRequest("POST", "/fhir/R4", strings.NewReader(bundle))
+								req.Header.Set("Authorization", "Bearer "+token)
+								req.Header.Set("Content-Type", "application/fhir+json")
+								w := httptest.NewRecorder()
+								mode.h.ServeHTTP(w, req)
+								if w.Code != 200 {
+									panic(fmt.Sprintf("bundle: %d %s", w.Code, w.Body))
+								}
+							}
+						}()
+					}
+					wg.Wait()
+					if mode.indexed {
+						trail.Flush(context.Background())
+					}
+					b.ReportMetric(float64(100*b.N)/time.Since(start).Seconds(), "resources/s")
+					b.StopTimer()
+					trail.Flush(context.Background())
+				})
+			}
+		})
+	}
+}
+
+// ingestBundle is a transaction of n Observations of patient.
+func ingestBundle(patient string, n int) string {
+	var entries []string
+	for i := range n {
+		entries = append(entries, fmt.Sprintf(`{"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"valueQuantity":{"value":%d,"unit":"/min"},"subject":{"reference":%q}},"request":{"method":"POST","url":"Observation"}}`, 60+i%40, patient))
+	}
+	return `{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Join(entries, ",") + `]}`
 }
