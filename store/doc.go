@@ -16,8 +16,10 @@
 //   - server-written types (ward.IsServerWrittenType: JsonWebKey, Login,
 //     AuditEvent): 403 on create, update and delete, a super admin's
 //     included; only Internal principals write them. AuditEvents come
-//     from the audit log (audit.go), each linked into its project's hash
-//     chain (auditchain.go), and $set-accounts leaves them alone;
+//     from the audit log (audit.go) and from audited writes, in the
+//     write's own transaction (auditwrite.go), each linked into its
+//     project's hash chain (auditchain.go) and indexed just behind
+//     (auditproject.go); $set-accounts leaves them alone;
 //   - the access policy when the principal carries one (policy.go for
 //     reads, writecheck.go for writes): 403 for a type or interaction no
 //     rule grants, 404 for a row the criteria filter out, criteria compiled
