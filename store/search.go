@@ -79,6 +79,7 @@ func compilePlanned(p *ward.Principal, q *ward.SearchQuery, extra Predicate, lim
 	if err != nil {
 		return "", nil, err
 	}
+	c.d = d
 	if len(q.Sort) == 0 {
 		i := driverFilter(q.Filters)
 		id, single := c.compartmentDriver(q.ResourceType)
@@ -89,6 +90,7 @@ func compilePlanned(p *ward.Principal, q *ward.SearchQuery, extra Predicate, lim
 			return c.driven(q, i, limit, d)
 		}
 	}
+	c.probeRangesBeside(q.Filters)
 	c.w("SELECT ", resourceColumns, " FROM resources r WHERE ")
 	if err := c.resourcesWhere("r", q.ResourceType, q.Filters); err != nil {
 		return "", nil, err
@@ -170,7 +172,7 @@ func (c *compiler) sortExpr(a, typ string, k ward.SortKey) (string, error) {
 	}
 	t := c.alias("s")
 	var b strings.Builder
-	b.WriteString("SELECT " + agg + "(" + t + "." + col + ") FROM " + table + " " + t + " WHERE " + t + ".project_id = " + a + ".project_id AND " +
+	b.WriteString("SELECT " + agg + "(" + t + "." + col + ") FROM " + table + " " + t + c.byResource(table) + " WHERE " + t + ".project_id = " + a + ".project_id AND " +
 		t + ".resource_type = " + a + ".resource_type AND " + t + ".resource_id = " + a + ".id AND " + t + ".param = ?")
 	// The expression is written twice (IS NULL, then the key): two args.
 	c.args = append(c.args, k.Code, k.Code)
@@ -428,6 +430,31 @@ func (s *Store) SearchSQL(ctx context.Context, q *ward.SearchQuery) (string, []a
 	}
 	query, args, err := compileSearch(p, q, nil, min(count, maxCount)+1, s.dialect)
 	return s.dialect.Rebind(query), args, err
+}
+
+// probeRangesBeside has the date filters of a sorted search that also has
+// a single token or reference equality (driverFilter) checked inside that
+// filter's subquery, on each of its index rows: AuditEvent?entity=
+// Patient/x&date=ge…&_sort=-date, or a chart's Observation?subject=…
+// &date=ge…, reads the patient's index rows and keeps those in the range
+// before any resource row is read, instead of collecting every row of the
+// range.
+func (c *compiler) probeRangesBeside(filters []ward.SearchFilter) {
+	i := driverFilter(filters)
+	if i < 0 || filters[i].Type == "date" || filters[i].Modifier == "not" {
+		return
+	}
+	for j := range filters {
+		g := &filters[j]
+		if j == i || g.Type != "date" || g.Chain != nil || g.Has != nil || g.Modifier != "" {
+			continue
+		}
+		if c.probed == nil {
+			c.probed, c.probedIn = map[*ward.SearchFilter]bool{}, map[*ward.SearchFilter][]*ward.SearchFilter{}
+		}
+		c.probed[g] = true
+		c.probedIn[&filters[i]] = append(c.probedIn[&filters[i]], g)
+	}
 }
 
 // driverFilter picks the filter a search in id order can be driven by: a

@@ -521,6 +521,14 @@ func TestSearchPagingSortTotal(t *testing.T) {
 		{"Patient", "_sort=gender,-_id", []string{"pat-zoe", "pat-ann", "pat-bob"}, -1, false},
 		{"RiskAssessment", "_sort=-probability", []string{"ra-3", "ra-2", "ra-1"}, -1, false},
 		{"Observation", "_sort=date&code=8867-4,8310-5", []string{"obs-1", "obs-2", "obs-3"}, -1, false},
+		// A sorted search with an equality and a date range checks the range
+		// inside the equality's subquery (probeRangesBeside): same rows.
+		{"Observation", "subject=Patient/pat-ann&date=ge2021-01-01&_sort=-date", []string{"obs-1"}, -1, false},
+		{"Observation", "subject=Patient/pat-ann&date=ge2021-04-01&_sort=-date", nil, -1, false},
+		{"Observation", "code=8867-4&date=ge2021-01-01&date=lt2021-12-31&_sort=date", []string{"obs-1"}, -1, false},
+		{"Observation", "code=8867-4,8310-5&date=ge2021-01-01&_sort=-date", []string{"obs-2", "obs-1"}, -1, false},
+		{"Observation", "code=8310-5&date=ge2021-06-01,lt2021-03-05&_sort=date", []string{"obs-2"}, -1, false},
+		{"Observation", "patient=Patient/pat-bob&date=ge2021-01-01&_sort=-date&_total=accurate", []string{"obs-2"}, 1, false},
 	}
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		seed(t, s)

@@ -26,6 +26,21 @@ type compiler struct {
 	// inPredicate is set while the extra predicate's own criteria are
 	// written, so a criteria chain does not apply the predicate again.
 	inPredicate bool
+	// probedIn maps a filter to the filters checked on each of its index
+	// rows (indexProbe) inside its own subquery rather than on their own;
+	// probed holds the latter, which resourcesWhere then skips.
+	probedIn map[*ward.SearchFilter][]*ward.SearchFilter
+	probed   map[*ward.SearchFilter]bool
+	// d, when set, names the index of per-resource lookups (ByResource).
+	d Dialect
+}
+
+// byResource is d.ByResource(table), "" without a dialect.
+func (c *compiler) byResource(table string) string {
+	if c.d == nil {
+		return ""
+	}
+	return c.d.ByResource(table)
 }
 
 // Predicate is the seam for access policies: a further condition on every
@@ -97,6 +112,9 @@ func (c *compiler) resourcesWhere(a, typ string, filters []ward.SearchFilter) er
 		return err
 	}
 	for i := range filters {
+		if c.probed[&filters[i]] {
+			continue // checked inside its driver's subquery
+		}
 		c.w(" AND ")
 		if err := c.filter(a, typ, &filters[i]); err != nil {
 			return err
@@ -205,6 +223,12 @@ func (c *compiler) filter(a, typ string, f *ward.SearchFilter) error {
 			}
 		}
 		c.w(")")
+		for _, g := range c.probedIn[f] {
+			c.w(" AND ")
+			if err == nil {
+				err = c.indexProbe(t, typ, g)
+			}
+		}
 	})
 	return err
 }
@@ -234,6 +258,32 @@ func (c *compiler) indexMembership(a, typ, table, param string, negate bool, con
 		cond(t)
 	}
 	c.w(")")
+}
+
+// indexProbe writes "EXISTS (SELECT 1 FROM table WHERE it is the row of
+// index row t's resource AND param = ? AND f's values)": f, a date range,
+// checked on each index row its driver's subquery reads, by the table's
+// resource index, so the set of ids that subquery returns is already
+// narrowed to the range. Written on its own, f's subquery would collect
+// every row of the range first — for date=ge last month over millions of
+// records, far more than the few hundred rows of one patient.
+func (c *compiler) indexProbe(t, typ string, f *ward.SearchFilter) error {
+	table := indexTable[f.Type]
+	u := c.alias("t")
+	c.w("EXISTS (SELECT 1 FROM ", table, " ", u, c.byResource(table), " WHERE ", u, ".project_id = ", t, ".project_id AND ", u,
+		".resource_type = ", t, ".resource_type AND ", u, ".resource_id = ", t, ".resource_id AND ", u, ".param = ")
+	c.arg(f.Code)
+	c.w(" AND (")
+	for i, v := range f.Values {
+		if i > 0 {
+			c.w(" OR ")
+		}
+		if err := c.value(u, typ, f, v); err != nil {
+			return err
+		}
+	}
+	c.w("))")
+	return nil
 }
 
 // value writes the condition one value puts on index row alias t.
