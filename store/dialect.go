@@ -50,9 +50,9 @@ func (SQLite) Retryable(error) bool { return false }
 // Postgres is the dialect of PostgreSQL through pgx.
 type Postgres struct{}
 
-func (Postgres) Name() string      { return "postgres" }
-func (Postgres) ForUpdate() string { return " FOR UPDATE" }
-func (Postgres) PrepareOnce() bool { return false }
+func (Postgres) Name() string             { return "postgres" }
+func (Postgres) ForUpdate() string        { return " FOR UPDATE" }
+func (Postgres) PrepareOnce() bool        { return false }
 func (Postgres) ByResource(string) string { return "" }
 
 // Retryable is true for deadlock_detected (40P01) and
