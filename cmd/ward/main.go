@@ -6,6 +6,7 @@
 //	ward load      run a load generator against a server
 //	ward rotate-key  store a new signing key and retire the current one
 //	ward audit verify  check the audit trails' hash chains (exit 1 when broken)
+//	ward backup -out FILE  write a consistent copy of the SQLite database while serving
 //
 // Configuration comes from flags, each with an environment variable
 // (WARD_…) as its default. main only wires packages together.
@@ -46,9 +47,11 @@ func run(ctx context.Context, args []string) error {
 		return rotateKey(ctx, args)
 	case "audit":
 		return audit(ctx, args)
+	case "backup":
+		return backup(ctx, args)
 	case "help", "-h", "--help":
-		fmt.Println("usage: ward [serve|reindex|gendata|load|rotate-key|audit verify] [flags]; ward <command> -h for flags")
+		fmt.Println("usage: ward [serve|reindex|gendata|load|rotate-key|audit verify|backup -out FILE] [flags]; ward <command> -h for flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, reindex, gendata, load, rotate-key or audit)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, reindex, gendata, load, rotate-key, audit or backup)", cmd)
 }
