@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,7 @@ type serveConfig struct {
 	maxBody int64
 	db      dbConfig
 	auth    authConfig
+	tls     tlsConfig
 
 	// metricsAddr, when set, is the only address /metrics is served on.
 	metricsAddr string
@@ -37,7 +39,7 @@ func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var c serveConfig
 	fs.StringVar(&c.addr, "addr", env("WARD_ADDR", ":8103"), "listen address [WARD_ADDR]")
-	fs.StringVar(&c.baseURL, "base-url", env("WARD_BASE_URL", "http://localhost:8103/"), "public base URL [WARD_BASE_URL]")
+	fs.StringVar(&c.baseURL, "base-url", env("WARD_BASE_URL", "http://localhost:8103/"), "public base URL; with TLS on and this unset, https://localhost:8103/ [WARD_BASE_URL]")
 	fs.Int64Var(&c.maxBody, "max-body", envInt("WARD_MAX_BODY_BYTES", wardhttp.DefaultMaxBodyBytes), "request body limit in bytes [WARD_MAX_BODY_BYTES]")
 	bodiesInFlight := fs.Int64("max-body-in-flight", envInt("WARD_MAX_BODY_IN_FLIGHT", wardhttp.DefaultBodyBytesInFlight), "bytes of large (over 256 KiB) request bodies handled at once, server-wide; more wait, then 429 [WARD_MAX_BODY_IN_FLIGHT]")
 	memoryLimit := fs.String("memory-limit", env("WARD_MEMORY_LIMIT", defaultMemoryLimit), "soft limit of the Go heap (e.g. 1GiB, 512MiB; off = none); the default gives way to GOMEMLIMIT [WARD_MEMORY_LIMIT]")
@@ -50,6 +52,7 @@ func serve(ctx context.Context, args []string) error {
 	auditLog := fs.String("audit-log", env("WARD_AUDIT_LOG", ""), "also write every committed AuditEvent as one JSON line here, for a SIEM: stdout or a file path (appended); empty = off [WARD_AUDIT_LOG]")
 	c.db.flags(fs)
 	c.auth.flags(fs)
+	c.tls.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +68,14 @@ func serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	tlsConf, err := c.tls.load()
+	if err != nil {
+		return err
+	}
+	baseURLSet := flagSet(fs, "base-url") || os.Getenv("WARD_BASE_URL") != ""
+	if tlsConf != nil {
+		c.baseURL = tlsBaseURL(c.baseURL, baseURLSet, logger)
+	}
 	s, err := c.db.open(ctx, logger)
 	if err != nil {
 		return err
@@ -116,7 +127,17 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("ward listening", "addr", ln.Addr().String(), "database", c.db.engine(), "version", version, "memory_limit", limit)
+	if tlsConf != nil && c.tls.redirectAddr != "" {
+		addr, stop, err := serveRedirect(c.tls.redirectAddr, redirectPort(c.baseURL, baseURLSet, ln.Addr()), logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+		logger.Info("HTTP redirect listening", "addr", addr.String())
+	}
+	logger.Info("ward listening", "addr", ln.Addr().String(), "tls", tlsConf != nil, "base_url", c.baseURL,
+		"database", c.db.engine(), "version", version, "memory_limit", limit)
 	// The first load takes seconds (more on PostgreSQL), so it runs while
 	// serving; it resumes where it stopped if the server stops first.
 	loaded := make(chan struct{})
@@ -129,14 +150,26 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}()
 	defer func() { <-loaded }() // before the store closes
-	return serveUntilDone(ctx, ln, handler, logger)
+	return serveUntilDone(ctx, ln, handler, tlsConf, logger)
 }
 
 // serveUntilDone serves until ctx ends, then drains requests for up to 20s.
-func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+// With tlsConf, it serves HTTPS only: a plain HTTP request gets Go's 400
+// "Client sent an HTTP request to an HTTPS server", never an answer.
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, tlsConf *tls.Config, logger *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: tlsConf,
+		// Connection-level errors (failed handshakes from scanners and
+		// clients older than TLS 1.2) join the JSON log instead of
+		// interleaving plain lines on stderr; handlers recover their own panics.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			errc <- srv.ServeTLS(ln, "", "") // certificates are in TLSConfig; ServeTLS also offers HTTP/2
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
