@@ -81,12 +81,16 @@ type AuditVerification struct {
 	// Checked counts the chain links verified before the first broken one
 	// (all of them when OK).
 	Checked int64 `json:"checked"`
-	OK      bool  `json:"ok"`
+	// Erased counts the checked links whose record an erasure removed
+	// (the link stays, and names the erasure).
+	Erased int64 `json:"erased,omitempty"`
+	OK     bool  `json:"ok"`
 	// BrokenSeq is the sequence number of the first broken link (0 when
 	// OK); Problem says what is wrong there: "content changed", "record
 	// missing", "seq gap", "prev_hash mismatch", or
 	// "AuditEvent not in chain" (then EventID names it and BrokenSeq is the
-	// chain length + 1).
+	// chain length + 1), "erasure not recorded" or "erased record still
+	// present".
 	BrokenSeq int64  `json:"brokenSeq,omitempty"`
 	Problem   string `json:"problem,omitempty"`
 	EventID   string `json:"eventId,omitempty"`

@@ -13,14 +13,18 @@ import (
 )
 
 // The audit chain: each project's AuditEvents in the order they were
-// recorded, each link holding SHA-256(previous link's hash || the
-// AuditEvent's stored content). A record is durable once its link and its
-// resources row committed, together; its index rows follow
-// (auditproject.go). Editing, removing, reordering or adding a record
-// behind the server's back breaks a link VerifyAudit finds. (A forger able
-// to rewrite both tables from some link to the end can rebuild a
+// recorded, each link holding the SHA-256 of its AuditEvent's stored bytes
+// (content_hash) and SHA-256(previous link's hash || content_hash). A
+// record is durable once its link and its resources row committed,
+// together; its index rows follow (auditproject.go). Editing, removing,
+// reordering or adding a record behind the server's back breaks a link
+// VerifyAudit finds. An erasure (expunge.go) removes a record's payload
+// but keeps its link, naming itself in erased_by: the chain still
+// verifies, and the erasure is itself a record of the chain. (A forger
+// able to rewrite both tables from some link to the end can rebuild a
 // consistent chain; anchoring the head outside the database, e.g. in the
-// SIEM feed, is what catches that.)
+// SIEM feed, is what catches that.) Links made before content_hash
+// existed hash the content itself (legacyChainHash).
 
 // appendAudit stores batch and links it into its projects' chains in one
 // transaction: two multi-row INSERTs per project, no index rows. Projects are locked in
@@ -76,16 +80,17 @@ func (t *tx) appendChain(ctx context.Context, project string, records []*pending
 	for _, p := range records {
 		r := p.v.res
 		seq++
-		hash := chainHash(prev, r.Content)
+		digest := contentHash(r.Content)
+		hash := chainHash(prev, digest)
 		current = append(current, []any{r.ProjectID, r.Type, r.ID, r.VersionID, toMicros(r.LastUpdated), int64(0), string(r.Content)})
-		links = append(links, []any{project, seq, r.ID, hash, prev})
+		links = append(links, []any{project, seq, r.ID, hash, prev, digest})
 		p.seq = seq
 		prev = hash
 	}
 	if err := t.execRows(ctx, "INSERT INTO resources (project_id, resource_type, id, version_id, last_updated, deleted, content)", current, ""); err != nil {
 		return err
 	}
-	if err := t.execRows(ctx, "INSERT INTO audit_chain (project_id, seq, event_id, hash, prev_hash)", links, ""); err != nil {
+	if err := t.execRows(ctx, "INSERT INTO audit_chain (project_id, seq, event_id, hash, prev_hash, content_hash)", links, ""); err != nil {
 		return err
 	}
 	for _, p := range records {
@@ -105,16 +110,34 @@ func (t *tx) chainHead(ctx context.Context, project string) (int64, string, erro
 	return seq, hash, err
 }
 
+// contentHash is hex SHA-256 of an AuditEvent's stored bytes.
+func contentHash(content []byte) string {
+	sum := sha256.Sum256(content)
+	return hex.EncodeToString(sum[:])
+}
+
 // chainHash is hex SHA-256 of the previous link's hash bytes followed by
-// content.
-func chainHash(prevHex string, content []byte) string {
+// the content hash's bytes.
+func chainHash(prevHex, contentHashHex string) string {
+	digest, err := hex.DecodeString(contentHashHex)
+	if err != nil {
+		digest = []byte(contentHashHex) // a damaged link still hashes deterministically
+	}
+	return hashAfter(prevHex, digest)
+}
+
+// legacyChainHash is the first formula: the previous hash's bytes followed
+// by the content itself.
+func legacyChainHash(prevHex string, content []byte) string { return hashAfter(prevHex, content) }
+
+func hashAfter(prevHex string, data []byte) string {
 	h := sha256.New()
 	if prev, err := hex.DecodeString(prevHex); err == nil {
 		h.Write(prev)
 	} else {
 		h.Write([]byte(prevHex)) // a damaged link still hashes deterministically
 	}
-	h.Write(content)
+	h.Write(data)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -125,6 +148,10 @@ const (
 	auditSeqGap         = "seq gap"
 	auditPrevHash       = "prev_hash mismatch"
 	auditNotInChain     = "AuditEvent not in chain"
+	// an erased link naming no later erasure record, or whose record is
+	// still there
+	auditErasureUnknown    = "erasure not recorded"
+	auditErasureIncomplete = "erased record still present"
 )
 
 // VerifyAudit walks projectID's audit chain in seq order and reports how
@@ -171,9 +198,11 @@ func (s *Store) auditOrphan(ctx context.Context, project string) (string, error)
 
 // walkChain checks every link in seq order, stopping at the first broken.
 func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error {
-	rows, err := s.reader.QueryContext(ctx, s.dialect.Rebind(`SELECT c.seq, c.event_id, c.hash, c.prev_hash, r.content, r.deleted
+	rows, err := s.reader.QueryContext(ctx, s.dialect.Rebind(`SELECT c.seq, c.event_id, c.hash, c.prev_hash, c.content_hash, c.erased_by,
+		r.content, r.deleted, e.event_id
 		FROM audit_chain c LEFT JOIN resources r
 		ON r.project_id = c.project_id AND r.resource_type = 'AuditEvent' AND r.id = c.event_id
+		LEFT JOIN audit_chain e ON e.project_id = c.project_id AND e.event_id = c.erased_by AND c.erased_by <> '' AND e.seq > c.seq
 		WHERE c.project_id = ? ORDER BY c.seq`), v.ProjectID)
 	if err != nil {
 		return err
@@ -182,7 +211,7 @@ func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error 
 	prev := ""
 	for rows.Next() {
 		var l chainLink
-		if err := rows.Scan(&l.seq, &l.eventID, &l.hash, &l.prevHash, &l.content, &l.deleted); err != nil {
+		if err := rows.Scan(&l.seq, &l.eventID, &l.hash, &l.prevHash, &l.contentHash, &l.erasedBy, &l.content, &l.deleted, &l.erasure); err != nil {
 			return err
 		}
 		want := v.Checked + 1
@@ -191,6 +220,9 @@ func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error 
 			return nil
 		}
 		v.Checked++
+		if l.erasedBy != "" {
+			v.Erased++
+		}
 		prev = l.hash
 	}
 	return rows.Err()
@@ -198,10 +230,11 @@ func (s *Store) walkChain(ctx context.Context, v *ward.AuditVerification) error 
 
 // chainLink is one row of the walk.
 type chainLink struct {
-	seq                     int64
-	eventID, hash, prevHash string
-	content                 sql.NullString
-	deleted                 sql.NullInt64
+	seq                                            int64
+	eventID, hash, prevHash, contentHash, erasedBy string
+	content                                        sql.NullString
+	deleted                                        sql.NullInt64
+	erasure                                        sql.NullString // the erasure record's link, when erasedBy names a later one
 }
 
 // check returns what is wrong with l as link number want after prev.
@@ -211,9 +244,38 @@ func (l *chainLink) check(want int64, prev string) string {
 		return auditSeqGap
 	case l.prevHash != prev:
 		return auditPrevHash
+	case l.contentHash == "":
+		return l.checkLegacy(prev)
+	case chainHash(prev, l.contentHash) != l.hash:
+		return auditContentChanged
+	case l.erasedBy != "":
+		return l.checkErased()
 	case !l.content.Valid || l.deleted.Int64 != 0:
 		return auditRecordMissing
-	case chainHash(prev, []byte(l.content.String)) != l.hash:
+	case contentHash([]byte(l.content.String)) != l.contentHash:
+		return auditContentChanged
+	}
+	return ""
+}
+
+// checkErased: an erased record is gone, and its link names an erasure
+// recorded later in the same chain.
+func (l *chainLink) checkErased() string {
+	switch {
+	case !l.erasure.Valid:
+		return auditErasureUnknown
+	case l.content.Valid && l.deleted.Int64 == 0:
+		return auditErasureIncomplete
+	}
+	return ""
+}
+
+// checkLegacy checks a link of the first formula, which needs the content.
+func (l *chainLink) checkLegacy(prev string) string {
+	switch {
+	case !l.content.Valid || l.deleted.Int64 != 0:
+		return auditRecordMissing
+	case legacyChainHash(prev, []byte(l.content.String)) != l.hash:
 		return auditContentChanged
 	}
 	return ""

@@ -338,16 +338,21 @@ func networkType(address string) string {
 // query with its result count, and the request id.
 func auditEntities(rec *ward.AuditRecord) []auditEntity {
 	var out []auditEntity
+	searched := rec.Query != "" || rec.Interaction == "search-type" || rec.Interaction == "search-system"
 	if rec.ResourceType != "" && rec.ResourceID != "" {
 		ref := rec.ResourceType + "/" + rec.ResourceID
 		if rec.VersionID != "" {
 			ref += "/_history/" + rec.VersionID
 		}
-		out = append(out, auditEntity{
+		e := auditEntity{
 			What: &reference{Reference: ref},
 			Type: &coding{System: entityTypeSystem, Code: "2", Display: "System Object"},
 			Role: &coding{System: objectRoleSystem, Code: "4", Display: "Domain Resource"},
-		})
+		}
+		if !searched && rec.Results >= 0 { // how many resources an operation on it touched ($expunge)
+			e.Detail = []auditDetail{{Type: "results", ValueString: strconv.Itoa(rec.Results)}}
+		}
+		out = append(out, e)
 	}
 	for _, p := range rec.Patients {
 		out = append(out, auditEntity{
@@ -356,7 +361,7 @@ func auditEntities(rec *ward.AuditRecord) []auditEntity {
 			Role: &coding{System: objectRoleSystem, Code: "1", Display: "Patient"},
 		})
 	}
-	if rec.Query != "" || rec.Interaction == "search-type" || rec.Interaction == "search-system" {
+	if searched {
 		q := auditEntity{
 			Type:  &coding{System: entityTypeSystem, Code: "2", Display: "System Object"},
 			Role:  &coding{System: objectRoleSystem, Code: "24", Display: "Query"},

@@ -341,6 +341,9 @@ func (t *tx) projectLinks(ctx context.Context, project string, records []chained
 		}
 		records = linked
 	}
+	if records, err = t.stillStored(ctx, project, records); err != nil {
+		return err
+	}
 	for _, c := range records {
 		if err := t.insertIndex(ctx, c.v); err != nil {
 			return err
@@ -348,6 +351,32 @@ func (t *tx) projectLinks(ctx context.Context, project string, records []chained
 	}
 	_, err = t.exec(ctx, "UPDATE audit_projected SET seq = ? WHERE project_id = ?", last, project)
 	return err
+}
+
+// stillStored drops the records an erasure (expunge.go) removed before
+// they were indexed, so no index row outlives its record.
+func (t *tx) stillStored(ctx context.Context, project string, records []chained) ([]chained, error) {
+	ids := make([]any, len(records))
+	for i, c := range records {
+		ids[i] = c.v.res.ID
+	}
+	stored := map[string]bool{}
+	for chunk := range slices.Chunk(ids, setRowsArgs/2) {
+		cond, args := t.in("id", chunk)
+		err := t.eachRow(ctx, "SELECT id FROM resources WHERE project_id = ? AND resource_type = 'AuditEvent' AND "+cond,
+			append([]any{project}, args...), func(scan func(...any) error) error {
+				var id string
+				if err := scan(&id); err != nil {
+					return err
+				}
+				stored[id] = true
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return slices.DeleteFunc(records, func(c chained) bool { return !stored[c.v.res.ID] }), nil
 }
 
 // projectedMark is project's projection mark (0 when it has none yet).

@@ -75,6 +75,9 @@ func (t *tx) writesRecorded(ctx context.Context, records []*pendingAudit) {
 	for _, w := range t.writes {
 		w.access.MarkWriteRecorded()
 	}
+	for _, a := range t.marked {
+		a.MarkWriteRecorded()
+	}
 	if l := t.s.trail.Load(); l != nil {
 		l.finish(ctx, records, nil)
 	}

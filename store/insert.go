@@ -26,7 +26,11 @@ func (t *tx) insert(ctx context.Context, v *version, replace bool) error {
 			r.VersionID, lu, deleted, content, r.ProjectID, r.Type, r.ID); err != nil {
 			return err
 		}
-		if err := t.deleteIndex(ctx, r.ProjectID, r.Type, r.ID); err != nil {
+		// A deletion keeps its compartment rows: no search reads them for
+		// a deleted resource (every read asks deleted = 0), and a
+		// patient's erasure finds the deleted members of its compartment
+		// by them (expunge.go).
+		if err := t.deleteIndex(ctx, r.ProjectID, r.Type, r.ID, !r.Deleted); err != nil {
 			return err
 		}
 	} else if _, err := t.exec(ctx, `INSERT INTO resources (project_id, resource_type, id, version_id, last_updated, deleted, content)
@@ -50,7 +54,7 @@ var indexTables = []string{
 	"search_quantity", "search_reference", "search_uri",
 }
 
-func (t *tx) deleteIndex(ctx context.Context, project, typ, id string) error {
+func (t *tx) deleteIndex(ctx context.Context, project, typ, id string, compartments bool) error {
 	// Rows of this resource may still wait in the buffer (created earlier
 	// in this transaction); write them first so the DELETE sees them.
 	if err := t.flushIndex(ctx); err != nil {
@@ -60,6 +64,9 @@ func (t *tx) deleteIndex(ctx context.Context, project, typ, id string) error {
 		if _, err := t.exec(ctx, "DELETE FROM "+table+" WHERE project_id = ? AND resource_type = ? AND resource_id = ?", project, typ, id); err != nil {
 			return err
 		}
+	}
+	if !compartments {
+		return nil
 	}
 	_, err := t.exec(ctx, "DELETE FROM resource_compartments WHERE project_id = ? AND resource_type = ? AND resource_id = ?", project, typ, id)
 	return err

@@ -104,7 +104,7 @@ func (t *tx) reindexOne(ctx context.Context, project, typ, id string) error {
 		string(v.res.Content), project, typ, id, res.VersionID); err != nil {
 		return err
 	}
-	if err := t.deleteIndex(ctx, project, typ, id); err != nil {
+	if err := t.deleteIndex(ctx, project, typ, id, true); err != nil {
 		return err
 	}
 	return t.insertIndex(ctx, v)

@@ -24,8 +24,12 @@ type tx struct {
 	refChecks []queuedRefs
 	stmts     map[string]*sql.Stmt
 	// writes are the writes made for a request that its audit record
-	// describes (auditwrite.go).
+	// describes (auditwrite.go); audits are further records the
+	// transaction linked itself (an erasure's), and marked the accesses
+	// whose records it made: both handed on once it committed.
 	writes []accessWrite
+	audits []*pendingAudit
+	marked []*ward.Access
 	// missed are the statements this transaction prepared that the write
 	// pool's cache lacks: writeOnce prepares them there once it is done.
 	missed []string
@@ -63,7 +67,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx w
 	if err := sqlTx.Commit(); err != nil {
 		return err
 	}
-	t.writesRecorded(ctx, records)
+	t.writesRecorded(ctx, append(records, t.audits...))
 	if len(t.written) > 0 {
 		for _, fn := range s.onCommit {
 			fn(ctx, t.written)
