@@ -100,6 +100,7 @@ var restAudits = map[string]routeAudit{
 	"GET /fhir/R4/Patient/{id}/$everything":   {"$everything", "E"},
 	"POST /fhir/R4/Patient/{id}/$everything":  {"$everything", "E"},
 	"POST /fhir/R4/{type}/{id}/$set-accounts": {"$set-accounts", "E"},
+	"POST /fhir/R4/{type}/{id}/$expunge":      {"$expunge", "D"},
 }
 
 // auditNote is what one access touched, filled by the handler. A Bundle's

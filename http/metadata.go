@@ -43,7 +43,8 @@ type capOperation struct {
 // operations mounted by other packages (wire) are listed here too, so a
 // client reading /metadata finds them.
 func typeOperations(typ string) []capOperation {
-	ops := []capOperation{{"set-accounts", "https://medplum.com/fhir/OperationDefinition/set-accounts"}}
+	ops := []capOperation{{"set-accounts", "https://medplum.com/fhir/OperationDefinition/set-accounts"},
+		{"expunge", "https://medplum.com/fhir/OperationDefinition/expunge"}}
 	switch typ {
 	case "Patient":
 		ops = append(ops, capOperation{"everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"})

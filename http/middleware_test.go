@@ -206,6 +206,7 @@ func TestMetadata(t *testing.T) {
 		{resources["Patient"], "everything"},
 		{resources["Patient"], "set-accounts"},
 		{resources["Observation"], "set-accounts"},
+		{resources["Patient"], "expunge"},
 	} {
 		found := false
 		ops, _ := path(c.at, "operation").([]any)
@@ -216,7 +217,7 @@ func TestMetadata(t *testing.T) {
 			t.Errorf("operation %s not listed: %v", c.want, ops)
 		}
 	}
-	if ops, _ := path(resources["Observation"], "operation").([]any); len(ops) != 1 {
+	if ops, _ := path(resources["Observation"], "operation").([]any); len(ops) != 2 {
 		t.Errorf("Observation lists operations it does not serve: %v", ops)
 	}
 }

@@ -215,6 +215,7 @@ func (s *Server) mount() (mux *http.ServeMux, patterns []string, isPrivate map[s
 	private("GET /fhir/R4/{type}/{id}/_history", s.withType(s.handleHistoryInstance))
 	private("GET /fhir/R4/{type}/{id}/_history/{vid}", s.withType(s.handleVRead))
 	private("POST /fhir/R4/{type}/{id}/$set-accounts", s.withType(s.handleSetAccounts))
+	private("POST /fhir/R4/{type}/{id}/$expunge", s.withType(s.handleExpunge))
 	private("GET /fhir/R4/job/{id}/status", s.handleJobStatus)
 	private("DELETE /fhir/R4/job/{id}/status", s.handleJobCancel)
 	private("POST /fhir/R4/AsyncJob/{id}/$cancel", s.handleJobCancel)

@@ -92,14 +92,16 @@ func (t *tx) expunge(ctx context.Context, p *ward.Principal, typ, id string, eve
 }
 
 // compartmentOf adds to members every resource whose compartment rows name
-// the patient, deleted ones included, but the records of erasures: an
-// erasure's record names the patient it erased (and so is in its
-// compartment), and stays.
+// the patient, deleted ones included, but the records of erasures done
+// (subtype $expunge, outcome 0): an erasure's record names the patient it
+// erased (and so is in its compartment), and stays.
 func (t *tx) compartmentOf(ctx context.Context, project, patientID string, members map[string][]string) error {
 	return t.eachRow(ctx, `SELECT c.resource_type, c.resource_id FROM resource_compartments c
-		WHERE c.project_id = ? AND c.compartment = ? AND NOT EXISTS (SELECT 1 FROM search_token e
-			WHERE e.project_id = c.project_id AND e.resource_type = 'AuditEvent' AND c.resource_type = 'AuditEvent'
-			AND e.resource_id = c.resource_id AND e.param = 'subtype' AND e.code = '$expunge')
+		WHERE c.project_id = ? AND c.compartment = ? AND NOT (c.resource_type = 'AuditEvent'
+			AND EXISTS (SELECT 1 FROM search_token e WHERE e.project_id = c.project_id AND e.resource_type = 'AuditEvent'
+				AND e.resource_id = c.resource_id AND e.param = 'subtype' AND e.code = '$expunge')
+			AND EXISTS (SELECT 1 FROM search_token o WHERE o.project_id = c.project_id AND o.resource_type = 'AuditEvent'
+				AND o.resource_id = c.resource_id AND o.param = 'outcome' AND o.code = '0'))
 		ORDER BY c.resource_type, c.resource_id`, []any{project, patientID},
 		func(scan func(...any) error) error {
 			var typ, id string
