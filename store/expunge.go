@@ -92,12 +92,14 @@ func (t *tx) expunge(ctx context.Context, p *ward.Principal, typ, id string, eve
 }
 
 // compartmentOf adds to members every resource whose compartment rows name
-// the patient, deleted ones included, but the records of erasures done
-// (subtype $expunge, outcome 0): an erasure's record names the patient it
-// erased (and so is in its compartment), and stays.
+// the patient, deleted ones included, but other Patients (a Patient that
+// links to this one is another record, erased on its own) and the records
+// of erasures done (subtype $expunge, outcome 0): an erasure's record names
+// the patient it erased (and so is in its compartment), and stays.
 func (t *tx) compartmentOf(ctx context.Context, project, patientID string, members map[string][]string) error {
 	return t.eachRow(ctx, `SELECT c.resource_type, c.resource_id FROM resource_compartments c
-		WHERE c.project_id = ? AND c.compartment = ? AND NOT (c.resource_type = 'AuditEvent'
+		WHERE c.project_id = ? AND c.compartment = ? AND NOT (c.resource_type = 'Patient' AND c.resource_id <> c.compartment)
+		AND NOT (c.resource_type = 'AuditEvent'
 			AND EXISTS (SELECT 1 FROM search_token e WHERE e.project_id = c.project_id AND e.resource_type = 'AuditEvent'
 				AND e.resource_id = c.resource_id AND e.param = 'subtype' AND e.code = '$expunge')
 			AND EXISTS (SELECT 1 FROM search_token o WHERE o.project_id = c.project_id AND o.resource_type = 'AuditEvent'
@@ -108,8 +110,10 @@ func (t *tx) compartmentOf(ctx context.Context, project, patientID string, membe
 			if err := scan(&typ, &id); err != nil {
 				return err
 			}
-			if !slices.Contains(members[typ], id) {
-				members[typ] = append(members[typ], id)
+			// Rows come ordered and a resource has one row per
+			// compartment: only a repeat of the last one is a duplicate.
+			if ids := members[typ]; len(ids) == 0 || ids[len(ids)-1] != id {
+				members[typ] = append(ids, id)
 			}
 			return nil
 		})
