@@ -33,6 +33,9 @@ func (s *Store) Expunge(ctx context.Context, typ, id string, everything bool) (i
 	if !fhir.IsResourceType(typ) || !validID(id) {
 		return 0, notFound()
 	}
+	if typ == "Project" {
+		return s.expungeProject(ctx, p, id, everything)
+	}
 	if ward.IsServerWrittenType(typ) {
 		return 0, forbidden() // the trail goes with what it is about, never on its own
 	}
@@ -47,6 +50,46 @@ func (s *Store) Expunge(ctx context.Context, typ, id string, everything bool) (i
 		var err error
 		n, err = rtx.(*tx).expunge(ctx, p, typ, id, everything)
 		return err
+	})
+	return n, err
+}
+
+// expungeProject erases a whole project (eraseproject.go): super admins
+// only, with everything.
+func (s *Store) expungeProject(ctx context.Context, p *ward.Principal, id string, everything bool) (int, error) {
+	if !p.System {
+		return 0, forbidden()
+	}
+	if !everything {
+		return 0, ward.Errorf(ward.EINVALID, "A Project is erased whole: everything=true")
+	}
+	s.awaitTrail(ctx)
+	var n int
+	err := s.Write(ctx, func(ctx context.Context, rtx ward.ResourceTx) error {
+		t := rtx.(*tx)
+		var err error
+		if n, err = t.eraseProject(ctx, p, id); err != nil {
+			return err
+		}
+		trail := p.ProjectID
+		if trail == "" || trail == id {
+			trail = ward.SystemProjectID // never a row of the erased project again
+		}
+		erasure, err := t.erasureRecord(ctx, p, trail, "Project", id, n)
+		if err != nil {
+			return err
+		}
+		if err := t.lockAudit(ctx, "audit:", trail); err != nil {
+			return err
+		}
+		if err := t.appendChain(ctx, trail, []*pendingAudit{erasure}); err != nil {
+			return err
+		}
+		t.audits = append(t.audits, erasure)
+		if a := ward.AccessFromContext(ctx); a != nil {
+			t.marked = append(t.marked, a)
+		}
+		return nil
 	})
 	return n, err
 }

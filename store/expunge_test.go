@@ -163,3 +163,91 @@ func TestExpungePatientEverything(t *testing.T) {
 		}
 	})
 }
+
+// projectRows counts, per table of the catalog that has a project_id
+// column, the rows of project.
+func projectRows(t *testing.T, s *store.Store, project string) map[string]int {
+	t.Helper()
+	catalog := `SELECT m.name FROM sqlite_master m WHERE m.type = 'table'
+		AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'project_id')`
+	if s.Dialect().Name() == "postgres" {
+		catalog = `SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() AND column_name = 'project_id'`
+	}
+	rows, err := s.DB().Query(catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		rows.Scan(&name)
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if len(tables) < 10 {
+		t.Fatalf("the catalog lists %d tables with project_id: %v", len(tables), tables)
+	}
+	out := map[string]int{}
+	for _, table := range tables {
+		var n int
+		if err := s.DB().QueryRow(s.Dialect().Rebind("SELECT COUNT(*) FROM "+table+" WHERE project_id = ?"), project).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			out[table] = n
+		}
+	}
+	return out
+}
+
+// TestEraseProject: a super admin erases a whole project; afterwards no
+// table of the catalog holds a row of it, the sign-ins of its members are
+// gone, another project is untouched, and the erasure is recorded in the
+// super admin's trail. Nobody else may erase a project.
+func TestEraseProject(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		gone, kept, admins := uuid.NewString(), uuid.NewString(), uuid.NewString()
+		l := newAuditLog(t, s, store.AuditOptions{})
+		for _, proj := range []string{gone, kept} {
+			patient := sysCreate(t, s, proj, "Patient", `{"name":[{"family":"Tenant"}]}`)
+			o := sysCreate(t, s, proj, "Observation", fmt.Sprintf(`{"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}}`, patient.ID))
+			if err := tryDelete(s, sysCtx(), "Observation", o.ID); err != nil {
+				t.Fatal(err)
+			}
+			record(t, l, readRecord(proj, o.ID, patient.ID))
+		}
+		login := sysCreate(t, s, ward.SystemProjectID, "Login", fmt.Sprintf(`{"user":{"reference":"User/u1"},"membership":{"reference":"ProjectMembership/m1"},"project":{"reference":"Project/%s"},"authMethod":"password","authTime":"2026-01-01T00:00:00Z"}`, gone))
+		l.Flush(context.Background())
+		keptBefore := projectRows(t, s, kept)
+
+		superAdmin := ward.NewContextWithPrincipal(context.Background(), &ward.Principal{System: true, ProjectID: admins, Author: "Practitioner/root"})
+		for name, ctx := range map[string]context.Context{"the project's admin": adminOf(gone), "a member": memberCtx(gone, onePolicy(t, `[{"resourceType":"Patient"}]`))} {
+			if _, err := s.Expunge(ctx, "Project", gone, true); code(err) != ward.EFORBIDDEN {
+				t.Errorf("%s erasing its project: %s, want forbidden", name, code(err))
+			}
+		}
+		if _, err := s.Expunge(superAdmin, "Project", ward.SystemProjectID, true); code(err) != ward.EFORBIDDEN {
+			t.Errorf("erasing the server's own project: %s, want forbidden", code(err))
+		}
+		n, err := s.Expunge(superAdmin, "Project", gone, true)
+		if err != nil || n != 3 { // the Patient, the Observation (deleted), the read's record
+			t.Fatalf("erase project: %d %v", n, err)
+		}
+		if rows := projectRows(t, s, gone); len(rows) > 0 {
+			t.Errorf("rows of the erased project remain: %v", rows)
+		}
+		if _, err := s.Read(sysCtx(), "Login", login.ID); code(err) != ward.ENOTFOUND {
+			t.Errorf("the member's Login after the erasure: %s, want not found", code(err))
+		}
+		if after := projectRows(t, s, kept); fmt.Sprint(after) != fmt.Sprint(keptBefore) {
+			t.Errorf("the other project changed: %v → %v", keptBefore, after)
+		}
+		found, err := trySearch(s, adminOf(admins), "AuditEvent", "entity=Project/"+gone)
+		if err != nil || len(found.Matches) != 1 {
+			t.Errorf("the erasure's record in the super admin's trail: %v %v", found, err)
+		}
+		if _, err := s.Expunge(superAdmin, "Project", gone, true); code(err) != ward.ENOTFOUND {
+			t.Errorf("erasing it again: %s, want not found", code(err))
+		}
+	})
+}

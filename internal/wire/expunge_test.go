@@ -62,3 +62,47 @@ func TestExpungeOverHTTP(t *testing.T) {
 		}
 	})
 }
+
+// TestEraseProjectOverHTTP: the super admin erases a project with POST
+// Project/{id}/$expunge?everything=true; its owner's token is dead at
+// once, its project-scoped user can no longer sign in, its data is gone;
+// the project's own admin may not do it.
+func TestEraseProjectOverHTTP(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		srv := startAuditedAuthServer(t, s)
+		owner, projectID := registerOwner(t, srv, "tenant-owner@example.com", "Leaving Tenant")
+		bearer := "Bearer " + owner
+		if status, out := postJSON(t, srv, "/admin/projects/"+projectID+"/invite", bearer, map[string]any{
+			"resourceType": "Practitioner", "firstName": "Sam", "lastName": "Scoped", "email": "sam@example.com",
+			"scope": "project", "password": "sam-real-password-1", "sendEmail": false,
+		}); status != 200 {
+			t.Fatalf("invite: %d %v", status, out)
+		}
+		_, patient := postJSON(t, srv, "/fhir/R4/Patient", bearer, map[string]any{"resourceType": "Patient"})
+		login := func() int {
+			status, _ := postJSON(t, srv, "/auth/login", "", map[string]any{"email": "sam@example.com", "password": "sam-real-password-1",
+				"projectId": projectID, "scope": "openid", "codeChallenge": "xyz", "codeChallengeMethod": "plain"})
+			return status
+		}
+		if status := login(); status != 200 {
+			t.Fatalf("the scoped user signs in before: %d", status)
+		}
+		erase := "/fhir/R4/Project/" + projectID + "/$expunge?everything=true"
+		if status, _ := call(t, srv, "POST", erase, bearer, "", ""); status != 403 {
+			t.Errorf("the project's own admin erasing it: %d, want 403", status)
+		}
+		root := "Bearer " + signIn(t, srv, "admin@example.com", adminPassword)["access_token"].(string)
+		if status, out := call(t, srv, "POST", erase, root, "", ""); status != 200 {
+			t.Fatalf("super admin erase: %d %v", status, out)
+		}
+		if status, _ := call(t, srv, "GET", "/fhir/R4/Patient/"+patient["id"].(string), bearer, "", ""); status != 401 {
+			t.Errorf("the owner's token after the erasure: %d, want 401", status)
+		}
+		if status := login(); status == 200 {
+			t.Errorf("the project-scoped user still signs in")
+		}
+		if status, _ := call(t, srv, "GET", "/fhir/R4/Patient/"+patient["id"].(string), root, "", ""); status != 404 {
+			t.Errorf("the super admin reads the erased Patient: %d, want 404", status)
+		}
+	})
+}
