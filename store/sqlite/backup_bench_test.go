@@ -33,6 +33,11 @@ import (
 //   - x-alone: writes/s-during / writes/s-alone (1 = the backup costs the
 //     writers nothing).
 //
+// The copy goes next to the database unless WARD_BENCH_BACKUP_OUT_DIR
+// names another directory.
+//
+// With -benchtime Nx each figure is the mean of N rounds on one database.
+//
 // Run: WARD_BENCH_BACKUP_RESOURCES=200000 go test -run '^$' -bench BackupUnderWrites -benchtime 1x -timeout 30m ./store/sqlite/
 func BenchmarkBackupUnderWrites(b *testing.B) {
 	n := 20000
@@ -104,44 +109,52 @@ func BenchmarkBackupUnderWrites(b *testing.B) {
 		}
 	}
 
+	outDir := dir
+	if v := os.Getenv("WARD_BENCH_BACKUP_OUT_DIR"); v != "" {
+		outDir = v // the copy on another disk (or tmpfs)
+	}
 	var idle, during, rateAlone, rateDuring, mb float64
 	b.ResetTimer()
 	for i := range b.N {
 		// (1) The backup alone.
-		out := filepath.Join(dir, fmt.Sprintf("idle-%d.db", i))
+		out := filepath.Join(outDir, fmt.Sprintf("idle-%d.db", i))
 		t0 := time.Now()
 		if err := sqlite.Backup(context.Background(), dbPath, out); err != nil {
 			b.Fatal(err)
 		}
-		idle = time.Since(t0).Seconds()
+		idle += time.Since(t0).Seconds()
 		os.Remove(out)
 
 		// (2) Writes alone, for as long as the backup took (≥ 3 s).
-		window := max(time.Duration(idle*float64(time.Second)), 3*time.Second)
+		window := max(time.Since(t0), 3*time.Second)
 		var acked atomic.Int64
 		stop := make(chan struct{})
 		wait := writeLoad(&acked, stop)
 		time.Sleep(500 * time.Millisecond) // warm up
 		a0, t1 := acked.Load(), time.Now()
 		time.Sleep(window)
-		rateAlone = float64(acked.Load()-a0) / time.Since(t1).Seconds()
+		rateAlone += float64(acked.Load()-a0) / time.Since(t1).Seconds()
 
 		// (3) The backup while the same writers go on.
-		out = filepath.Join(dir, fmt.Sprintf("during-%d.db", i))
+		out = filepath.Join(outDir, fmt.Sprintf("during-%d.db", i))
 		a0, t2 := acked.Load(), time.Now()
 		if err := sqlite.Backup(context.Background(), dbPath, out); err != nil {
 			b.Fatal(err)
 		}
-		during = time.Since(t2).Seconds()
-		rateDuring = float64(acked.Load()-a0) / during
+		took := time.Since(t2).Seconds()
+		during += took
+		rateDuring += float64(acked.Load()-a0) / took
 		close(stop)
 		wait()
 		if fo, err := os.Stat(out); err == nil {
-			mb = float64(fo.Size()) / 1e6
+			mb += float64(fo.Size()) / 1e6
 		}
 		os.Remove(out)
 	}
 	b.StopTimer()
+	// Each figure is the mean over the b.N rounds (-benchtime Nx).
+	k := float64(b.N)
+	idle, during, mb, rateAlone, rateDuring = idle/k, during/k, mb/k, rateAlone/k, rateDuring/k
 	b.ReportMetric(idle, "backup-idle-s")
 	b.ReportMetric(during, "backup-s")
 	b.ReportMetric(mb/during, "backup-MB/s")
