@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"strconv"
 	"strings"
@@ -30,6 +31,9 @@ type Dialect interface {
 	// (param, value, …) for each resource — over millions of rows; its
 	// INDEXED BY names the index. PostgreSQL plans by its statistics: "".
 	ByResource(table string) string
+	// SnapshotOptions start a read transaction that sees one consistent
+	// state of the whole database (a project archive's).
+	SnapshotOptions() *sql.TxOptions
 }
 
 // SQLite is the dialect of modernc.org/sqlite.
@@ -39,6 +43,10 @@ func (SQLite) Name() string               { return "sqlite" }
 func (SQLite) Rebind(query string) string { return query }
 func (SQLite) ForUpdate() string          { return "" }
 func (SQLite) PrepareOnce() bool          { return true }
+
+// SnapshotOptions: an SQLite read transaction already reads one snapshot
+// (WAL) from its first read on.
+func (SQLite) SnapshotOptions() *sql.TxOptions { return nil }
 func (SQLite) ByResource(table string) string {
 	return " INDEXED BY " + table + "_resource"
 }
@@ -54,6 +62,9 @@ func (Postgres) Name() string             { return "postgres" }
 func (Postgres) ForUpdate() string        { return " FOR UPDATE" }
 func (Postgres) PrepareOnce() bool        { return false }
 func (Postgres) ByResource(string) string { return "" }
+func (Postgres) SnapshotOptions() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+}
 
 // Retryable is true for deadlock_detected (40P01) and
 // serialization_failure (40001).

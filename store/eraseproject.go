@@ -8,10 +8,12 @@ import (
 
 // Erasing a whole project (a tenant that leaves, GDPR): every row of every
 // table the project owns goes — resources with their history and index
-// rows, compartments, the audit trail and its chain — and the sign-ins of
-// its members (Login, kept in the server's own project) with them, so its
-// tokens die; the caches of every process are dropped on commit. One
-// record of the erasure stays, in the erasing super admin's trail.
+// rows, compartments, the audit trail and its chain, its backup key (so
+// every archive ever made of it becomes unreadable: crypto-shredding) —
+// and the sign-ins of its members (Login, kept in the server's own
+// project) with them, so its tokens die; the caches of every process are
+// dropped on commit. One record of the erasure stays, in the erasing super
+// admin's trail.
 
 // projectTables are the tables whose rows belong to a project by their
 // project_id; TestEraseProject reads the catalog and fails on a table this
@@ -20,7 +22,7 @@ var projectTables = []string{
 	"resources", "resource_history", "resource_compartments",
 	"search_token", "search_string", "search_date", "search_number",
 	"search_quantity", "search_reference", "search_uri", "search_date_width",
-	"audit_chain", "audit_projected",
+	"audit_chain", "audit_projected", "project_backup_keys",
 }
 
 // eraseProject deletes every row of project, and the Logins naming it,
