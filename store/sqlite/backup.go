@@ -18,8 +18,9 @@ import (
 // The copy is SQLite's VACUUM INTO run on a read-only connection: it reads
 // in one read transaction, so it holds exactly the transactions committed
 // before it began, and in WAL mode a reader never blocks the writer. The
-// copy is written to outPath+".tmp", synced, and renamed to outPath (and the
-// directory synced), so outPath is either absent or complete. Backup never
+// copy is written to outPath+".tmp", synced, and then linked (or renamed)
+// to outPath and the directory synced, so outPath is either absent or
+// complete. Backup never
 // overwrites: it fails when outPath or outPath+".tmp" exists, and it never
 // creates or migrates the database at dbPath.
 func Backup(ctx context.Context, dbPath, outPath string) (err error) {
@@ -71,8 +72,8 @@ func Backup(ctx context.Context, dbPath, outPath string) (err error) {
 	if err := syncFile(tmp); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	// A rename does not overwrite an outPath created meanwhile on Linux only
-	// with renameat2(RENAME_NOREPLACE); a link does, portably.
+	// os.Rename would replace an outPath created meanwhile; a hard link
+	// refuses to, portably.
 	if err := os.Link(tmp, outPath); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("backup: %s already exists; not overwriting it", outPath)
