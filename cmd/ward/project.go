@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/store"
+)
+
+// A project's backup on disk: one plaintext line naming the format and the
+// project (so that a restore on the same server finds its key), then the
+// project archive (store/archive.go) encrypted with age to the project's
+// backup key. Erasing the project destroys the key: every backup of it
+// becomes unreadable (crypto-shredding); `ward project key` hands the key
+// to an operator who must restore elsewhere.
+
+const backupHeader = "ward-project-backup/1 project="
+
+// projectCommand runs `ward project export|import|key`.
+func projectCommand(ctx context.Context, args []string) error {
+	usage := errors.New("usage: ward project export -project ID -out FILE | import -in FILE [-identity KEYFILE] | key -project ID -out KEYFILE [database flags]")
+	if len(args) == 0 {
+		return usage
+	}
+	fs := flag.NewFlagSet("project "+args[0], flag.ContinueOnError)
+	var db dbConfig
+	db.flags(fs)
+	project := fs.String("project", "", "the project's id")
+	out := fs.String("out", "", "the file to write (refused if it exists)")
+	in := fs.String("in", "", "the backup file to restore")
+	identity := fs.String("identity", "", "with import: the project's key file (from `ward project key`), when this server does not hold it")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := db.open(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx = ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal())
+	switch args[0] {
+	case "export":
+		if *project == "" || *out == "" {
+			return usage
+		}
+		m, err := exportProject(ctx, s, *project, *out)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("project %s: %d resources, %d versions, %d audit records → %s\n", m.ProjectID,
+			m.Files["resources.ndjson"].Rows, m.Files["resource_history.ndjson"].Rows, m.Files["audit_chain.ndjson"].Rows, *out)
+		return nil
+	case "import":
+		if *in == "" {
+			return usage
+		}
+		m, err := importProject(ctx, s, *in, *identity)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("project %s restored: %d resources, %d versions, %d audit records\n", m.ProjectID,
+			m.Files["resources.ndjson"].Rows, m.Files["resource_history.ndjson"].Rows, m.Files["audit_chain.ndjson"].Rows)
+		return nil
+	case "key":
+		if *project == "" || *out == "" {
+			return usage
+		}
+		key, err := s.ProjectBackupKey(ctx, *project)
+		if err != nil {
+			return err
+		}
+		return writeNew(*out, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "# ward project %s backup key (age); keep it secret\n%s\n", *project, key)
+			return err
+		})
+	}
+	return usage
+}
+
+// exportProject writes project's backup to path, encrypted to its key.
+func exportProject(ctx context.Context, s *store.Store, project, path string) (*store.ArchiveManifest, error) {
+	key, err := s.ProjectBackupKey(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	var m *store.ArchiveManifest
+	err = writeNew(path, func(w io.Writer) error {
+		if _, err := fmt.Fprintf(w, "%s%s\n", backupHeader, project); err != nil {
+			return err
+		}
+		enc, err := age.Encrypt(w, key.Recipient())
+		if err != nil {
+			return err
+		}
+		if m, err = s.ExportProject(ctx, project, enc); err != nil {
+			return err
+		}
+		return enc.Close()
+	})
+	return m, err
+}
+
+// importProject restores the backup at path, decrypted with the key file
+// given, or else with the project's key held by this server.
+func importProject(ctx context.Context, s *store.Store, path, identityFile string) (*store.ArchiveManifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	line, err := r.ReadString('\n')
+	project, ok := strings.CutPrefix(strings.TrimSpace(line), backupHeader)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("%s is not a ward project backup", path)
+	}
+	var ids []age.Identity
+	if identityFile != "" {
+		kf, err := os.Open(identityFile)
+		if err != nil {
+			return nil, err
+		}
+		defer kf.Close()
+		if ids, err = age.ParseIdentities(kf); err != nil {
+			return nil, fmt.Errorf("%s: %w", identityFile, err)
+		}
+	} else {
+		key, err := s.FindProjectBackupKey(ctx, project)
+		if err != nil {
+			return nil, fmt.Errorf("%w (restore with -identity KEYFILE)", err)
+		}
+		ids = []age.Identity{key}
+	}
+	plain, err := age.Decrypt(r, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot decrypt %s: %w", path, err)
+	}
+	return s.ImportProject(ctx, plain)
+}
+
+// writeNew writes a new file through write, refusing to replace one, and
+// renames it into place only once it is complete and synced.
+func writeNew(path string, write func(io.Writer) error) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s exists: refusing to overwrite it", path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	bw := bufio.NewWriter(tmp)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
