@@ -71,7 +71,7 @@ type archiveTable struct {
 	file   string
 	query  string // selects the project's rows, in a stable order
 	scan   func(scan func(...any) error) (archiveRow, error)
-	insert string
+	insert string // "INSERT INTO table (columns)", for execRows
 	values func(project string, r archiveRow) []any
 }
 
@@ -86,9 +86,9 @@ func resourceTable(table string) archiveTable {
 			r.Deleted = deleted != 0
 			return r, err
 		},
-		insert: "INSERT INTO " + table + " (project_id, resource_type, id, version_id, last_updated, deleted, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		insert: "INSERT INTO " + table + " (project_id, resource_type, id, version_id, last_updated, deleted, content)",
 		values: func(project string, r archiveRow) []any {
-			deleted := 0
+			deleted := int64(0)
 			if r.Deleted {
 				deleted = 1
 			}
@@ -108,7 +108,7 @@ var archiveTables = []archiveTable{
 			err := scan(&r.Seq, &r.Event, &r.Hash, &r.Prev, &r.ContentHash, &r.ErasedBy)
 			return r, err
 		},
-		insert: "INSERT INTO audit_chain (project_id, seq, event_id, hash, prev_hash, content_hash, erased_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		insert: "INSERT INTO audit_chain (project_id, seq, event_id, hash, prev_hash, content_hash, erased_by)",
 		values: func(project string, r archiveRow) []any {
 			return []any{project, r.Seq, r.Event, r.Hash, r.Prev, r.ContentHash, r.ErasedBy}
 		},
@@ -344,6 +344,15 @@ func (t *tx) importTable(ctx context.Context, r io.Reader, table archiveTable, p
 	h := sha256.New()
 	dec := json.NewDecoder(io.TeeReader(r, h))
 	var f ArchiveFile
+	var batch [][]any
+	flush := func() error {
+		err := t.execRows(ctx, table.insert, batch, "")
+		batch = batch[:0]
+		if err != nil {
+			return conflictOnDuplicate(err)
+		}
+		return nil
+	}
 	for {
 		var row archiveRow
 		err := dec.Decode(&row)
@@ -353,10 +362,16 @@ func (t *tx) importTable(ctx context.Context, r io.Reader, table archiveTable, p
 		if err != nil {
 			return f, fmt.Errorf("%w: %s row %d: %v", ErrArchive, table.file, f.Rows+1, err)
 		}
-		if _, err := t.exec(ctx, table.insert, table.values(project, row)...); err != nil {
-			return f, conflictOnDuplicate(err)
-		}
+		batch = append(batch, table.values(project, row))
 		f.Rows++
+		if len(batch) == 512 {
+			if err := flush(); err != nil {
+				return f, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return f, err
 	}
 	f.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return f, nil
