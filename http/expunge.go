@@ -14,9 +14,10 @@ type expunger interface {
 }
 
 // handleExpunge is POST {type}/{id}/$expunge[?everything=true], Medplum's
-// erasure: the resource with every version, and with everything a
-// Patient's whole compartment. Project admins erase in their own project;
-// the store records the erasure in the trail (and this request with it).
+// erasure: the resource with every version (200), and with everything a
+// Patient's whole compartment or, for super admins, a whole Project (202
+// and an AsyncJob, as Medplum). Project admins erase in their own project;
+// the store records the erasure in the trail.
 func (s *Server) handleExpunge(w http.ResponseWriter, r *http.Request) {
 	e, ok := s.store.(expunger)
 	if !ok {
@@ -32,11 +33,70 @@ func (s *Server) handleExpunge(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, ward.Errorf(ward.EINVALID, "Invalid value for everything: %q (true or false)", v))
 		return
 	}
-	n, err := e.Expunge(r.Context(), r.PathValue("type"), r.PathValue("id"), everything)
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	if everything || typ == "Project" {
+		s.startExpunge(w, r, e, typ, id, everything)
+		return
+	}
+	n, err := e.Expunge(r.Context(), typ, id, false)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
-	noteResource(r.Context(), &ward.Resource{Type: r.PathValue("type"), ID: r.PathValue("id")})
+	noteResource(r.Context(), &ward.Resource{Type: typ, ID: id})
 	writeJSON(w, http.StatusOK, mustJSON(infoOutcome("ok", fmt.Sprintf("Expunged %d resources", n))))
+}
+
+// startExpunge answers a compartment's or a project's erasure as Medplum
+// does: 202 with the AsyncJob's status URL, the work in the background.
+// What can be refused at once is refused at once: a caller who may not
+// erase (403), a target it cannot read (404), everything on a type
+// without a compartment or a Project without it (400).
+func (s *Server) startExpunge(w http.ResponseWriter, r *http.Request, e expunger, typ, id string, everything bool) {
+	ctx := r.Context()
+	p := ward.PrincipalFromContext(ctx)
+	switch {
+	case !p.Admin && !p.System, typ == "Project" && !p.System:
+		Error(w, r, ward.Errorf(ward.EFORBIDDEN, "Forbidden"))
+		return
+	case !everything || typ != "Patient" && typ != "Project":
+		Error(w, r, ward.Errorf(ward.EINVALID, "everything=true erases a Patient's compartment or a whole Project"))
+		return
+	}
+	if _, err := s.store.Read(ctx, typ, id); err != nil {
+		if ward.ErrorCode(err) == ward.EFORBIDDEN {
+			err = ward.Errorf(ward.ENOTFOUND, "Not found")
+		}
+		Error(w, r, err)
+		return
+	}
+	noteResource(ctx, &ward.Resource{Type: typ, ID: id})
+	jobCtx := jobContext(ctx, p)
+	job, err := s.createJob(jobCtx, s.fhirBase(r)+"/"+typ+"/"+id+"/$expunge?everything=true")
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	// The request is recorded now, as accepted; the erasure, with the
+	// same request id, when the job has done it (its own Access).
+	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), asyncJobTimeout)
+	if a := ward.AccessFromContext(ctx); a != nil {
+		runCtx = ward.NewContextWithAccess(runCtx, &ward.Access{Record: a.Record})
+	}
+	go func() {
+		defer cancel()
+		n, err := e.Expunge(runCtx, typ, id, true)
+		if err != nil {
+			s.logger.WarnContext(runCtx, "$expunge job failed", "job", job, "target", typ+"/"+id, "error", err)
+		}
+		if typ == "Project" && p.ProjectID == id {
+			return // the job went with the project
+		}
+		if err := s.finishJob(jobCtx, job, n, err); err != nil {
+			s.logger.ErrorContext(runCtx, "$expunge job: recording the result failed", "job", job, "error", err)
+		}
+	}()
+	status := s.fhirBase(r) + "/job/" + job + "/status"
+	w.Header().Set("Content-Location", status)
+	writeJSON(w, http.StatusAccepted, mustJSON(acceptedOutcome(status)))
 }

@@ -141,7 +141,7 @@ func (s *Server) startSetAccounts(w http.ResponseWriter, r *http.Request, setter
 		Error(w, r, err)
 		return
 	}
-	jobCtx := ward.NewContextWithPrincipal(context.WithoutCancel(ctx), jobPrincipal(p))
+	jobCtx := jobContext(ctx, p)
 	job, err := s.createJob(jobCtx, s.fhirBase(r)+"/"+typ+"/"+id+"/$set-accounts")
 	if err != nil {
 		Error(w, r, err)
@@ -214,6 +214,16 @@ func acceptedOutcome(location string) any {
 		ID           string  `json:"id"`
 		Issue        []issue `json:"issue"`
 	}{"OperationOutcome", "accepted", []issue{{"information", "informational", &Details{Text: "Accepted"}, location}}}
+}
+
+// jobContext is the context an AsyncJob of the request in ctx is written
+// and read in: not cancelled with the request, as jobPrincipal, and
+// outside the request's audit Access — the job is the server's
+// bookkeeping, not a write the caller asked for, and recording it as one
+// would take the place of the request's own record.
+func jobContext(ctx context.Context, p *ward.Principal) context.Context {
+	ctx = ward.NewContextWithPrincipal(context.WithoutCancel(ctx), jobPrincipal(p))
+	return ward.NewContextWithAccess(ctx, nil)
 }
 
 // jobPrincipal reads and writes the caller's AsyncJobs: the caller's
