@@ -184,8 +184,8 @@ func (l *AuditLog) commit(batch []*pendingAudit) {
 	}
 }
 
-// finish feeds the sink, in commit order, wakes the waiters and hands the
-// records to the projection.
+// finish feeds the sink, in commit order, hands the records to the
+// projection and wakes the waiters.
 func (l *AuditLog) finish(ctx context.Context, batch []*pendingAudit, err error) {
 	if err == nil && l.sink != nil {
 		var buf []byte
@@ -196,17 +196,19 @@ func (l *AuditLog) finish(ctx context.Context, batch []*pendingAudit, err error)
 			l.s.logger.ErrorContext(ctx, "store: audit sink", "error", werr)
 		}
 	}
-	for _, p := range batch {
-		if p.result != nil {
-			p.result <- err
-		}
-	}
+	// Handed to the projection before the waiters wake: a read of the
+	// trail their callers make next waits for these records.
 	if err == nil {
 		linked := make([]chained, len(batch))
 		for i, p := range batch {
 			linked[i] = chained{seq: p.seq, v: p.v}
 		}
 		l.proj.hand(linked)
+	}
+	for _, p := range batch {
+		if p.result != nil {
+			p.result <- err
+		}
 	}
 }
 

@@ -485,3 +485,21 @@ func TestAuditEventHistoryIsItsOneVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditReadYourTrail: a record acknowledged by Record is found by the
+// very next search of the trail in this process, every time (the index
+// rows are written behind, and reads wait for them).
+func TestAuditReadYourTrail(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		l := newAuditLog(t, s, store.AuditOptions{})
+		for i := range 200 {
+			obs := uuid.NewString()
+			record(t, l, readRecord(proj, obs, uuid.NewString()))
+			res, err := trySearch(s, adminOf(proj), "AuditEvent", "entity=Observation/"+obs)
+			if err != nil || len(res.Matches) != 1 {
+				t.Fatalf("record %d not found right after Record: %v %v", i, res, err)
+			}
+		}
+	})
+}
