@@ -101,6 +101,9 @@ var restAudits = map[string]routeAudit{
 	"POST /fhir/R4/Patient/{id}/$everything":  {"$everything", "E"},
 	"POST /fhir/R4/{type}/{id}/$set-accounts": {"$set-accounts", "E"},
 	"POST /fhir/R4/{type}/{id}/$expunge":      {"$expunge", "D"},
+	"GET /fhir/R4/job/{id}/export":            {"export-status", "E"},
+	"DELETE /fhir/R4/job/{id}/export":         {"export-cancel", "E"},
+	"GET /fhir/R4/job/{id}/export/{file}":     {"export-download", "R"},
 }
 
 // auditNote is what one access touched, filled by the handler. A Bundle's

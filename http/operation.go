@@ -117,7 +117,10 @@ type parameters struct {
 type parameter struct {
 	Name         string            `json:"name"`
 	ValueInteger *int              `json:"valueInteger,omitempty"`
+	ValueCode    string            `json:"valueCode,omitempty"`
+	ValueURI     string            `json:"valueUri,omitempty"`
 	Resource     *OperationOutcome `json:"resource,omitempty"`
+	Part         []parameter       `json:"part,omitempty"`
 }
 
 func resourcesUpdated(n int) *parameters {

@@ -216,6 +216,15 @@ func (s *Server) mount() (mux *http.ServeMux, patterns []string, isPrivate map[s
 	private("GET /fhir/R4/{type}/{id}/_history/{vid}", s.withType(s.handleVRead))
 	private("POST /fhir/R4/{type}/{id}/$set-accounts", s.withType(s.handleSetAccounts))
 	private("POST /fhir/R4/{type}/{id}/$expunge", s.withType(s.handleExpunge))
+	for _, level := range []struct{ pattern, name string }{
+		{"/fhir/R4/$export", "system"}, {"/fhir/R4/Patient/$export", "Patient"}, {"/fhir/R4/Group/{id}/$export", "Group"},
+	} {
+		private("GET "+level.pattern, s.handleExport(level.name))
+		private("POST "+level.pattern, s.handleExport(level.name))
+	}
+	private("GET /fhir/R4/job/{id}/export", s.handleExportStatus)
+	private("DELETE /fhir/R4/job/{id}/export", s.handleExportCancel)
+	private("GET /fhir/R4/job/{id}/export/{file}", s.handleExportFile)
 	private("GET /fhir/R4/job/{id}/status", s.handleJobStatus)
 	private("DELETE /fhir/R4/job/{id}/status", s.handleJobCancel)
 	private("POST /fhir/R4/AsyncJob/{id}/$cancel", s.handleJobCancel)

@@ -22,7 +22,7 @@ var projectTables = []string{
 	"resources", "resource_history", "resource_compartments",
 	"search_token", "search_string", "search_date", "search_number",
 	"search_quantity", "search_reference", "search_uri", "search_date_width",
-	"audit_chain", "audit_projected", "project_backup_keys",
+	"audit_chain", "audit_projected", "project_backup_keys", "export_files",
 }
 
 // eraseProject deletes every row of project, and the Logins naming it,

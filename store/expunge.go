@@ -121,6 +121,11 @@ func (t *tx) expunge(ctx context.Context, p *ward.Principal, typ, id string, eve
 			return 0, err
 		}
 	}
+	if typ == "Patient" {
+		if err := t.eraseExportsOf(ctx, project, id); err != nil {
+			return 0, err
+		}
+	}
 	if err := t.lockAudit(ctx, "audit:", project); err != nil {
 		return 0, err
 	}
