@@ -43,7 +43,16 @@ func TestExpungeOverHTTP(t *testing.T) {
 				t.Errorf("%s: %d %v, want %d", c.name, status, body, c.want)
 			}
 		}
+		ownerClient := fhirClient{t: t, base: srv.URL, authz: bearer}
+		manifest, _ := exportAndWait(t, ownerClient, "Patient/$export?_type=Patient")
+		file := manifest["output"].([]any)[0].(map[string]any)["url"].(string)
+		if !strings.Contains(string(ownerClient.do("GET", file, "").raw), pid) {
+			t.Fatalf("the export before the erasure lacks the patient")
+		}
 		job := expungeAndWait(t, srv, "/fhir/R4/Patient/"+pid+"/$expunge?everything=true", bearer)
+		if r := ownerClient.do("GET", file, ""); strings.Contains(string(r.raw), pid) {
+			t.Errorf("an export file still holds the erased patient: %d", r.status)
+		}
 		// The Patient, its Observation, and the records of their creation
 		// and of the read, which name the patient, and of the refused
 		// attempt above that named it too.
