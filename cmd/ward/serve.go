@@ -81,6 +81,9 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	if err := failInterruptedJobs(ctx, s, logger); err != nil {
+		return err
+	}
 	sink, closeSink, err := auditSink(*auditLog)
 	if err != nil {
 		return err
