@@ -170,21 +170,28 @@ func (s *Server) runExport(ctx, jobCtx context.Context, files exportFiles, job, 
 	}
 }
 
-// exportType pages through the caller's search of typ, storing one part
-// per page, and returns how many resources it wrote.
+// exportType pages through the caller's search of typ by key — sorted by
+// _lastUpdated (then id), each page starting at the last page's last
+// time, the resources already written at that very time skipped — so every
+// page costs the same however far the export has gone; one stored part per
+// page. It returns how many resources it wrote.
 func (s *Server) exportType(ctx context.Context, files exportFiles, job, typ string, req *exportRequest) (int, error) {
-	values := url.Values{}
-	for k, v := range req.typeFilter[typ] {
-		values[k] = v
-	}
-	if req.since != "" {
-		values.Add("_lastUpdated", "ge"+req.since)
-	}
-	values.Set("_sort", "_lastUpdated")
-	values.Set("_count", "1000")
 	written := 0
+	lastTime := ""              // of the last resource written
+	atLast := map[string]bool{} // ids written at lastTime
 	for part := 0; ; part++ {
-		values.Set("_offset", strconv.Itoa(part*exportPage))
+		values := url.Values{}
+		for k, v := range req.typeFilter[typ] {
+			values[k] = v
+		}
+		if req.since != "" {
+			values.Add("_lastUpdated", "ge"+req.since)
+		}
+		if lastTime != "" {
+			values.Add("_lastUpdated", "ge"+lastTime)
+		}
+		values.Set("_sort", "_lastUpdated")
+		values.Set("_count", strconv.Itoa(exportPage))
 		q, err := s.parse(typ, values)
 		if err != nil {
 			return written, err
@@ -193,25 +200,42 @@ func (s *Server) exportType(ctx context.Context, files exportFiles, job, typ str
 		if err != nil {
 			return written, err
 		}
-		matches := res.Matches
-		if req.group != "" {
-			matches = slices.DeleteFunc(matches, func(m *ward.Resource) bool { return !s.inGroup(ctx, req.group, m) })
+		fresh := slices.DeleteFunc(slices.Clone(res.Matches), func(m *ward.Resource) bool {
+			return exportTime(m) == lastTime && atLast[m.ID]
+		})
+		if len(fresh) == 0 && len(res.Matches) == exportPage {
+			return written, ward.Errorf(ward.EINTERNAL, "export of %s: more than %d resources share one last-updated time", typ, exportPage)
 		}
-		if len(matches) > 0 {
+		for _, m := range fresh {
+			if t := exportTime(m); t != lastTime {
+				lastTime, atLast = t, map[string]bool{}
+			}
+			atLast[m.ID] = true
+		}
+		if req.group != "" {
+			fresh = slices.DeleteFunc(fresh, func(m *ward.Resource) bool { return !s.inGroup(ctx, req.group, m) })
+		}
+		if len(fresh) > 0 {
 			var buf bytes.Buffer
-			for _, m := range matches {
+			for _, m := range fresh {
 				buf.Write(compactJSON(m.Content))
 				buf.WriteByte('\n')
 			}
 			if err := files.AppendExportPart(ctx, job, typ, part, buf.Bytes()); err != nil {
 				return written, err
 			}
-			written += len(matches)
+			written += len(fresh)
 		}
 		if len(res.Matches) < exportPage {
 			return written, nil
 		}
 	}
+}
+
+// exportTime is m's last-updated time as a search value (milliseconds,
+// the store's precision).
+func exportTime(m *ward.Resource) string {
+	return m.LastUpdated.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
 // inGroup reports whether m is a member of the group, or in the
