@@ -527,7 +527,7 @@ func responseBundle(typ string, v view, results []*result, errs []error) []byte 
 		if errs != nil && errs[i] != nil {
 			status := ErrorStatus(errs[i])
 			b.WriteString(`{"response":{"status":`)
-			b.Write(jsonString(statusLine(status)))
+			b.Write(jsonString(entryStatus(status)))
 			b.WriteString(`,"outcome":`)
 			b.Write(mustJSON(outcomeOf(errs[i])))
 			b.WriteString(`}}`)
@@ -553,25 +553,36 @@ func writeResponseEntry(b *bytes.Buffer, v view, res *result) {
 		b.WriteByte(',')
 	}
 	b.WriteString(`"response":{"status":`)
-	b.Write(jsonString(statusLine(res.status)))
+	b.Write(jsonString(entryStatus(res.status)))
 	if r := res.resource; r != nil {
-		if res.status == http.StatusCreated {
-			b.WriteString(`,"location":`)
-			b.Write(jsonString(versionPath(r)))
-		}
+		// Medplum's location is Type/id, without the version, for every
+		// entry that names a resource (reads too).
+		b.WriteString(`,"location":`)
+		b.Write(jsonString(r.Reference()))
 		b.WriteString(`,"etag":`)
 		b.Write(jsonString(etag(r.VersionID)))
 		b.WriteString(`,"lastModified":`)
 		b.Write(jsonString(fhirInstant(r.LastUpdated)))
 	}
-	if res.outcome != nil {
-		b.WriteString(`,"outcome":`)
-		b.Write(res.outcome)
+	// Medplum always sends the entry's outcome, success included.
+	outcome := res.outcome
+	if outcome == nil {
+		outcome = mustJSON(successOutcome(res.status))
 	}
+	b.WriteString(`,"outcome":`)
+	b.Write(outcome)
 	b.WriteString(`}}`)
 }
 
-// statusLine is "201 Created".
-func statusLine(status int) string {
-	return strconv.Itoa(status) + " " + http.StatusText(status)
+// entryStatus is a Bundle entry's response.status as Medplum writes it: the
+// bare code ("201"), which Medplum's app compares with '200'.
+func entryStatus(status int) string { return strconv.Itoa(status) }
+
+// successOutcome is Medplum's outcome of a successful entry: "created"
+// for 201, "All OK" otherwise.
+func successOutcome(status int) *OperationOutcome {
+	if status == http.StatusCreated {
+		return infoOutcome("created", "Created")
+	}
+	return allOK()
 }

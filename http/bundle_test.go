@@ -61,7 +61,7 @@ func TestTransactionURNRewriting(t *testing.T) {
 	if body["type"] != "transaction-response" {
 		t.Fatalf("type %v", body["type"])
 	}
-	if got := responseStatuses(t, body); got[0] != "201 Created" || got[1] != "201 Created" {
+	if got := responseStatuses(t, body); got[0] != "201" || got[1] != "201" {
 		t.Fatalf("statuses %v", got)
 	}
 	pid := path(body, "entry", 1, "resource", "id").(string)
@@ -75,8 +75,11 @@ func TestTransactionURNRewriting(t *testing.T) {
 	}
 	resp := path(body, "entry", 1, "response").(map[string]any)
 	vid := path(body, "entry", 1, "resource", "meta", "versionId").(string)
-	if resp["location"] != "Patient/"+pid+"/_history/"+vid || resp["etag"] != `W/"`+vid+`"` || resp["lastModified"] == nil {
+	if resp["location"] != "Patient/"+pid || resp["etag"] != `W/"`+vid+`"` || resp["lastModified"] == nil {
 		t.Errorf("response %v", resp)
+	}
+	if path(resp, "outcome", "id") != "created" {
+		t.Errorf("a created entry's outcome is Medplum's created: %v", resp["outcome"])
 	}
 }
 
@@ -131,7 +134,7 @@ func TestTransactionOrderAndConditionals(t *testing.T) {
 	))
 	expectStatus(t, w, 200)
 	body := tree(t, w)
-	if got := responseStatuses(t, body); strings.Join(got, "|") != "200 OK|200 OK|201 Created|200 OK" {
+	if got := responseStatuses(t, body); strings.Join(got, "|") != "200|200|201|200" {
 		t.Errorf("statuses %v", got)
 	}
 	if path(body, "entry", 1, "resource", "id") != existing {
@@ -205,7 +208,7 @@ func TestTransactionPutPatch(t *testing.T) {
 	))
 	expectStatus(t, w, 200)
 	body := tree(t, w)
-	if got := responseStatuses(t, body); strings.Join(got, "|") != "200 OK|201 Created|201 Created" {
+	if got := responseStatuses(t, body); strings.Join(got, "|") != "200|201|201" {
 		t.Errorf("statuses %v", got)
 	}
 	newID := path(body, "entry", 1, "resource", "id").(string)
@@ -242,12 +245,16 @@ func TestBatchPartialFailure(t *testing.T) {
 	if body["type"] != "batch-response" {
 		t.Errorf("type %v", body["type"])
 	}
-	want := []string{"201 Created", "404 Not Found", "200 OK", "400 Bad Request", "404 Not Found", "200 OK"}
+	want := []string{"201", "404", "200", "400", "404", "200"}
 	if got := responseStatuses(t, body); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("statuses %v, want %v", got, want)
 	}
 	if path(body, "entry", 1, "response", "outcome", "resourceType") != "OperationOutcome" {
 		t.Errorf("failed entry has no outcome: %v", path(body, "entry", 1))
+	}
+	// As Medplum: every entry has an outcome, and location is Type/id.
+	if path(body, "entry", 2, "response", "outcome", "id") != "ok" || path(body, "entry", 2, "response", "location") != "Patient/"+id {
+		t.Errorf("read entry's response %v", path(body, "entry", 2, "response"))
 	}
 	if got := f.store.writes - writesBefore; got != 3 {
 		t.Errorf("%d store.Write calls, want one per write entry that got that far (3)", got)
