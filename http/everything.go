@@ -3,7 +3,6 @@ package wardhttp
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -89,19 +88,26 @@ func everythingBundle(v view, base string, in *everythingInput, res *ward.Search
 }
 
 // readEverything reads the parameters from the query string and, for a
-// POST with a body, from its Parameters resource.
+// POST, from its body: a Parameters resource or a plain JSON object
+// ({} included), as Medplum reads them.
 func readEverything(r *http.Request) (*everythingInput, error) {
-	q, err := queryValues(r)
+	op, err := ReadOperationInput(r)
 	if err != nil {
 		return nil, err
 	}
-	if r.Method == http.MethodPost {
-		if err := everythingBody(r, q); err != nil {
-			return nil, err
+	return everythingParams("$everything", op)
+}
+
+// everythingParams reads $everything's parameters (also those $summary
+// passes on) from op.
+func everythingParams(opName string, op *OperationInput) (*everythingInput, error) {
+	for _, name := range []string{"_since", "_type", "_count", "_offset", "start", "end"} {
+		if len(op.Complex[name]) > 0 {
+			return nil, errComplexParameter(opName, name)
 		}
 	}
 	in := &everythingInput{}
-	for name, values := range q {
+	for name, values := range op.Values {
 		if len(values) == 0 {
 			continue
 		}
@@ -128,66 +134,8 @@ func readEverything(r *http.Request) (*everythingInput, error) {
 				in.offset = n
 			}
 		case "start", "end", "_inlineAttachments":
-			return nil, invalidf("Parameter %s of $everything is not supported", name)
+			return nil, invalidf("Parameter %s of %s is not supported", name, opName)
 		}
 	}
 	return in, nil
-}
-
-// everythingBody adds a POST's Parameters (valueString, valueInstant,
-// valueDateTime, valueCode, valueInteger, valueBoolean) to q. An empty
-// body adds nothing.
-func everythingBody(r *http.Request, q url.Values) error {
-	data, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil
-	}
-	if err := checkMediaType(r, mediaFHIRJSON, mediaJSON); err != nil {
-		return err
-	}
-	if _, err := checkResource(data, "Parameters"); err != nil {
-		return err
-	}
-	var body struct {
-		Parameter []map[string]json.RawMessage `json:"parameter"`
-	}
-	if err := json.Unmarshal(data, &body); err != nil {
-		return invalidf("Invalid Parameters: %v", err)
-	}
-	for _, p := range body.Parameter {
-		var name string
-		if err := json.Unmarshal(p["name"], &name); err != nil || name == "" {
-			return expr(invalidf("Expected a name for every parameter"), "Parameters.parameter")
-		}
-		value, ok := everythingValue(p)
-		if !ok {
-			return expr(invalidf("Expected a primitive value for parameter '%s'", name), "Parameters.parameter")
-		}
-		q.Add(name, value)
-	}
-	return nil
-}
-
-// everythingValue returns the one primitive value[x] of a parameter as
-// text.
-func everythingValue(p map[string]json.RawMessage) (string, bool) {
-	for _, key := range []string{"valueString", "valueInstant", "valueDateTime", "valueDate", "valueCode", "valueUri"} {
-		if raw, ok := p[key]; ok {
-			var s string
-			return s, json.Unmarshal(raw, &s) == nil
-		}
-	}
-	for _, key := range []string{"valueInteger", "valuePositiveInt", "valueUnsignedInt", "valueBoolean"} {
-		if raw, ok := p[key]; ok {
-			var v any
-			if json.Unmarshal(raw, &v) != nil {
-				return "", false
-			}
-			return strings.TrimSpace(string(raw)), true
-		}
-	}
-	return "", false
 }

@@ -114,6 +114,10 @@ func TestEverythingOperation(t *testing.T) {
 			{"POST without a body", "POST", everything, "", all},
 			{"POST Parameters", "POST", everything, `{"resourceType":"Parameters","parameter":[
 				{"name":"_type","valueString":"DiagnosticReport,Observation"},{"name":"_since","valueInstant":"2000-01-01T00:00:00Z"}]}`, all},
+			// Medplum's PatientExportForm posts a plain object: {} when no field is filled.
+			{"POST {}", "POST", everything, `{}`, all},
+			{"POST a plain object", "POST", everything, `{"_type":["Observation"],"_count":10,"_since":"2000-01-01T00:00:00Z"}`, []string{"Observation/" + f.obs, "Patient/" + f.patient}},
+			{"POST Parameters without parameters", "POST", everything, `{"resourceType":"Parameters"}`, all},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				if got := readPage(t, f.do(c.method, c.path, c.body)).refs(); !slices.Equal(got, c.want) {
@@ -133,7 +137,13 @@ func TestEverythingOperation(t *testing.T) {
 			{"a bad _since", "GET", everything + "?_since=soon", "", "", 400, "_since"},
 			{"an unknown _type", "GET", everything + "?_type=Nope", "", "", 400, "Nope"},
 			{"start is not supported", "GET", everything + "?start=2020-01-01", "", "", 400, "start"},
-			{"POST of another resource", "POST", everything, `{"resourceType":"Patient"}`, "", 400, "Incorrect resource type"},
+			{"POST of another resource", "POST", everything, `{"resourceType":"Patient"}`, "", 400, "Expected a Parameters resource"},
+			{"POST of an array", "POST", everything, `[]`, "", 400, "Expected a JSON object"},
+			{"POST of malformed JSON", "POST", everything, `{"_count":`, "", 400, "Invalid JSON"},
+			{"POST of a parameter without a name", "POST", everything, `{"resourceType":"Parameters","parameter":[{"valueInteger":1}]}`, "", 400, "name"},
+			{"POST of a malformed Parameters", "POST", everything, `{"resourceType":"Parameters","parameter":{"name":"_count"}}`, "", 400, "parameter"},
+			{"POST of a plain object with a bad _count", "POST", everything, `{"_count":"many"}`, "", 400, "_count"},
+			{"POST of a plain object with a reference as _type", "POST", everything, `{"_type":{"reference":"Patient/x"}}`, "", 400, "_type"},
 			{"POST of a non-primitive", "POST", everything, `{"resourceType":"Parameters","parameter":[{"name":"_count","valueQuantity":{"value":1}}]}`, "", 400, "_count"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
