@@ -184,6 +184,7 @@ func (s *Service) silentLogin(ctx context.Context, r *http.Request, req *authori
 		CodeChallengeMethod: q.Get("code_challenge_method"),
 		RemoteAddress:       remoteAddress(r),
 		UserAgent:           r.UserAgent(),
+		MfaVerified:         old.MfaVerified,
 	})
 	if err != nil {
 		return "", err
@@ -191,6 +192,11 @@ func (s *Service) silentLogin(ctx context.Context, r *http.Request, req *authori
 	if login, err = s.chooseMembership(ctx, login, referenceID(old.Membership)); err != nil {
 		// The membership went away or was deactivated: sign in again.
 		return "", nil
+	}
+	// MFA turned on (or became required) since the cookie's sign-in: sign
+	// in again, with the code.
+	if due, err := s.mfaOwed(ctx, login); err != nil || due != mfaNothing {
+		return "", err
 	}
 	return login.Code, nil
 }

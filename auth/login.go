@@ -46,6 +46,7 @@ type loginParams struct {
 	Remember            bool // deprecated "remember me": also grants a refresh secret
 	RemoteAddress       string
 	UserAgent           string
+	MfaVerified         bool // a re-login of a login that passed its MFA code
 }
 
 // newLogin stores a fresh Login (spec 1.8, 4.6 step 3) and returns it with its id.
@@ -64,6 +65,7 @@ func (s *Service) newLogin(ctx context.Context, p loginParams) (*Login, error) {
 		CodeChallengeMethod: p.CodeChallengeMethod,
 		RemoteAddress:       p.RemoteAddress,
 		UserAgent:           p.UserAgent,
+		MfaVerified:         p.MfaVerified,
 	}
 	if login.AuthMethod == "" {
 		login.AuthMethod = "password"
@@ -239,6 +241,11 @@ type loginResponse struct {
 	Login       string             `json:"login"`
 	Code        string             `json:"code,omitempty"`
 	Memberships []membershipChoice `json:"memberships,omitempty"`
+	// MFA steps (mfa.go): a code to verify, or an enrolment to make.
+	MfaRequired       bool   `json:"mfaRequired,omitempty"`
+	MfaEnrollRequired bool   `json:"mfaEnrollRequired,omitempty"`
+	EnrollURI         string `json:"enrollUri,omitempty"`
+	EnrollQrCode      string `json:"enrollQrCode,omitempty"`
 }
 
 // membershipChoice is one entry of the profile chooser.
@@ -249,10 +256,20 @@ type membershipChoice struct {
 	Identifier []any      `json:"identifier,omitempty"`
 }
 
-// loginResult decides what a login needs next (spec 4.6 steps 4-5): its
-// code once a membership is chosen (choosing the only one automatically),
-// or the list to choose from. It sets the client cookie with a code.
+// loginResult decides what a login needs next (spec 4.6 steps 4-5): the
+// MFA step it owes (mfa.go) first, then its code once a membership is
+// chosen (choosing the only one automatically), or the list to choose
+// from. A code — and the client cookie — is only ever handed out here, and
+// only to a login that owes no MFA step for the project it enters.
 func (s *Service) loginResult(ctx context.Context, w http.ResponseWriter, login *Login) (*loginResponse, error) {
+	due, u, err := s.loginMfa(ctx, login, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if due != mfaNothing {
+		return s.mfaAnswer(ctx, login, due, u)
+	}
+	var projectID string
 	if login.Membership == nil {
 		pid := loginProjectID(login)
 		if pid == "new" {
@@ -270,12 +287,26 @@ func (s *Service) loginResult(ctx context.Context, w http.ResponseWriter, login 
 			if login, err = s.chooseMembership(ctx, login, ms[0].ID); err != nil {
 				return nil, err
 			}
+			projectID = referenceID(ms[0].Project)
 		default:
 			choices, err := s.membershipChoices(ctx, ms)
 			if err != nil {
 				return nil, err
 			}
 			return &loginResponse{Login: login.ID, Memberships: choices}, nil
+		}
+	}
+	if u != nil { // a password login not yet verified: does its project require MFA?
+		if projectID == "" {
+			if projectID, err = s.membershipProjectID(ctx, login); err != nil {
+				return nil, err
+			}
+		}
+		if due, u, err = s.loginMfa(ctx, login, projectID, u); err != nil {
+			return nil, err
+		}
+		if due != mfaNothing {
+			return s.mfaAnswer(ctx, login, due, u)
 		}
 	}
 	s.setLoginCookie(w, login)

@@ -20,6 +20,7 @@ type Login struct {
 	Nonce               string     `json:"nonce,omitempty"`
 	CodeChallenge       string     `json:"codeChallenge,omitempty"`
 	CodeChallengeMethod string     `json:"codeChallengeMethod,omitempty"`
+	MfaVerified         bool       `json:"mfaVerified,omitempty"` // passed its MFA code (mfa.go)
 	Granted             bool       `json:"granted,omitempty"`
 	Revoked             bool       `json:"revoked,omitempty"`
 	RemoteAddress       string     `json:"remoteAddress,omitempty"`

@@ -61,6 +61,7 @@ type Service struct {
 	keys  *keyRing
 	cache *principalCache
 	limit *limiter
+	mfa   *mfaGuard
 }
 
 // New returns a Service over st. Call Seed before serving.
@@ -94,6 +95,7 @@ func (s *Service) Handler() http.Handler {
 	s.mountTokens(mux) // tokens.go: /oauth2/token, /oauth2/logout, /oauth2/userinfo, /auth/me, /.well-known/*
 	s.mountLogin(mux)  // login.go: /auth/method, /auth/login, /auth/profile, /auth/scope, /oauth2/authorize, registration
 	s.mountAdmin(mux)  // admin.go: /admin/projects/...
+	s.mountMFA(mux)    // mfa.go: /auth/mfa/...
 	return mux
 }
 

@@ -25,6 +25,7 @@ func (s *Service) setup() {
 	s.keys = &keyRing{}
 	s.cache = newPrincipalCache()
 	s.limit = newLimiter(s.cfg)
+	s.mfa = newMfaGuard()
 }
 
 func (s *Service) mountTokens(mux *http.ServeMux) {
@@ -146,6 +147,13 @@ func (s *Service) grantCode(ctx context.Context, r *http.Request) (map[string]an
 	}
 	if login.Revoked {
 		return nil, invalidGrant("Token revoked")
+	}
+	// Codes are handed out only after the MFA step; this holds even for
+	// a code that leaked some other way.
+	if due, err := s.mfaOwed(ctx, login); err != nil {
+		return nil, err
+	} else if due != mfaNothing {
+		return nil, invalidGrant("MFA required")
 	}
 	client, err := s.codeClient(ctx, r, login)
 	if err != nil {
