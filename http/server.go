@@ -194,7 +194,7 @@ func (s *Server) mount() (mux *http.ServeMux, patterns []string, isPrivate map[s
 
 	public("GET /healthcheck", s.handleHealthcheck)
 	for _, rt := range s.routes {
-		handle(rt.Pattern, s.instrument(rt.Pattern, rt.Handler))
+		handle(rt.Pattern, s.instrument(rt.Pattern, outcomeOnPlainErrors(rt.Handler)))
 	}
 	public("GET /fhir/R4/metadata", s.handleMetadata)
 

@@ -171,3 +171,45 @@ func (f *fixture) doForm(t *testing.T, path, form string) *httptest.ResponseReco
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestMountedRoutesAnswerOutcomes: a mounted route's own plain-text 404 or
+// 405 (net/http's "404 page not found") reaches the client as an
+// OperationOutcome in FHIR JSON; what the route writes itself passes as is.
+func TestMountedRoutesAnswerOutcomes(t *testing.T) {
+	inner := http.NewServeMux()
+	inner.HandleFunc("GET /auth/json-missing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(404)
+		io.WriteString(w, `{"error":"own"}`)
+	})
+	inner.HandleFunc("POST /auth/only-post", func(w http.ResponseWriter, r *http.Request) {})
+	inner.HandleFunc("GET /auth/page", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "hello")
+	})
+	f := newFixture(t, func(o *wardhttp.Options) {
+		o.Routes = []wardhttp.Route{{Pattern: "/auth/", Handler: inner}}
+	})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		contentType  string
+		body         string
+	}{
+		{"GET", "/auth/nothing-here", 404, "application/fhir+json", `"code":"not-found"`},
+		{"GET", "/auth/only-post", 405, "application/fhir+json", `"OperationOutcome"`},
+		{"GET", "/auth/json-missing", 404, "application/json", `{"error":"own"}`},
+		{"GET", "/auth/page", 200, "text/plain", "hello"},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			f.h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+			if w.Code != c.status || !strings.HasPrefix(w.Header().Get("Content-Type"), c.contentType) || !strings.Contains(w.Body.String(), c.body) {
+				t.Errorf("%d %s %q, want %d %s with %s", w.Code, w.Header().Get("Content-Type"), w.Body, c.status, c.contentType, c.body)
+			}
+			if strings.Contains(w.Body.String(), "page not found") {
+				t.Errorf("plain text leaked: %q", w.Body)
+			}
+		})
+	}
+}
