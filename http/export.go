@@ -23,8 +23,10 @@ import (
 // export holds is what the caller's searches return — the job pages
 // through store searches made as the caller, so the walls and the access
 // policy are the same SQL as any search; a type the caller may not search
-// is left out. Files live in the caller's project (store/exportfiles.go)
-// and are served to callers that may read the job.
+// is left out, or refused (403) at kick-off when _type names it. Bad
+// _type, _typeFilter and _since are 400 at kick-off, not a failed job.
+// Files live in the caller's project (store/exportfiles.go) and are served
+// to the job's author only.
 
 // exportFiles is implemented by stores that keep export output.
 type exportFiles interface {
@@ -45,6 +47,7 @@ var notExported = []string{"Binary", "CodeSystem", "SearchParameter", "Structure
 // exportRequest is what one export asked for.
 type exportRequest struct {
 	types      []string
+	asked      []string // the types _type named, checked at kick-off
 	since      string
 	typeFilter map[string]url.Values // per type, further search parameters
 	group      string                // Group/{id}/$export: the group's id
@@ -65,6 +68,10 @@ func (s *Server) handleExport(level string) http.HandlerFunc {
 		}
 		ctx := r.Context()
 		p := ward.PrincipalFromContext(ctx)
+		if err := s.checkExport(ctx, req); err != nil {
+			Error(w, r, err)
+			return
+		}
 		if req.group != "" {
 			if _, err := s.store.Read(ctx, "Group", req.group); err != nil {
 				Error(w, r, err)
@@ -91,8 +98,9 @@ func (s *Server) handleExport(level string) http.HandlerFunc {
 	}
 }
 
-// parseExport reads the query: _type (unknown and unexportable names
-// ignored, as Medplum), _since, _typeFilter.
+// parseExport reads the query: _type (unexportable names ignored, as
+// Medplum; a name that is no resource type is 400), _since, _typeFilter
+// (Type?search, one per type).
 func parseExport(r *http.Request, level string) (*exportRequest, error) {
 	q := r.URL.Query()
 	req := &exportRequest{since: q.Get("_since"), typeFilter: map[string]url.Values{}}
@@ -105,18 +113,26 @@ func parseExport(r *http.Request, level string) (*exportRequest, error) {
 	}
 	var asked []string
 	for _, v := range q["_type"] {
-		asked = append(asked, strings.Split(v, ",")...)
+		for _, t := range strings.Split(v, ",") {
+			if !fhir.IsResourceType(t) {
+				return nil, ward.Errorf(ward.EINVALID, "Invalid _type: %q", t)
+			}
+			asked = append(asked, t)
+		}
 	}
 	for _, t := range candidates {
 		if slices.Contains(notExported, t) || len(asked) > 0 && !slices.Contains(asked, t) {
 			continue
 		}
 		req.types = append(req.types, t)
+		if len(asked) > 0 {
+			req.asked = append(req.asked, t)
+		}
 	}
 	for _, f := range q["_typeFilter"] {
-		typ, query, _ := strings.Cut(f, "?")
+		typ, query, found := strings.Cut(f, "?")
 		values, err := url.ParseQuery(query)
-		if err != nil || !fhir.IsResourceType(typ) {
+		if err != nil || !found || !fhir.IsResourceType(typ) {
 			return nil, ward.Errorf(ward.EINVALID, "Invalid _typeFilter: %q", f)
 		}
 		if _, dup := req.typeFilter[typ]; dup {
@@ -125,6 +141,50 @@ func parseExport(r *http.Request, level string) (*exportRequest, error) {
 		req.typeFilter[typ] = values
 	}
 	return req, nil
+}
+
+// checkExport refuses at kick-off what would only fail the job later:
+// every type's search (its _typeFilter, _since) must parse (400), and a
+// type _type names must be one the caller may search (403) — a probe of
+// one resource through the store, so the policy decides as for a search.
+func (s *Server) checkExport(ctx context.Context, req *exportRequest) error {
+	for typ := range req.typeFilter {
+		if _, err := s.parse(typ, exportQuery(req, typ, "")); err != nil {
+			return err
+		}
+	}
+	for _, typ := range req.types {
+		q, err := s.parse(typ, exportQuery(req, typ, ""))
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(req.asked, typ) {
+			continue
+		}
+		q.Count = 1
+		if _, err := s.store.Search(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exportQuery is the search of one page of typ: the type's _typeFilter,
+// _since, from lastTime on ("" for the first page), oldest first.
+func exportQuery(req *exportRequest, typ, lastTime string) url.Values {
+	values := url.Values{}
+	for k, v := range req.typeFilter[typ] {
+		values[k] = slices.Clone(v)
+	}
+	if req.since != "" {
+		values.Add("_lastUpdated", "ge"+req.since)
+	}
+	if lastTime != "" {
+		values.Add("_lastUpdated", "ge"+lastTime)
+	}
+	values.Set("_sort", "_lastUpdated")
+	values.Set("_count", strconv.Itoa(exportPage))
+	return values
 }
 
 // runExport is the background half: one file per type, then the manifest
@@ -180,19 +240,7 @@ func (s *Server) exportType(ctx context.Context, files exportFiles, job, typ str
 	lastTime := ""              // of the last resource written
 	atLast := map[string]bool{} // ids written at lastTime
 	for part := 0; ; part++ {
-		values := url.Values{}
-		for k, v := range req.typeFilter[typ] {
-			values[k] = v
-		}
-		if req.since != "" {
-			values.Add("_lastUpdated", "ge"+req.since)
-		}
-		if lastTime != "" {
-			values.Add("_lastUpdated", "ge"+lastTime)
-		}
-		values.Set("_sort", "_lastUpdated")
-		values.Set("_count", strconv.Itoa(exportPage))
-		q, err := s.parse(typ, values)
+		q, err := s.parse(typ, exportQuery(req, typ, lastTime))
 		if err != nil {
 			return written, err
 		}
@@ -324,7 +372,7 @@ func (s *Server) handleExportStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleExportFile is GET job/{id}/export/{file}: one type's NDJSON,
-// for callers that may read the job (its project's).
+// for the job's author only (see exportAuthorJob).
 func (s *Server) handleExportFile(w http.ResponseWriter, r *http.Request) {
 	files, ok := s.store.(exportFiles)
 	if !ok {
@@ -332,7 +380,7 @@ func (s *Server) handleExportFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	job := r.PathValue("id")
-	if _, err := s.readJob(r.Context(), job); err != nil {
+	if err := s.exportAuthorJob(r.Context(), job); err != nil {
 		Error(w, r, err)
 		return
 	}
@@ -359,6 +407,25 @@ func (s *Server) handleExportFile(w http.ResponseWriter, r *http.Request) {
 	case !started:
 		Error(w, r, ward.Errorf(ward.ENOTFOUND, "Not found"))
 	}
+}
+
+// exportAuthorJob answers whether the caller started job (nil) or not
+// (404, as a job it cannot see). A file holds what its author's searches
+// returned; reading the job is not enough to read that — a member of the
+// project without the author's admin rights, or a clinician of another
+// clinic whose policy grants AsyncJob, must not get it.
+func (s *Server) exportAuthorJob(ctx context.Context, job string) error {
+	p := ward.PrincipalFromContext(ctx)
+	authorView := jobPrincipal(p)
+	authorView.Extended = true // meta.author is shown in extended mode only
+	res, err := s.store.Read(ward.NewContextWithPrincipal(ctx, authorView), "AsyncJob", job)
+	if err != nil {
+		return err
+	}
+	if p.Author == "" || jobAuthor(res.Content) != p.Author {
+		return ward.Errorf(ward.ENOTFOUND, "Not found")
+	}
+	return nil
 }
 
 // handleExportCancel is DELETE job/{id}/export: the job is cancelled

@@ -15,7 +15,8 @@ import (
 // projects registered through /auth/newuser and /auth/newproject, every
 // caller with a real bearer token — B's owner (an admin) and a plain member
 // of B invited with an AccessPolicy — attacking A through every endpoint
-// family, plus the identity endpoints (admin API, /auth/me, /oauth2/token).
+// family, plus the identity endpoints (admin API, /auth/me, /oauth2/token)
+// and bulk export (job status, manifests, files, cancellation).
 // Foreign resources are 404, never 403; no answer to B names A or C (their
 // ids, names and owners' emails); A and C are unchanged afterwards. The
 // super admin alone acts across projects, explicitly.
@@ -74,6 +75,8 @@ func TestProjectWallsWithTokens(t *testing.T) {
 			t.Errorf("C's system history has %d versions, want %d (identity) + %d (fixture)", got, historyC, len(fc))
 		}
 
+		// Exports write jobs and a group into A (after the checks above).
+		t.Run("bulk export", func(t *testing.T) { exportWalls(t, srv, a, fa, attackers) })
 		t.Run("super admin", func(t *testing.T) { superAdminAcross(t, srv, a, fa, bAdmin, fb) })
 	})
 }
