@@ -238,24 +238,28 @@ var ErrArchive = errors.New("store: not a complete, intact project archive")
 // ImportProject restores an archive read from r into this store, in one
 // transaction that writes nothing unless every file matched the manifest:
 // the project must not exist here, nor any of its resource ids in another
-// project (ids are unique across a server). System principals only.
-func (s *Store) ImportProject(ctx context.Context, r io.Reader) (*ArchiveManifest, error) {
+// project (ids are unique across a server) — unless opts restores it as a
+// copy under another project id (archivecopy.go). System principals only.
+func (s *Store) ImportProject(ctx context.Context, r io.Reader, opts ImportOptions) (*ArchiveImport, error) {
 	if err := systemOnly(ctx); err != nil {
 		return nil, err
 	}
-	var m *ArchiveManifest
+	if opts.AsProject != "" && !validID(opts.AsProject) {
+		return nil, ward.Errorf(ward.EINVALID, "invalid project id %q", opts.AsProject)
+	}
+	var out *ArchiveImport
 	err := s.Write(ctx, func(ctx context.Context, rtx ward.ResourceTx) error {
 		var err error
-		m, err = rtx.(*tx).importArchive(ctx, r)
+		out, err = rtx.(*tx).importArchive(ctx, r, opts)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return m, nil
+	return out, nil
 }
 
-func (t *tx) importArchive(ctx context.Context, r io.Reader) (*ArchiveManifest, error) {
+func (t *tx) importArchive(ctx context.Context, r io.Reader, opts ImportOptions) (*ArchiveImport, error) {
 	tr := tar.NewReader(r)
 	hdr, err := tr.Next()
 	if err != nil || hdr.Name != "manifest.json" {
@@ -265,7 +269,12 @@ func (t *tx) importArchive(ctx context.Context, r io.Reader) (*ArchiveManifest, 
 	if err != nil {
 		return nil, err
 	}
-	if err := t.checkProjectAbsent(ctx, m.ProjectID); err != nil {
+	out := &ArchiveImport{Manifest: m, Project: m.ProjectID}
+	var copying *renamer
+	if opts.AsProject != "" && opts.AsProject != m.ProjectID {
+		out.Project, copying = opts.AsProject, newRenamer(m.ProjectID, opts.AsProject)
+	}
+	if err := t.checkProjectAbsent(ctx, out.Project); err != nil {
 		return nil, err
 	}
 	got := map[string]ArchiveFile{}
@@ -281,17 +290,55 @@ func (t *tx) importArchive(ctx context.Context, r io.Reader) (*ArchiveManifest, 
 		if !ok {
 			return nil, fmt.Errorf("%w: unexpected file %q", ErrArchive, hdr.Name)
 		}
-		if got[hdr.Name], err = t.importTable(ctx, tr, table, m.ProjectID); err != nil {
+		if copying == nil {
+			got[hdr.Name], err = t.importTable(ctx, tr, table, out.Project, nil)
+		} else {
+			got[hdr.Name], err = t.importCopied(ctx, tr, table, copying, len(got) == 0)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
 	if err := m.check(got); err != nil {
 		return nil, err
 	}
-	if err := t.checkIDsFree(ctx, m.ProjectID); err != nil {
+	if err := t.checkIDsFree(ctx, out.Project); err != nil {
 		return nil, err
 	}
-	return m, t.indexImported(ctx, m.ProjectID)
+	out.Resources = got["resources.ndjson"].Rows
+	if err := t.indexImported(ctx, out.Project); err != nil {
+		return nil, err
+	}
+	if copying != nil {
+		return out, t.copyRecord(ctx, out.Project, m.ProjectID, out.Resources)
+	}
+	return out, nil
+}
+
+// importCopied imports one file of an archive restored as a copy: the
+// resources file first (every id must be known before any row is
+// rewritten), then the history with the same new ids; the audit chain is
+// checked against the manifest but stays with the original.
+func (t *tx) importCopied(ctx context.Context, r io.Reader, table archiveTable, n *renamer, first bool) (ArchiveFile, error) {
+	switch table.file {
+	case "resources.ndjson":
+		if !first {
+			return ArchiveFile{}, fmt.Errorf("%w: resources.ndjson is not its first file", ErrArchive)
+		}
+		f, err := n.spoolResources(r)
+		if err != nil {
+			return ArchiveFile{}, err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		return t.importTable(ctx, f, table, n.to, n.rewrite)
+	case "audit_chain.ndjson":
+		return t.importTable(ctx, r, table, n.to, func(*archiveRow) (bool, error) { return false, nil })
+	}
+	if first {
+		return ArchiveFile{}, fmt.Errorf("%w: resources.ndjson is not its first file", ErrArchive)
+	}
+	return t.importTable(ctx, r, table, n.to, n.rewrite)
 }
 
 // checkProjectAbsent refuses to restore over a project that exists here.
@@ -339,8 +386,8 @@ func (m *ArchiveManifest) check(got map[string]ArchiveFile) error {
 }
 
 // importTable inserts one archived file's rows into project, hashing
-// them as read.
-func (t *tx) importTable(ctx context.Context, r io.Reader, table archiveTable, project string) (ArchiveFile, error) {
+// them as read; keep, when not nil, rewrites each row or leaves it out.
+func (t *tx) importTable(ctx context.Context, r io.Reader, table archiveTable, project string, keep func(*archiveRow) (bool, error)) (ArchiveFile, error) {
 	h := sha256.New()
 	dec := json.NewDecoder(io.TeeReader(r, h))
 	var f ArchiveFile
@@ -362,8 +409,16 @@ func (t *tx) importTable(ctx context.Context, r io.Reader, table archiveTable, p
 		if err != nil {
 			return f, fmt.Errorf("%w: %s row %d: %v", ErrArchive, table.file, f.Rows+1, err)
 		}
-		batch = append(batch, table.values(project, row))
 		f.Rows++
+		if keep != nil {
+			if ok, err := keep(&row); err != nil || !ok {
+				if err != nil {
+					return f, err
+				}
+				continue
+			}
+		}
+		batch = append(batch, table.values(project, row))
 		if len(batch) == 512 {
 			if err := flush(); err != nil {
 				return f, err

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/store"
 )
 
 // BenchmarkProjectArchive archives a project of WARD_ARCHIVE_RESOURCES
@@ -46,7 +47,7 @@ func BenchmarkProjectArchive(b *testing.B) {
 				f.Seek(0, io.SeekStart)
 				to := be.open(b)
 				start = time.Now()
-				if _, err := to.ImportProject(ward.NewContextWithPrincipal(context.Background(), ward.SystemPrincipal()), f); err != nil {
+				if _, err := to.ImportProject(ward.NewContextWithPrincipal(context.Background(), ward.SystemPrincipal()), f, store.ImportOptions{}); err != nil {
 					b.Fatal(err)
 				}
 				restore += time.Since(start)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -55,7 +56,6 @@ func richProject(t *testing.T, s *store.Store, proj string) []string {
 	} {
 		searches = append(searches, q)
 	}
-	l.Close()
 	return searches
 }
 
@@ -103,18 +103,18 @@ func TestProjectArchiveAcrossEngines(t *testing.T) {
 		"a flipped bit":  flipped,
 		"not an archive": []byte("hello"),
 	} {
-		if _, err := to.ImportProject(sysCtx(), bytes.NewReader(bad)); err == nil {
+		if _, err := to.ImportProject(sysCtx(), bytes.NewReader(bad), store.ImportOptions{}); err == nil {
 			t.Errorf("%s archive imported", name)
 		}
 		if rows := projectRows(t, to, proj); len(rows) > 0 {
 			t.Fatalf("%s archive left rows: %v", name, rows)
 		}
 	}
-	if _, err := to.ImportProject(adminOf(proj), bytes.NewReader(data)); code(err) != ward.EFORBIDDEN {
+	if _, err := to.ImportProject(adminOf(proj), bytes.NewReader(data), store.ImportOptions{}); code(err) != ward.EFORBIDDEN {
 		t.Errorf("a project admin importing: %s, want forbidden", code(err))
 	}
 
-	if _, err := to.ImportProject(sysCtx(), bytes.NewReader(data)); err != nil {
+	if _, err := to.ImportProject(sysCtx(), bytes.NewReader(data), store.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want, got := answers(t, from, proj, searches), answers(t, to, proj, searches)
@@ -147,10 +147,170 @@ func TestProjectArchiveAcrossEngines(t *testing.T) {
 	if v, err := to.VerifyAudit(sysCtx(), proj); err != nil || !v.OK || v.Checked != 36 {
 		t.Errorf("the restored trail: %+v %v", v, err)
 	}
-	if _, err := to.ImportProject(sysCtx(), bytes.NewReader(data)); code(err) != ward.ECONFLICT {
+	if _, err := to.ImportProject(sysCtx(), bytes.NewReader(data), store.ImportOptions{}); code(err) != ward.ECONFLICT {
 		t.Errorf("a second restore: %v, want conflict", err)
 	}
-	if _, err := from.ImportProject(sysCtx(), bytes.NewReader(data)); !errors.Is(err, nil) && code(err) != ward.ECONFLICT {
+	if _, err := from.ImportProject(sysCtx(), bytes.NewReader(data), store.ImportOptions{}); !errors.Is(err, nil) && code(err) != ward.ECONFLICT {
 		t.Errorf("a restore next to the original: %v, want conflict", err)
 	}
+}
+
+// TestProjectArchiveAsCopy: an archive restored as another project on the
+// server that holds the original gives a second, independent project —
+// every resource under a new id, every reference to the archive's own
+// resources following it, the same search answers, the same histories —
+// and leaves the original as it was. The copy's trail starts with the
+// record of the restore.
+func TestProjectArchiveAsCopy(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		searches := richProject(t, s, proj)
+		before := answers(t, s, proj, searches)
+		var archive bytes.Buffer
+		if _, err := s.ExportProject(sysCtx(), proj, &archive); err != nil {
+			t.Fatal(err)
+		}
+		copyID := uuid.NewString()
+		res, err := s.ImportProject(sysCtx(), bytes.NewReader(archive.Bytes()), store.ImportOptions{AsProject: copyID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Project != copyID || res.Manifest.ProjectID != proj {
+			t.Fatalf("restored as %s from %s", res.Project, res.Manifest.ProjectID)
+		}
+		if after := answers(t, s, proj, searches); !mapsEqual(before, after) {
+			t.Errorf("the original changed: %v, was %v", after, before)
+		}
+
+		origIDs := map[string]bool{}
+		for id := range projectIDs(t, s, proj) {
+			origIDs[id] = true
+		}
+		copied := projectIDs(t, s, copyID)
+		for id, content := range copied {
+			if origIDs[id] && id != proj {
+				t.Errorf("the copy kept the original's id %s", id)
+			}
+			if strings.Contains(content, proj) && !strings.Contains(content, `"resourceType":"AuditEvent"`) {
+				t.Errorf("%s of the copy still names the original project: %s", id, content)
+			}
+		}
+
+		// Searches naming a patient follow the patient's new id.
+		for _, q := range searches {
+			typ, query, _ := strings.Cut(q, "?")
+			if strings.HasPrefix(q, "AuditEvent") {
+				continue
+			}
+			if old, ok := strings.CutPrefix(query, "subject=Patient/"); ok {
+				query = "subject=Patient/" + copiedPatient(t, s, proj, copyID, old)
+			}
+			want, _ := trySearch(s, adminOf(proj), typ, q[len(typ)+1:])
+			got, err := trySearch(s, adminOf(copyID), typ, query)
+			if err != nil || len(got.Matches) != len(want.Matches) || len(want.Matches) == 0 && typ != "Observation" {
+				t.Errorf("%s in the copy: %v %v, want %d matches", q, got, err, len(want.Matches))
+				continue
+			}
+			// New ids sort differently: compare the versions found, which
+			// a copy keeps, and check that no id was kept.
+			var wantV, gotV []string
+			for i := range want.Matches {
+				if want.Matches[i].ID == got.Matches[i].ID {
+					t.Errorf("%s: the copy answers the original's %s", q, got.Matches[i].ID)
+				}
+				wantV, gotV = append(wantV, want.Matches[i].VersionID), append(gotV, got.Matches[i].VersionID)
+			}
+			if slices.Sort(wantV); true {
+				slices.Sort(gotV)
+			}
+			// (A page of a sort with ties is cut where the ids fall: only
+			// its size can be compared.)
+			if !slices.Equal(wantV, gotV) && !strings.Contains(q, "_count=5") {
+				t.Errorf("%s: versions %v in the copy, %v in the original", q, gotV, wantV)
+			}
+		}
+		obs, _ := trySearch(s, adminOf(copyID), "Observation", "status=amended")
+		for _, o := range obs.Matches {
+			h, err := s.History(adminOf(copyID), ward.HistoryQuery{ResourceType: "Observation", ID: o.ID})
+			if err != nil || len(h.Versions) != 2 {
+				t.Errorf("history of the copied %s: %v %v, want 2 versions", o.ID, h, err)
+			}
+		}
+		users, _ := trySearch(s, sysCtx(), "User", "email=pat@rich.example")
+		var inCopy int
+		for _, u := range users.Matches {
+			if strings.Contains(string(u.Content), "Project/"+copyID) && strings.Contains(string(u.Content), "$2a$10$") {
+				inCopy++
+			}
+		}
+		if inCopy != 1 {
+			t.Errorf("the copy's project-scoped User with its password hash: %d", inCopy)
+		}
+
+		trail, err := trySearch(s, adminOf(copyID), "AuditEvent", "_count=100")
+		if err != nil || len(trail.Matches) != 1 {
+			t.Errorf("the copy's trail: %v %v, want the one record of the restore", trail, err)
+		}
+		if v, err := s.VerifyAudit(sysCtx(), copyID); err != nil || !v.OK || v.Checked != 1 {
+			t.Errorf("the copy's chain: %+v %v", v, err)
+		}
+		if _, err := s.ImportProject(sysCtx(), bytes.NewReader(archive.Bytes()), store.ImportOptions{AsProject: copyID}); code(err) != ward.ECONFLICT {
+			t.Errorf("a restore over the copy: %v, want conflict", err)
+		}
+		if _, err := s.ImportProject(sysCtx(), bytes.NewReader(archive.Bytes()), store.ImportOptions{AsProject: "bad id!"}); code(err) != ward.EINVALID {
+			t.Errorf("a restore as an invalid id: %v, want invalid", err)
+		}
+	})
+}
+
+// projectIDs returns the content of every resource row of project by id.
+func projectIDs(t *testing.T, s *store.Store, project string) map[string]string {
+	t.Helper()
+	rows, err := s.DB().Query(s.Dialect().Rebind(`SELECT id, content FROM resources WHERE project_id = ?`), project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, content string
+		if err := rows.Scan(&id, &content); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = content
+	}
+	return out
+}
+
+// copiedPatient is the id in project copy of the original's Patient old
+// (found by its unique given name).
+func copiedPatient(t *testing.T, s *store.Store, orig, copy, old string) string {
+	t.Helper()
+	p, err := s.Read(adminOf(orig), "Patient", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pat struct {
+		Name []struct{ Given []string } `json:"name"`
+	}
+	if err := json.Unmarshal(p.Content, &pat); err != nil || len(pat.Name) == 0 {
+		t.Fatal(err)
+	}
+	res, err := trySearch(s, adminOf(copy), "Patient", "given:exact="+pat.Name[0].Given[0])
+	if err != nil || len(res.Matches) != 1 {
+		t.Fatalf("the copy of Patient/%s: %v %v", old, res, err)
+	}
+	return res.Matches[0].ID
+}
+
+func mapsEqual(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
 }

@@ -10,33 +10,28 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"filippo.io/age"
+	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
 )
 
-// A project's backup on disk: one plaintext line naming the format and the
-// project (so that a restore on the same server finds its key), then the
-// project archive (store/archive.go) encrypted with age to the project's
-// backup key. Erasing the project destroys the key: every backup of it
-// becomes unreadable (crypto-shredding); `ward project key` hands the key
-// to an operator who must restore elsewhere.
-
-const backupHeader = "ward-project-backup/1 project="
+// `ward project export|import|key`: a project's encrypted backup file
+// (its format: store/backupfile.go) and its key.
 
 // projectCommand runs `ward project export|import|key`.
 func projectCommand(ctx context.Context, args []string) error {
-	usage := errors.New("usage: ward project export -project ID -out FILE | import -in FILE [-identity KEYFILE] | key -project ID -out KEYFILE [database flags]")
+	usage := errors.New("usage: ward project export -project ID -out FILE | import -in FILE [-identity KEYFILE] [-as-new-project | -project ID] | key -project ID -out KEYFILE [database flags]")
 	if len(args) == 0 {
 		return usage
 	}
 	fs := flag.NewFlagSet("project "+args[0], flag.ContinueOnError)
 	var db dbConfig
 	db.flags(fs)
-	project := fs.String("project", "", "the project's id")
+	project := fs.String("project", "", "the project's id; with import, the id it is restored as (a copy under new ids when not the archive's own)")
+	asNew := fs.Bool("as-new-project", false, "with import: restore a copy under a new project id, every resource under a new id")
 	out := fs.String("out", "", "the file to write (refused if it exists)")
 	in := fs.String("in", "", "the backup file to restore")
 	identity := fs.String("identity", "", "with import: the project's key file (from `ward project key`), when this server does not hold it")
@@ -63,12 +58,22 @@ func projectCommand(ctx context.Context, args []string) error {
 			m.Files["resources.ndjson"].Rows, m.Files["resource_history.ndjson"].Rows, m.Files["audit_chain.ndjson"].Rows, *out)
 		return nil
 	case "import":
-		if *in == "" {
+		if *in == "" || (*asNew && *project != "") {
 			return usage
 		}
-		m, err := importProject(ctx, s, *in, *identity)
+		opts := store.ImportOptions{AsProject: *project}
+		if *asNew {
+			opts.AsProject = uuid.NewString()
+		}
+		res, err := importProject(ctx, s, *in, *identity, opts)
 		if err != nil {
 			return err
+		}
+		m := res.Manifest
+		if res.Project != m.ProjectID {
+			fmt.Printf("project %s restored as a copy, project %s: %d resources, %d versions (its audit trail stays with the original)\n",
+				m.ProjectID, res.Project, m.Files["resources.ndjson"].Rows, m.Files["resource_history.ndjson"].Rows)
+			return nil
 		}
 		fmt.Printf("project %s restored: %d resources, %d versions, %d audit records\n", m.ProjectID,
 			m.Files["resources.ndjson"].Rows, m.Files["resource_history.ndjson"].Rows, m.Files["audit_chain.ndjson"].Rows)
@@ -91,41 +96,23 @@ func projectCommand(ctx context.Context, args []string) error {
 
 // exportProject writes project's backup to path, encrypted to its key.
 func exportProject(ctx context.Context, s *store.Store, project, path string) (*store.ArchiveManifest, error) {
-	key, err := s.ProjectBackupKey(ctx, project)
-	if err != nil {
-		return nil, err
-	}
 	var m *store.ArchiveManifest
-	err = writeNew(path, func(w io.Writer) error {
-		if _, err := fmt.Fprintf(w, "%s%s\n", backupHeader, project); err != nil {
-			return err
-		}
-		enc, err := age.Encrypt(w, key.Recipient())
-		if err != nil {
-			return err
-		}
-		if m, err = s.ExportProject(ctx, project, enc); err != nil {
-			return err
-		}
-		return enc.Close()
+	err := writeNew(path, func(w io.Writer) error {
+		var err error
+		m, err = s.WriteProjectBackup(ctx, project, w)
+		return err
 	})
 	return m, err
 }
 
 // importProject restores the backup at path, decrypted with the key file
 // given, or else with the project's key held by this server.
-func importProject(ctx context.Context, s *store.Store, path, identityFile string) (*store.ArchiveManifest, error) {
+func importProject(ctx context.Context, s *store.Store, path, identityFile string, opts store.ImportOptions) (*store.ArchiveImport, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	r := bufio.NewReader(f)
-	line, err := r.ReadString('\n')
-	project, ok := strings.CutPrefix(strings.TrimSpace(line), backupHeader)
-	if err != nil || !ok {
-		return nil, fmt.Errorf("%s is not a ward project backup", path)
-	}
 	var ids []age.Identity
 	if identityFile != "" {
 		kf, err := os.Open(identityFile)
@@ -136,18 +123,12 @@ func importProject(ctx context.Context, s *store.Store, path, identityFile strin
 		if ids, err = age.ParseIdentities(kf); err != nil {
 			return nil, fmt.Errorf("%s: %w", identityFile, err)
 		}
-	} else {
-		key, err := s.FindProjectBackupKey(ctx, project)
-		if err != nil {
-			return nil, fmt.Errorf("%w (restore with -identity KEYFILE)", err)
-		}
-		ids = []age.Identity{key}
 	}
-	plain, err := age.Decrypt(r, ids...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot decrypt %s: %w", path, err)
+	res, err := s.RestoreProjectBackup(ctx, f, ids, opts)
+	if err != nil && identityFile == "" && errors.Is(err, store.ErrArchive) {
+		return nil, fmt.Errorf("%s: %w (a backup from another server is restored with -identity KEYFILE)", path, err)
 	}
-	return s.ImportProject(ctx, plain)
+	return res, err
 }
 
 // writeNew writes a new file through write, refusing to replace one, and

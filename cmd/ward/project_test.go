@@ -115,6 +115,17 @@ func TestProjectBackup(t *testing.T) {
 		t.Errorf("restored %d Patients, want 1", n)
 	}
 
+	// A copy next to the original, on the server that made the backup.
+	if err := run(ctx, []string{"project", "import", "-in", backup, "-as-new-project", "-data-dir", origin}); err != nil {
+		t.Fatal(err)
+	}
+	if n := patientsNamed(t, origin, "Backed"); n != 2 {
+		t.Errorf("%d Patients after a restore as a new project next to the original, want 2", n)
+	}
+	if err := run(ctx, []string{"project", "import", "-in", backup, "-project", project, "-data-dir", origin}); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("a restore over the original: %v, want a refusal", err)
+	}
+
 	// Crypto-shredding: the erased project's key is gone from its server.
 	s, err := sqlite.Open(ctx, filepath.Join(origin, "ward.db"), sqlite.Options{})
 	if err != nil {
@@ -130,4 +141,20 @@ func TestProjectBackup(t *testing.T) {
 	if n := patientsIn(t, origin, project); n != 0 {
 		t.Errorf("the erased project came back: %d Patients", n)
 	}
+}
+
+// patientsNamed counts the Patients of family in every project of the
+// SQLite database of dir.
+func patientsNamed(t *testing.T, dir, family string) int {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(dir, "ward.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.DB().QueryRow(`SELECT COUNT(*) FROM resources WHERE resource_type = 'Patient' AND content LIKE ?`, "%"+family+"%").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
