@@ -190,7 +190,7 @@ func (r *resolvers) search(ctx context.Context, rt string, v url.Values) (*ward.
 	if err := requestFrom(ctx).take(); err != nil {
 		return nil, nil, err
 	}
-	if err := requestFrom(ctx).spendFilters(max(len(q.Filters)-freeFilters, 0)); err != nil {
+	if err := requestFrom(ctx).spendFilters(max(q.ParamCount()-freeFilters, 0)); err != nil {
 		return nil, nil, err
 	}
 	res, err := r.store.Search(ctx, q)

@@ -78,8 +78,11 @@ func TestWire(t *testing.T) {
 		if status, b := h.call("GET", "/fhir/R4/Patient?_filter="+url.QueryEscape(`family eq Wire and given sw an`), owner, ""); status != 200 || len(b["entry"].([]any)) != 1 {
 			t.Errorf("REST _filter: %d %v", status, b)
 		}
-		if status, b := h.call("GET", "/fhir/R4/Patient?_filter="+url.QueryEscape("family eq a or family eq b"), owner, ""); status != 400 || !strings.Contains(mustJSON(b), `"expression":["_filter"]`) {
-			t.Errorf("REST _filter with or: %d %v, want a 400 naming _filter", status, b)
+		if status, b := h.call("GET", "/fhir/R4/Patient?_filter="+url.QueryEscape("(family eq Wire and given sw an) or family eq Nobody"), owner, ""); status != 200 || len(b["entry"].([]any)) != 1 {
+			t.Errorf("REST _filter with or: %d %v", status, b)
+		}
+		if status, b := h.call("GET", "/fhir/R4/Patient?_filter="+url.QueryEscape("family eq a or (family eq b"), owner, ""); status != 400 || !strings.Contains(mustJSON(b), `"expression":["_filter"]`) || !strings.Contains(mustJSON(b), "position 16") {
+			t.Errorf("REST _filter unclosed: %d %v, want a 400 naming _filter and the position", status, b)
 		}
 
 		// GET with ?query= answers the same; no token is 401.

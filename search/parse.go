@@ -53,7 +53,7 @@ func Parse(resourceType string, q url.Values) (*ward.SearchQuery, error) {
 			}
 		}
 	}
-	if len(out.Filters) > maxParams {
+	if out.ParamCount() > maxParams {
 		return nil, tooManyParams("")
 	}
 	return out, nil

@@ -164,7 +164,6 @@ func FuzzParse(f *testing.F) {
 // name=x were a 500 on SQLite and took PostgreSQL down); maxParams of
 // them are parsed.
 func TestParseTooManyParams(t *testing.T) {
-	terms := func(n int, term, sep string) string { return strings.TrimSuffix(strings.Repeat(term+sep, n), sep) }
 	for _, c := range []struct {
 		name string
 		q    url.Values
@@ -176,6 +175,8 @@ func TestParseTooManyParams(t *testing.T) {
 		{"maxParams _filter comparisons", url.Values{"_filter": {terms(maxParams, "name eq x", " and ")}}, true},
 		{"one more _filter comparison", url.Values{"_filter": {terms(maxParams+1, "name eq x", " and ")}}, false},
 		{"_filter comparisons and parameters", url.Values{"_filter": {terms(maxParams, "name eq x", " and ")}, "gender": {"male"}}, false},
+		{"maxParams ored _filter comparisons", url.Values{"_filter": {terms(maxParams, "name eq x", " or ")}}, true},
+		{"5,000 ored _filter comparisons", url.Values{"_filter": {terms(5000, "name eq x", " or ")}}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("Patient", c.q)

@@ -17,6 +17,10 @@ func String(q *ward.SearchQuery) string {
 	var b queryBuilder
 	for i := range q.Filters {
 		f := &q.Filters[i]
+		if f.Expr != nil {
+			b.add("_filter", FormatFilter(f.Expr))
+			continue
+		}
 		b.add(filterKey(f), filterValue(f))
 	}
 	if len(q.Sort) > 0 {

@@ -167,6 +167,8 @@ func (c *compiler) policyOn(typ string, one func(*ward.SearchFilter) error) erro
 // filter writes one parameter's condition on alias a (values ORed).
 func (c *compiler) filter(a, typ string, f *ward.SearchFilter) error {
 	switch {
+	case f.Expr != nil:
+		return c.expr(a, typ, f.Expr)
 	case f.Has != nil:
 		return c.has(a, typ, f.Has)
 	case f.Chain != nil:
@@ -231,6 +233,41 @@ func (c *compiler) filter(a, typ string, f *ward.SearchFilter) error {
 		}
 	})
 	return err
+}
+
+// expr writes a _filter expression on alias a: each comparison is the
+// condition of the filter it means, so it keeps every wall of a plain
+// search (the project wall of its index subquery, the policy on chain and
+// _has targets); the tree only joins those with AND, OR and NOT. Every
+// condition is true or false, never NULL (memberships, not comparisons of
+// nullable columns), so NOT is the complement within the rows the outer
+// query already limits to the caller's.
+func (c *compiler) expr(a, typ string, e *ward.FilterExpr) error {
+	switch e.Op {
+	case ward.FilterCompare:
+		c.w("(")
+		err := c.filter(a, typ, &e.Compare.Filter)
+		c.w(")")
+		return err
+	case ward.FilterNot:
+		c.w("NOT ")
+		return c.expr(a, typ, &e.Operands[0])
+	}
+	join := " AND "
+	if e.Op == ward.FilterOr {
+		join = " OR "
+	}
+	c.w("(")
+	for i := range e.Operands {
+		if i > 0 {
+			c.w(join)
+		}
+		if err := c.expr(a, typ, &e.Operands[i]); err != nil {
+			return err
+		}
+	}
+	c.w(")")
+	return nil
 }
 
 var indexTable = map[string]string{
