@@ -12,6 +12,7 @@ import (
 	"github.com/graphql-go/graphql/language/ast"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/search"
 )
@@ -66,9 +67,17 @@ func New(store ward.ResourceStore, logger *slog.Logger) *Handler {
 
 // request body of $graphql.
 type body struct {
-	Query         string         `json:"query"`
-	OperationName string         `json:"operationName"`
-	Variables     map[string]any `json:"variables"`
+	Query         string
+	OperationName string
+	Variables     map[string]any
+}
+
+// postBody is a POST's JSON, its variables kept as bytes until checkVariables
+// has seen them.
+type postBody struct {
+	Query         string          `json:"query"`
+	OperationName string          `json:"operationName"`
+	Variables     json.RawMessage `json:"variables"`
 }
 
 // ServeHTTP answers 200 {"data": …, "errors": […]} once the query is valid;
@@ -140,25 +149,54 @@ func readRequest(r *http.Request) (*body, error) {
 	if r.Method == http.MethodGet {
 		q := r.URL.Query()
 		b.Query, b.OperationName = q.Get("query"), q.Get("operationName")
-		if v := q.Get("variables"); v != "" {
-			if err := json.Unmarshal([]byte(v), &b.Variables); err != nil {
-				return nil, ward.Errorf(ward.EINVALID, "Invalid variables: %s", err)
-			}
+		vars, err := decodeVariables([]byte(q.Get("variables")))
+		if err != nil {
+			return nil, err
 		}
+		b.Variables = vars
 	} else {
 		data, err := io.ReadAll(r.Body)
 		if err != nil {
 			return nil, ward.Errorf(ward.ETOOLARGE, "Request body too large")
 		}
-		if err := json.Unmarshal(data, &b); err != nil {
+		var p postBody
+		if err := json.Unmarshal(data, &p); err != nil {
 			return nil, ward.Errorf(ward.EINVALID, "Invalid JSON: %s", err)
 		}
+		vars, err := decodeVariables(p.Variables)
+		if err != nil {
+			return nil, err
+		}
+		b = body{Query: p.Query, OperationName: p.OperationName, Variables: vars}
 	}
 	wardhttp.NoteQuery(r.Context(), b.Query)
 	if b.Query == "" {
 		return nil, ward.Errorf(ward.EINVALID, "Must provide query.")
 	}
 	return &b, nil
+}
+
+// decodeVariables decodes a request's variables after checking their
+// shape with a resource's limits (fhir.CheckShapeJSON): a mutation's
+// resource arrives there, and graphql-go coerces every value of it against
+// the input types before any resolver sees it (a Patient with 100,000
+// names took 4.5 s to refuse), so sizes the store would refuse are refused
+// from the bytes.
+func decodeVariables(data []byte) (map[string]any, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	if !json.Valid(data) {
+		return nil, ward.Errorf(ward.EINVALID, "Invalid variables: not valid JSON")
+	}
+	if err := fhir.CheckShapeJSON(data, "variables"); err != nil {
+		return nil, err
+	}
+	var vars map[string]any
+	if err := json.Unmarshal(data, &vars); err != nil {
+		return nil, ward.Errorf(ward.EINVALID, "Invalid variables: %s", err)
+	}
+	return vars, nil
 }
 
 func gqlMessage(err error) string {

@@ -168,3 +168,60 @@ func TestBlockStringEscape(t *testing.T) {
 	check(t, w, r.body, "data.PatientList.#=0", r.raw)
 	check(t, w, r.body, "data.b.ids=alice arthur", r.raw)
 }
+
+// TestOversizedVariables: a mutation's resource in variables is held to
+// the store's shape limits before graphql-go coerces it (a Patient with
+// 100,000 names took 4.5 s to refuse): a quick 400 OperationOutcome naming
+// the array, by POST and by GET, and nothing is written.
+func TestOversizedVariables(t *testing.T) {
+	names := make([]any, 100_000)
+	for i := range names {
+		names[i] = map[string]any{"family": fmt.Sprint("N", i)}
+	}
+	nested := map[string]any{"resourceType": "Patient"}
+	for cur, i := nested, 0; i < 200; i++ {
+		next := map[string]any{"url": "http://example.com/x"}
+		cur["extension"] = []any{next}
+		cur = next
+	}
+	cases := []struct {
+		name string
+		vars map[string]any
+		want string
+	}{
+		{"a Patient with 100,000 names", map[string]any{"res": map[string]any{"resourceType": "Patient", "name": names}}, "Too many items in array (at most 10000) (variables.res.name)"},
+		{"a resource nested 400 levels", map[string]any{"res": nested}, "Too deeply nested"},
+	}
+	const create = `mutation Create($res: PatientCreate!) { PatientCreate(res: $res) { id } }`
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		for _, c := range cases {
+			vars, _ := json.Marshal(c.vars)
+			body, _ := json.Marshal(map[string]any{"query": create, "variables": json.RawMessage(vars)})
+			for _, method := range []string{http.MethodPost, http.MethodGet} {
+				t.Run(c.name+" "+method, func(t *testing.T) {
+					var req *http.Request
+					if method == http.MethodPost {
+						req = httptest.NewRequest(method, "/fhir/R4/$graphql", strings.NewReader(string(body)))
+					} else {
+						v := url.Values{"query": {`{ PatientList { id } }`}, "variables": {string(vars)}}
+						req = httptest.NewRequest(method, "/fhir/R4/$graphql?"+v.Encode(), nil)
+					}
+					req = req.WithContext(ward.NewContextWithPrincipal(req.Context(), w.callers["clinician"]))
+					rec := httptest.NewRecorder()
+					start := time.Now()
+					w.h.ServeHTTP(rec, req)
+					if took := time.Since(start); took > time.Second {
+						t.Errorf("answered after %s", took)
+					}
+					if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"OperationOutcome"`) || !strings.Contains(rec.Body.String(), c.want) {
+						t.Fatalf("%d %.300s, want a 400 OperationOutcome with %q", rec.Code, rec.Body, c.want)
+					}
+				})
+			}
+		}
+		if r := w.query(t, "clinician", `{ PatientList(name: "N99999") { id } }`, nil); r.status != 200 || strings.Contains(r.raw, `"id"`) {
+			t.Errorf("after the refusals: %d %s", r.status, r.raw)
+		}
+	})
+}
