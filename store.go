@@ -2,6 +2,7 @@ package ward
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -75,4 +76,30 @@ type SearchResult struct {
 	Total int
 	// HasMore reports that another page exists.
 	HasMore bool
+}
+
+// ProjectBackups makes and restores a project's encrypted backups (the
+// archive of store/archive.go, encrypted with age to the project's backup
+// key); only system principals may call it, on a super admin's behalf.
+type ProjectBackups interface {
+	// BackupProject writes project's backup to w: ENOTFOUND before
+	// anything is written when the project does not exist.
+	BackupProject(ctx context.Context, project string, w io.Writer) error
+	// RestoreProject restores a backup read from r, decrypted with key (an
+	// age identity; "" uses the key this server holds), under its own
+	// project id, or as a copy under asProject. EINVALID for what is not
+	// an intact backup the key opens, ECONFLICT when the project exists;
+	// nothing is written then.
+	RestoreProject(ctx context.Context, r io.Reader, key, asProject string) (*ProjectRestore, error)
+}
+
+// ProjectRestore is what a restore did.
+type ProjectRestore struct {
+	// Project is the restored project; From the project the backup was
+	// made of (the same, unless restored as a copy).
+	Project      string `json:"project"`
+	From         string `json:"from"`
+	Resources    int64  `json:"resources"`
+	Versions     int64  `json:"versions"`
+	AuditRecords int64  `json:"auditRecords"`
 }

@@ -92,10 +92,11 @@ func New(st ward.ResourceStore, cfg Config) *Service {
 // Handler serves the identity endpoints. Mount it next to the FHIR API.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	s.mountTokens(mux) // tokens.go: /oauth2/token, /oauth2/logout, /oauth2/userinfo, /auth/me, /.well-known/*
-	s.mountLogin(mux)  // login.go: /auth/method, /auth/login, /auth/profile, /auth/scope, /oauth2/authorize, registration
-	s.mountAdmin(mux)  // admin.go: /admin/projects/...
-	s.mountMFA(mux)    // mfa.go: /auth/mfa/...
+	s.mountTokens(mux)  // tokens.go: /oauth2/token, /oauth2/logout, /oauth2/userinfo, /auth/me, /.well-known/*
+	s.mountLogin(mux)   // login.go: /auth/method, /auth/login, /auth/profile, /auth/scope, /oauth2/authorize, registration
+	s.mountAdmin(mux)   // admin.go: /admin/projects/...
+	s.mountBackups(mux) // backup.go: /admin/projects/{id}/backup, /admin/projects/restore
+	s.mountMFA(mux)     // mfa.go: /auth/mfa/...
 	return mux
 }
 

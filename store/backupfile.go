@@ -3,11 +3,14 @@ package store
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"filippo.io/age"
+
+	"github.com/wardhealth/ward"
 )
 
 // A project backup as a file or an HTTP body (`ward project export`, GET
@@ -24,6 +27,9 @@ const backupHeader = "ward-project-backup/1 project="
 // principals only).
 func (s *Store) WriteProjectBackup(ctx context.Context, project string, w io.Writer) (*ArchiveManifest, error) {
 	if err := systemOnly(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.projectExists(ctx, project); err != nil {
 		return nil, err
 	}
 	key, err := s.ProjectBackupKey(ctx, project)
@@ -70,4 +76,48 @@ func (s *Store) RestoreProjectBackup(ctx context.Context, r io.Reader, identitie
 		return nil, fmt.Errorf("%w: cannot decrypt the backup of project %s: %v", ErrArchive, project, err)
 	}
 	return s.ImportProject(ctx, plain, opts)
+}
+
+// projectExists is ENOTFOUND unless project holds a resource here.
+func (s *Store) projectExists(ctx context.Context, project string) error {
+	var n int
+	err := s.reader.QueryRowContext(ctx, s.dialect.Rebind(`SELECT COUNT(*) FROM resources WHERE project_id = ? AND resource_type = 'Project' AND id = ? AND deleted = 0`), project, project).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound()
+	}
+	return nil
+}
+
+// BackupProject implements ward.ProjectBackups.
+func (s *Store) BackupProject(ctx context.Context, project string, w io.Writer) error {
+	_, err := s.WriteProjectBackup(ctx, project, w)
+	return err
+}
+
+// RestoreProject implements ward.ProjectBackups.
+func (s *Store) RestoreProject(ctx context.Context, r io.Reader, key, asProject string) (*ward.ProjectRestore, error) {
+	var ids []age.Identity
+	if key != "" {
+		var err error
+		if ids, err = age.ParseIdentities(strings.NewReader(key)); err != nil {
+			return nil, ward.Errorf(ward.EINVALID, "the backup key is not an age identity")
+		}
+	}
+	res, err := s.RestoreProjectBackup(ctx, r, ids, ImportOptions{AsProject: asProject})
+	if errors.Is(err, ErrArchive) {
+		return nil, ward.Errorf(ward.EINVALID, "%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := res.Manifest
+	out := &ward.ProjectRestore{Project: res.Project, From: m.ProjectID, Resources: res.Resources,
+		Versions: m.Files["resource_history.ndjson"].Rows}
+	if res.Project == m.ProjectID {
+		out.AuditRecords = m.Files["audit_chain.ndjson"].Rows
+	}
+	return out, nil
 }
