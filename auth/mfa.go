@@ -149,7 +149,7 @@ func (s *Service) readMfaUser(ctx context.Context, id string) (*mfaUser, error) 
 		if ward.ErrorCode(err) == ward.EINTERNAL {
 			return nil, err
 		}
-		return nil, badRequest("login", "User not found")
+		return nil, mfaRefusal("User not found")
 	}
 	return mfaUserOf(res, raw), nil
 }
@@ -274,6 +274,10 @@ func (s *Service) checkCode(ctx context.Context, r *http.Request, u *mfaUser, co
 	}
 	return wrong
 }
+
+// mfaRefusal is a 400 with Medplum's text and, as Medplum's, no
+// expression (only its request validation names a field).
+func mfaRefusal(text string) error { return &ward.Error{Code: ward.EINVALID, Message: text} }
 
 // mfaDue is what a login owes before it may have a code.
 type mfaDue int
@@ -445,22 +449,22 @@ func (s *Service) handleMfaEnroll(w http.ResponseWriter, r *http.Request) {
 func (s *Service) enroll(ctx context.Context, r *http.Request, u *mfaUser, code, wrongText string) error {
 	switch {
 	case u.enrolled:
-		return badRequest("token", "Already enrolled")
+		return mfaRefusal("Already enrolled")
 	case u.secret == "":
-		return badRequest("token", "Secret not found")
+		return mfaRefusal("Secret not found")
 	case code == "":
 		return badRequest("token", "Missing token")
 	}
-	if err := s.checkCode(ctx, r, u, code, badRequest("token", wrongText)); err != nil {
+	if err := s.checkCode(ctx, r, u, code, mfaRefusal(wrongText)); err != nil {
 		return err
 	}
 	_, err := s.updateUser(ctx, u.id, func(cur *mfaUser) error {
 		if cur.enrolled {
-			return badRequest("token", "Already enrolled")
+			return mfaRefusal("Already enrolled")
 		}
 		if cur.secret != u.secret {
 			// The secret changed under the code (disabled meanwhile).
-			return badRequest("token", wrongText)
+			return mfaRefusal(wrongText)
 		}
 		cur.raw["mfaEnrolled"] = true
 		return nil
@@ -492,18 +496,18 @@ func (s *Service) handleMfaDisable(w http.ResponseWriter, r *http.Request) {
 func (s *Service) disable(ctx context.Context, r *http.Request, u *mfaUser, code string) error {
 	switch {
 	case u.secret == "":
-		return badRequest("token", "Secret not found")
+		return mfaRefusal("Secret not found")
 	case !u.enrolled:
-		return badRequest("token", "User not enrolled in MFA")
+		return mfaRefusal("User not enrolled in MFA")
 	case code == "":
 		return badRequest("token", "Missing token")
 	}
-	if err := s.checkCode(ctx, r, u, code, badRequest("token", "Invalid token")); err != nil {
+	if err := s.checkCode(ctx, r, u, code, mfaRefusal("Invalid token")); err != nil {
 		return err
 	}
 	_, err := s.updateUser(ctx, u.id, func(cur *mfaUser) error {
 		if !cur.enrolled || cur.secret != u.secret {
-			return badRequest("token", "User not enrolled in MFA")
+			return mfaRefusal("User not enrolled in MFA")
 		}
 		cur.raw["mfaEnrolled"] = false
 		cur.raw["mfaSecret"] = newMfaSecret()
@@ -529,11 +533,11 @@ func (s *Service) pendingMfaLogin(ctx context.Context, req mfaTokenRequest) (*Lo
 		return nil, nil, err
 	}
 	if login.MfaVerified {
-		return nil, nil, badRequest("login", "Login already verified")
+		return nil, nil, mfaRefusal("Login already verified")
 	}
 	userID := refID(login.User, "User")
 	if userID == "" {
-		return nil, nil, badRequest("login", "User not enrolled in MFA")
+		return nil, nil, mfaRefusal("User not enrolled in MFA")
 	}
 	u, err := s.readMfaUser(ctx, userID)
 	if err != nil {
@@ -563,10 +567,10 @@ func (s *Service) handleMfaVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	login, u, err := s.pendingMfaLogin(ctx, req)
 	if err == nil && (!u.enrolled || u.secret == "") {
-		err = badRequest("login", "User not enrolled in MFA")
+		err = mfaRefusal("User not enrolled in MFA")
 	}
 	if err == nil {
-		err = s.checkCode(ctx, r, u, req.Token, badRequest("token", "Invalid MFA token"))
+		err = s.checkCode(ctx, r, u, req.Token, mfaRefusal("Invalid MFA token"))
 	}
 	if err == nil {
 		login, err = s.markVerified(ctx, login)
