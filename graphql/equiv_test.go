@@ -39,7 +39,10 @@ var (
 // equivalent REST requests give the same caller — over HTTP, through the
 // same server: a list equals the REST search, a resolved reference is
 // non-null exactly when REST reads it, and a reverse lookup equals the
-// REST search with the reference parameter.
+// REST search with the reference parameter. Every resource shown, listed
+// or resolved, shows what the output gate lets it show, alike both ways:
+// the restricted member's hidden birthDate never, meta.project, author and
+// compartment only with "X-Medplum: extended" (a third of the queries).
 //
 // Run long: go test ./graphql -run PolicyEquivalence -graphql.n=5000 -graphql.seed=7
 func TestPolicyEquivalence(t *testing.T) {
@@ -65,7 +68,8 @@ func TestPolicyEquivalence(t *testing.T) {
 		}
 		// A run that never listed, resolved, hid or reverse-looked-up
 		// anything would prove nothing.
-		if *equivN >= 50 && (total["ids"] == 0 || total["resolved"] == 0 || total["hidden"] == 0 || total["reverse ids"] == 0) {
+		if *equivN >= 50 && (total["ids"] == 0 || total["resolved"] == 0 || total["hidden"] == 0 || total["reverse ids"] == 0 ||
+			total["shown"] == 0 || total["shown extended"] == 0) {
 			t.Errorf("the random queries exercised too little: %v", total)
 		}
 	})
@@ -164,6 +168,7 @@ type equivQuery struct {
 	reverse   url.Values // Patient: ObservationList(_reference: subject, …); nil: none
 	orgNested bool       // Patient: managingOrganization { resource { … on Organization { id } } }
 	conn      bool       // <Type>Connection { count edges { resource { … } } } instead of <Type>List
+	extended  bool       // both ways with "X-Medplum: extended"
 }
 
 func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
@@ -220,6 +225,7 @@ func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
 	}
 	count(q.args)
 	q.conn = rng.IntN(4) == 0
+	q.extended = rng.IntN(3) == 0
 	return q
 }
 
@@ -239,12 +245,12 @@ func literal(v url.Values) string {
 }
 
 func (q equivQuery) graphql() string {
-	sel := "id"
+	sel := "id " + gateSelection(q.typ)
 	if q.nestRef {
-		sel += " subject { reference resource { ... on Patient { id } } }"
+		sel += " subject { reference resource { ... on Patient { id " + gateSelection("Patient") + " } } }"
 	}
 	if q.orgNested {
-		sel += " managingOrganization { reference resource { ... on Organization { id } } }"
+		sel += " managingOrganization { reference resource { ... on Organization { id " + gateSelection("Organization") + " } } }"
 	}
 	if q.reverse != nil {
 		args := literal(q.reverse)
@@ -267,7 +273,7 @@ func (q equivQuery) graphql() string {
 func (e *equivWorld) compare(t *testing.T, caller string, q equivQuery) string {
 	t.Helper()
 	gq := q.graphql()
-	status, body := e.do(t, caller, "POST", "/fhir/R4/$graphql", mustJSON(map[string]any{"query": gq}))
+	status, body := e.do(t, caller, q.extended, "POST", "/fhir/R4/$graphql", mustJSON(map[string]any{"query": gq}))
 	if status != 200 {
 		return fmt.Sprintf("%s: GraphQL %d %v", gq, status, body)
 	}
@@ -285,7 +291,7 @@ func (e *equivWorld) compare(t *testing.T, caller string, q equivQuery) string {
 			list = append(list, e.(map[string]any)["resource"])
 		}
 	}
-	restStatus, bundle := e.do(t, caller, "GET", "/fhir/R4/"+q.typ+"?"+restQuery, "")
+	restStatus, bundle := e.do(t, caller, q.extended, "GET", "/fhir/R4/"+q.typ+"?"+restQuery, "")
 	if restStatus != 200 {
 		if isList || body["errors"] == nil {
 			return fmt.Sprintf("%s: REST %d but GraphQL answered %v", gq, restStatus, body)
@@ -305,11 +311,77 @@ func (e *equivWorld) compare(t *testing.T, caller string, q equivQuery) string {
 		}
 		e.stats["connections"]++
 	}
-	for _, item := range list {
+	restMatches := bundleMatches(bundle)
+	for i, item := range list {
 		m := item.(map[string]any)
+		if msg := e.compareShown(caller, gq, q, q.typ, m, restMatches[i]); msg != "" {
+			return msg
+		}
 		if msg := e.compareNested(t, caller, gq, q, m); msg != "" {
 			return msg
 		}
+	}
+	return ""
+}
+
+// gateSelection selects what the output gate decides for a resource of
+// typ: the restricted member's hidden field (Patient.birthDate), a plain
+// field, and the meta members shown in extended mode only.
+func gateSelection(typ string) string {
+	return gateFields[typ] + " meta { versionId project author { reference } compartment { reference } }"
+}
+
+var gateFields = map[string]string{"Patient": "birthDate gender", "Observation": "status", "Organization": "name"}
+
+// shown is what a resource of typ shows of gateSelection, canonically
+// (absent and null alike), from a GraphQL answer or a REST resource.
+func shown(typ string, res map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, f := range strings.Fields(gateFields[typ]) {
+		if v := res[f]; v != nil {
+			out[f] = v
+		}
+	}
+	meta, _ := res["meta"].(map[string]any)
+	for _, k := range []string{"versionId", "project"} {
+		if v := meta[k]; v != nil {
+			out["meta."+k] = v
+		}
+	}
+	if a, _ := meta["author"].(map[string]any); a["reference"] != nil {
+		out["meta.author"] = a["reference"]
+	}
+	if cs, _ := meta["compartment"].([]any); len(cs) > 0 {
+		var refs []string
+		for _, c := range cs {
+			refs = append(refs, fmt.Sprint(c.(map[string]any)["reference"]))
+		}
+		slices.Sort(refs)
+		out["meta.compartment"] = refs
+	}
+	return out
+}
+
+// compareShown checks that the output gate shows a resource alike both
+// ways — hidden fields and meta members — and that what it shows keeps
+// its rules: no birthDate for the restricted member (its policy hides it),
+// meta.project, author and compartment only in extended mode.
+func (e *equivWorld) compareShown(caller, gq string, q equivQuery, typ string, gqlRes, restRes map[string]any) string {
+	got, want := shown(typ, gqlRes), shown(typ, restRes)
+	if mustJSON(got) != mustJSON(want) {
+		return fmt.Sprintf("%s (extended=%v): GraphQL shows %s %v, REST %v", gq, q.extended, typ, got, want)
+	}
+	if _, ok := got["birthDate"]; ok && caller == "restricted" {
+		return fmt.Sprintf("%s: the restricted member sees the hidden birthDate: %v", gq, got)
+	}
+	for _, k := range []string{"meta.project", "meta.author", "meta.compartment"} {
+		if _, ok := got[k]; ok != q.extended {
+			return fmt.Sprintf("%s: %s shown = %v with extended=%v: %v", gq, k, ok, q.extended, got)
+		}
+	}
+	e.stats["shown"]++
+	if q.extended {
+		e.stats["shown extended"]++
 	}
 	return ""
 }
@@ -322,11 +394,14 @@ func (e *equivWorld) compareNested(t *testing.T, caller, gq string, q equivQuery
 		}
 		target, _ := ref["reference"].(string)
 		res, _ := ref["resource"].(map[string]any)
-		status, _ := e.do(t, caller, "GET", "/fhir/R4/"+target, "")
+		status, read := e.do(t, caller, q.extended, "GET", "/fhir/R4/"+target, "")
 		if (status == 200) != (res != nil) {
 			return fmt.Sprintf("%s: %s.%s resolved %v, REST read %s answered %d", gq, m["id"], field, res != nil, target, status)
 		}
 		if res != nil {
+			if msg := e.compareShown(caller, gq, q, strings.Split(target, "/")[0], res, read); msg != "" {
+				return msg
+			}
 			e.stats["resolved"]++
 		} else {
 			e.stats["hidden"]++
@@ -338,7 +413,7 @@ func (e *equivWorld) compareNested(t *testing.T, caller, gq string, q equivQuery
 			v[k] = vs
 		}
 		v.Set("subject", "Patient/"+m["id"].(string))
-		status, bundle := e.do(t, caller, "GET", "/fhir/R4/Observation?"+v.Encode(), "")
+		status, bundle := e.do(t, caller, q.extended, "GET", "/fhir/R4/Observation?"+v.Encode(), "")
 		list, isList := m["ObservationList"].([]any)
 		if status != 200 {
 			if isList {
@@ -354,10 +429,13 @@ func (e *equivWorld) compareNested(t *testing.T, caller, gq string, q equivQuery
 	return ""
 }
 
-func (e *equivWorld) do(t *testing.T, caller, method, path, body string) (int, map[string]any) {
+func (e *equivWorld) do(t *testing.T, caller string, extended bool, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(context.Background(), method, e.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("X-Test-Caller", caller)
+	if extended {
+		req.Header.Set("X-Medplum", "extended")
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
@@ -380,6 +458,15 @@ func idsOf(list []any) []string {
 
 func bundleIDs(bundle map[string]any) []string {
 	out := []string{}
+	for _, res := range bundleMatches(bundle) {
+		out = append(out, fmt.Sprint(res["id"]))
+	}
+	return out
+}
+
+// bundleMatches is the resources of a search bundle's matches, in order.
+func bundleMatches(bundle map[string]any) []map[string]any {
+	var out []map[string]any
 	entries, _ := bundle["entry"].([]any)
 	for _, e := range entries {
 		m, _ := e.(map[string]any)
@@ -387,7 +474,7 @@ func bundleIDs(bundle map[string]any) []string {
 			continue
 		}
 		res, _ := m["resource"].(map[string]any)
-		out = append(out, fmt.Sprint(res["id"]))
+		out = append(out, res)
 	}
 	return out
 }
