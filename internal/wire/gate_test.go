@@ -13,7 +13,7 @@ import (
 
 // TestOneOutputGate asks the same question through every surface — REST
 // read, vread, history, search, _include, a batch GET, $everything,
-// $graphql and /auth/me — as a super admin, a project admin and a
+// $graphql, a bulk $export file and /auth/me — as a super admin, a project admin and a
 // clinician whose policy hides telecom, each with and without
 // "X-Medplum: extended", and compares the answers: one gate decides what
 // each caller sees. Secrets (a User's passwordHash and mfaSecret, a
@@ -65,6 +65,14 @@ func TestOneOutputGate(t *testing.T) {
 
 		t.Run("secrets", func(t *testing.T) {
 			super := w.as(t, "super")
+			manifest, _ := exportAndWait(t, super, "$export?_type=User,JsonWebKey,Login")
+			if len(exported(t, super, manifest, "User")) == 0 {
+				t.Errorf("the super admin's export holds no User: %v", manifest)
+			}
+			var files []reply
+			for _, o := range list(manifest, "output") {
+				files = append(files, super.do("GET", field(o, "url").(string), ""))
+			}
 			me := super.mustGet("/auth/me")
 			userID, _ := field(me.body, "user", "id").(string)
 			if userID == "" {
@@ -88,7 +96,7 @@ func TestOneOutputGate(t *testing.T) {
 			if total := len(list(keys.body, "entry")); total == 0 {
 				t.Fatalf("the super admin reads no JsonWebKey: %s", keys.raw)
 			}
-			for _, r := range surfaces {
+			for _, r := range append(surfaces, files...) {
 				for _, secret := range []string{`"passwordHash":"`, `"mfaSecret":"`, `"d":"`, `"p":"`, `"q":"`, `"qi":"`, `"refreshSecret":"`, "$2a$"} {
 					if strings.Contains(string(r.raw), secret) {
 						t.Errorf("a super admin was shown %s: %.400s", secret, r.raw)
@@ -139,6 +147,12 @@ func patientSurfaces(t *testing.T, w *msoWorld, caller string, extended bool) ma
 		"$everything":  byEntry(c.mustGet(ref+"/$everything", h...), ""),
 		"_search POST": byEntry(c.do("POST", "Patient/_search", "", append([]string{"Content-Type", "application/x-www-form-urlencoded"}, h...)...), "match"),
 	}
+	// An export file holds what a search shows outside extended mode (a
+	// super admin's export is of its own project, which pat-n is not in).
+	if !extended && caller != "super" {
+		manifest, _ := exportAndWait(t, c, "Patient/$export?_type=Patient")
+		out["$export"] = exportedResource(t, c, manifest, "Patient", id)
+	}
 	canon := map[string]string{}
 	for k, v := range out {
 		b, _ := json.Marshal(v)
@@ -162,4 +176,25 @@ func graphqlPatient(t *testing.T, w *msoWorld, caller string, extended bool) map
 		t.Fatalf("%s $graphql: %d %s", caller, r.status, r.raw)
 	}
 	return p
+}
+
+// exportedResource is the resource typ/id in the manifest's file of typ,
+// downloaded as c.
+func exportedResource(t *testing.T, c fhirClient, manifest map[string]any, typ, id string) any {
+	t.Helper()
+	for _, o := range list(manifest, "output") {
+		if field(o, "type") != typ {
+			continue
+		}
+		r := c.do("GET", field(o, "url").(string), "")
+		for _, line := range strings.Split(strings.TrimSpace(string(r.raw)), "\n") {
+			var res map[string]any
+			if err := json.Unmarshal([]byte(line), &res); err == nil && res["id"] == id {
+				return res
+			}
+		}
+		t.Fatalf("%s/%s is not in the export file: %d %.300s", typ, id, r.status, r.raw)
+	}
+	t.Fatalf("no %s file in the export: %v", typ, manifest)
+	return nil
 }
