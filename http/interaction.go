@@ -3,10 +3,12 @@ package wardhttp
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/url"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fhir"
 	"github.com/wardhealth/ward/internal/rawjson"
 )
 
@@ -114,6 +116,15 @@ func (s *Server) conditionalUpdate(ctx context.Context, tx ward.ResourceTx, typ,
 
 // patch applies a JSON Patch to the current version of typ/id.
 func (s *Server) patch(ctx context.Context, tx ward.ResourceTx, typ, id string, patchJSON []byte, ifMatch string) (*result, error) {
+	// The patch's values are held to a resource's shape limits from its
+	// bytes: decoding and applying a patch of 100,000 names took 1.3–2 s
+	// only for its result to be refused.
+	if !json.Valid(patchJSON) {
+		return nil, invalidf("Invalid JSON Patch: not valid JSON")
+	}
+	if err := fhir.CheckShapeJSON(patchJSON, "Patch"); err != nil {
+		return nil, prefixError(err, "Invalid JSON Patch")
+	}
 	patch, err := jsonpatch.DecodePatch(patchJSON)
 	if err != nil {
 		return nil, invalidf("Invalid JSON Patch: %v", err)
