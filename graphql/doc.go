@@ -32,7 +32,9 @@
 //
 // Limits: before parsing, a query over 1 MB or 20,000 tokens, or nesting
 // {, [ and ( more than 64 deep, is a 400 (a loop over the tokens; graphql-go's
-// parser would recurse once per level). After parsing, a duplicate, unknown,
+// parser would recurse once per level), and so are variables over a
+// resource's shape limits (fhir.CheckShapeJSON: graphql-go coerces every
+// value of a mutation's resource before a resolver sees it). After parsing, a duplicate, unknown,
 // cyclic or unused fragment is a 400 (an iterative walk). Then, before
 // validation, a query deeper than MaxDepth (12, as Medplum), with more than
 // 2,000 selections (fields, fragment spreads and inline fragments, a
