@@ -44,14 +44,24 @@ type capOperation struct {
 // client reading /metadata finds them.
 func typeOperations(typ string) []capOperation {
 	ops := []capOperation{{"set-accounts", "https://medplum.com/fhir/OperationDefinition/set-accounts"},
-		{"expunge", "https://medplum.com/fhir/OperationDefinition/expunge"}}
+		{"expunge", "https://medplum.com/fhir/OperationDefinition/expunge"},
+		{"csv", "https://medplum.com/fhir/OperationDefinition/csv"}}
 	switch typ {
 	case "Patient":
-		ops = append(ops, capOperation{"everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
+		ops = append(ops, capOperation{"everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+			capOperation{"summary", "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"})
 	case "ValueSet":
 		ops = append(ops, capOperation{"expand", "http://hl7.org/fhir/OperationDefinition/ValueSet-expand"})
 	}
 	return ops
+}
+
+// typeDocumentation says what a type does not offer that Medplum does.
+func typeDocumentation(typ string) string {
+	if typ == "Patient" {
+		return "Patient/{id}/$ccda-export (C-CDA) is not supported yet; $everything and $summary (IPS) are."
+	}
+	return ""
 }
 
 func systemOperations() []capOperation {
@@ -60,6 +70,7 @@ func systemOperations() []capOperation {
 
 type capResource struct {
 	Type              string          `json:"type"`
+	Documentation     string          `json:"documentation,omitempty"`
 	Interaction       []capCode       `json:"interaction"`
 	Versioning        string          `json:"versioning"`
 	ReadHistory       bool            `json:"readHistory"`
@@ -116,6 +127,7 @@ func buildCapabilityStatement(types []string, params func(string) []SearchParam)
 			ConditionalDelete: "single",
 			SearchRevInclude:  revIncludes[t],
 			Operation:         typeOperations(t),
+			Documentation:     typeDocumentation(t),
 		}
 		for _, p := range params(t) {
 			res.SearchParam = append(res.SearchParam, capSearchParm{Name: p.Code, Type: p.Type, Documentation: p.Documentation})

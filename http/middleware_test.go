@@ -207,6 +207,8 @@ func TestMetadata(t *testing.T) {
 		{resources["Patient"], "set-accounts"},
 		{resources["Observation"], "set-accounts"},
 		{resources["Patient"], "expunge"},
+		{resources["Patient"], "summary"},
+		{resources["Observation"], "csv"},
 	} {
 		found := false
 		ops, _ := path(c.at, "operation").([]any)
@@ -217,7 +219,10 @@ func TestMetadata(t *testing.T) {
 			t.Errorf("operation %s not listed: %v", c.want, ops)
 		}
 	}
-	if ops, _ := path(resources["Observation"], "operation").([]any); len(ops) != 2 {
+	if ops, _ := path(resources["Observation"], "operation").([]any); len(ops) != 3 {
 		t.Errorf("Observation lists operations it does not serve: %v", ops)
+	}
+	if doc, _ := path(resources["Patient"], "documentation").(string); !strings.Contains(doc, "$ccda-export") {
+		t.Errorf("Patient does not say $ccda-export is missing: %q", doc)
 	}
 }

@@ -16,9 +16,11 @@ import (
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/console"
+	"github.com/wardhealth/ward/csvexport"
 	"github.com/wardhealth/ward/fhir"
 	"github.com/wardhealth/ward/graphql"
 	wardhttp "github.com/wardhealth/ward/http"
+	"github.com/wardhealth/ward/ips"
 	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/postgres"
@@ -93,6 +95,8 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 	operations = append(operations, wardhttp.Route{Pattern: "POST /fhir/R4/$graphql", Handler: gq}, wardhttp.Route{Pattern: "GET /fhir/R4/$graphql", Handler: gq})
 	operations = append(operations, terminology.Routes(s)...)
 	operations = append(operations, wardhttp.AuditVerifyRoute(s))
+	operations = append(operations, csvexport.Route(s, search.Parse))
+	operations = append(operations, ips.Routes(s)...)
 	// console serves the built-in web console for the GET requests no API
 	// route matches.
 	console := console.Handler()
