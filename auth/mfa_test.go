@@ -511,3 +511,44 @@ func TestMfaAudit(t *testing.T) {
 		}
 	})
 }
+
+// TestMfaCookieReLogin: the client cookie of a sign-in made before MFA was
+// turned on no longer signs in silently; that of a sign-in that passed its
+// code does.
+func TestMfaCookieReLogin(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		w := newMfaWorld(t, st)
+		client := w.client(t, w.a, NewClient{Name: "Alpha App", RedirectURIs: []string{testRedirect}})
+		// signIn signs alice in through the client (with the MFA step
+		// when secret is set) and returns the cookie and the tokens.
+		signIn := func(t *testing.T, secret string) (*http.Cookie, map[string]any) {
+			t.Helper()
+			resp := w.post(t, "/auth/login", map[string]any{"email": "alice@example.com", "password": testPassword, "clientId": client.ID,
+				"scope": "openid", "codeChallenge": w.verifier, "codeChallengeMethod": "plain"})
+			out := decodeMap(t, resp)
+			if secret != "" {
+				if resp.Header().Get("Set-Cookie") != "" {
+					t.Fatal("cookie before the MFA step")
+				}
+				resp = w.post(t, "/auth/mfa/verify", map[string]any{"login": out["login"], "token": w.code(t, secret, 0)})
+				out = decodeMap(t, resp)
+			}
+			cookie := findCookie(resp, "medplum-"+client.ID)
+			status, tok := w.exchange(t, stringOf(out["code"]))
+			if cookie == nil || status != 200 {
+				t.Fatalf("sign-in: cookie %v, token %d %v", cookie, status, tok)
+			}
+			return cookie, tok
+		}
+		before, tok := signIn(t, "")
+		secret := w.enroll(t, "Bearer "+tok["access_token"].(string))
+		if u := location(t, w.authorize(t, authorizeQuery(client.ID, nil), before)); u.Path != "/oauth" {
+			t.Fatalf("the cookie of a sign-in without a code signed in silently: %s", u)
+		}
+		after, _ := signIn(t, secret)
+		u := location(t, w.authorize(t, authorizeQuery(client.ID, nil), after))
+		if u.Scheme+"://"+u.Host+u.Path != testRedirect || !codePattern.MatchString(u.Query().Get("code")) {
+			t.Fatalf("the cookie of a verified sign-in: redirected to %s", u)
+		}
+	})
+}
