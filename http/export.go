@@ -222,7 +222,10 @@ func (s *Server) runExport(ctx, jobCtx context.Context, files exportFiles, job, 
 			return true, nil
 		}
 		j["status"] = "completed"
-		j["output"] = exportOutput(output)
+		delete(j, "output")
+		if len(output) > 0 { // an empty parameter list is invalid: the job would never end
+			j["output"] = exportOutput(output)
+		}
 		return true, nil
 	})
 	if err != nil {

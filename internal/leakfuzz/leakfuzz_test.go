@@ -20,7 +20,8 @@ var (
 )
 
 // TestLeakFuzz builds a random world, sends random requests as random
-// callers and fails on any difference from the model.
+// callers and fails on any difference from the model; then every caller
+// exports each clinical type (checkExports).
 func TestLeakFuzz(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		n := *nFlag
@@ -36,6 +37,7 @@ func TestLeakFuzz(t *testing.T) {
 			f.randomStep()
 		}
 		f.checkState()
+		f.checkExports()
 		f.checkAuditTrail()
 		f.logStats(t)
 		f.fail(t, n)

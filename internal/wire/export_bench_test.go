@@ -76,7 +76,7 @@ func BenchmarkBulkExport(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			for range b.N {
-				manifest, _ := exportAndWait(c.t, c, "$export?_type=Observation")
+				manifest, _ := exportAndWaitFor(c.t, c, "$export?_type=Observation", 30*time.Minute)
 				if got := countLines(b, c, manifest["output"].([]any)[0].(map[string]any)["url"].(string)); got != n {
 					b.Fatalf("exported %d, want %d", got, n)
 				}

@@ -17,12 +17,19 @@ import (
 // exportAndWait kicks off an export as c and polls until the manifest.
 func exportAndWait(t *testing.T, c fhirClient, path string) (map[string]any, string) {
 	t.Helper()
+	return exportAndWaitFor(t, c, path, 30*time.Second)
+}
+
+// exportAndWaitFor is exportAndWait giving the job up to wait (a
+// benchmark's export of a million resources takes minutes).
+func exportAndWaitFor(t *testing.T, c fhirClient, path string, wait time.Duration) (map[string]any, string) {
+	t.Helper()
 	r := c.do("POST", path, "", "Prefer", "respond-async")
 	status := r.header.Get("Content-Location")
 	if r.status != 202 || status == "" {
 		t.Fatalf("kick-off %s: %d %s (Content-Location %q)", path, r.status, r.raw, status)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		r := c.do("GET", status, "")
 		if r.status == 200 {

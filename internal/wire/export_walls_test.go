@@ -142,6 +142,7 @@ func jobOf(status string) string {
 // only what their own searches return. A plain member (no access policy)
 // and a clinician (Patients of one family, AsyncJobs, no Observations)
 // cannot download the owner's export files, though they may read the job;
+// an export that finds nothing ends with an empty manifest;
 // the clinician's own export of everything leaves the Observations out and
 // holds the Patients its search finds; an export naming a type the caller
 // may not search, an unknown type, a malformed _typeFilter or one with an
@@ -190,6 +191,10 @@ func TestBulkExportWithinProject(t *testing.T) {
 		}
 		if got, want := exported(t, clinician, mine, "Patient"), searched(t, clinician, "Patient?_count=1000"); !slices.Equal(got, want) || len(want) != 2 {
 			t.Errorf("the clinician's Patient export = %v, its search = %v (want the 2 Kept)", got, want)
+		}
+
+		if empty, _ := exportAndWait(t, owner, "$export?_type=Patient&_typeFilter=Patient%3Ffamily%3DNobody"); len(manifestURLs(empty)) != 0 {
+			t.Errorf("an export that finds nothing names files: %v", empty)
 		}
 
 		for _, bad := range []struct {
