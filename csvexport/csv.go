@@ -162,9 +162,17 @@ func checkElement(typ, field string, root fhirpath.Node) error {
 // formatted as a cell.
 func Rows(ctx context.Context, columns []Column, resources []*ward.Resource) ([][]string, error) {
 	rows := make([][]string, 0, len(resources))
+	need := members(nil)
+	if len(resources) > 0 {
+		need = readMembers(resources[0].Type, columns)
+	}
 	for _, res := range resources {
+		data, err := need.project(res.Content)
+		if err != nil {
+			return nil, ward.Errorf(ward.EINTERNAL, "read %s: %v", res.Reference(), err)
+		}
 		var content map[string]any
-		dec := json.NewDecoder(bytes.NewReader(res.Content))
+		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
 		if err := dec.Decode(&content); err != nil {
 			return nil, ward.Errorf(ward.EINTERNAL, "decode %s: %v", res.Reference(), err)
