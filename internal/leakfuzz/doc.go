@@ -5,7 +5,9 @@
 // resources, plus a second project as a hard wall — then sends thousands of
 // random requests (read, vread, history, search, create, update, delete,
 // batch) and compares every answer with an independent in-test model of who
-// may see and change what (spec sections 2 and 3).
+// may see and change what (spec sections 2 and 3); at the end every caller
+// bulk-exports each clinical type (the file must hold what the model lets
+// it search, a type it may not search is 403, no one else downloads it).
 //
 // The model (model_test.go) is deliberately plain Go over in-memory
 // resources: it computes accounts and compartments itself and evaluates
