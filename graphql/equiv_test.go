@@ -181,8 +181,16 @@ func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
 			v.Set("_sort", []string{"_id", "-_id", "_lastUpdated"}[rng.IntN(3)])
 		}
 	}
+	code := func() string { return synth.ObservationCodes[rng.IntN(len(synth.ObservationCodes))].Code }
+	patient := func() string { return "Patient/" + e.patients[rng.IntN(len(e.patients))] }
 	obsArgs := func(v url.Values) {
-		switch rng.IntN(4) {
+		switch rng.IntN(5) {
+		case 3: // _filter with or / not: the same rows through both surfaces
+			v.Set("_filter", []string{
+				fmt.Sprintf("code eq %s or code eq %s or value-quantity gt %d", code(), code(), 50+rng.IntN(100)),
+				fmt.Sprintf("not (code eq %s) and (date ge %d-01-01 or value-quantity lt %d)", code(), 2015+rng.IntN(10), 10+rng.IntN(150)),
+				fmt.Sprintf("subject eq %s or subject eq %s or code eq %s", patient(), patient(), code()),
+			}[rng.IntN(3)])
 		case 0:
 			v.Set("code", synth.ObservationCodes[rng.IntN(len(synth.ObservationCodes))].Code)
 		case 1:
@@ -194,7 +202,7 @@ func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
 	switch rng.IntN(3) {
 	case 0:
 		q.typ = "Patient"
-		switch rng.IntN(5) {
+		switch rng.IntN(6) {
 		case 0:
 			q.args.Set("name", strings.ToLower(e.families[rng.IntN(len(e.families))][:3]))
 		case 1:
@@ -203,6 +211,12 @@ func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
 			q.args.Set("birthdate", fmt.Sprintf("lt%d", 1930+rng.IntN(90)))
 		case 3:
 			q.args.Set("_filter", fmt.Sprintf("birthdate ge %d-01-01", 1930+rng.IntN(90)))
+		case 4:
+			q.args.Set("_filter", []string{
+				fmt.Sprintf("gender eq male or birthdate lt %d", 1930+rng.IntN(90)),
+				fmt.Sprintf("not (gender eq female) and (name sw %s or birthdate ge %d)", strings.ToLower(e.families[rng.IntN(len(e.families))][:3]), 1930+rng.IntN(90)),
+				fmt.Sprintf("_has:Observation:subject:code eq %s or not (gender pr true)", code()),
+			}[rng.IntN(3)])
 		}
 		q.orgNested = rng.IntN(2) == 0
 		if rng.IntN(2) == 0 {
@@ -219,8 +233,11 @@ func (e *equivWorld) randomQuery(rng *rand.Rand) equivQuery {
 		q.nestRef = rng.IntN(3) > 0
 	default:
 		q.typ = "Organization"
-		if rng.IntN(2) == 0 {
+		switch rng.IntN(3) {
+		case 0:
 			q.args.Set("name", "clinic")
+		case 1:
+			q.args.Set("_filter", "name eq nobody or not (name sw clinic)")
 		}
 	}
 	count(q.args)

@@ -2,12 +2,16 @@ package store_test
 
 import (
 	"context"
+	"math/rand/v2"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -127,4 +131,117 @@ func TestDeletedUnreadableIsNotFound(t *testing.T) {
 			t.Errorf("search for the deleted resource after the match = %v %v, want nothing", err, res)
 		}
 	})
+}
+
+// TestFilterExprUnderPolicy: a member confined to two patients' compartments
+// searches with random _filter expressions of or, and, not and parentheses
+// naming other patients, other projects' rows and ids, chains and
+// compartments. No expression returns a row outside what the member may
+// search (the rows a system search of those compartments finds in the
+// member's project), and each returns exactly what the plain searches of
+// its comparisons, joined as sets, return.
+func TestFilterExprUnderPolicy(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj, other := uuid.NewString(), uuid.NewString()
+		var patients, obs []string
+		for i, p := range []string{proj, proj, proj, proj, other} {
+			gender := []string{"male", "female"}[i%2]
+			pat := sysCreate(t, s, p, "Patient", `{"gender":"`+gender+`"}`)
+			patients = append(patients, "Patient/"+pat.ID)
+			for _, status := range []string{"final", "preliminary"} {
+				o := sysCreate(t, s, p, "Observation", `{"status":"`+status+`","code":{"text":"x"},"subject":{"reference":"Patient/`+pat.ID+`"}}`)
+				obs = append(obs, o.ID)
+			}
+		}
+		mine := patients[0] + "," + patients[1]
+		ctx := memberCtx(proj, onePolicy(t, `[{"resourceType":"Observation","criteria":"Observation?_compartment=`+mine+`"},
+			{"resourceType":"Patient","criteria":"Patient?_compartment=`+mine+`"}]`))
+		system := ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: proj, Admin: true})
+		rng := rand.New(rand.NewPCG(13, 2))
+		for i := range 150 {
+			typ := []string{"Observation", "Patient"}[i%2]
+			filter := randomFilter(rng, typ, patients, obs, 2)
+			allowed, err := trySearch(s, system, typ, "_count=1000&_compartment="+mine)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := search.ParseFilter(typ, filter)
+			if err != nil {
+				t.Fatalf("%s: %v", filter, err)
+			}
+			plain := func(f ward.SearchFilter) []string {
+				res, err := s.Search(ctx, &ward.SearchQuery{ResourceType: typ, Filters: []ward.SearchFilter{f}, Count: 1000})
+				if err != nil {
+					t.Fatalf("%+v: %v", f, err)
+				}
+				return ids(res.Matches)
+			}
+			want := evalFilter(e, ids(allowed.Matches), plain)
+			res, err := trySearch(s, ctx, typ, "_count=1000&_filter="+url.QueryEscape(filter))
+			if err != nil {
+				t.Fatalf("%s?_filter=%s: %v", typ, filter, err)
+			}
+			got := ids(res.Matches)
+			for _, id := range got {
+				if !slices.Contains(ids(allowed.Matches), id) {
+					t.Errorf("LEAK %s?_filter=%s returned %s/%s", typ, filter, typ, id)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s?_filter=%s: %v, want %v", typ, filter, got, want)
+			}
+		}
+	})
+}
+
+// randomFilter is a random _filter on typ: 2–3 terms (comparisons, negated
+// ones, parenthesised expressions while depth lasts) joined by and / or.
+func randomFilter(rng *rand.Rand, typ string, patients, obs []string, depth int) string {
+	terms := make([]string, 2+rng.IntN(2))
+	for i := range terms {
+		switch rng.IntN(6) {
+		case 0:
+			terms[i] = "not (" + randomComparison(rng, typ, patients, obs) + ")"
+		case 1:
+			if depth > 0 {
+				terms[i] = "(" + randomFilter(rng, typ, patients, obs, depth-1) + ")"
+				continue
+			}
+			fallthrough
+		default:
+			terms[i] = randomComparison(rng, typ, patients, obs)
+		}
+	}
+	out := terms[0]
+	for _, term := range terms[1:] {
+		out += []string{" or ", " and "}[rng.IntN(2)] + term
+	}
+	return out
+}
+
+func randomComparison(rng *rand.Rand, typ string, patients, obs []string) string {
+	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
+	switch rng.IntN(5) {
+	case 0:
+		return "_compartment eq " + pick(patients)
+	case 1:
+		if typ == "Patient" {
+			return "gender eq " + pick([]string{"male", "female"})
+		}
+		return "status eq " + pick([]string{"final", "preliminary"})
+	case 2:
+		if typ == "Patient" {
+			return "_id eq " + strings.TrimPrefix(pick(patients), "Patient/")
+		}
+		return "subject eq " + pick(patients)
+	case 3:
+		if typ == "Patient" {
+			return "_has:Observation:subject:status eq " + pick([]string{"final", "preliminary"})
+		}
+		return "subject:Patient.gender ne " + pick([]string{"male", "female"})
+	}
+	if typ == "Patient" {
+		return "gender pr true"
+	}
+	return "_id eq " + pick(obs)
 }

@@ -94,6 +94,8 @@ type filter struct {
 	code   string
 	values []string
 	hop    func(r *mres, value string) bool
+	// eval, when set, is the whole filter (a _filter expression).
+	eval func(r *mres) bool
 }
 
 // parseCriteria splits "Type?a=1&b=2,3" into filters (AND).
@@ -113,6 +115,9 @@ func parseCriteria(criteria string) []filter {
 // matches evaluates one filter against r. Unknown codes never match, so a
 // filter the model does not know shows up as a difference.
 func (f filter) matches(r *mres) bool {
+	if f.eval != nil {
+		return f.eval(r)
+	}
 	if code, negated := strings.CutSuffix(f.code, ":not"); negated {
 		return !filter{code: code, values: f.values, hop: f.hop}.matches(r)
 	}

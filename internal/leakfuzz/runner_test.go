@@ -376,7 +376,11 @@ func (f *fuzzer) randomQuery(c *caller, typ string) (url.Values, []filter) {
 		filters = append(filters, filter{code: code, values: values})
 	}
 	for range f.rng.IntN(3) {
-		switch f.rng.IntN(6) {
+		switch f.rng.IntN(7) {
+		case 6: // a _filter of comparisons joined by or / and, some negated
+			e := f.randomFilterExpr(c, typ, 2)
+			q.Add("_filter", e.text)
+			filters = append(filters, filter{code: "_filter", eval: e.eval})
 		case 5: // a chained or reverse-chained hop through the patient
 			if typ == "Patient" {
 				hasType := pick(f.rng, clinicalTypes[1:])
@@ -415,6 +419,69 @@ func (f *fuzzer) randomQuery(c *caller, typ string) (url.Values, []filter) {
 		}
 	}
 	return q, filters
+}
+
+// filterExpr is a random _filter expression and what it means.
+type filterExpr struct {
+	text string
+	eval func(*mres) bool
+}
+
+// randomFilterExpr draws 2–3 terms — comparisons, negated comparisons and,
+// depth allowing, parenthesised expressions — joined by and / or without
+// parentheses, so they nest from the right, as Medplum reads them.
+func (f *fuzzer) randomFilterExpr(c *caller, typ string, depth int) filterExpr {
+	n := 2 + f.rng.IntN(2)
+	terms := make([]filterExpr, n)
+	for i := range terms {
+		switch r := f.rng.IntN(6); {
+		case r == 0:
+			e := f.randomComparison(c, typ)
+			terms[i] = filterExpr{"not (" + e.text + ")", func(r *mres) bool { return !e.eval(r) }}
+		case r == 1 && depth > 0:
+			e := f.randomFilterExpr(c, typ, depth-1)
+			terms[i] = filterExpr{"(" + e.text + ")", e.eval}
+		default:
+			terms[i] = f.randomComparison(c, typ)
+		}
+	}
+	e := terms[n-1]
+	for i := n - 2; i >= 0; i-- {
+		left, right := terms[i], e
+		if f.rng.IntN(2) == 0 {
+			e = filterExpr{left.text + " or " + right.text, func(r *mres) bool { return left.eval(r) || right.eval(r) }}
+		} else {
+			e = filterExpr{left.text + " and " + right.text, func(r *mres) bool { return left.eval(r) && right.eval(r) }}
+		}
+	}
+	return e
+}
+
+// randomComparison is one _filter comparison the model can evaluate.
+func (f *fuzzer) randomComparison(c *caller, typ string) filterExpr {
+	is := func(code, v string) filterExpr {
+		return filterExpr{code + " eq " + v, func(r *mres) bool { return valueMatches(code, v, r) }}
+	}
+	switch f.rng.IntN(5) {
+	case 0:
+		pool := append(append(append([]string{}, f.clinics...), f.consents...), f.profiles...)
+		return is("_compartment", pick(f.rng, pool))
+	case 1:
+		if typ == "Patient" {
+			return is("gender", pick(f.rng, []string{"male", "female"}))
+		}
+		return is("status", pick(f.rng, statuses(typ)))
+	case 2:
+		if patients := f.refsOf("Patient", pick(f.rng, []string{f.projectA, f.projectB})); typ != "Patient" && len(patients) > 0 {
+			return is("subject", pick(f.rng, patients))
+		}
+	case 3:
+		if typ != "Patient" {
+			v, hop := pick(f.rng, []string{"male", "female"}), f.chainHop(c)
+			return filterExpr{"subject:Patient.gender eq " + v, func(r *mres) bool { return hop(r, v) }}
+		}
+	}
+	return is("_id", idPart(pick(f.rng, f.m.order)))
 }
 
 // chainHop is subject:Patient.gender=v: a subject the caller may search
