@@ -94,3 +94,29 @@ test('enroll with the status QR code, then sign in with startLogin → mfaRequir
   assert.match(again.code ?? '', /^[0-9a-f]{32}$/);
   assert.equal(again.mfaRequired, undefined);
 });
+
+test("a project's requireMfa setting: startLogin → mfaEnrollRequired (QR code) → auth/mfa/login-enroll → processCode", async () => {
+  const { client: admin, email } = await registerProjectAdmin('mfa-required');
+  const projectId = admin.getProject().id;
+  const saved = await admin.post(`admin/projects/${projectId}/settings`, [{ name: 'requireMfa', valueBoolean: true }]);
+  assert.deepEqual(saved.setting, [{ name: 'requireMfa', valueBoolean: true }]);
+
+  const medplum = newClient();
+  const login = await medplum.startLogin({ email, password, scope: 'openid' });
+  assert.equal(login.mfaEnrollRequired, true);
+  assert.equal(login.code, undefined);
+  assert.match(login.enrollQrCode, /^data:image\/png;base64,/);
+  const secret = new URL(login.enrollUri).searchParams.get('secret');
+
+  const step = await freshStep();
+  await assert.rejects(medplum.post('auth/mfa/login-enroll', { login: login.login, token: totp(secret, step + 5) }), /Invalid MFA token/);
+  const enrolled = await medplum.post('auth/mfa/login-enroll', { login: login.login, token: totp(secret, step) });
+  assert.match(enrolled.code ?? '', /^[0-9a-f]{32}$/, `login-enroll returned no code: ${JSON.stringify(enrolled)}`);
+  await medplum.processCode(enrolled.code);
+  assert.equal(medplum.getProject().id, projectId);
+  assert.deepEqual(await medplum.get('auth/mfa/status', { cache: 'no-cache' }), { enrolled: true });
+
+  const next = await newClient().startLogin({ email, password, scope: 'openid' });
+  assert.equal(next.mfaRequired, true);
+  assert.equal(next.code, undefined);
+});
