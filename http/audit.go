@@ -85,6 +85,8 @@ var restAudits = map[string]routeAudit{
 	"GET /fhir/R4/{type}":                     {"search-type", "E"},
 	"POST /fhir/R4/{type}/_search":            {"search-type", "E"},
 	"POST /fhir/R4/{type}":                    {"create", "C"},
+	"POST /fhir/R4/Binary":                    {"create", "C"},
+	"PUT /fhir/R4/Binary/{id}":                {"update", "U"},
 	"PUT /fhir/R4/{type}":                     {"update", "U"},
 	"DELETE /fhir/R4/{type}":                  {"delete", "D"},
 	"GET /fhir/R4/{type}/_history":            {"history-type", "R"},

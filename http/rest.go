@@ -42,6 +42,10 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
+	if res.Type == "Binary" && s.binary != nil {
+		s.readBinary(w, r, res)
+		return
+	}
 	s.respond(w, r, &result{status: 200, resource: res}, nil)
 }
 
@@ -49,6 +53,10 @@ func (s *Server) handleVRead(w http.ResponseWriter, r *http.Request) {
 	res, err := s.store.VRead(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("vid"))
 	if err != nil {
 		Error(w, r, err)
+		return
+	}
+	if res.Type == "Binary" && s.binary != nil {
+		s.respondBinary(w, r, &result{status: 200, resource: res})
 		return
 	}
 	s.respond(w, r, &result{status: 200, resource: res}, nil)

@@ -81,6 +81,10 @@ type Options struct {
 	// Audit records every FHIR access, allowed or refused, before its
 	// answer leaves (audit.go). Nil: auditing off.
 	Audit ward.AuditLog
+
+	// Binary stores and serves Binary content (binary.go). Nil: a Binary
+	// is an ordinary FHIR JSON resource.
+	Binary *BinaryOptions
 }
 
 // Route mounts Handler at a net/http ServeMux Pattern.
@@ -117,6 +121,7 @@ type Server struct {
 	origins      []string
 	audit        ward.AuditLog
 	anon         *anonTrail // bounds the records of unauthenticated refusals
+	binary       *BinaryOptions
 }
 
 // NewServer returns a Server for opts.
@@ -140,6 +145,9 @@ func NewServer(opts Options) *Server {
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
+	}
+	if opts.Binary != nil {
+		s.binary = opts.Binary.withDefaults()
 	}
 	if s.audit != nil {
 		s.anon = newAnonTrail(s.audit.Record, s.logger)
@@ -197,6 +205,15 @@ func (s *Server) mount() (mux *http.ServeMux, patterns []string, isPrivate map[s
 		handle(rt.Pattern, s.instrument(rt.Pattern, outcomeOnPlainErrors(rt.Handler)))
 	}
 	public("GET /fhir/R4/metadata", s.handleMetadata)
+	public("GET /storage/{id}/{vid}", s.handleStorage)
+	// Binary uploads stream to the blob store under their own limit
+	// (binary.go), never buffered: no body limit or budget here.
+	streamed := func(pattern string, h http.HandlerFunc) {
+		isPrivate[pattern] = true
+		handle(pattern, s.instrument(pattern, s.audited(pattern, s.requirePrincipal(h))))
+	}
+	streamed("POST /fhir/R4/Binary", s.handleBinaryWrite)
+	streamed("PUT /fhir/R4/Binary/{id}", s.handleBinaryWrite)
 
 	private("POST /fhir/R4", s.handleBundle)
 	private("POST /fhir/R4/{$}", s.handleBundle)
@@ -272,7 +289,7 @@ func (s *Server) Handler() http.Handler {
 // isAPIPath reports whether path belongs to the API (answered with
 // OperationOutcomes), never to the console fallback.
 func isAPIPath(path string) bool {
-	for _, root := range []string{"/fhir", "/auth", "/oauth2", "/admin", "/.well-known", "/healthcheck", "/metrics"} {
+	for _, root := range []string{"/fhir", "/auth", "/oauth2", "/admin", "/.well-known", "/healthcheck", "/metrics", "/storage"} {
 		if path == root || strings.HasPrefix(path, root+"/") {
 			return true
 		}

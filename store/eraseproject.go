@@ -62,6 +62,7 @@ func (t *tx) eraseProject(ctx context.Context, p *ward.Principal, project string
 	if err := t.eraseRows(ctx, ward.SystemProjectID, "Login", logins); err != nil {
 		return 0, err
 	}
+	t.eraseBlobs(project)
 	// The identity caches of every process go on commit (OnCommit).
 	t.written = append(t.written, &ward.Resource{Type: "Project", ID: project, ProjectID: project, Deleted: true})
 	return n, nil

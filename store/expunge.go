@@ -121,6 +121,9 @@ func (t *tx) expunge(ctx context.Context, p *ward.Principal, typ, id string, eve
 			return 0, err
 		}
 	}
+	for _, id := range members["Binary"] {
+		t.eraseBlobs(project + "/" + id)
+	}
 	if typ == "Patient" {
 		if err := t.eraseExportsOf(ctx, project, id); err != nil {
 			return 0, err

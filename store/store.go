@@ -13,6 +13,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/blob"
 	"github.com/wardhealth/ward/index"
 )
 
@@ -41,6 +42,8 @@ type Store struct {
 	// writes in it (auditwrite.go), reads of AuditEvents wait for its
 	// projection (auditproject.go).
 	trail atomic.Pointer[AuditLog]
+	// blobs holds the bytes of Binary resources (blobs.go); nil: none.
+	blobs blob.Store
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }

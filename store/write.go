@@ -33,6 +33,9 @@ type tx struct {
 	// missed are the statements this transaction prepared that the write
 	// pool's cache lacks: writeOnce prepares them there once it is done.
 	missed []string
+	// erasedBlobs are the blob prefixes of erased Binaries and projects,
+	// removed once the transaction commits (blobs.go).
+	erasedBlobs []string
 }
 
 var _ ward.ResourceTx = (*tx)(nil)
@@ -68,6 +71,9 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx w
 		return err
 	}
 	t.writesRecorded(ctx, append(records, t.audits...))
+	if len(t.erasedBlobs) > 0 {
+		s.removeErasedBlobs(ctx, t.erasedBlobs)
+	}
 	if len(t.written) > 0 {
 		for _, fn := range s.onCommit {
 			fn(ctx, t.written)

@@ -51,6 +51,9 @@ type Config struct {
 	// Audit records every FHIR access before its answer leaves (nil:
 	// auditing off).
 	Audit ward.AuditLog
+	// Binary stores and serves Binary content; the store then erases and
+	// archives the bytes with their resources (nil: Binary is JSON only).
+	Binary *wardhttp.BinaryOptions
 }
 
 // Handler returns the whole HTTP surface of Ward over s, GET /metrics
@@ -72,6 +75,9 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 	reg.MustRegister(collectors.NewDBStatsCollector(s.DB(), "ward_read"))
 	if s.WriterDB() != s.DB() {
 		reg.MustRegister(collectors.NewDBStatsCollector(s.WriterDB(), "ward_write"))
+	}
+	if c.Binary != nil {
+		s.UseBlobs(c.Binary.Blobs)
 	}
 	if c.Auth != nil {
 		c.Authenticate = c.Auth.Authenticate
@@ -127,6 +133,7 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 		Fallback:          console,
 		AllowedOrigins:    c.AllowedOrigins,
 		Audit:             c.Audit,
+		Binary:            c.Binary,
 	})
 	return server.Handler(), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
