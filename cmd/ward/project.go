@@ -30,6 +30,8 @@ func projectCommand(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("project "+args[0], flag.ContinueOnError)
 	var db dbConfig
 	db.flags(fs)
+	var binary binaryConfig
+	binary.flags(fs)
 	project := fs.String("project", "", "the project's id; with import, the id it is restored as (a copy under new ids when not the archive's own)")
 	asNew := fs.Bool("as-new-project", false, "with import: restore a copy under a new project id, every resource under a new id")
 	out := fs.String("out", "", "the file to write (refused if it exists)")
@@ -44,6 +46,11 @@ func projectCommand(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	blobs, err := binary.blobs(ctx, db.dataDir)
+	if err != nil {
+		return err
+	}
+	s.UseBlobs(blobs) // Binary bytes travel in the archive
 	ctx = ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal())
 	switch args[0] {
 	case "export":

@@ -28,6 +28,7 @@ type serveConfig struct {
 	baseURL string
 	maxBody int64
 	db      dbConfig
+	binary  binaryConfig
 	auth    authConfig
 	tls     tlsConfig
 
@@ -51,6 +52,7 @@ func serve(ctx context.Context, args []string) error {
 	audit := fs.Bool("audit", envBool("WARD_AUDIT", true), "record every access, allowed or refused, as an AuditEvent in its project's hash-chained trail before answering; off = no trail (reads are many times faster, see docs/benchmarks.md) [WARD_AUDIT]")
 	auditLog := fs.String("audit-log", env("WARD_AUDIT_LOG", ""), "also write every committed AuditEvent as one JSON line here, for a SIEM: stdout or a file path (appended); empty = off [WARD_AUDIT_LOG]")
 	c.db.flags(fs)
+	c.binary.flags(fs)
 	c.auth.flags(fs)
 	c.tls.flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -109,8 +111,16 @@ func serve(ctx context.Context, args []string) error {
 	if err := identity.Seed(ctx); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
+	blobs, err := c.binary.blobs(ctx, c.db.dataDir)
+	if err != nil {
+		return err
+	}
+	binary, err := c.binary.options(blobs, c.db.dataDir)
+	if err != nil {
+		return err
+	}
 	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, BodyBytesInFlight: *bodiesInFlight, Version: version, Auth: identity,
-		AllowedOrigins: splitList(*origins), Audit: trail}
+		AllowedOrigins: splitList(*origins), Audit: trail, Binary: binary}
 	var handler http.Handler
 	if c.metricsAddr == "" {
 		// /metrics stays on the public address, as before the flag
