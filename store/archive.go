@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -47,6 +48,8 @@ type ArchiveManifest struct {
 type ArchiveFile struct {
 	Rows   int64  `json:"rows"`
 	SHA256 string `json:"sha256"`
+	// Bytes is the size of a Binary's bytes (archiveblobs.go).
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 // archiveRow is one row of an archived table; each table fills its own
@@ -150,6 +153,13 @@ func (s *Store) ExportProject(ctx context.Context, project string, w io.Writer) 
 		files = append(files, f)
 		m.Files[table.file] = ArchiveFile{Rows: f.rows, SHA256: f.sum}
 	}
+	blobs, err := s.listArchiveBlobs(ctx, snap, project)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range blobs {
+		m.Files[b.name] = b.file
+	}
 	// The manifest goes first: an import knows the project and what to
 	// expect before the first row.
 	data, err := json.MarshalIndent(m, "", "  ")
@@ -167,6 +177,9 @@ func (s *Store) ExportProject(ctx context.Context, project string, w io.Writer) 
 		if err := addSpooled(tw, table.file, files[i].file); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.addArchiveBlobs(ctx, tw, blobs, m.Created); err != nil {
+		return nil, err
 	}
 	return m, tw.Close()
 }
@@ -248,12 +261,19 @@ func (s *Store) ImportProject(ctx context.Context, r io.Reader, opts ImportOptio
 		return nil, ward.Errorf(ward.EINVALID, "invalid project id %q", opts.AsProject)
 	}
 	var out *ArchiveImport
+	var restored string // the project whose bytes this restore wrote
 	err := s.Write(ctx, func(ctx context.Context, rtx ward.ResourceTx) error {
+		t := rtx.(*tx)
 		var err error
-		out, err = rtx.(*tx).importArchive(ctx, r, opts)
+		out, err = t.importArchive(ctx, r, opts)
+		restored = t.restoredBlobs
 		return err
 	})
 	if err != nil {
+		if restored != "" {
+			// Nothing of the project was committed: its bytes go too.
+			s.removeErasedBlobs(ctx, []string{restored})
+		}
 		return nil, err
 	}
 	return out, nil
@@ -286,6 +306,12 @@ func (t *tx) importArchive(ctx context.Context, r io.Reader, opts ImportOptions)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrArchive, err)
 		}
+		if strings.HasPrefix(hdr.Name, archiveBlobDir) {
+			if got[hdr.Name], err = t.importBlob(ctx, tr, hdr.Name, out.Project, copying); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		table, ok := tableOf(hdr.Name)
 		if !ok {
 			return nil, fmt.Errorf("%w: unexpected file %q", ErrArchive, hdr.Name)
@@ -300,6 +326,9 @@ func (t *tx) importArchive(ctx context.Context, r io.Reader, opts ImportOptions)
 		}
 	}
 	if err := m.check(got); err != nil {
+		return nil, err
+	}
+	if err := m.checkBlobs(got); err != nil {
 		return nil, err
 	}
 	if err := t.checkIDsFree(ctx, out.Project); err != nil {

@@ -36,6 +36,9 @@ type tx struct {
 	// erasedBlobs are the blob prefixes of erased Binaries and projects,
 	// removed once the transaction commits (blobs.go).
 	erasedBlobs []string
+	// restoredBlobs is the project an archive restore wrote Binary bytes
+	// for ("" when none).
+	restoredBlobs string
 }
 
 var _ ward.ResourceTx = (*tx)(nil)
