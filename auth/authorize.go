@@ -189,13 +189,14 @@ func (s *Service) silentLogin(ctx context.Context, r *http.Request, req *authori
 	if err != nil {
 		return "", err
 	}
-	if login, err = s.chooseMembership(ctx, login, referenceID(old.Membership)); err != nil {
+	login, project, err := s.chooseMembershipIn(ctx, login, referenceID(old.Membership))
+	if err != nil {
 		// The membership went away or was deactivated: sign in again.
 		return "", nil
 	}
 	// MFA turned on (or became required) since the cookie's sign-in: sign
 	// in again, with the code.
-	if due, err := s.mfaOwed(ctx, login); err != nil || due != mfaNothing {
+	if due, err := s.mfaOwed(ctx, login, project); err != nil || due != mfaNothing {
 		return "", err
 	}
 	return login.Code, nil

@@ -150,68 +150,75 @@ func withProfileType(ms []*Membership, t string) []*Membership {
 // chooseMembership sets the login's membership after every check of spec
 // 4.6 step 6, and returns the updated login.
 func (s *Service) chooseMembership(ctx context.Context, login *Login, membershipID string) (*Login, error) {
+	login, _, err := s.chooseMembershipIn(ctx, login, membershipID)
+	return login, err
+}
+
+// chooseMembershipIn is chooseMembership, also returning the membership's
+// project.
+func (s *Service) chooseMembershipIn(ctx context.Context, login *Login, membershipID string) (*Login, *Project, error) {
 	if err := checkLoginOpen(login); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if login.Membership != nil {
-		return nil, badRequest("login", "Login profile already set")
+		return nil, nil, badRequest("login", "Login profile already set")
 	}
 	if membershipID == "" {
-		return nil, badRequest("profile", "Profile not found")
+		return nil, nil, badRequest("profile", "Profile not found")
 	}
 	var mJSON map[string]any
 	mRes, err := s.readJSON(ctx, "ProjectMembership", membershipID, &mJSON)
 	if err != nil {
 		if ward.ErrorCode(err) == ward.EINTERNAL {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, badRequest("profile", "Profile not found")
+		return nil, nil, badRequest("profile", "Profile not found")
 	}
 	m, err := decodeAs[Membership](mRes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if m.User == nil || login.User == nil || m.User.Reference != login.User.Reference {
-		return nil, badRequest("profile", "Invalid profile")
+		return nil, nil, badRequest("profile", "Invalid profile")
 	}
 	// A login started for one project (clientId or projectId) may only
 	// end in that project.
 	if pid := loginProjectID(login); pid != "" && pid != "new" && referenceID(m.Project) != pid {
-		return nil, badRequest("profile", "Invalid profile")
+		return nil, nil, badRequest("profile", "Invalid profile")
 	}
 	if m.Active != nil && !*m.Active {
-		return nil, badRequest("profile", "Profile not active")
+		return nil, nil, badRequest("profile", "Profile not active")
 	}
 	var pJSON map[string]any
 	pRes, err := s.readJSON(ctx, "Project", referenceID(m.Project), &pJSON)
 	if err != nil {
 		if ward.ErrorCode(err) == ward.EINTERNAL {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, badRequest("profile", "Profile not found")
+		return nil, nil, badRequest("profile", "Profile not found")
 	}
 	project, err := decodeAs[Project](pRes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if hasFeature(project.Features, "google-auth-required") && login.AuthMethod != "google" {
-		return nil, badRequest("profile", "Google authentication is required")
+		return nil, nil, badRequest("profile", "Google authentication is required")
 	}
 	// A membership whose policies cannot be built would fail every
 	// request; refuse it here, with Medplum's text, instead.
 	policies, err := s.membershipPolicies(ctx, m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_, policyJSON, err := access.Build(access.Input{Project: pJSON, Membership: mJSON, Policies: policies})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The policy's IP rules apply at membership selection (spec 2.13),
 	// to the address the login came from.
 	if !ipAllowed(policyJSON, login.RemoteAddress) {
 		s.loginFailed(ctx, LoginFailure{ClientID: refID(login.Client, "ClientApplication"), RemoteAddress: login.RemoteAddress, Reason: "ip rule"})
-		return nil, ward.Errorf(ward.EINVALID, "IP address not allowed")
+		return nil, nil, ward.Errorf(ward.EINVALID, "IP address not allowed")
 	}
 	login.Membership = &Reference{Reference: "ProjectMembership/" + m.ID}
 	if project.SuperAdmin {
@@ -219,10 +226,10 @@ func (s *Service) chooseMembership(ctx context.Context, login *Login, membership
 		login.RefreshSecret = ""
 	}
 	if err := s.saveLogin(ctx, login); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	noteLoginMembership(ctx, login, m)
-	return login, nil
+	return login, project, nil
 }
 
 // checkLoginOpen rejects a login that can no longer change.
@@ -262,14 +269,14 @@ type membershipChoice struct {
 // from. A code — and the client cookie — is only ever handed out here, and
 // only to a login that owes no MFA step for the project it enters.
 func (s *Service) loginResult(ctx context.Context, w http.ResponseWriter, login *Login) (*loginResponse, error) {
-	due, u, err := s.loginMfa(ctx, login, "", nil)
+	due, u, err := s.loginMfa(ctx, login, nil)
 	if err != nil {
 		return nil, err
 	}
 	if due != mfaNothing {
 		return s.mfaAnswer(ctx, login, due, u)
 	}
-	var projectID string
+	var project *Project // the membership's, when chosen here
 	if login.Membership == nil {
 		pid := loginProjectID(login)
 		if pid == "new" {
@@ -284,10 +291,9 @@ func (s *Service) loginResult(ctx context.Context, w http.ResponseWriter, login 
 		case 0:
 			return nil, badRequest("email", "User not found")
 		case 1:
-			if login, err = s.chooseMembership(ctx, login, ms[0].ID); err != nil {
+			if login, project, err = s.chooseMembershipIn(ctx, login, ms[0].ID); err != nil {
 				return nil, err
 			}
-			projectID = referenceID(ms[0].Project)
 		default:
 			choices, err := s.membershipChoices(ctx, ms)
 			if err != nil {
@@ -297,16 +303,18 @@ func (s *Service) loginResult(ctx context.Context, w http.ResponseWriter, login 
 		}
 	}
 	if u != nil { // a password login not yet verified: does its project require MFA?
-		if projectID == "" {
-			if projectID, err = s.membershipProjectID(ctx, login); err != nil {
+		required := project != nil && project.requiresMfa()
+		if project == nil {
+			projectID, err := s.membershipProjectID(ctx, login)
+			if err == nil {
+				required, err = s.projectRequiresMfa(ctx, projectID)
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
-		if due, u, err = s.loginMfa(ctx, login, projectID, u); err != nil {
-			return nil, err
-		}
-		if due != mfaNothing {
-			return s.mfaAnswer(ctx, login, due, u)
+		if required {
+			return s.mfaAnswer(ctx, login, mfaEnroll, u)
 		}
 	}
 	s.setLoginCookie(w, login)

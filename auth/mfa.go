@@ -288,11 +288,13 @@ const (
 	mfaEnroll         // required but not enrolled: enrol with a code
 )
 
-// loginMfa is what a login owes, from its user and (projectID != "") the
-// project it signs into. Only password logins owe anything (Medplum's
-// rule: other methods were verified by their provider), and a verified
-// login owes nothing. u is the user read, nil when none was.
-func (s *Service) loginMfa(ctx context.Context, login *Login, projectID string, u *mfaUser) (mfaDue, *mfaUser, error) {
+// loginMfa is what a login owes for its user: a code when enrolled, an
+// enrolment when the user must have MFA. Only password logins owe
+// anything (Medplum's rule: other methods were verified by their
+// provider), and a verified login owes nothing. u is the user when the
+// caller read it already; the returned one is the user read, nil when none
+// was needed.
+func (s *Service) loginMfa(ctx context.Context, login *Login, u *mfaUser) (mfaDue, *mfaUser, error) {
 	if login.AuthMethod != "password" || login.MfaVerified {
 		return mfaNothing, u, nil
 	}
@@ -311,36 +313,33 @@ func (s *Service) loginMfa(ctx context.Context, login *Login, projectID string, 
 		return mfaCode, u, nil
 	case u.required:
 		return mfaEnroll, u, nil
-	case projectID == "" || projectID == "new":
-		return mfaNothing, u, nil
 	}
-	required, err := s.projectRequiresMfa(ctx, projectID)
-	if err != nil || !required {
-		return mfaNothing, u, err
+	return mfaNothing, u, nil
+}
+
+// mfaOwed is what a login owes for its user and, when project is not nil,
+// for the project's requireMfa setting.
+func (s *Service) mfaOwed(ctx context.Context, login *Login, project *Project) (mfaDue, error) {
+	due, u, err := s.loginMfa(ctx, login, nil)
+	if err != nil || due != mfaNothing || u == nil {
+		return due, err
 	}
-	return mfaEnroll, u, nil
+	if project != nil && project.requiresMfa() {
+		return mfaEnroll, nil
+	}
+	return mfaNothing, nil
 }
 
 // projectRequiresMfa reads the project's requireMfa setting.
 func (s *Service) projectRequiresMfa(ctx context.Context, projectID string) (bool, error) {
-	var p struct {
-		Setting []struct {
-			Name         string `json:"name"`
-			ValueBoolean bool   `json:"valueBoolean"`
-		} `json:"setting"`
-	}
+	var p Project
 	if _, err := s.readJSON(ctx, "Project", projectID, &p); err != nil {
 		if ward.ErrorCode(err) == ward.EINTERNAL {
 			return false, err
 		}
 		return false, nil
 	}
-	for _, st := range p.Setting {
-		if st.Name == requireMfaSetting {
-			return st.ValueBoolean, nil
-		}
-	}
-	return false, nil
+	return p.requiresMfa(), nil
 }
 
 // mfaAnswer is the login response asking for what due owes.
@@ -572,14 +571,11 @@ func (s *Service) handleMfaVerify(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.checkCode(ctx, r, u, req.Token, mfaRefusal("Invalid MFA token"))
 	}
-	if err == nil {
-		login, err = s.markVerified(ctx, login)
-	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.respondLogin(w, r, login)
+	s.respondVerified(w, r, login)
 }
 
 // handleMfaLoginEnroll is the login step of a user who must enrol: the
@@ -596,30 +592,28 @@ func (s *Service) handleMfaLoginEnroll(w http.ResponseWriter, r *http.Request) {
 		noteTarget(ctx, "User", u.id)
 		err = s.enroll(ctx, r, u, req.Token, "Invalid MFA token")
 	}
-	if err == nil {
-		login, err = s.markVerified(ctx, login)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.respondVerified(w, r, login)
+}
+
+// respondVerified answers a login that just passed its code with the
+// login result, the verification stored before the answer leaves: by the
+// membership choice when the result makes one (one write, not two), else
+// on its own.
+func (s *Service) respondVerified(w http.ResponseWriter, r *http.Request, login *Login) {
+	ctx := r.Context()
+	hadMembership := login.Membership != nil
+	login.MfaVerified = true
+	out, err := s.loginResult(ctx, w, login)
+	if err == nil && (hadMembership || login.Membership == nil) {
+		_, err = s.updateLogin(ctx, login.ID, "", func(m map[string]any) { m["mfaVerified"] = true })
 	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.respondLogin(w, r, login)
-}
-
-// markVerified records that login passed its code.
-func (s *Service) markVerified(ctx context.Context, login *Login) (*Login, error) {
-	return s.updateLogin(ctx, login.ID, "", func(m map[string]any) { m["mfaVerified"] = true })
-}
-
-// mfaOwed is what a login with a chosen membership still owes.
-func (s *Service) mfaOwed(ctx context.Context, login *Login) (mfaDue, error) {
-	if login.AuthMethod != "password" || login.MfaVerified {
-		return mfaNothing, nil
-	}
-	projectID, err := s.membershipProjectID(ctx, login)
-	if err != nil {
-		return mfaNothing, err
-	}
-	due, _, err := s.loginMfa(ctx, login, projectID, nil)
-	return due, err
+	writeJSON(w, http.StatusOK, out)
 }

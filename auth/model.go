@@ -62,6 +62,23 @@ type Project struct {
 	Link                   []ProjectLink    `json:"link,omitempty"`
 	ExportedResourceType   []string         `json:"exportedResourceType,omitempty"`
 	DefaultProfile         []DefaultProfile `json:"defaultProfile,omitempty"`
+	Setting                []ProjectSetting `json:"setting,omitempty"`
+}
+
+// ProjectSetting is one Project.setting entry (the values Ward reads).
+type ProjectSetting struct {
+	Name         string `json:"name"`
+	ValueBoolean bool   `json:"valueBoolean,omitempty"`
+}
+
+// requiresMfa reports the requireMfa setting (mfa.go).
+func (p *Project) requiresMfa() bool {
+	for _, st := range p.Setting {
+		if st.Name == requireMfaSetting {
+			return st.ValueBoolean
+		}
+	}
+	return false
 }
 
 // DefaultProfile is one Project.defaultProfile entry: the profiles given

@@ -148,9 +148,10 @@ func (s *Service) grantCode(ctx context.Context, r *http.Request) (map[string]an
 	if login.Revoked {
 		return nil, invalidGrant("Token revoked")
 	}
-	// Codes are handed out only after the MFA step; this holds even for
-	// a code that leaked some other way.
-	if due, err := s.mfaOwed(ctx, login); err != nil {
+	// Codes are handed out only after the MFA step (a project's
+	// requireMfa included, loginResult); an enrolled user's code is
+	// refused here too, should one leak some other way.
+	if due, err := s.mfaOwed(ctx, login, nil); err != nil {
 		return nil, err
 	} else if due != mfaNothing {
 		return nil, invalidGrant("MFA required")
