@@ -44,6 +44,12 @@ type binaryWorld struct {
 
 func startBinaryWorld(t *testing.T, s *store.Store, kind string) *binaryWorld {
 	t.Helper()
+	return startAuditedBinaryWorld(t, s, kind, nil)
+}
+
+// startAuditedBinaryWorld is startBinaryWorld recording into trail.
+func startAuditedBinaryWorld(t *testing.T, s *store.Store, kind string, trail ward.AuditLog) *binaryWorld {
+	t.Helper()
 	w := &binaryWorld{store: s, blobs: blobtest.New(t, kind), now: &atomic.Int64{}}
 	w.now.Store(time.Now().Unix())
 	policies := map[string]*ward.Policy{
@@ -63,7 +69,7 @@ func startBinaryWorld(t *testing.T, s *store.Store, kind string) *binaryWorld {
 	w.srv = httptest.NewServer(nil)
 	t.Cleanup(w.srv.Close)
 	w.srv.Config.Handler = wire.Handler(s, wire.Config{
-		BaseURL: w.srv.URL + "/", MaxBodyBytes: maxBody, Authenticate: authenticate,
+		BaseURL: w.srv.URL + "/", MaxBodyBytes: maxBody, Authenticate: authenticate, Audit: trail,
 		Binary: &wardhttp.BinaryOptions{
 			Blobs: w.blobs, MaxBytes: binaryLimit, URLSecret: []byte("test secret"),
 			Deny: []string{"application/x-forbidden", "video/*"},
@@ -262,6 +268,39 @@ func TestBinaryRefusals(t *testing.T) {
 					t.Errorf("an expired URL: %d %s, want 410", r.status, r.body)
 				}
 			})
+		}
+	})
+}
+
+// TestBinaryAccessIsAudited: an upload and a download of the bytes are
+// records of the project's trail naming the Binary, with their request
+// ids; another project's attempt is recorded in its own trail, not A's.
+func TestBinaryAccessIsAudited(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		trail := s.NewAuditLog(store.AuditOptions{})
+		t.Cleanup(trail.Close)
+		w := startAuditedBinaryWorld(t, s, "dir", trail)
+		up := w.send(t, "POST", "/fhir/R4/Binary", projectA, strings.NewReader("audited"), "Content-Type", "text/plain")
+		if up.status != 201 {
+			t.Fatalf("upload: %d %s", up.status, up.body)
+		}
+		ref := "Binary/" + up.json(t)["id"].(string)
+		down := w.send(t, "GET", "/fhir/R4/"+ref, projectA, nil)
+		refused := w.send(t, "GET", "/fhir/R4/"+ref, projectB, nil)
+		if down.status != 200 || refused.status != 404 {
+			t.Fatalf("download %d, another project's %d", down.status, refused.status)
+		}
+		found := string(w.send(t, "GET", "/fhir/R4/AuditEvent?entity="+ref+"&_count=100", projectA, nil).body)
+		for what, id := range map[string]string{"upload": up.header.Get("X-Request-Id"), "download": down.header.Get("X-Request-Id")} {
+			if id == "" || !strings.Contains(found, id) {
+				t.Errorf("the %s (request %q) is not in the Binary's trail: %.500s", what, id, found)
+			}
+		}
+		if id := refused.header.Get("X-Request-Id"); strings.Contains(found, id) {
+			t.Error("project B's attempt is recorded in project A's trail")
+		}
+		if !strings.Contains(found, `"action":"C"`) || !strings.Contains(found, `"action":"R"`) {
+			t.Errorf("the trail lacks a create or a read: %.500s", found)
 		}
 	})
 }
