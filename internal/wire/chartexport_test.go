@@ -205,3 +205,43 @@ func TestListCSV(t *testing.T) {
 		}
 	})
 }
+
+// TestMedplumStatusStrings: batch and transaction entries carry Medplum's
+// bare status codes (the app's form page compares with '200'), and an
+// unknown API route answers a FHIR OperationOutcome, never plain text.
+func TestMedplumStatusStrings(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := chartWorld(t, s, "Status Strings")
+		alice := w.as(t, "alice")
+		r := alice.do("POST", "", w.expand(t, `{"resourceType":"Bundle","type":"batch","entry":[
+			{"request":{"method":"GET","url":"Patient/{pat-n}"}},
+			{"request":{"method":"GET","url":"Patient/{pat-s}"}},
+			{"request":{"method":"POST","url":"Observation"},"resource":{"resourceType":"Observation","status":"final","code":{"text":"new"},"subject":{"reference":"Patient/{pat-n}"}}},
+			{"request":{"method":"DELETE","url":"Observation/{obs-n}"}}]}`))
+		var got []string
+		for _, e := range list(r.body, "entry") {
+			got = append(got, field(e, "response", "status").(string))
+		}
+		if r.status != 200 || strings.Join(got, " ") != "200 404 201 200" {
+			t.Errorf("batch statuses %v (another clinic's patient 404): %d %s", got, r.status, r.raw)
+		}
+		if loc := field(list(r.body, "entry")[0], "response", "location"); loc != w.f.ref("pat-n") {
+			t.Errorf("location %v, want %s", loc, w.f.ref("pat-n"))
+		}
+		r = alice.do("POST", "", w.expand(t, `{"resourceType":"Bundle","type":"transaction","entry":[
+			{"request":{"method":"POST","url":"Observation"},"resource":{"resourceType":"Observation","status":"final","code":{"text":"tx"},"subject":{"reference":"Patient/{pat-n}"}}}]}`))
+		if s, _ := field(list(r.body, "entry")[0], "response", "status").(string); r.status != 200 || s != "201" {
+			t.Errorf("transaction entry status %q: %d %s", s, r.status, r.raw)
+		}
+
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/auth/no-such-page"}, {"POST", "/auth/no-such-page"}, {"GET", "/admin/no/such/page"},
+			{"GET", "/oauth2/no-such-page"}, {"GET", "/fhir/R4/Patient/x/$no-such-operation"}, {"PUT", "/no-such-page"},
+		} {
+			r := alice.do(c.method, c.path, "")
+			if (r.status != 404 && r.status != 405) || !strings.HasPrefix(r.header.Get("Content-Type"), "application/fhir+json") || !isOutcome(r.body) {
+				t.Errorf("%s %s: %d %s %q, want a 404 OperationOutcome", c.method, c.path, r.status, r.header.Get("Content-Type"), r.raw)
+			}
+		}
+	})
+}
