@@ -12,6 +12,7 @@ package nodetest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
@@ -26,7 +27,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wardhealth/ward/auth"
+	"github.com/wardhealth/ward/blob"
 	"github.com/wardhealth/ward/fhir/definitions"
+	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/mock"
 	"github.com/wardhealth/ward/store"
@@ -182,7 +185,13 @@ func StartWard(t testing.TB, opts Options) (string, *SyncBuffer) {
 	if err := svc.Seed(ctx); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	cfg := wire.Config{BaseURL: baseURL, Auth: svc, AllowedOrigins: opts.AllowedOrigins}
+	blobs, err := blob.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Binary content on the data directory's store, as ward serve's default.
+	binary := &wardhttp.BinaryOptions{Blobs: blobs, URLSecret: []byte(rand.Text())}
+	cfg := wire.Config{BaseURL: baseURL, Auth: svc, AllowedOrigins: opts.AllowedOrigins, Binary: binary}
 	if opts.Audit {
 		audit := st.NewAuditLog(store.AuditOptions{})
 		t.Cleanup(audit.Close) // after srv.Close: cleanups run last first
