@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/wardhealth/ward"
@@ -66,6 +67,8 @@ func (h handler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	params.Del("_fields")
 	params.Del("_count")
+	params.Del("_total") // the app's list sends _total=accurate; a file has no total
+
 	q, err := h.parse(typ, params)
 	if err != nil {
 		wardhttp.Error(w, r, err)
@@ -112,7 +115,7 @@ func Columns(typ, fields string) ([]Column, error) {
 		if p, ok := fhir.LookupSearchParam(typ, field); ok && p.Expression != "" {
 			src = p.Expression
 		}
-		e, err := fhirpath.Parse(src)
+		e, err := fhirpath.Parse(onType(typ, src))
 		if err != nil {
 			return nil, &ward.Error{Code: ward.EINVALID, Message: "Invalid FHIRPath expression in _fields: " + field, Expression: []string{"_fields"}}
 		}
@@ -124,6 +127,16 @@ func Columns(typ, fields string) ([]Column, error) {
 		out = append(out, Column{name: field, expr: e})
 	}
 	return out, nil
+}
+
+// baseTypePath is a path (or a union's part) rooted at the base types.
+var baseTypePath = regexp.MustCompile(`(^|\|\s*)(Resource|DomainResource)\.`)
+
+// onType roots the paths of src that start at Resource or DomainResource
+// ("Resource.meta.lastUpdated", the expression of _lastUpdated) at typ:
+// Ward's FHIRPath, unlike Medplum's, finds nothing through a base type name.
+func onType(typ, src string) string {
+	return baseTypePath.ReplaceAllString(src, "${1}"+typ+".")
 }
 
 // checkElement refuses a path that starts with no element of typ ("foo",

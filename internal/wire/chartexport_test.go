@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -177,6 +178,13 @@ func TestListCSV(t *testing.T) {
 		r = csv("alice", "Patient/$csv?_fields=name,birthDate&_count=1")
 		if got := string(r.raw); r.status != 200 || got != "\uFEFFname,birthDate\n\"Pat Northwood\",\"1980-02-03\"" {
 			t.Errorf("alice's export (her clinic only, _count ignored): %d %q", r.status, got)
+		}
+		// The app's list: formatSearchQuery of its SearchControl definition.
+		r = csv("alice", "Patient/$csv?_fields=id,_lastUpdated,name,birthDate,gender&name:contains=pat&_sort=-_lastUpdated&_count=20&_total=accurate")
+		lines := strings.Split(strings.TrimPrefix(string(r.raw), "\uFEFF"), "\n")
+		if r.status != 200 || len(lines) != 2 || lines[0] != "id,_lastUpdated,name,birthDate,gender" ||
+			!regexp.MustCompile(`^"`+w.f.id("pat-n")+`","20\d\d-\d\d-\d\dT[0-9:.]+Z","Pat Northwood","1980-02-03","female"$`).MatchString(lines[1]) {
+			t.Errorf("the app's export: %d %q", r.status, r.raw)
 		}
 		r = csv("bob", "Observation/$csv?_fields=code,subject,value,status&_sort=_id")
 		if got := string(r.raw); r.status != 200 || strings.Contains(got, "Northwood") || !strings.Contains(got, `"Glucose Southey","Patient/`+w.f.id("pat-s")+`",5.4,"final"`) {
