@@ -45,6 +45,7 @@ type params struct {
 	author     string // "Practitioner/…"; "" for the caller's profile
 	authoredOn string
 	since      string
+	care       careRange
 }
 
 func (h handler) serve(w http.ResponseWriter, r *http.Request) {
@@ -75,6 +76,7 @@ func (h handler) summary(ctx context.Context, id string, p params) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	res.Matches = p.care.inCare(res.Matches)
 	wardhttp.NotePatients(ctx, res.Matches...)
 	var patient *ward.Resource
 	for _, m := range res.Matches {
@@ -196,9 +198,9 @@ func references(resources []*ward.Resource) []string {
 }
 
 // readParams reads author (a Reference: in a POST body only, as Medplum),
-// authoredOn and _since. start and end (care dates) are refused as
-// $everything refuses them; identifier and profile are ignored, as
-// Medplum does.
+// authoredOn, _since, and start and end (care dates: the records whose
+// care date falls in [start, end), and those without one). identifier and
+// profile are ignored, as Medplum does.
 func readParams(method string, in *wardhttp.OperationInput) (params, error) {
 	var p params
 	for _, name := range []string{"authoredOn", "_since", "start", "end"} {
@@ -206,8 +208,17 @@ func readParams(method string, in *wardhttp.OperationInput) (params, error) {
 			return p, ward.Errorf(ward.EINVALID, "Parameter %s of $summary must be a primitive value", name)
 		}
 	}
-	if in.First("start") != "" || in.First("end") != "" {
-		return p, ward.Errorf(ward.EINVALID, "Parameters start and end of $summary are not supported")
+	for _, b := range []struct {
+		name  string
+		bound *time.Time
+	}{{"start", &p.care.start}, {"end", &p.care.end}} {
+		if v := in.First(b.name); v != "" {
+			t, ok := parseDate(v)
+			if !ok {
+				return p, ward.Errorf(ward.EINVALID, "Invalid value for parameter %s: %s", b.name, v)
+			}
+			*b.bound = t
+		}
 	}
 	if in.Values.Has("author") {
 		if method == http.MethodGet {

@@ -132,3 +132,36 @@ func TestResultLoops(t *testing.T) {
 		t.Errorf("the looping observation is listed %d times", n)
 	}
 }
+
+// TestCareDates: start and end keep the records whose care date is in
+// [start, end), and those without one.
+func TestCareDates(t *testing.T) {
+	records := []*ward.Resource{
+		res("Patient", "p", ""),
+		res("Observation", "early", `,"issued":"2024-02-28T23:59:59Z"`),
+		res("Observation", "march", `,"issued":"2024-03-15T10:00:00Z"`),
+		res("Observation", "undated", ``),
+		res("Encounter", "enc", `,"period":{"start":"2024-03-01"}`),
+		res("Condition", "april", `,"recordedDate":"2024-04-01T00:00:00Z"`),
+	}
+	start, _ := parseDate("2024-03-01")
+	end, _ := parseDate("2024-04-01")
+	for _, c := range []struct {
+		name string
+		r    careRange
+		want string
+	}{
+		{"no range", careRange{}, "p early march undated enc april"},
+		{"March", careRange{start, end}, "p march undated enc"},
+		{"from March", careRange{start: start}, "p march undated enc april"},
+		{"before April", careRange{end: end}, "p early march undated enc"},
+	} {
+		var got []string
+		for _, r := range c.r.inCare(records) {
+			got = append(got, r.ID)
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s: %v, want %s", c.name, got, c.want)
+		}
+	}
+}
