@@ -39,10 +39,17 @@ type exportFiles interface {
 // holds.
 const exportPage = 1000
 
-// notExported are the types an export leaves out, as Medplum: definitions,
-// binaries, jobs, the audit trail and the server's own secrets.
-var notExported = []string{"Binary", "CodeSystem", "SearchParameter", "StructureDefinition", "ValueSet",
-	"BulkDataExport", "AsyncJob", "AuditEvent", "DomainConfiguration", "JsonWebKey", "Login"}
+// exported reports whether an export holds resources of type t: not the
+// definitions (ward.DefinitionTypes), nor the server's own secrets
+// (ward.IsProtectedType), nor, as Medplum, binaries, jobs and the audit
+// trail.
+func exported(t string) bool {
+	switch t {
+	case "Binary", "BulkDataExport", "AsyncJob", "AuditEvent":
+		return false
+	}
+	return !ward.IsDefinitionType(t) && !ward.IsProtectedType(t)
+}
 
 // exportRequest is what one export asked for.
 type exportRequest struct {
@@ -121,7 +128,7 @@ func parseExport(r *http.Request, level string) (*exportRequest, error) {
 		}
 	}
 	for _, t := range candidates {
-		if slices.Contains(notExported, t) || len(asked) > 0 && !slices.Contains(asked, t) {
+		if !exported(t) || len(asked) > 0 && !slices.Contains(asked, t) {
 			continue
 		}
 		req.types = append(req.types, t)
