@@ -1,9 +1,13 @@
 package store_test
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/search"
@@ -142,4 +146,73 @@ func rowKeys(rs []*ward.Resource) []string {
 		out = append(out, r.ProjectID[:4]+"/"+r.ID)
 	}
 	return out
+}
+
+// TestFilterOrDriven: a timeline's or of references is read from the
+// references' index (SQLite's plan seeks search_reference_target and scans
+// no Tasks), and its pages — in id order and sorted — are those of the
+// union of the plain searches.
+func TestFilterOrDriven(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := as(uuid.NewString())
+		patients := loadTasks(t, s, ctx, 300, 30)
+		x, y := patients[3], patients[4]
+		filter := "based-on eq " + x + " or focus eq " + x + " or subject eq " + x + " or subject eq " + y
+		var want []string
+		for _, plain := range []url.Values{{"based-on": {x}}, {"focus": {x}}, {"subject": {x}}, {"subject": {y}}} {
+			plain.Set("_count", "1000")
+			res, err := s.Search(ctx, parse(t, "Task", plain))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, ids(res.Matches)...)
+		}
+		slices.Sort(want)
+		want = slices.Compact(want)
+		if len(want) < 10 {
+			t.Fatalf("only %d Tasks point at X or Y", len(want))
+		}
+		for _, sorted := range []bool{false, true} {
+			var got []string
+			for offset := 0; offset < len(want)+3; offset += 3 {
+				v := url.Values{"_filter": {filter}, "_count": {"3"}, "_offset": {fmt.Sprint(offset)}}
+				if sorted {
+					v.Set("_sort", "_id")
+				}
+				res, err := s.Search(ctx, parse(t, "Task", v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ids(res.Matches)...)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("sorted %v: pages %v, want %v", sorted, got, want)
+			}
+		}
+		if s.Dialect().Name() != "sqlite" {
+			return
+		}
+		query, args, err := s.SearchSQL(ctx, parse(t, "Task", url.Values{"_filter": {filter}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.WriterDB().Query("EXPLAIN QUERY PLAN "+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		text := strings.Join(plan, "\n")
+		if strings.Contains(text, "SCAN r") || !strings.Contains(text, "search_reference_target") {
+			t.Errorf("plan reads every Task:\n%s", text)
+		}
+	})
 }

@@ -80,6 +80,11 @@ func compilePlanned(p *ward.Principal, q *ward.SearchQuery, extra Predicate, lim
 		return "", nil, err
 	}
 	c.d = d
+	if j := orDriver(q.Filters); j >= 0 {
+		if i := driverFilter(q.Filters); i < 0 || q.Filters[i].Type == "date" {
+			return c.orDriven(q, j, limit) // filterplan.go
+		}
+	}
 	if len(q.Sort) == 0 {
 		i := driverFilter(q.Filters)
 		id, single := c.compartmentDriver(q.ResourceType)
