@@ -42,15 +42,21 @@ type binaryWorld struct {
 	now   *atomic.Int64 // the server's clock, Unix seconds
 }
 
-func startBinaryWorld(t *testing.T, s *store.Store, kind string) *binaryWorld {
+func startBinaryWorld(t testing.TB, s *store.Store, kind string) *binaryWorld {
 	t.Helper()
 	return startAuditedBinaryWorld(t, s, kind, nil)
 }
 
 // startAuditedBinaryWorld is startBinaryWorld recording into trail.
-func startAuditedBinaryWorld(t *testing.T, s *store.Store, kind string, trail ward.AuditLog) *binaryWorld {
+func startAuditedBinaryWorld(t testing.TB, s *store.Store, kind string, trail ward.AuditLog) *binaryWorld {
 	t.Helper()
-	w := &binaryWorld{store: s, blobs: blobtest.New(t, kind), now: &atomic.Int64{}}
+	return startBinaryWorldOn(t, s, blobtest.New(t, kind), trail)
+}
+
+// startBinaryWorldOn is startAuditedBinaryWorld over blobs.
+func startBinaryWorldOn(t testing.TB, s *store.Store, blobs blob.Store, trail ward.AuditLog) *binaryWorld {
+	t.Helper()
+	w := &binaryWorld{store: s, blobs: blobs, now: &atomic.Int64{}}
 	w.now.Store(time.Now().Unix())
 	policies := map[string]*ward.Policy{
 		"patients-only":   clinicianPolicy(t, `[{"resourceType":"Patient"}]`),
@@ -75,11 +81,19 @@ func startAuditedBinaryWorld(t *testing.T, s *store.Store, kind string, trail wa
 			Deny: []string{"application/x-forbidden", "video/*"},
 			Now:  func() time.Time { return time.Unix(w.now.Load(), 0) },
 		},
-	}, slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError})))
+	}, slog.New(slog.NewTextHandler(logTo(t), &slog.HandlerOptions{Level: slog.LevelError})))
 	return w
 }
 
-func clinicianPolicy(t *testing.T, resources string) *ward.Policy {
+// logTo is the test's log, or nowhere for a benchmark.
+func logTo(t testing.TB) io.Writer {
+	if tt, ok := t.(*testing.T); ok {
+		return testLog{tt}
+	}
+	return io.Discard
+}
+
+func clinicianPolicy(t testing.TB, resources string) *ward.Policy {
 	t.Helper()
 	var rs []any
 	if err := json.Unmarshal([]byte(resources), &rs); err != nil {
@@ -103,7 +117,7 @@ type binaryReply struct {
 	body   []byte
 }
 
-func (b binaryReply) json(t *testing.T) map[string]any {
+func (b binaryReply) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(b.body, &m); err != nil {
@@ -114,7 +128,7 @@ func (b binaryReply) json(t *testing.T) map[string]any {
 
 // send makes a request as project (no project: no caller header at all);
 // headers are name, value pairs.
-func (w *binaryWorld) send(t *testing.T, method, url, project string, body io.Reader, headers ...string) binaryReply {
+func (w *binaryWorld) send(t testing.TB, method, url, project string, body io.Reader, headers ...string) binaryReply {
 	t.Helper()
 	if strings.HasPrefix(url, "/") {
 		url = w.srv.URL + url
@@ -138,8 +152,18 @@ func (w *binaryWorld) send(t *testing.T, method, url, project string, body io.Re
 	return binaryReply{resp.StatusCode, resp.Header, data}
 }
 
+// get sends a GET as project and leaves the body to the caller.
+func (w *binaryWorld) get(path, project string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", w.srv.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Ward-Test-Project", project)
+	return http.DefaultClient.Do(req)
+}
+
 // upload posts data as a file of contentType and returns the Binary JSON.
-func (w *binaryWorld) upload(t *testing.T, project, contentType string, data io.Reader) map[string]any {
+func (w *binaryWorld) upload(t testing.TB, project, contentType string, data io.Reader) map[string]any {
 	t.Helper()
 	r := w.send(t, "POST", "/fhir/R4/Binary?_filename=x", project, data, "Content-Type", contentType)
 	if r.status != 201 {
