@@ -85,6 +85,30 @@ func TestStageRefusesTooLargeAndDiscards(t *testing.T) {
 	}
 }
 
+// TestCommitTwice: a PostgreSQL transaction retried after publishing
+// publishes the same upload again under its new version's key.
+func TestCommitTwice(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range blobtest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			s := blobtest.New(t, kind)
+			st, err := s.Stage(ctx, strings.NewReader("retried"), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Discard()
+			for _, key := range []string{"p/b/v1", "p/b/v2"} {
+				if err := st.Commit(ctx, key); err != nil {
+					t.Fatalf("commit %s: %v", key, err)
+				}
+				if got := read(t, s, key); string(got) != "retried" {
+					t.Errorf("%s: %q", key, got)
+				}
+			}
+		})
+	}
+}
+
 func TestBadKeysNeverLeaveTheStore(t *testing.T) {
 	for _, seg := range []string{"", ".", "..", ".staging", "a/b", `a\b`, "a b"} {
 		if _, err := blob.Key("p", seg); err == nil {

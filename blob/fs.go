@@ -11,8 +11,9 @@ import (
 
 // Dir stores blobs as files under a directory: a key's segments are its
 // path. An upload is written to a temporary file in the directory's
-// ".staging" folder, synced, and renamed into place, so a reader sees the
-// whole blob or none, and a crash leaves at most a stray temporary file.
+// ".staging" folder, synced, and linked into place (then the temporary
+// name is removed), so a reader sees the whole blob or none, and a crash
+// leaves at most a stray temporary file.
 type Dir struct {
 	root string
 }
@@ -68,7 +69,7 @@ func (d *Dir) Delete(_ context.Context, prefix string) error {
 
 type dirStaged struct {
 	dir  *Dir
-	tmp  string // "" once committed
+	tmp  string // "" once discarded
 	size int64
 	sum  []byte
 }
@@ -76,21 +77,25 @@ type dirStaged struct {
 func (s *dirStaged) Size() int64    { return s.size }
 func (s *dirStaged) SHA256() []byte { return s.sum }
 
+// Commit links the staged file under key, keeping it staged until Discard:
+// a transaction retried after a commit publishes again under its new key.
 func (s *dirStaged) Commit(_ context.Context, key string) error {
 	if !validKey(key) {
 		return errors.New("blob: bad key")
 	}
 	if s.tmp == "" {
-		return errors.New("blob: already committed")
+		return errors.New("blob: discarded")
 	}
 	dst := s.dir.path(key)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
 	}
-	if err := os.Rename(s.tmp, dst); err != nil {
+	if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	s.tmp = ""
+	if err := os.Link(s.tmp, dst); err != nil {
+		return err
+	}
 	return syncDir(filepath.Dir(dst))
 }
 
