@@ -200,10 +200,15 @@ func review5Cases() []review5Case {
 		{rule: "too deep", caller: "alice", request: gql(`{ PatientList ` + strings.Repeat(`{ link { other `, 7) + `{ id }` + strings.Repeat(` } }`, 7) + ` }`), status: 400, has: []string{"depth"}},
 		{rule: "an aliased field repeated past the limit", caller: "alice", request: gql(`{ ` + strings.Repeat("PatientList { id } ", 12) + `}`), status: 400, has: []string{"more than 10 times"}},
 		{rule: "an oversized body", caller: "alice", request: gqlBody(`{"query":"{ PatientList(name: \"` + strings.Repeat("a", maxBody) + `\") { id } }"}`), status: 413},
-		{rule: "aliases do not multiply searches of many parameters", caller: "alice", request: gql(`{ ` + aliasedFilters(20, 100) + `}`),
+		{rule: "aliases do not multiply searches of many parameters", caller: "alice", request: gql(`{ ` + aliasedFilters(20, 100, "and") + `}`),
 			status: 200, has: []string{"Too many search parameters in one query"}, atMost: map[string]int{`:[]`: 2}},
-		{rule: "lists of a few parameters each are not counted", caller: "alice", request: gql(`{ ` + aliasedFilters(100, 5) + `}`),
+		{rule: "lists of a few parameters each are not counted", caller: "alice", request: gql(`{ ` + aliasedFilters(100, 5, "and") + `}`),
 			status: 200, has: []string{`"a99":[]`}, lacks: []string{`"errors"`}},
+		{rule: "or'ed _filter comparisons count as much as and'ed ones", caller: "alice", request: gql(`{ ` + aliasedFilters(20, 100, "or") + `}`),
+			status: 200, has: []string{"Too many search parameters in one query"}, atMost: map[string]int{`:[]`: 2}},
+		{rule: "a _filter nested too deeply is a field error naming where", caller: "alice",
+			request: gql(`{ PatientList(_filter: "` + strings.Repeat("not (", 17) + "name eq x" + strings.Repeat(")", 17) + `") { id } }`),
+			status:  200, has: []string{"Invalid _filter at position 85: nested too deeply"}},
 		{rule: "a bad search value is a field error, not a 500", caller: "alice", request: gql(`{ PatientList(birthdate: "notadate") { id } }`),
 			status: 200, has: []string{"Invalid date value for parameter birthdate"}},
 
@@ -294,7 +299,9 @@ func review5Cases() []review5Case {
 		{rule: "_filter escaped quote at the end", caller: "alice", request: "GET /fhir/R4/Patient?_filter=name%20eq%20%22x%5C%22", status: 400, has: []string{"_filter"}},
 		{rule: "_filter unknown parameter", caller: "alice", request: "GET /fhir/R4/Patient?_filter=foo%20eq%20x", status: 400, has: []string{"foo"}},
 		{rule: "_filter parentheses", caller: "alice", request: "GET /fhir/R4/Patient?_filter=" + strings.Repeat("(", 3000), status: 400, has: []string{"_filter"}},
-		{rule: "_filter or", caller: "alice", request: "GET /fhir/R4/Patient?_filter=name%20eq%20x%20or%20name%20eq%20y", status: 400, has: []string{"_filter"}},
+		{rule: "_filter or / not on another clinic's id finds nothing of it", caller: "alice", request: "GET /fhir/R4/Patient?_filter=_id%20eq%20{pat-s}%20or%20not%20(_id%20eq%20{pat-s})%20or%20name%20sw%20Sout",
+			status: 200, lacks: []string{"South"}},
+		{rule: "_filter or left open", caller: "alice", request: "GET /fhir/R4/Patient?_filter=name%20eq%20x%20or", status: 400, has: []string{"_filter", "position 13"}},
 		{rule: "_filter with a result parameter", caller: "alice", request: "GET /fhir/R4/Patient?_filter=_count%20eq%201000000", status: 400, has: []string{"_count"}},
 		{rule: "_filter nested", caller: "alice", request: "GET /fhir/R4/Patient?_filter=_filter%20eq%20%22name%20eq%20x%22", status: 400, has: []string{"_filter"}},
 		{rule: "101 parameters", caller: "alice", request: "GET /fhir/R4/Patient?" + strings.Repeat("name=x&", 101), status: 400, has: []string{"Too many search parameters"}},
@@ -309,9 +316,9 @@ func review5Cases() []review5Case {
 }
 
 // aliasedFilters is n aliased PatientList fields a0…, each with a _filter
-// of k comparisons that match nothing.
-func aliasedFilters(n, k int) string {
-	f := strings.TrimSuffix(strings.Repeat("name eq zz-none and ", k), " and ")
+// of k comparisons that match nothing, joined by join.
+func aliasedFilters(n, k int, join string) string {
+	f := strings.TrimSuffix(strings.Repeat("name eq zz-none "+join+" ", k), " "+join+" ")
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "a%d: PatientList(_filter: %q) { id } ", i, f)
