@@ -348,6 +348,10 @@ func (f *fuzzer) search(c *caller) {
 	}
 	matches, includes := f.collect(c, req, a.body)
 	f.stats["search matches"] += len(matches)
+	if q.Has("_filter") {
+		f.stats["search _filter"]++
+		f.stats["search _filter matches"] += len(matches)
+	}
 	f.stats["search includes"] += len(includes)
 	if q.Get("_count") != "1000" {
 		f.stats["search paged"]++
