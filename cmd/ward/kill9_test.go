@@ -58,7 +58,8 @@ func TestKill9(t *testing.T) {
 			q := u.Query()
 			q.Set("search_path", schema)
 			u.RawQuery = q.Encode()
-			return []string{"-database-url", u.String()}
+			// -data-dir: the Binary store and its URL key live there.
+			return []string{"-database-url", u.String(), "-data-dir", t.TempDir()}
 		}},
 	}
 	for _, eng := range engines {
