@@ -8,7 +8,13 @@
 // Bundles are built by splicing raw JSON, never by decoding and re-encoding
 // resources. What a caller may see (hidden fields, secrets, non-extended
 // meta) the store's output gate has already decided; the only rewrites
-// here are _elements subsetting and reference rewriting inside Bundles.
+// here are _elements subsetting, reference rewriting inside Bundles and
+// the signed url of a Binary's JSON.
+//
+// Binary content (binary.go) streams between the request or response and
+// a blob.Store: uploads are staged outside any body limit of their own
+// size, published in the transaction that writes the Binary, and served
+// raw or through signed /storage URLs.
 //
 // It is the recording point of the audit trail (audit.go): every route
 // that needs a principal is audited by one wrapper, and each access,
