@@ -1,7 +1,8 @@
 // Binary storage the way Medplum's app uses it: the timeline's upload
 // button (createAttachment → createMedia/createDocumentReference), then
 // the attachment's URL fetched with download(), exactly as the app shows
-// or saves the file. Another project's client cannot read the Binary.
+// or saves the file, now and on later reads (the stored URL is Binary/{id},
+// signed afresh). Another project's client cannot read the Binary.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
@@ -50,6 +51,13 @@ test('createAttachment, createMedia and createDocumentReference point at downloa
   assert.equal(doc.resourceType, 'DocumentReference');
   const url = doc.content[0].attachment.url;
   assert.equal(await (await medplum.download(url)).text(), text);
+
+  // Stored as Binary/{id} and signed afresh on every read, as Medplum rewrites attachment URLs.
+  const reread = await medplum.readResource('Media', media.id);
+  assert.match(reread.content.url, /\/storage\//);
+  assert.equal(await (await medplum.download(reread.content.url)).text(), text);
+  const found = await medplum.searchResources('DocumentReference', { _id: doc.id });
+  assert.equal(await (await medplum.download(found[0].content[0].attachment.url)).text(), text);
 
   // The Binary of the Media carries it as securityContext, as Medplum's client sets it.
   const binaryId = new URL(media.content.url).pathname.split('/')[2];

@@ -545,7 +545,7 @@ func writeResponseEntry(b *bytes.Buffer, v view, res *result) {
 		b.WriteString(`"fullUrl":`)
 		b.Write(jsonString(v.fhirBase + "/" + r.Reference()))
 		b.WriteString(`,"resource":`)
-		b.Write(r.Content)
+		b.Write(v.attachments.content(r, r.Content))
 		b.WriteByte(',')
 	} else if res.body != nil {
 		b.WriteString(`"resource":`)

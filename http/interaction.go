@@ -35,7 +35,7 @@ func (s *Server) create(ctx context.Context, tx ward.ResourceTx, typ string, con
 			return &result{status: 200, resource: existing}, nil
 		}
 	}
-	res, err := tx.Create(ctx, typ, content)
+	res, err := tx.Create(ctx, typ, s.canonicalAttachments(typ, content))
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (s *Server) create(ctx context.Context, tx ward.ResourceTx, typ string, con
 // createWithID creates a resource under an id chosen by the server before
 // the write (transaction entries whose urn:uuid others refer to).
 func (s *Server) createWithID(ctx context.Context, tx ward.ResourceTx, typ, id string, content []byte) (*result, error) {
-	content, err := setID(content, id)
+	content, err := setID(s.canonicalAttachments(typ, content), id)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (s *Server) update(ctx context.Context, tx ward.ResourceTx, typ, id string,
 	} else if head.ID != id {
 		return nil, expr(invalidf("Incorrect id: the body has id %q but the URL has %q", head.ID, id), "id")
 	}
-	res, created, err := tx.Update(ctx, typ, id, content, ifMatch)
+	res, created, err := tx.Update(ctx, typ, id, s.canonicalAttachments(typ, content), ifMatch)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (s *Server) conditionalUpdate(ctx context.Context, tx ward.ResourceTx, typ,
 	if err != nil {
 		return nil, err
 	}
-	res, created, err := tx.Update(ctx, typ, existing.ID, content, ifMatch)
+	res, created, err := tx.Update(ctx, typ, existing.ID, s.canonicalAttachments(typ, content), ifMatch)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func (s *Server) patch(ctx context.Context, tx ward.ResourceTx, typ, id string, 
 	} else if head.ID != id {
 		return nil, expr(invalidf("JSON Patch must not change id"), "id")
 	}
-	res, created, err := tx.Update(ctx, typ, id, patched, current.VersionID)
+	res, created, err := tx.Update(ctx, typ, id, s.canonicalAttachments(typ, patched), current.VersionID)
 	if err != nil {
 		return nil, err
 	}

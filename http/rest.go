@@ -151,7 +151,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, res *result, er
 	}
 	body := res.body
 	if body == nil && res.resource != nil {
-		body = res.resource.Content
+		body = s.presignerFor(r).content(res.resource, res.resource.Content)
 	} else if body == nil {
 		body = res.outcome
 	}

@@ -21,10 +21,13 @@ const (
 // view says how resources are shown in a response.
 type view struct {
 	fhirBase string // e.g. "https://host/fhir/R4"
+	// attachments signs the attachment URLs of what is shown (nil:
+	// Binary content is off).
+	attachments *presigner
 }
 
 func (s *Server) viewOf(r *http.Request) view {
-	return view{fhirBase: s.fhirBase(r)}
+	return view{fhirBase: s.fhirBase(r), attachments: s.presignerFor(r)}
 }
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +120,7 @@ func (s *Server) searchBundle(ctx context.Context, rd ward.ResourceReader, v vie
 }
 
 func writeSearchEntry(b *bytes.Buffer, n *int, v view, res *ward.Resource, mode string, content []byte) {
+	content = v.attachments.content(res, content)
 	if *n > 0 {
 		b.WriteByte(',')
 	}
@@ -347,7 +351,7 @@ func writeHistoryEntry(b *bytes.Buffer, v view, ver *ward.Resource, first bool) 
 	}
 	if method != "DELETE" {
 		b.WriteString(`,"resource":`)
-		b.Write(ver.Content)
+		b.Write(v.attachments.content(ver, ver.Content))
 	}
 	b.WriteString(`,"request":{"method":"` + method + `","url":`)
 	b.Write(jsonString(ver.Reference()))

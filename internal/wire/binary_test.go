@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -61,6 +62,7 @@ func startBinaryWorldOn(t testing.TB, s *store.Store, blobs blob.Store, trail wa
 	policies := map[string]*ward.Policy{
 		"patients-only":   clinicianPolicy(t, `[{"resourceType":"Patient"}]`),
 		"binary-filtered": clinicianPolicy(t, `[{"resourceType":"Binary"},{"resourceType":"Patient","criteria":"Patient?name=visible"}]`),
+		"media-filtered":  clinicianPolicy(t, `[{"resourceType":"Binary"},{"resourceType":"Media"},{"resourceType":"Patient","criteria":"Patient?name=visible"}]`),
 	}
 	authenticate := func(r *http.Request) (*ward.Principal, error) {
 		if r.Header.Get("X-Ward-Test-Project") == "" {
@@ -409,4 +411,82 @@ func hasBlob(t *testing.T, s blob.Store, key string) bool {
 	}
 	rc.Close()
 	return true
+}
+
+// TestAttachmentURLsStayFresh: a Media written with the signed URL of its
+// upload is stored as "Binary/{id}" and shown with a fresh signed URL on
+// every read, search, history and batch answer — so it still points at its
+// bytes after the URL it was written with expired; a caller who cannot
+// read the Binary is shown "Binary/{id}".
+func TestAttachmentURLsStayFresh(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		w := startBinaryWorld(t, s, "dir")
+		up := w.upload(t, projectA, "image/png", strings.NewReader("png bytes"))
+		id := up["id"].(string)
+		media := fmt.Sprintf(`{"resourceType":"Media","status":"completed","content":{"contentType":"image/png","url":%q}}`, up["url"])
+		created := w.send(t, "POST", "/fhir/R4/Media", projectA, strings.NewReader(media), "Content-Type", "application/fhir+json")
+		if created.status != 201 {
+			t.Fatalf("create Media: %d %s", created.status, created.body)
+		}
+		mid := created.json(t)["id"].(string)
+		var stored string
+		if err := s.DB().QueryRow(s.Dialect().Rebind(`SELECT content FROM resources WHERE project_id = ? AND id = ?`), projectA, mid).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stored, `"url":"Binary/`+id+`"`) || strings.Contains(stored, "Signature") {
+			t.Errorf("stored Media: %s, want its url as Binary/%s", stored, id)
+		}
+		w.now.Add(2 * 3600) // the upload's URL has expired
+		if r := w.send(t, "GET", up["url"].(string), "", nil); r.status != 410 {
+			t.Fatalf("the upload's URL after 2 h: %d", r.status)
+		}
+		urlIn := func(body []byte) string {
+			m := regexp.MustCompile(`"url":"([^"]*)"`).FindAllStringSubmatch(string(body), -1)
+			for _, g := range m {
+				if strings.Contains(g[1], "/storage/") || strings.HasPrefix(g[1], "Binary/") {
+					return g[1]
+				}
+			}
+			return ""
+		}
+		batch := fmt.Sprintf(`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Media/%s"}}]}`, mid)
+		for _, c := range []struct {
+			name, method, path, body string
+		}{
+			{"create's answer", "", "", ""},
+			{"read", "GET", "/fhir/R4/Media/" + mid, ""},
+			{"search", "GET", "/fhir/R4/Media?_id=" + mid, ""},
+			{"history", "GET", "/fhir/R4/Media/" + mid + "/_history", ""},
+			{"batch", "POST", "/fhir/R4", batch},
+		} {
+			body := created.body
+			if c.method != "" {
+				var rdr io.Reader
+				if c.body != "" {
+					rdr = strings.NewReader(c.body)
+				}
+				r := w.send(t, c.method, c.path, projectA, rdr, "Content-Type", "application/fhir+json")
+				if r.status != 200 {
+					t.Fatalf("%s: %d %s", c.name, r.status, r.body)
+				}
+				body = r.body
+			}
+			u := strings.ReplaceAll(urlIn(body), `\u0026`, "&")
+			if c.method == "" {
+				continue // signed before the clock moved
+			}
+			got := w.send(t, "GET", u, "", nil)
+			if got.status != 200 || string(got.body) != "png bytes" {
+				t.Errorf("%s: url %q serves %d %s", c.name, u, got.status, got.body)
+			}
+		}
+		// A clinician who cannot read the Binary's securityContext sees the reference only.
+		hidden := w.uploadFor(t, `{"resourceType":"Patient","name":[{"family":"hidden"}]}`, "hidden bytes")
+		w2 := fmt.Sprintf(`{"resourceType":"Media","status":"completed","content":{"url":"Binary/%s"}}`, hidden)
+		m2 := w.send(t, "POST", "/fhir/R4/Media", projectA, strings.NewReader(w2), "Content-Type", "application/fhir+json").json(t)
+		r := w.send(t, "GET", "/fhir/R4/Media/"+m2["id"].(string), projectA, nil, "X-Test-Policy", "media-filtered")
+		if u := urlIn(r.body); r.status != 200 || u != "Binary/"+hidden {
+			t.Errorf("a clinician who cannot read the Binary: %d, url %q, want Binary/%s", r.status, u, hidden)
+		}
+	})
 }
