@@ -8,8 +8,9 @@
 // Bundles are built by splicing raw JSON, never by decoding and re-encoding
 // resources. What a caller may see (hidden fields, secrets, non-extended
 // meta) the store's output gate has already decided; the only rewrites
-// here are _elements subsetting, reference rewriting inside Bundles and
-// the signed url of a Binary's JSON.
+// here are _elements subsetting, reference rewriting inside Bundles, the
+// signed url of a Binary's JSON and attachment URLs naming a Binary
+// (attachments.go: stored as Binary/{id}, shown signed afresh).
 //
 // Binary content (binary.go) streams between the request or response and
 // a blob.Store: uploads are staged outside any body limit of their own
