@@ -51,7 +51,7 @@ test('an MSO admin and two clinicians use the console', async () => {
     await admin.getByRole('button', { name: 'Create from template' }).click();
     await admin.getByTestId('policy-rules').waitFor();
     const rules = await admin.getByTestId('policy-rules').locator('tbody tr').count();
-    assert.equal(rules, 10, 'the template has 10 rules');
+    assert.equal(rules, 12, 'the template has 12 rules');
   });
 
   await step(admin, 'an invalid policy is refused with the server message', async () => {
@@ -233,7 +233,7 @@ test('an MSO admin and two clinicians use the console', async () => {
     await admin.getByRole('button', { name: 'Validate and save' }).click();
     await admin.getByText(/Managed Service Organization Access Policy saved/).waitFor();
     await admin.getByTestId('policy-rules').getByRole('cell', { name: 'Communication', exact: true }).waitFor({ state: 'detached' });
-    assert.equal(await admin.getByTestId('policy-rules').locator('tbody tr').count(), 9);
+    assert.equal(await admin.getByTestId('policy-rules').locator('tbody tr').count(), 11);
   });
 
   await step(bob, "bob's Communications tab shows the server's refusal", async () => {

@@ -21,8 +21,8 @@ export function showSuccess(message) {
 export const POLICY_NAME = 'Managed Service Organization Access Policy';
 
 // The clinical types a clinic's clinicians see, each limited to the
-// clinic's compartment.
-export const CLINICAL_TYPES = ['Patient', 'Observation', 'DiagnosticReport', 'Encounter', 'Communication'];
+// clinic's compartment. Media carries the files a patient's timeline shows.
+export const CLINICAL_TYPES = ['Patient', 'Observation', 'DiagnosticReport', 'Encounter', 'Communication', 'Media'];
 
 // msoPolicyTemplate is the Medplum MSO guide's policy: resources created
 // by a clinician are stamped with their clinic (%organization), the
@@ -31,6 +31,9 @@ export const CLINICAL_TYPES = ['Patient', 'Observation', 'DiagnosticReport', 'En
 // CodeSystem are read-only too: without them a clinician's coded form
 // inputs cannot expand their bindings (like Medplum, Ward makes only
 // StructureDefinition and SearchParameter readable without a rule).
+// Binary (a timeline's uploaded files) takes no criteria: it has no search
+// parameters, and the server lets a caller read one only when they can
+// read the resource its securityContext names (the patient).
 export function msoPolicyTemplate() {
   return {
     resourceType: 'AccessPolicy',
@@ -43,6 +46,7 @@ export function msoPolicyTemplate() {
       { resourceType: 'ValueSet', readonly: true },
       { resourceType: 'CodeSystem', readonly: true },
       ...CLINICAL_TYPES.map((t) => ({ resourceType: t, criteria: `${t}?_compartment=%organization` })),
+      { resourceType: 'Binary' },
     ],
   };
 }

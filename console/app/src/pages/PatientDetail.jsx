@@ -1,7 +1,8 @@
 // One patient: demographics (Medplum's ResourceTable), clinic enrollment
 // (admins: $set-accounts with propagate, so the records move too), a quick
-// vital-sign entry, their records in Medplum's SearchControl, and (admins)
-// the access history: who read or changed the patient's data, and when.
+// vital-sign entry, their records in Medplum's SearchControl, their
+// timeline (Medplum's, with comments and file uploads), and (admins) the
+// access history: who read or changed the patient's data, and when.
 import { Button, Group, Loader, NumberInput, Select, Stack, Tabs, Text, Title } from '@mantine/core';
 import { Operator } from '@medplum/core';
 import { ResourceTable, SearchControl, useMedplum } from '@medplum/react';
@@ -10,6 +11,7 @@ import { useNavigate, useParams } from 'react-router';
 import { humanName, setPatientClinics, showError, showSuccess, useLoad } from '../lib.js';
 import { AuditTable } from './AuditTable.jsx';
 import { ClinicEnrollment } from './Enrollment.jsx';
+import { PatientTimeline } from './Timeline.jsx';
 
 const records = [
   ['Observation', 'Observations', ['code', 'value[x]', 'status', 'effective[x]']],
@@ -44,6 +46,7 @@ export default function PatientDetail({ admin }) {
               {label}
             </Tabs.Tab>
           ))}
+          <Tabs.Tab value="timeline">Timeline</Tabs.Tab>
           <Tabs.Tab value="details">Details</Tabs.Tab>
           {admin && <Tabs.Tab value="access">Access history</Tabs.Tab>}
         </Tabs.List>
@@ -53,6 +56,9 @@ export default function PatientDetail({ admin }) {
             <Records key={`${type}-${recorded}`} type={type} patientId={id} fields={fields} />
           </Tabs.Panel>
         ))}
+        <Tabs.Panel value="timeline" pt="sm">
+          <PatientTimeline patient={p} />
+        </Tabs.Panel>
         <Tabs.Panel value="details" pt="sm">
           <ResourceTable value={p} ignoreMissingValues />
         </Tabs.Panel>
