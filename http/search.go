@@ -331,35 +331,45 @@ func (s *Server) historyBundle(ctx context.Context, rd ward.ResourceReader, v vi
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		// Only instance history knows which version created the resource.
-		first := id != "" && hq.Offset+i == page.Total-1
-		writeHistoryEntry(&b, v, ver, first)
+		writeHistoryEntry(&b, v, ver)
 	}
 	b.WriteString(`]}`)
 	return b.Bytes(), nil
 }
 
-func writeHistoryEntry(b *bytes.Buffer, v view, ver *ward.Resource, first bool) {
+// writeHistoryEntry writes one version as Medplum's history entries are:
+// the read that returns it (GET Type/id/_history/vid), answered "200" with
+// the version, or "410" with a "gone" outcome for a deletion; Ward adds the
+// version's etag and lastModified.
+func writeHistoryEntry(b *bytes.Buffer, v view, ver *ward.Resource) {
 	b.WriteString(`{"fullUrl":`)
-	b.Write(jsonString(v.fhirBase + "/" + ver.Reference()))
-	method, status := "PUT", "200 OK"
-	switch {
-	case ver.Deleted || ver.Content == nil:
-		method, status = "DELETE", "204 No Content"
-	case first:
-		method, status = "POST", "201 Created"
+	b.Write(jsonString(v.fhirBase + "/" + ver.Type + "/" + ver.ID))
+	b.WriteString(`,"request":{"method":"GET","url":`)
+	b.Write(jsonString(ver.Reference() + "/_history/" + ver.VersionID))
+	gone := ver.Deleted || ver.Content == nil
+	if gone {
+		b.WriteString(`},"response":{"status":"410","outcome":`)
+		b.Write(mustJSON(goneOutcome(ver.LastUpdated)))
+	} else {
+		b.WriteString(`},"response":{"status":"200","outcome":`)
+		b.Write(mustJSON(allOK()))
 	}
-	if method != "DELETE" {
-		b.WriteString(`,"resource":`)
-		b.Write(v.attachments.content(ver, ver.Content))
-	}
-	b.WriteString(`,"request":{"method":"` + method + `","url":`)
-	b.Write(jsonString(ver.Reference()))
-	b.WriteString(`},"response":{"status":"` + status + `","etag":`)
+	b.WriteString(`,"etag":`)
 	b.Write(jsonString(etag(ver.VersionID)))
 	b.WriteString(`,"lastModified":`)
 	b.Write(jsonString(fhirInstant(ver.LastUpdated)))
-	b.WriteString(`}}`)
+	b.WriteString(`}`)
+	if !gone {
+		b.WriteString(`,"resource":`)
+		b.Write(v.attachments.content(ver, ver.Content))
+	}
+	b.WriteString(`}`)
+}
+
+// goneOutcome is Medplum's outcome of a deleted version in a history.
+func goneOutcome(deleted time.Time) *OperationOutcome {
+	return &OperationOutcome{ResourceType: "OperationOutcome", ID: "gone",
+		Issue: []Issue{{Severity: "error", Code: "deleted", Details: &Details{Text: "Deleted on " + fhirInstant(deleted)}}}}
 }
 
 // fhirInstant formats t as a FHIR instant in UTC with milliseconds, as Medplum does.

@@ -183,15 +183,18 @@ func TestHistory(t *testing.T) {
 	if body["type"] != "history" || body["total"] != 3.0 {
 		t.Fatalf("history bundle %v", body)
 	}
+	// Medplum's shape: each entry is the read of its version, "410" with a
+	// "gone" outcome for the deletion.
 	newest, oldest := path(body, "entry", 0), path(body, "entry", 2)
-	if path(newest, "request", "method") != "DELETE" || path(newest, "resource") != nil {
+	if path(newest, "response", "status") != "410" || path(newest, "response", "outcome", "id") != "gone" || path(newest, "resource") != nil {
 		t.Errorf("deleted version entry %v", newest)
 	}
-	if path(oldest, "request", "method") != "POST" || path(oldest, "resource", "meta", "versionId") != v1 ||
+	if path(oldest, "request", "method") != "GET" || path(oldest, "request", "url") != "Patient/"+id+"/_history/"+v1 ||
+		path(oldest, "response", "status") != "200" || path(oldest, "resource", "meta", "versionId") != v1 ||
 		path(oldest, "response", "etag") != `W/"`+v1+`"` {
 		t.Errorf("first version entry %v", oldest)
 	}
-	if path(body, "entry", 1, "request", "method") != "PUT" {
+	if path(body, "entry", 1, "response", "status") != "200" || path(body, "entry", 1, "resource", "active") != true {
 		t.Errorf("update entry %v", path(body, "entry", 1))
 	}
 

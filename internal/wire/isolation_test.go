@@ -112,8 +112,9 @@ func historyWalls(t *testing.T, b fhirClient, fb fixture, versionsA map[string]b
 func entryHistoryRefs(bundle map[string]any) []string {
 	var out []string
 	for _, e := range list(bundle, "entry") {
-		url, _ := field(e, "request", "url").(string)
-		out = append(out, url)
+		url, _ := field(e, "request", "url").(string) // Type/id/_history/vid
+		ref, _, _ := strings.Cut(url, "/_history/")
+		out = append(out, ref)
 	}
 	return out
 }
