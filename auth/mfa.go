@@ -374,8 +374,8 @@ func (s *Service) membershipProjectID(ctx context.Context, login *Login) (string
 
 func (s *Service) mountMFA(mux *http.ServeMux) {
 	mux.HandleFunc("GET /auth/mfa/status", s.handleMfaStatus)
-	mux.HandleFunc("POST /auth/mfa/enroll", s.audited(kindLogin, "mfa-enroll", "U", s.handleMfaEnroll))
-	mux.HandleFunc("POST /auth/mfa/disable", s.audited(kindLogin, "mfa-disable", "U", s.handleMfaDisable))
+	mux.HandleFunc("POST /auth/mfa/enroll", s.audited(kindLogin, "mfa-enroll", "U", s.mfaCallerRoute(s.enrollCaller)))
+	mux.HandleFunc("POST /auth/mfa/disable", s.audited(kindLogin, "mfa-disable", "U", s.mfaCallerRoute(s.disable)))
 	mux.HandleFunc("POST /auth/mfa/verify", s.audited(kindLogin, "mfa-verify", "E", s.handleMfaVerify))
 	mux.HandleFunc("POST /auth/mfa/login-enroll", s.audited(kindLogin, "mfa-enroll", "E", s.handleMfaLoginEnroll))
 }
@@ -423,25 +423,33 @@ type mfaTokenRequest struct {
 	Token string `json:"token"`
 }
 
-// handleMfaEnroll turns MFA on for the caller with a first code from the
+// mfaCallerRoute is POST {token} by a signed-in user: act runs with the
+// caller's user and the code, and answers All OK.
+func (s *Service) mfaCallerRoute(act func(ctx context.Context, r *http.Request, u *mfaUser, code string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var req mfaTokenRequest
+		err := decodeBody(r, &req)
+		var u *mfaUser
+		if err == nil {
+			u, err = s.callerUser(ctx, r)
+		}
+		if err == nil {
+			noteTarget(ctx, "User", u.id)
+			err = act(ctx, r, u, req.Token)
+		}
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, okOutcome())
+	}
+}
+
+// enrollCaller turns MFA on for the caller with a first code from the
 // secret /auth/mfa/status showed.
-func (s *Service) handleMfaEnroll(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	var req mfaTokenRequest
-	err := decodeBody(r, &req)
-	var u *mfaUser
-	if err == nil {
-		u, err = s.callerUser(ctx, r)
-	}
-	if err == nil {
-		noteTarget(ctx, "User", u.id)
-		err = s.enroll(ctx, r, u, req.Token, "Invalid token")
-	}
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, okOutcome())
+func (s *Service) enrollCaller(ctx context.Context, r *http.Request, u *mfaUser, code string) error {
+	return s.enroll(ctx, r, u, code, "Invalid token")
 }
 
 // enroll checks code against u's secret and marks u enrolled.
@@ -471,27 +479,8 @@ func (s *Service) enroll(ctx context.Context, r *http.Request, u *mfaUser, code,
 	return err
 }
 
-// handleMfaDisable turns MFA off with a current code; the next enrolment
-// gets a new secret (a lost or stolen device's secret is dead).
-func (s *Service) handleMfaDisable(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	var req mfaTokenRequest
-	err := decodeBody(r, &req)
-	var u *mfaUser
-	if err == nil {
-		u, err = s.callerUser(ctx, r)
-	}
-	if err == nil {
-		noteTarget(ctx, "User", u.id)
-		err = s.disable(ctx, r, u, req.Token)
-	}
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, okOutcome())
-}
-
+// disable turns MFA off with a current code; the next enrolment gets a
+// new secret (a lost or stolen device's secret is dead).
 func (s *Service) disable(ctx context.Context, r *http.Request, u *mfaUser, code string) error {
 	switch {
 	case u.secret == "":
