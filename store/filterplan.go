@@ -68,12 +68,5 @@ func (c *compiler) orDriven(q *ward.SearchQuery, i, limit int) (string, []any, e
 	if err := c.resourcesWhere("r", q.ResourceType, others); err != nil {
 		return "", nil, err
 	}
-	if err := c.orderBy("r", q.ResourceType, q.Sort); err != nil {
-		return "", nil, err
-	}
-	c.w(" LIMIT ")
-	c.arg(limit)
-	c.w(" OFFSET ")
-	c.arg(max(q.Offset, 0))
-	return c.sql.String(), c.args, nil
+	return c.orderAndPage("r", q, limit)
 }

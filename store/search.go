@@ -100,14 +100,7 @@ func compilePlanned(p *ward.Principal, q *ward.SearchQuery, extra Predicate, lim
 	if err := c.resourcesWhere("r", q.ResourceType, q.Filters); err != nil {
 		return "", nil, err
 	}
-	if err := c.orderBy("r", q.ResourceType, q.Sort); err != nil {
-		return "", nil, err
-	}
-	c.w(" LIMIT ")
-	c.arg(limit)
-	c.w(" OFFSET ")
-	c.arg(max(q.Offset, 0))
-	return c.sql.String(), c.args, nil
+	return c.orderAndPage("r", q, limit)
 }
 
 func countMatches(ctx context.Context, db queryer, d Dialect, p *ward.Principal, q *ward.SearchQuery, extra Predicate) (int, error) {
@@ -122,6 +115,18 @@ func countMatches(ctx context.Context, db queryer, d Dialect, p *ward.Principal,
 	var n int
 	err = db.QueryRowContext(ctx, d.Rebind(c.sql.String()), c.args...).Scan(&n)
 	return n, err
+}
+
+// orderAndPage ends a search's SQL over alias a: its order, then the page.
+func (c *compiler) orderAndPage(a string, q *ward.SearchQuery, limit int) (string, []any, error) {
+	if err := c.orderBy(a, q.ResourceType, q.Sort); err != nil {
+		return "", nil, err
+	}
+	c.w(" LIMIT ")
+	c.arg(limit)
+	c.w(" OFFSET ")
+	c.arg(max(q.Offset, 0))
+	return c.sql.String(), c.args, nil
 }
 
 // orderBy writes the sort keys, then r.id so pages are stable. The
