@@ -99,9 +99,7 @@ func (s *Server) handleExport(level string) http.HandlerFunc {
 			defer cancel()
 			s.runExport(runCtx, jobCtx, files, job, base, req)
 		}()
-		status := base + "/job/" + job + "/export"
-		w.Header().Set("Content-Location", status)
-		writeJSON(w, http.StatusAccepted, mustJSON(acceptedOutcome(status)))
+		writeAccepted(w, base+"/job/"+job+"/export")
 	}
 }
 

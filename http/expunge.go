@@ -63,10 +63,7 @@ func (s *Server) startExpunge(w http.ResponseWriter, r *http.Request, e expunger
 		Error(w, r, ward.Errorf(ward.EINVALID, "everything=true erases a Patient's compartment or a whole Project"))
 		return
 	}
-	if _, err := s.store.Read(ctx, typ, id); err != nil {
-		if ward.ErrorCode(err) == ward.EFORBIDDEN {
-			err = ward.Errorf(ward.ENOTFOUND, "Not found")
-		}
+	if err := s.readTarget(ctx, typ, id); err != nil {
 		Error(w, r, err)
 		return
 	}
@@ -96,7 +93,5 @@ func (s *Server) startExpunge(w http.ResponseWriter, r *http.Request, e expunger
 			s.logger.ErrorContext(runCtx, "$expunge job: recording the result failed", "job", job, "error", err)
 		}
 	}()
-	status := s.fhirBase(r) + "/job/" + job + "/status"
-	w.Header().Set("Content-Location", status)
-	writeJSON(w, http.StatusAccepted, mustJSON(acceptedOutcome(status)))
+	writeAccepted(w, s.fhirBase(r)+"/job/"+job+"/status")
 }

@@ -137,10 +137,7 @@ func (s *Server) startSetAccounts(w http.ResponseWriter, r *http.Request, setter
 		Error(w, r, ward.Errorf(ward.EFORBIDDEN, "Forbidden"))
 		return
 	}
-	if _, err := s.store.Read(ctx, typ, id); err != nil {
-		if ward.ErrorCode(err) == ward.EFORBIDDEN {
-			err = ward.Errorf(ward.ENOTFOUND, "Not found")
-		}
+	if err := s.readTarget(ctx, typ, id); err != nil {
 		Error(w, r, err)
 		return
 	}
@@ -155,9 +152,7 @@ func (s *Server) startSetAccounts(w http.ResponseWriter, r *http.Request, setter
 		defer cancel()
 		s.runSetAccountsJob(runCtx, jobCtx, setter, job, typ, id, in)
 	}()
-	status := s.fhirBase(r) + "/job/" + job + "/status"
-	w.Header().Set("Content-Location", status)
-	writeJSON(w, http.StatusAccepted, mustJSON(acceptedOutcome(status)))
+	writeAccepted(w, s.fhirBase(r)+"/job/"+job+"/status")
 }
 
 // runSetAccountsJob is the background half of an async $set-accounts. A
@@ -201,6 +196,24 @@ func (s *Server) jobCancelled(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	return job.Status == "cancelled", nil
+}
+
+// writeAccepted answers an async kick-off as Medplum: 202, the job's
+// status URL in Content-Location and in an accepted OperationOutcome.
+func writeAccepted(w http.ResponseWriter, status string) {
+	w.Header().Set("Content-Location", status)
+	writeJSON(w, http.StatusAccepted, mustJSON(acceptedOutcome(status)))
+}
+
+// readTarget checks that an operation's target exists for the caller: a
+// type its policy does not grant is as missing as an id that does not
+// exist (404), so an operation reveals nothing a read would not.
+func (s *Server) readTarget(ctx context.Context, typ, id string) error {
+	_, err := s.store.Read(ctx, typ, id)
+	if ward.ErrorCode(err) == ward.EFORBIDDEN {
+		return ward.Errorf(ward.ENOTFOUND, "Not found")
+	}
+	return err
 }
 
 // acceptedOutcome is Medplum's accepted(location): an informational
