@@ -116,9 +116,17 @@ func (t *tx) expunge(ctx context.Context, p *ward.Principal, typ, id string, eve
 	if err := t.eraseTrail(ctx, project, members["AuditEvent"], erasure.v.res.ID); err != nil {
 		return 0, err
 	}
+	now := t.s.now()
 	for _, typ := range slices.Sorted(maps.Keys(members)) {
 		if err := t.eraseRows(ctx, project, typ, members[typ]); err != nil {
 			return 0, err
+		}
+		for _, id := range members[typ] {
+			erased := &ward.Resource{ProjectID: project, Type: typ, ID: id, LastUpdated: now}
+			if typ == target.Type && id == target.ID {
+				erased.VersionID = target.VersionID
+			}
+			t.noteChange(erased, OpExpunge, nil)
 		}
 	}
 	for _, id := range members["Binary"] {

@@ -43,6 +43,11 @@ func (t *tx) insert(ctx context.Context, v *version, replace bool) error {
 	}
 	t.written = append(t.written, r)
 	t.noteWrite(ctx, v, replace)
+	compartment := v.compartment
+	if r.Deleted {
+		compartment = v.patients
+	}
+	t.noteChange(r, writeOperation(ctx, r, replace), compartment)
 	if r.Deleted {
 		return nil
 	}

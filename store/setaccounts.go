@@ -470,7 +470,7 @@ func (mb *member) withAccounts(m serverMeta, additions, removed []string, kept m
 	}
 	old := compartmentIDs(stored.compartment)
 	return &changedMember{
-		v:       &version{res: res, compartments: uuids},
+		v:       &version{res: res, compartments: uuids, compartment: refs},
 		dropped: subtract(old, uuids),
 		added:   subtract(uuids, old),
 	}, nil
@@ -737,6 +737,7 @@ func (t *tx) writeMembers(ctx context.Context, changed []*changedMember) error {
 	}
 	for _, c := range changed {
 		t.written = append(t.written, c.v.res)
+		t.noteChange(c.v.res, OpUpdate, c.v.compartment)
 	}
 	return nil
 }

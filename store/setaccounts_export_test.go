@@ -18,3 +18,6 @@ func RestampMeta(typ, id string, content []byte, accounts []string) ([]byte, []s
 	}
 	return sp.withMeta(serverMeta{versionID: "v2", lastUpdated: "2026-01-01T00:00:00.000Z", projectID: "p", accounts: accounts}), sp.accounts, nil
 }
+
+// SetOutbox turns the outbox on or off (the benchmark's baseline).
+func SetOutbox(s *Store, on bool) { s.noOutbox = !on }

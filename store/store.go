@@ -31,6 +31,8 @@ type Store struct {
 	// transactions reuse (tx.prepare) instead of parsing them again.
 	wstmts *stmtCache
 	logger *slog.Logger
+	// noOutbox turns the outbox off (a benchmark's baseline only).
+	noOutbox bool
 	// onCommit are called after every successful commit (see OnCommit).
 	onCommit []func(ctx context.Context, written []*ward.Resource)
 	// setAccountsRunning holds the targets of running $set-accounts on

@@ -39,6 +39,8 @@ type tx struct {
 	// restoredBlobs is the project an archive restore wrote Binary bytes
 	// for ("" when none).
 	restoredBlobs string
+	// changes are the outbox rows of t's changes (outbox.go).
+	changes []Change
 }
 
 var _ ward.ResourceTx = (*tx)(nil)
@@ -68,6 +70,9 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx w
 		return err
 	}
 	if err := t.flushIndex(ctx); err != nil {
+		return err
+	}
+	if err := t.appendOutbox(ctx); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -343,6 +348,7 @@ type version struct {
 	rows         *index.Rows // nil for a deletion
 	compartments []string    // UUIDs
 	patients     []string    // "Patient/…" of its compartments (of the deleted version's for a deletion)
+	compartment  []string    // its meta.compartment references
 }
 
 // build assigns a new version to d and indexes it. old is the current
@@ -416,7 +422,7 @@ func (s *Store) finish(typ, id string, m serverMeta, d *decodedResource, rows *i
 		Type: typ, ID: id, VersionID: m.versionID, ProjectID: m.projectID, LastUpdated: lastUpdated,
 		Content: encodeResource(typ, id, m, d),
 	}
-	return &version{res: res, rows: rows, compartments: uuids, patients: patientRefs(refs)}, nil
+	return &version{res: res, rows: rows, compartments: uuids, patients: patientRefs(refs), compartment: refs}, nil
 }
 
 // patientRefs are the "Patient/…" entries of compartment references.
