@@ -1,0 +1,17 @@
+// Package feed publishes the store's committed changes to message brokers:
+// the change feed of issue 14. It owns the publishing loop (Publisher),
+// which reads the store's transactional outbox after a per-sink cursor,
+// hands the changes to a sink and moves the cursor only once the sink's
+// broker acknowledged them — at-least-once delivery, where a change sent
+// twice carries the same versionId both times so consumers de-duplicate —
+// and the sinks: Kafka (franz-go) and NATS JetStream.
+//
+// It must not write resources, run inside a resource transaction or make
+// a write wait for a broker: a stuck or failing sink only lets its cursor
+// fall behind while the outbox grows. It must not send content: a change
+// names a resource version (project, type, id, versionId, operation,
+// time, compartment), which a consumer reads through the API under its
+// own access rules. It must not send a project's changes where the
+// sink's configuration does not send them; today a sink is server-wide
+// (ward serve's flags), per-project configuration is still owed.
+package feed
