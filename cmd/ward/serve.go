@@ -31,6 +31,7 @@ type serveConfig struct {
 	binary  binaryConfig
 	auth    authConfig
 	tls     tlsConfig
+	feed    feedConfig
 
 	// metricsAddr, when set, is the only address /metrics is served on.
 	metricsAddr string
@@ -55,6 +56,7 @@ func serve(ctx context.Context, args []string) error {
 	c.binary.flags(fs)
 	c.auth.flags(fs)
 	c.tls.flags(fs)
+	c.feed.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -163,6 +165,10 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}()
 	defer func() { <-loaded }() // before the store closes
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed()
+	feedDone := c.feed.start(feedCtx, s, logger)
+	defer func() { stopFeed(); feedDone() }() // before the store closes
 	return serveUntilDone(ctx, ln, handler, tlsConf, logger)
 }
 
