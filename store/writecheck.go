@@ -28,11 +28,16 @@ import (
 // anything else the caller's project; only a system principal may name
 // another with meta.project. Every create and update passes here, so it
 // also runs the type-specific checks before anything is written
-// (AccessPolicy criteria, invariant axp-3).
+// (AccessPolicy criteria, invariant axp-3; Subscription criteria and
+// endpoints).
 func writeProject(p *ward.Principal, typ, id string, d *decodedResource) (string, error) {
 	switch typ {
 	case "AccessPolicy":
 		if err := validateAccessPolicy(d.tree); err != nil {
+			return "", err
+		}
+	case "Subscription":
+		if err := validateSubscription(d.tree); err != nil {
 			return "", err
 		}
 	case "Project":

@@ -1,0 +1,22 @@
+// Package subscription delivers FHIR R4 Subscriptions as Medplum serves
+// them (issue 14): a Dispatcher reads the store's transactional outbox
+// after its own cursor and, for each committed change, finds the active
+// Subscriptions of the change's project whose criteria match the changed
+// resource, and POSTs the resource to each rest-hook endpoint with the
+// channel's headers, retried with backoff up to Medplum's
+// subscription-max-attempts, one AuditEvent per attempt.
+//
+// It owns the in-memory index of subscriptions (by project and resource
+// type, reloaded for a project when one of its Subscriptions changes),
+// the matching and the delivery.
+//
+// It must not decide by itself what a subscriber may see: a change
+// matches only when the store's own search compiler, run under the
+// subscription author's principal and access policy (resolved when the
+// change is dispatched), returns the resource for the criteria plus
+// _id; the resource sent is the one that search returned, through the
+// store's output gate. It must not make a write wait for a hook, nor let
+// one failing or slow hook hold up the others: deliveries run beside the
+// dispatch loop. It must not deliver one project's changes to another
+// project's subscriptions.
+package subscription

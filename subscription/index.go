@@ -1,0 +1,141 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/search"
+)
+
+// MaxAttemptsURL is Medplum's extension on a Subscription bounding the
+// retries of a failed rest-hook delivery.
+const MaxAttemptsURL = "https://medplum.com/fhir/StructureDefinition/subscription-max-attempts"
+
+const (
+	defaultMaxAttempts = 4  // Medplum's DEFAULT_ATTEMPTS
+	maxJobAttempts     = 19 // Medplum's MAX_JOB_ATTEMPTS: no more runs than this whatever the extension says
+)
+
+// subscription is one active rest-hook Subscription as the index keeps it.
+type subscription struct {
+	ID          string
+	ProjectID   string
+	Type        string // the criteria's resource type
+	Criteria    string
+	Endpoint    string
+	Headers     [][2]string
+	MaxAttempts int // retries after the first attempt (Medplum's attemptsMade bound)
+	Author      string
+}
+
+// subscriptionJSON is the part of a Subscription the dispatcher reads.
+type subscriptionJSON struct {
+	Status    string `json:"status"`
+	Criteria  string `json:"criteria"`
+	Extension []struct {
+		URL          string `json:"url"`
+		ValueInteger *int   `json:"valueInteger"`
+	} `json:"extension"`
+	Channel struct {
+		Type     string   `json:"type"`
+		Endpoint string   `json:"endpoint"`
+		Header   []string `json:"header"`
+	} `json:"channel"`
+	Meta struct {
+		Author struct {
+			Reference string `json:"reference"`
+		} `json:"author"`
+	} `json:"meta"`
+}
+
+// parseSubscription returns r as an active rest-hook subscription, or nil
+// when it is not one (inactive, another channel, criteria that do not parse).
+func parseSubscription(r *ward.Resource) *subscription {
+	var j subscriptionJSON
+	if r.Deleted || json.Unmarshal(r.Content, &j) != nil || j.Status != "active" || j.Channel.Type != "rest-hook" {
+		return nil
+	}
+	q, err := search.ParseCriteria(j.Criteria)
+	if err != nil || !isHTTP(j.Channel.Endpoint) {
+		return nil
+	}
+	s := &subscription{ID: r.ID, ProjectID: r.ProjectID, Type: q.ResourceType, Criteria: j.Criteria,
+		Endpoint: j.Channel.Endpoint, MaxAttempts: defaultMaxAttempts, Author: j.Meta.Author.Reference}
+	for _, e := range j.Extension {
+		if e.URL == MaxAttemptsURL && e.ValueInteger != nil {
+			s.MaxAttempts = min(max(*e.ValueInteger, 0), maxJobAttempts-1)
+		}
+	}
+	for _, h := range j.Channel.Header {
+		// Medplum's quirk kept: the value is the piece after the first
+		// colon only, both pieces trimmed.
+		parts := strings.Split(h, ":")
+		if len(parts) >= 2 && strings.TrimSpace(parts[0]) != "" {
+			s.Headers = append(s.Headers, [2]string{strings.TrimSpace(parts[0]), strings.TrimSpace(parts[1])})
+		}
+	}
+	return s
+}
+
+// isHTTP reports an absolute http or https URL with a host.
+func isHTTP(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// matchQuery is s's criteria narrowed to one resource.
+func (s *subscription) matchQuery(id string) (*ward.SearchQuery, error) {
+	typ, query, _ := strings.Cut(s.Criteria, "?")
+	if query != "" {
+		query += "&"
+	}
+	q, err := search.ParseCriteria(typ + "?" + query + "_id=" + url.QueryEscape(id))
+	if err != nil {
+		return nil, err
+	}
+	q.Count, q.Total = 1, "none"
+	return q, nil
+}
+
+// index holds the active subscriptions of the projects seen so far, by
+// resource type. A project is loaded on its first change and dropped
+// when one of its Subscriptions changes, so a write costs one map lookup
+// and the subscriptions of its own type, never a scan of all.
+type index struct {
+	mu       sync.Mutex
+	projects map[string]map[string][]*subscription
+}
+
+func newIndex() *index { return &index{projects: map[string]map[string][]*subscription{}} }
+
+// forget drops project's subscriptions; the next lookup reloads them.
+func (x *index) forget(project string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.projects, project)
+}
+
+// of returns project's subscriptions to typ, loading the project once.
+func (x *index) of(ctx context.Context, load func(ctx context.Context, project string) ([]*subscription, error), project, typ string) ([]*subscription, error) {
+	x.mu.Lock()
+	byType, ok := x.projects[project]
+	x.mu.Unlock()
+	if !ok {
+		subs, err := load(ctx, project)
+		if err != nil {
+			return nil, err
+		}
+		byType = map[string][]*subscription{}
+		for _, s := range subs {
+			byType[s.Type] = append(byType[s.Type], s)
+		}
+		x.mu.Lock()
+		x.projects[project] = byType
+		x.mu.Unlock()
+	}
+	return byType[typ], nil
+}
