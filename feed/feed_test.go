@@ -258,7 +258,7 @@ func assertDelivered(t *testing.T, s *store.Store, got []received, dups bool) {
 	}
 }
 
-func kafkaCluster(t *testing.T) []string {
+func kafkaCluster(t testing.TB) []string {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,11 @@ type Publisher struct {
 	Batch int
 	// Poll is how long an idle publisher waits before reading again
 	// (default 50ms).
-	Poll   time.Duration
+	Poll time.Duration
+	// Wake, when set, ends an idle wait early: ward serve signals it after
+	// every commit of this process (store.OnCommit), so a change leaves
+	// within milliseconds; Poll still catches other processes' commits.
+	Wake   <-chan struct{}
 	Logger *slog.Logger
 }
 
@@ -58,7 +62,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		backoff.reset()
 		if next == cursor {
-			sleep(ctx, p.poll())
+			p.idle(ctx)
 		}
 		cursor = next
 	}
@@ -108,6 +112,17 @@ func (p *Publisher) selected(changes []store.Change) []store.Change {
 		}
 	}
 	return out
+}
+
+// idle waits for Poll, a Wake or the end of ctx.
+func (p *Publisher) idle(ctx context.Context) {
+	t := time.NewTimer(p.poll())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-p.Wake:
+	}
 }
 
 func (p *Publisher) batch() int {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/feed"
 	"github.com/wardhealth/ward/store"
 )
@@ -49,6 +50,13 @@ func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Log
 	}
 	var wg sync.WaitGroup
 	for _, open := range sinks {
+		wake := make(chan struct{}, 1)
+		s.OnCommit(func(context.Context, []*ward.Resource) {
+			select {
+			case wake <- struct{}{}:
+			default: // a wake is pending already
+			}
+		})
 		wg.Go(func() {
 			sink := connect(ctx, open, logger)
 			if sink == nil {
@@ -56,7 +64,7 @@ func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Log
 			}
 			defer sink.Close()
 			logger.Info("change feed publishing", "sink", sink.Name())
-			p := &feed.Publisher{Source: s, Sink: sink, Types: types, Logger: logger}
+			p := &feed.Publisher{Source: s, Sink: sink, Types: types, Wake: wake, Logger: logger}
 			_ = p.Run(ctx)
 		})
 	}

@@ -51,6 +51,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("WARD_METRICS_ADDR", ""), "serve /metrics only on this address (e.g. 127.0.0.1:9090), not on -addr; empty = /metrics on -addr [WARD_METRICS_ADDR]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	audit := fs.Bool("audit", envBool("WARD_AUDIT", true), "record every access, allowed or refused, as an AuditEvent in its project's hash-chained trail before answering; off = no trail (reads are many times faster, see docs/benchmarks.md) [WARD_AUDIT]")
+	subscriptions := fs.Bool("subscriptions", envBool("WARD_SUBSCRIPTIONS", true), "deliver active rest-hook Subscriptions (matched under their author's access policy) [WARD_SUBSCRIPTIONS]")
 	auditLog := fs.String("audit-log", env("WARD_AUDIT_LOG", ""), "also write every committed AuditEvent as one JSON line here, for a SIEM: stdout or a file path (appended); empty = off [WARD_AUDIT_LOG]")
 	c.db.flags(fs)
 	c.binary.flags(fs)
@@ -85,6 +86,11 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	// The change feed's publishers start before any write (their commit
+	// hooks must be registered first) and stop before the store closes.
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	feedDone := c.feed.start(feedCtx, s, logger)
+	defer func() { stopFeed(); feedDone() }()
 	if err := failInterruptedJobs(ctx, s, logger); err != nil {
 		return err
 	}
@@ -107,6 +113,11 @@ func serve(ctx context.Context, args []string) error {
 	identity, err := c.auth.service(s, c.baseURL, logger, trail)
 	if err != nil {
 		return err
+	}
+	if *subscriptions {
+		subsCtx, stopSubs := context.WithCancel(ctx)
+		subsDone := startSubscriptions(subsCtx, s, identity, trail, logger)
+		defer func() { stopSubs(); subsDone() }() // before the trail and the store close
 	}
 	// Seed before listening: the first request must find the signing key,
 	// and an empty database gets its super admin (credentials logged once).
@@ -165,10 +176,6 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}()
 	defer func() { <-loaded }() // before the store closes
-	feedCtx, stopFeed := context.WithCancel(ctx)
-	defer stopFeed()
-	feedDone := c.feed.start(feedCtx, s, logger)
-	defer func() { stopFeed(); feedDone() }() // before the store closes
 	return serveUntilDone(ctx, ln, handler, tlsConf, logger)
 }
 
