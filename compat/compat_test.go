@@ -28,8 +28,9 @@ const (
 func TestMedplumClient(t *testing.T) {
 	node := nodetest.FindNode(t, "WARD_COMPAT_REQUIRED")
 	nodetest.EnsureInstalled(t, ".", "@medplum/core")
-	// The main server keeps the audit trail, as ward serve does by default.
-	opts := nodetest.Options{AdminPassword: adminPassword, AllowedOrigins: []string{appOrigin}, Audit: true}
+	// The main server keeps the audit trail and delivers Subscriptions, as
+	// ward serve does by default.
+	opts := nodetest.Options{AdminPassword: adminPassword, AllowedOrigins: []string{appOrigin}, Audit: true, Subscriptions: true}
 	mainURL, mainLogs := nodetest.StartWard(t, opts)
 	opts.AccessTokenLifetime = shortTokenLifetime
 	shortURL, shortLogs := nodetest.StartWard(t, opts)

@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/blob"
 	"github.com/wardhealth/ward/fhir/definitions"
@@ -34,6 +35,7 @@ import (
 	"github.com/wardhealth/ward/mock"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
+	"github.com/wardhealth/ward/subscription"
 )
 
 // installTimeout bounds one `npm ci`.
@@ -153,6 +155,9 @@ type Options struct {
 	// Audit records every FHIR access in the store's audit trail (the
 	// console's Audit page reads it); off by default.
 	Audit bool
+	// Subscriptions runs the rest-hook Subscription dispatcher, as ward
+	// serve does by default; off by default.
+	Subscriptions bool
 }
 
 // StartWard serves Ward as `ward serve` assembles it (identity over
@@ -197,6 +202,9 @@ func StartWard(t testing.TB, opts Options) (string, *SyncBuffer) {
 		t.Cleanup(audit.Close) // after srv.Close: cleanups run last first
 		cfg.Audit = audit
 	}
+	if opts.Subscriptions {
+		startSubscriptions(t, st, svc, cfg.Audit, logger)
+	}
 	srv.Config.Handler = wire.Handler(st, cfg, logger)
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -227,4 +235,14 @@ func RunSuite(t *testing.T, node, dir string, timeout time.Duration, args, env [
 	if testing.Verbose() {
 		t.Logf("%s", out)
 	}
+}
+
+// startSubscriptions runs a Subscription dispatcher over st until the test
+// ends, polling every 10ms.
+func startSubscriptions(t testing.TB, st *store.Store, svc *auth.Service, audit ward.AuditLog, logger *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	d := &subscription.Dispatcher{Store: st, Principals: svc, Audit: audit, Poll: 10 * time.Millisecond, RetryBase: 100 * time.Millisecond, Logger: logger}
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

@@ -1,0 +1,74 @@
+// FHIR Subscriptions as Medplum serves them: a rest-hook Subscription
+// created with MedplumClient delivers matching resources to its endpoint
+// with the channel's headers; one Ward cannot deliver is refused with 400.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { test } from 'node:test';
+import { lastStatus, newPatient, registerProjectAdmin, sleep } from './lib.mjs';
+
+// listen starts a local rest-hook endpoint recording what it receives.
+async function listen() {
+  const received = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: JSON.parse(body) });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { received, server, url: `http://127.0.0.1:${server.address().port}/hook` };
+}
+
+async function waitFor(predicate, what) {
+  for (let i = 0; i < 200; i++) {
+    if (predicate()) {
+      return;
+    }
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('a rest-hook Subscription receives the matching resources with its headers', async () => {
+  const { client: admin } = await registerProjectAdmin('subscription-admin');
+  const hook = await listen();
+  try {
+    const family = `Hooked${Date.now()}`;
+    const subscription = await admin.createResource({
+      resourceType: 'Subscription',
+      status: 'active',
+      reason: 'compat',
+      criteria: `Patient?name=${family}`,
+      channel: { type: 'rest-hook', endpoint: hook.url, header: ['Authorization: Bearer compat-hook'], payload: 'application/fhir+json' },
+    });
+    const other = await admin.createResource(newPatient('NotHooked'));
+    const patient = await admin.createResource(newPatient(family));
+    await waitFor(() => hook.received.length > 0, 'the rest-hook delivery');
+    await sleep(300); // time for a wrong delivery of the other patient to arrive
+    assert.deepEqual(hook.received.map((r) => r.body.id), [patient.id], `other patient ${other.id} must not be delivered`);
+    const { headers } = hook.received[0];
+    assert.equal(headers.authorization, 'Bearer compat-hook');
+    assert.equal(headers['content-type'], 'application/fhir+json');
+    assert.equal(headers['x-medplum-subscription'], subscription.id);
+    assert.equal(headers['x-medplum-interaction'], 'create');
+  } finally {
+    hook.server.close();
+  }
+});
+
+test('a Subscription Ward cannot deliver is refused with 400', async () => {
+  const { client: admin } = await registerProjectAdmin('subscription-refused');
+  for (const [criteria, endpoint] of [
+    ['Patient?no-such-param=x', 'https://hooks.example.com/in'],
+    ['NotAType', 'https://hooks.example.com/in'],
+    ['Patient', 'ftp://hooks.example.com/in'],
+  ]) {
+    await assert.rejects(
+      admin.createResource({ resourceType: 'Subscription', status: 'active', reason: 'compat', criteria, channel: { type: 'rest-hook', endpoint } }),
+      (err) => err.outcome?.resourceType === 'OperationOutcome',
+    );
+    assert.equal(lastStatus(admin), 400, `${criteria} → ${endpoint}`);
+  }
+});
