@@ -129,9 +129,10 @@ func (s *Store) OutboxCursor(ctx context.Context, sink string) (int64, error) {
 
 // SetOutboxCursor records that sink's broker acknowledged every change up
 // to seq. It runs outside any resource write, so a slow sink never holds
-// the writer.
+// the writer. A cursor never moves back: two servers publishing to one
+// sink send copies, never lose a change.
 func (s *Store) SetOutboxCursor(ctx context.Context, sink string, seq int64) error {
 	_, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`INSERT INTO outbox_cursors (project_id, sink, seq) VALUES (?, ?, ?)
-		ON CONFLICT (project_id, sink) DO UPDATE SET seq = excluded.seq`), ward.SystemProjectID, sink, seq)
+		ON CONFLICT (project_id, sink) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > outbox_cursors.seq`), ward.SystemProjectID, sink, seq)
 	return err
 }

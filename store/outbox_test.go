@@ -145,7 +145,8 @@ func TestOutboxRecordsEveryCommittedChange(t *testing.T) {
 	})
 }
 
-// TestOutboxCursor: a sink's cursor starts at 0 and keeps what it was set to.
+// TestOutboxCursor: a sink's cursor starts at 0, keeps what it was set to
+// and never moves back (a second server publishing to the same sink).
 func TestOutboxCursor(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -153,12 +154,12 @@ func TestOutboxCursor(t *testing.T) {
 		if seq, err := s.OutboxCursor(ctx, sink); err != nil || seq != 0 {
 			t.Fatalf("new cursor: %d, %v", seq, err)
 		}
-		for _, seq := range []int64{5, 9} {
-			if err := s.SetOutboxCursor(ctx, sink, seq); err != nil {
+		for _, step := range []struct{ set, want int64 }{{5, 5}, {9, 9}, {7, 9}} {
+			if err := s.SetOutboxCursor(ctx, sink, step.set); err != nil {
 				t.Fatal(err)
 			}
-			if got, err := s.OutboxCursor(ctx, sink); err != nil || got != seq {
-				t.Fatalf("cursor %d, %v; want %d", got, err, seq)
+			if got, err := s.OutboxCursor(ctx, sink); err != nil || got != step.want {
+				t.Fatalf("cursor set to %d reads %d, %v; want %d", step.set, got, err, step.want)
 			}
 		}
 	})
