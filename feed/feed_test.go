@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -114,6 +117,61 @@ func TestPublisherSendsOnlyChosenTypes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMetricsShowLag: a sink's lag on /metrics is what is committed and
+// not yet acknowledged, and falls to 0 once its publisher caught up.
+func TestMetricsShowLag(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		url := natsServer(t)
+		writeChanges(t, s, uuid.NewString(), 2, 2)
+		m := feed.NewMetrics(s.OutboxLast, "nats")
+		if lag := testutil.ToFloat64(gauge(m, "ward_feed_lag")); lag != float64(outboxLen(t, s)) {
+			t.Fatalf("lag before publishing %v, want %d", lag, outboxLen(t, s))
+		}
+		sink := newNATS(t, url)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- (&feed.Publisher{Source: s, Sink: sink, Metrics: m, Poll: 5 * time.Millisecond}).Run(ctx)
+		}()
+		defer func() { cancel(); <-done }()
+		deadline := time.Now().Add(10 * time.Second)
+		for testutil.ToFloat64(gauge(m, "ward_feed_lag")) != 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if lag := testutil.ToFloat64(gauge(m, "ward_feed_lag")); lag != 0 {
+			t.Fatalf("lag %v after catching up", lag)
+		}
+		if n, _ := testutil.GatherAndCount(registry(m), "ward_feed_published_total"); n != 1 {
+			t.Fatalf("%d published series", n)
+		}
+	})
+}
+
+// gauge is the one metric named of m's collection.
+func gauge(m *feed.Metrics, name string) prometheus.Collector {
+	return collectorFunc(func(ch chan<- prometheus.Metric) {
+		all := make(chan prometheus.Metric, 16)
+		m.Collect(all)
+		close(all)
+		for metric := range all {
+			if strings.Contains(metric.Desc().String(), `"`+name+`"`) {
+				ch <- metric
+			}
+		}
+	})
+}
+
+type collectorFunc func(ch chan<- prometheus.Metric)
+
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
+
+func registry(m *feed.Metrics) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	return reg
 }
 
 // writeChanges writes, in project, patients Patients and for each an

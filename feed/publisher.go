@@ -39,8 +39,10 @@ type Publisher struct {
 	// Wake, when set, ends an idle wait early: ward serve signals it after
 	// every commit of this process (store.OnCommit), so a change leaves
 	// within milliseconds; Poll still catches other processes' commits.
-	Wake   <-chan struct{}
-	Logger *slog.Logger
+	Wake <-chan struct{}
+	// Metrics, when set, count what this publisher's broker acknowledged.
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // Run publishes until ctx ends, resuming after the sink's stored cursor.
@@ -50,6 +52,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.Metrics.moved(p.Sink.Name(), cursor, 0)
 	backoff := newBackoff()
 	for ctx.Err() == nil {
 		next, err := p.step(ctx, cursor)
@@ -89,7 +92,8 @@ func (p *Publisher) step(ctx context.Context, cursor int64) (int64, error) {
 	if err != nil || len(changes) == 0 {
 		return cursor, err
 	}
-	if send := p.selected(changes); len(send) > 0 {
+	send := p.selected(changes)
+	if len(send) > 0 {
 		if err := p.Sink.Publish(ctx, send); err != nil {
 			return cursor, err
 		}
@@ -98,6 +102,7 @@ func (p *Publisher) step(ctx context.Context, cursor int64) (int64, error) {
 	if err := p.Source.SetOutboxCursor(ctx, p.Sink.Name(), last); err != nil {
 		return cursor, err // sent again on the next step: same versionIds
 	}
+	p.Metrics.moved(p.Sink.Name(), last, len(send))
 	return last, nil
 }
 

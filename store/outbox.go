@@ -116,6 +116,13 @@ func (s *Store) OutboxAfter(ctx context.Context, seq int64, limit int) ([]Change
 	return out, rows.Err()
 }
 
+// OutboxLast is the highest seq on the outbox (0 when it is empty).
+func (s *Store) OutboxLast(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.reader.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM outbox").Scan(&seq)
+	return seq, err
+}
+
 // OutboxCursor is the last seq sink acknowledged (0 when none).
 func (s *Store) OutboxCursor(ctx context.Context, sink string) (int64, error) {
 	var seq int64

@@ -30,10 +30,11 @@ func (c *feedConfig) flags(fs *flag.FlagSet) {
 }
 
 // start runs a publisher for each configured sink until ctx ends; the
-// returned function waits for them to stop. A sink that cannot be reached
-// is retried in the background: it never keeps the server from serving
-// or a write from committing.
-func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Logger) func() {
+// returned function waits for them to stop, and the metrics (nil when no
+// sink is configured) go on /metrics. A sink that cannot be reached is
+// retried in the background: it never keeps the server from serving or a
+// write from committing.
+func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Logger) (func(), *feed.Metrics) {
 	var types map[string]bool
 	for _, t := range splitList(c.types) {
 		if types == nil {
@@ -42,12 +43,19 @@ func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Log
 		types[t] = true
 	}
 	var sinks []func(context.Context) (feed.Sink, error)
+	var names []string
 	if brokers := splitList(c.kafkaBrokers); len(brokers) > 0 {
 		sinks = append(sinks, func(context.Context) (feed.Sink, error) { return feed.NewKafka(brokers, c.kafkaTopic) })
+		names = append(names, "kafka")
 	}
 	if c.natsURL != "" {
 		sinks = append(sinks, func(ctx context.Context) (feed.Sink, error) { return feed.NewNATS(ctx, c.natsURL) })
+		names = append(names, "nats")
 	}
+	if len(sinks) == 0 {
+		return func() {}, nil
+	}
+	metrics := feed.NewMetrics(s.OutboxLast, names...)
 	var wg sync.WaitGroup
 	for _, open := range sinks {
 		wake := make(chan struct{}, 1)
@@ -64,11 +72,11 @@ func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Log
 			}
 			defer sink.Close()
 			logger.Info("change feed publishing", "sink", sink.Name())
-			p := &feed.Publisher{Source: s, Sink: sink, Types: types, Wake: wake, Logger: logger}
+			p := &feed.Publisher{Source: s, Sink: sink, Types: types, Wake: wake, Metrics: metrics, Logger: logger}
 			_ = p.Run(ctx)
 		})
 	}
-	return wg.Wait
+	return wg.Wait, metrics
 }
 
 // connect opens a sink, retrying every few seconds until ctx ends (nil).

@@ -89,7 +89,7 @@ func serve(ctx context.Context, args []string) error {
 	// The change feed's publishers start before any write (their commit
 	// hooks must be registered first) and stop before the store closes.
 	feedCtx, stopFeed := context.WithCancel(ctx)
-	feedDone := c.feed.start(feedCtx, s, logger)
+	feedDone, feedMetrics := c.feed.start(feedCtx, s, logger)
 	defer func() { stopFeed(); feedDone() }()
 	if err := failInterruptedJobs(ctx, s, logger); err != nil {
 		return err
@@ -134,6 +134,9 @@ func serve(ctx context.Context, args []string) error {
 	}
 	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, BodyBytesInFlight: *bodiesInFlight, Version: version, Auth: identity,
 		AllowedOrigins: splitList(*origins), Audit: trail, Binary: binary}
+	if feedMetrics != nil {
+		wc.Collectors = append(wc.Collectors, feedMetrics)
+	}
 	var handler http.Handler
 	if c.metricsAddr == "" {
 		// /metrics stays on the public address, as before the flag

@@ -54,6 +54,8 @@ type Config struct {
 	// Binary stores and serves Binary content; the store then erases and
 	// archives the bytes with their resources (nil: Binary is JSON only).
 	Binary *wardhttp.BinaryOptions
+	// Collectors are more metrics served on /metrics (the change feed's).
+	Collectors []prometheus.Collector
 }
 
 // Handler returns the whole HTTP surface of Ward over s, GET /metrics
@@ -76,6 +78,7 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 	if s.WriterDB() != s.DB() {
 		reg.MustRegister(collectors.NewDBStatsCollector(s.WriterDB(), "ward_write"))
 	}
+	reg.MustRegister(c.Collectors...)
 	if c.Binary != nil {
 		s.UseBlobs(c.Binary.Blobs)
 	}
