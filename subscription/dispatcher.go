@@ -62,8 +62,10 @@ type Dispatcher struct {
 // (at-most-once across restarts; within a run, retried up to the
 // subscription's max attempts).
 func (d *Dispatcher) Run(ctx context.Context) error {
-	d.subs = newIndex()
-	d.slots = make(chan struct{}, d.concurrency())
+	if d.subs == nil { // kept when Run is called again: the index stays warm
+		d.subs = newIndex()
+		d.slots = make(chan struct{}, d.concurrency())
+	}
 	cursor, err := d.Store.OutboxCursor(ctx, cursorName)
 	for err != nil && ctx.Err() == nil {
 		d.logger().Warn("subscriptions: reading cursor failed; retrying", "err", err)
@@ -165,11 +167,13 @@ func (d *Dispatcher) match(ctx context.Context, s *subscription, c store.Change,
 }
 
 // load reads project's active subscriptions, walls on, policies off.
+// It reads them all and keeps the active ones: a status=active search
+// paged by offset took 20 s a page deep into 10,000 on PostgreSQL.
 func (d *Dispatcher) load(ctx context.Context, project string) ([]*subscription, error) {
 	ctx = ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: project, Admin: true, Extended: true})
 	var out []*subscription
 	for offset := 0; ; offset += 1000 {
-		q, err := search.Parse("Subscription", map[string][]string{"status": {"active"}, "_count": {"1000"}})
+		q, err := search.Parse("Subscription", map[string][]string{"_sort": {"_id"}, "_count": {"1000"}})
 		if err != nil {
 			return nil, err
 		}

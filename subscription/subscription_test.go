@@ -144,7 +144,7 @@ func readerOf(t *testing.T, project, criteria string) *ward.Principal {
 	}}}
 }
 
-func create(t *testing.T, s *store.Store, ctx context.Context, typ string, body []byte) string {
+func create(t testing.TB, s *store.Store, ctx context.Context, typ string, body []byte) string {
 	t.Helper()
 	var id string
 	if err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
@@ -159,11 +159,11 @@ func create(t *testing.T, s *store.Store, ctx context.Context, typ string, body 
 	return id
 }
 
-func createPatient(t *testing.T, s *store.Store, ctx context.Context) string {
+func createPatient(t testing.TB, s *store.Store, ctx context.Context) string {
 	return create(t, s, ctx, "Patient", []byte(`{"resourceType":"Patient"}`))
 }
 
-func createObservation(t *testing.T, s *store.Store, ctx context.Context, patient string) string {
+func createObservation(t testing.TB, s *store.Store, ctx context.Context, patient string) string {
 	return create(t, s, ctx, "Observation", fmt.Appendf(nil, `{"resourceType":"Observation","status":"final","code":{"text":"bp"},"subject":{"reference":"Patient/%s"}}`, patient))
 }
 
@@ -184,7 +184,7 @@ func subscriptionJSON(criteria, endpoint string, extra ...string) []byte {
 	return fmt.Appendf(nil, body, criteria, endpoint)
 }
 
-func createSubscription(t *testing.T, s *store.Store, ctx context.Context, criteria, endpoint string, extra ...string) string {
+func createSubscription(t testing.TB, s *store.Store, ctx context.Context, criteria, endpoint string, extra ...string) string {
 	return create(t, s, ctx, "Subscription", subscriptionJSON(criteria, endpoint, extra...))
 }
 
@@ -277,7 +277,7 @@ func settle(t *testing.T, s *store.Store) {
 	t.Fatalf("dispatcher did not reach seq %d", last)
 }
 
-func run(t *testing.T, s *store.Store, d *subscription.Dispatcher) (stop func()) {
+func run(t testing.TB, s *store.Store, d *subscription.Dispatcher) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(ctx) }()
