@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { test } from 'node:test';
-import { lastStatus, newPatient, registerProjectAdmin, sleep } from './lib.mjs';
+import { lastStatus, newClient, newPatient, password, registerProjectAdmin, signIn, sleep, uniqueEmail } from './lib.mjs';
 
 // listen starts a local rest-hook endpoint recording what it receives.
 async function listen() {
@@ -70,5 +70,53 @@ test('a Subscription Ward cannot deliver is refused with 400', async () => {
       (err) => err.outcome?.resourceType === 'OperationOutcome',
     );
     assert.equal(lastStatus(admin), 400, `${criteria} → ${endpoint}`);
+  }
+});
+
+test('a clinician hears about their clinic\'s patients only, and nothing once unenrolled', async () => {
+  const { client: admin } = await registerProjectAdmin('subscription-clinic');
+  const projectId = admin.getProject().id;
+  const ours = await admin.createResource(newPatient('OurClinic'));
+  const theirs = await admin.createResource(newPatient('OtherClinic'));
+  const policy = await admin.createResource({
+    resourceType: 'AccessPolicy',
+    name: 'Compat subscribing clinician',
+    resource: [{ resourceType: 'Observation', criteria: `Observation?subject=Patient/${ours.id}` }, { resourceType: 'Subscription' }],
+  });
+  const email = uniqueEmail('subscription-clinician');
+  const membership = await admin.post('admin/projects/:projectId/invite', {
+    resourceType: 'Practitioner',
+    firstName: 'Sam',
+    lastName: 'Subscriber',
+    email,
+    password,
+    sendEmail: false,
+    membership: { accessPolicy: { reference: `AccessPolicy/${policy.id}` } },
+  });
+  const clinician = newClient();
+  await signIn(clinician, email, password, { projectId });
+  const hook = await listen();
+  try {
+    await clinician.createResource({
+      resourceType: 'Subscription',
+      status: 'active',
+      reason: 'compat',
+      criteria: 'Observation',
+      channel: { type: 'rest-hook', endpoint: hook.url, payload: 'application/fhir+json' },
+    });
+    const observation = (patient) =>
+      admin.createResource({ resourceType: 'Observation', status: 'final', code: { text: 'bp' }, subject: { reference: `Patient/${patient.id}` } });
+    await observation(theirs);
+    const mine = await observation(ours);
+    await waitFor(() => hook.received.length > 0, 'the clinician\'s delivery');
+    await sleep(300);
+    assert.deepEqual(hook.received.map((r) => r.body.id), [mine.id], 'only the own clinic\'s Observation');
+
+    await admin.deleteResource('ProjectMembership', membership.id); // unenrolled
+    await observation(ours);
+    await sleep(1000);
+    assert.equal(hook.received.length, 1, 'nothing after unenrolment');
+  } finally {
+    hook.server.close();
   }
 });
