@@ -45,65 +45,29 @@ type Publisher struct {
 	Logger  *slog.Logger
 }
 
-// Run publishes until ctx ends, resuming after the sink's stored cursor.
-// A failing broker is retried with backoff, never skipped.
+// Run publishes until ctx ends, resuming after the sink's stored cursor
+// (a Follower named by the sink). A failing broker is retried with
+// backoff, never skipped; the cursor moves only once the broker
+// acknowledged.
 func (p *Publisher) Run(ctx context.Context) error {
-	cursor, err := p.cursor(ctx)
-	if err != nil {
-		return err
-	}
-	p.Metrics.moved(p.Sink.Name(), cursor, 0)
-	backoff := newBackoff()
-	for ctx.Err() == nil {
-		next, err := p.step(ctx, cursor)
-		if err != nil {
-			if ctx.Err() == nil {
-				p.logger().Warn("feed: publish failed; retrying", "sink", p.Sink.Name(), "after", cursor, "err", err)
+	sent := 0
+	f := &Follower{Source: p.Source, Name: p.Sink.Name(), Batch: p.Batch, Poll: p.Poll, Wake: p.Wake, Logger: p.Logger,
+		Handle: func(ctx context.Context, cursor int64, changes []store.Change) (int64, error) {
+			send := p.selected(changes)
+			if len(send) > 0 {
+				if err := p.Sink.Publish(ctx, send); err != nil {
+					return cursor, err
+				}
 			}
-			sleep(ctx, backoff.next())
-			continue
-		}
-		backoff.reset()
-		if next == cursor {
-			p.idle(ctx)
-		}
-		cursor = next
+			sent = len(send)
+			return changes[len(changes)-1].Seq, nil
+		},
+		Moved: func(seq int64) {
+			p.Metrics.moved(p.Sink.Name(), seq, sent)
+			sent = 0
+		},
 	}
-	return ctx.Err()
-}
-
-// cursor reads the stored cursor, retrying while the database is away.
-func (p *Publisher) cursor(ctx context.Context) (int64, error) {
-	backoff := newBackoff()
-	for {
-		seq, err := p.Source.OutboxCursor(ctx, p.Sink.Name())
-		if err == nil || ctx.Err() != nil {
-			return seq, err
-		}
-		p.logger().Warn("feed: reading cursor failed; retrying", "sink", p.Sink.Name(), "err", err)
-		sleep(ctx, backoff.next())
-	}
-}
-
-// step sends the changes after cursor, advances the stored cursor and
-// returns it.
-func (p *Publisher) step(ctx context.Context, cursor int64) (int64, error) {
-	changes, err := p.Source.OutboxAfter(ctx, cursor, p.batch())
-	if err != nil || len(changes) == 0 {
-		return cursor, err
-	}
-	send := p.selected(changes)
-	if len(send) > 0 {
-		if err := p.Sink.Publish(ctx, send); err != nil {
-			return cursor, err
-		}
-	}
-	last := changes[len(changes)-1].Seq
-	if err := p.Source.SetOutboxCursor(ctx, p.Sink.Name(), last); err != nil {
-		return cursor, err // sent again on the next step: same versionIds
-	}
-	p.Metrics.moved(p.Sink.Name(), last, len(send))
-	return last, nil
+	return f.Run(ctx)
 }
 
 func (p *Publisher) selected(changes []store.Change) []store.Change {
@@ -117,38 +81,6 @@ func (p *Publisher) selected(changes []store.Change) []store.Change {
 		}
 	}
 	return out
-}
-
-// idle waits for Poll, a Wake or the end of ctx.
-func (p *Publisher) idle(ctx context.Context) {
-	t := time.NewTimer(p.poll())
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	case <-p.Wake:
-	}
-}
-
-func (p *Publisher) batch() int {
-	if p.Batch > 0 {
-		return p.Batch
-	}
-	return 500
-}
-
-func (p *Publisher) poll() time.Duration {
-	if p.Poll > 0 {
-		return p.Poll
-	}
-	return 50 * time.Millisecond
-}
-
-func (p *Publisher) logger() *slog.Logger {
-	if p.Logger != nil {
-		return p.Logger
-	}
-	return slog.Default()
 }
 
 // Message is the JSON a sink sends for one change.
@@ -169,25 +101,4 @@ func encode(c store.Change) []byte {
 		Operation: c.Operation, Time: c.Time, Compartment: c.Compartment,
 	})
 	return b
-}
-
-// backoff doubles a wait from 100ms up to 10s.
-type backoff struct{ wait time.Duration }
-
-func newBackoff() *backoff { return &backoff{} }
-
-func (b *backoff) next() time.Duration {
-	b.wait = min(max(2*b.wait, 100*time.Millisecond), 10*time.Second)
-	return b.wait
-}
-
-func (b *backoff) reset() { b.wait = 0 }
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/feed"
 	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
 )
@@ -66,47 +67,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.subs = newIndex()
 		d.slots = make(chan struct{}, d.concurrency())
 	}
-	cursor, err := d.Store.OutboxCursor(ctx, cursorName)
-	for err != nil && ctx.Err() == nil {
-		d.logger().Warn("subscriptions: reading cursor failed; retrying", "err", err)
-		sleep(ctx, time.Second)
-		cursor, err = d.Store.OutboxCursor(ctx, cursorName)
-	}
-	for ctx.Err() == nil {
-		next, err := d.step(ctx, cursor)
-		if err != nil && ctx.Err() == nil {
-			d.logger().Warn("subscriptions: dispatch failed; retrying", "after", cursor, "err", err)
-			sleep(ctx, time.Second)
-		}
-		if next == cursor {
-			d.idle(ctx)
-		}
-		cursor = next
-	}
-	return ctx.Err()
+	f := &feed.Follower{Source: d.Store, Name: cursorName, Poll: d.Poll, Wake: d.Wake, Logger: d.Logger, Handle: d.handle}
+	return f.Run(ctx)
 }
 
-// step matches the changes after cursor, stores the cursor after the
-// last one handled and returns it.
-func (d *Dispatcher) step(ctx context.Context, cursor int64) (int64, error) {
-	changes, err := d.Store.OutboxAfter(ctx, cursor, 500)
-	if err != nil || len(changes) == 0 {
-		return cursor, err
-	}
+// handle matches changes in order and returns the seq of the last one
+// handled (the follower stores the cursor there).
+func (d *Dispatcher) handle(ctx context.Context, cursor int64, changes []store.Change) (int64, error) {
 	done := cursor
 	authors := map[string]*ward.Principal{} // per batch: one membership read per author
 	for _, c := range changes {
 		if err := d.dispatch(ctx, c, authors); err != nil {
-			break
+			return done, err
 		}
 		done = c.Seq
 	}
-	if done != cursor {
-		if err := d.Store.SetOutboxCursor(ctx, cursorName, done); err != nil {
-			return cursor, err
-		}
-	}
-	return done, err
+	return done, nil
 }
 
 // dispatch queues the deliveries of one change.
@@ -190,17 +166,6 @@ func (d *Dispatcher) load(ctx context.Context, project string) ([]*subscription,
 		if !res.HasMore {
 			return out, nil
 		}
-	}
-}
-
-// idle waits for Poll, a Wake or the end of ctx.
-func (d *Dispatcher) idle(ctx context.Context) {
-	t := time.NewTimer(orDefault(d.Poll, 50*time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	case <-d.Wake:
 	}
 }
 
