@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wardhealth/ward/feed"
-	"github.com/wardhealth/ward/store/storetest"
 )
 
 // TestKill9Feed kills `ward serve -feed-nats-url` with SIGKILL under a
@@ -25,24 +23,7 @@ func TestKill9Feed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
 	}
-	engines := []struct {
-		name string
-		args func(t *testing.T) []string
-	}{
-		{"sqlite", func(t *testing.T) []string { return []string{"-data-dir", t.TempDir()} }},
-		{"postgres", func(t *testing.T) []string {
-			base, schema := storetest.PostgresSchema(t)
-			u, err := url.Parse(base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return []string{"-database-url", u.String(), "-data-dir", t.TempDir()}
-		}},
-	}
-	for _, eng := range engines {
+	for _, eng := range servedEngines() {
 		t.Run(eng.name, func(t *testing.T) {
 			natsURL := embeddedNATS(t)
 			addr := freeAddr(t)

@@ -44,25 +44,7 @@ func TestKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
 	}
-	engines := []struct {
-		name string
-		args func(t *testing.T) []string
-	}{
-		{"sqlite", func(t *testing.T) []string { return []string{"-data-dir", t.TempDir()} }},
-		{"postgres", func(t *testing.T) []string {
-			base, schema := storetest.PostgresSchema(t)
-			u, err := url.Parse(base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			// -data-dir: the Binary store and its URL key live there.
-			return []string{"-database-url", u.String(), "-data-dir", t.TempDir()}
-		}},
-	}
-	for _, eng := range engines {
+	for _, eng := range servedEngines() {
 		t.Run(eng.name, func(t *testing.T) {
 			addr := freeAddr(t)
 			args := append([]string{"serve", "-addr", addr, "-definitions=false", "-admin-password", "kill9-admin-password",
@@ -285,4 +267,30 @@ func (c *kill9Client) requestIDsRecorded(t *testing.T) map[string]bool {
 		}
 	}
 	return out
+}
+
+// servedEngine is a database for a `ward serve` process started by a test.
+type servedEngine struct {
+	name string
+	args func(t *testing.T) []string // the serve flags naming a fresh database
+}
+
+// servedEngines are SQLite, and PostgreSQL in a schema of its own (the
+// subtest skips without WARD_TEST_POSTGRES_URL).
+func servedEngines() []servedEngine {
+	return []servedEngine{
+		{"sqlite", func(t *testing.T) []string { return []string{"-data-dir", t.TempDir()} }},
+		{"postgres", func(t *testing.T) []string {
+			base, schema := storetest.PostgresSchema(t)
+			u, err := url.Parse(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			// -data-dir: the Binary store and its URL key live there.
+			return []string{"-database-url", u.String(), "-data-dir", t.TempDir()}
+		}},
+	}
 }
