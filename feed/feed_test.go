@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/feed"
+	"github.com/wardhealth/ward/feed/feedtest"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -77,7 +77,7 @@ func TestKafkaResumesAfterCrash(t *testing.T) {
 // loses nothing (JetStream drops the copies by message id).
 func TestNATSDeliversPerProjectSubjects(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		url := natsServer(t)
+		url := feedtest.NATS(t)
 		projA, projB := uuid.NewString(), uuid.NewString()
 		writeChanges(t, s, projA, 3, 3)
 		writeChanges(t, s, projB, 2, 2)
@@ -108,7 +108,7 @@ func TestNATSDeliversPerProjectSubjects(t *testing.T) {
 // passed over and the cursor still reaches the end of the outbox.
 func TestPublisherSendsOnlyChosenTypes(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		url := natsServer(t)
+		url := feedtest.NATS(t)
 		writeChanges(t, s, uuid.NewString(), 2, 2)
 		runUntilCaughtUp(t, s, newNATS(t, url), map[string]bool{"Observation": true})
 		for _, m := range consumeNATS(t, url, "ward.>", -1) {
@@ -123,7 +123,7 @@ func TestPublisherSendsOnlyChosenTypes(t *testing.T) {
 // not yet acknowledged, and falls to 0 once its publisher caught up.
 func TestMetricsShowLag(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		url := natsServer(t)
+		url := feedtest.NATS(t)
 		writeChanges(t, s, uuid.NewString(), 2, 2)
 		m := feed.NewMetrics(s.OutboxLast, "nats")
 		if lag := testutil.ToFloat64(gauge(m, "ward_feed_lag")); lag != float64(outboxLen(t, s)) {
@@ -362,19 +362,6 @@ func consumeKafka(t *testing.T, brokers []string, n int) []received {
 		})
 	}
 	return out
-}
-
-func natsServer(t *testing.T) string {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns.ClientURL()
 }
 
 func newNATS(t *testing.T, url string) *feed.NATS {

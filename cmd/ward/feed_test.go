@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wardhealth/ward/feed"
+	"github.com/wardhealth/ward/feed/feedtest"
 )
 
 // TestKill9Feed kills `ward serve -feed-nats-url` with SIGKILL under a
@@ -25,7 +25,7 @@ func TestKill9Feed(t *testing.T) {
 	}
 	for _, eng := range servedEngines() {
 		t.Run(eng.name, func(t *testing.T) {
-			natsURL := embeddedNATS(t)
+			natsURL := feedtest.NATS(t)
 			addr := freeAddr(t)
 			args := append([]string{"serve", "-addr", addr, "-definitions=false", "-admin-password", "kill9-admin-password",
 				"-log-level", "error", "-feed-nats-url", natsURL}, eng.args(t)...)
@@ -78,19 +78,6 @@ func TestKill9Feed(t *testing.T) {
 			t.Logf("%s: %d creates acknowledged before SIGKILL, all on the feed", eng.name, len(created))
 		})
 	}
-}
-
-func embeddedNATS(t *testing.T) string {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns.ClientURL()
 }
 
 // natsChanges reads every message of the feed's stream on subject.
