@@ -42,11 +42,7 @@ var auditBenchLoads = []struct {
 // synchronous=FULL as ward serve defaults, and PostgreSQL when
 // WARD_TEST_POSTGRES_URL is set). Reports p50 and p99 per read.
 func BenchmarkAuditedRead(b *testing.B) {
-	engines := []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{{"sqlite", openSQLiteFull}, {"postgres", storetest.OpenPostgres}}
-	for _, eng := range engines {
+	for _, eng := range benchEngines() {
 		b.Run(eng.name, func(b *testing.B) {
 			s := eng.open(b)
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -89,6 +85,18 @@ func BenchmarkAuditedRead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchEngine is a database a wire benchmark runs on.
+type benchEngine struct {
+	name string
+	open func(testing.TB) *store.Store
+}
+
+// benchEngines are SQLite as ward serve runs it (openSQLiteFull) and
+// PostgreSQL when WARD_TEST_POSTGRES_URL is set.
+func benchEngines() []benchEngine {
+	return []benchEngine{{"sqlite", openSQLiteFull}, {"postgres", storetest.OpenPostgres}}
 }
 
 func openSQLiteFull(tb testing.TB) *store.Store {
@@ -166,11 +174,7 @@ func benchConcurrentRead(b *testing.B, h http.Handler, path, authz string, clien
 // that indexing to finish inside the timing. Reports resources/s.
 // Run: go test ./internal/wire/ -run XXX -bench AuditedIngest -benchtime 40x
 func BenchmarkAuditedIngest(b *testing.B) {
-	engines := []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{{"sqlite", openSQLiteFull}, {"postgres", storetest.OpenPostgres}}
-	for _, eng := range engines {
+	for _, eng := range benchEngines() {
 		b.Run(eng.name, func(b *testing.B) {
 			s := eng.open(b)
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))

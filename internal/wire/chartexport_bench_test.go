@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward"
-	"github.com/wardhealth/ward/store"
-	"github.com/wardhealth/ward/store/storetest"
 )
 
 // BenchmarkCSVExport: the list's "Export → CSV" of 1,000 Patients (with
@@ -21,11 +19,7 @@ import (
 // Run: WARD_TEST_POSTGRES_URL=… go test ./internal/wire/ -run XXX -bench CSVExport -benchtime 20x
 func BenchmarkCSVExport(b *testing.B) {
 	const n = 1000
-	engines := []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{{"sqlite", openSQLiteFull}, {"postgres", storetest.OpenPostgres}}
-	for _, eng := range engines {
+	for _, eng := range benchEngines() {
 		b.Run(eng.name, func(b *testing.B) {
 			s := eng.open(b)
 			srv := startAuditedAuthServer(&testing.T{}, s)

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward"
-	"github.com/wardhealth/ward/store"
-	"github.com/wardhealth/ward/store/storetest"
 )
 
 // BenchmarkBulkExport: a system-level export of a project of
@@ -28,11 +26,7 @@ func BenchmarkBulkExport(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("WARD_EXPORT_RESOURCES")); err == nil && v > 0 {
 		n = v
 	}
-	engines := []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{{"sqlite", openSQLiteFull}, {"postgres", storetest.OpenPostgres}}
-	for _, eng := range engines {
+	for _, eng := range benchEngines() {
 		b.Run(eng.name, func(b *testing.B) {
 			s := eng.open(b)
 			srv := startAuditedAuthServer(&testing.T{}, s)
