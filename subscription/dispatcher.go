@@ -8,7 +8,6 @@ import (
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/feed"
-	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
 )
 
@@ -53,8 +52,8 @@ type Dispatcher struct {
 	Wake   <-chan struct{}
 	Logger *slog.Logger
 
-	subs  *index
-	slots chan struct{}
+	matcher *matcher
+	slots   chan struct{}
 }
 
 // Run dispatches until ctx ends, resuming after the stored cursor. A
@@ -63,8 +62,8 @@ type Dispatcher struct {
 // (at-most-once across restarts; within a run, retried up to the
 // subscription's max attempts).
 func (d *Dispatcher) Run(ctx context.Context) error {
-	if d.subs == nil { // kept when Run is called again: the index stays warm
-		d.subs = newIndex()
+	if d.matcher == nil { // kept when Run is called again: the index stays warm
+		d.matcher = newMatcher(d.Store, d.Principals, d.Logger)
 		d.slots = make(chan struct{}, d.concurrency())
 	}
 	f := &feed.Follower{Source: d.Store, Name: cursorName, Poll: d.Poll, Wake: d.Wake, Logger: d.Logger, Handle: d.handle}
@@ -75,9 +74,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // handled (the follower stores the cursor there).
 func (d *Dispatcher) handle(ctx context.Context, cursor int64, changes []store.Change) (int64, error) {
 	done := cursor
-	authors := map[string]*ward.Principal{} // per batch: one membership read per author
+	seen := authors{} // per batch: one membership read per author
 	for _, c := range changes {
-		if err := d.dispatch(ctx, c, authors); err != nil {
+		if err := d.dispatch(ctx, c, seen); err != nil {
 			return done, err
 		}
 		done = c.Seq
@@ -85,88 +84,13 @@ func (d *Dispatcher) handle(ctx context.Context, cursor int64, changes []store.C
 	return done, nil
 }
 
-// dispatch queues the deliveries of one change.
-func (d *Dispatcher) dispatch(ctx context.Context, c store.Change, authors map[string]*ward.Principal) error {
-	if c.Type == "Subscription" {
-		d.subs.forget(c.ProjectID)
-		clear(authors)
+// dispatch queues the rest-hook deliveries of one change.
+func (d *Dispatcher) dispatch(ctx context.Context, c store.Change, seen authors) error {
+	found, err := d.matcher.matches(ctx, c, ChannelRestHook, seen, nil)
+	for _, m := range found {
+		go d.deliver(ctx, m.sub, c, m.resource)
 	}
-	if c.Operation == store.OpDelete || c.Operation == store.OpExpunge {
-		return nil // Medplum fires on deletions only when a subscription asks to; not offered yet
-	}
-	subs, err := d.subs.of(ctx, d.load, c.ProjectID, c.Type)
-	if err != nil {
-		return err
-	}
-	for _, s := range subs {
-		r, err := d.match(ctx, s, c, authors)
-		if err != nil {
-			return err
-		}
-		if r != nil {
-			go d.deliver(ctx, s, c, r)
-		}
-	}
-	return nil
-}
-
-// match returns the changed resource as s's author sees it when s's
-// criteria select it under the author's access policy, else nil.
-func (d *Dispatcher) match(ctx context.Context, s *subscription, c store.Change, authors map[string]*ward.Principal) (*ward.Resource, error) {
-	p, ok := authors[s.Author]
-	if !ok {
-		var err error
-		if p, err = d.Principals.SubscriberPrincipal(ctx, s.ProjectID, s.Author); err != nil {
-			d.logger().Debug("subscriptions: author has no access", "subscription", s.ID, "author", s.Author, "err", err)
-			p = nil
-		}
-		authors[s.Author] = p
-	}
-	if p == nil || p.ProjectID != c.ProjectID {
-		return nil, nil
-	}
-	q, err := s.matchQuery(c.ID)
-	if err != nil {
-		return nil, nil // criteria checked at write; an _id that does not parse matches nothing
-	}
-	res, err := d.Store.Search(ward.NewContextWithPrincipal(ctx, p), q)
-	if err != nil {
-		if ward.ErrorCode(err) != "" && ward.ErrorCode(err) != ward.EINTERNAL {
-			return nil, nil // the author may not search the type: no match
-		}
-		return nil, err
-	}
-	if len(res.Matches) == 0 {
-		return nil, nil
-	}
-	return res.Matches[0], nil
-}
-
-// load reads project's active subscriptions, walls on, policies off.
-// It reads them all and keeps the active ones: a status=active search
-// paged by offset took 20 s a page deep into 10,000 on PostgreSQL.
-func (d *Dispatcher) load(ctx context.Context, project string) ([]*subscription, error) {
-	ctx = ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: project, Admin: true, Extended: true})
-	var out []*subscription
-	for offset := 0; ; offset += 1000 {
-		q, err := search.Parse("Subscription", map[string][]string{"_sort": {"_id"}, "_count": {"1000"}})
-		if err != nil {
-			return nil, err
-		}
-		q.Offset, q.Total = offset, "none"
-		res, err := d.Store.Search(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range res.Matches {
-			if s := parseSubscription(r); s != nil {
-				out = append(out, s)
-			}
-		}
-		if !res.HasMore {
-			return out, nil
-		}
-	}
+	return err
 }
 
 func (d *Dispatcher) concurrency() int {

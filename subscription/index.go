@@ -20,13 +20,21 @@ const (
 	maxJobAttempts     = 19 // Medplum's MAX_JOB_ATTEMPTS: no more runs than this whatever the extension says
 )
 
-// subscription is one active rest-hook Subscription as the index keeps it.
+// Channel types the index keeps (Subscription.channel.type).
+const (
+	ChannelRestHook  = "rest-hook"
+	ChannelWebSocket = "websocket"
+)
+
+// subscription is one active rest-hook or websocket Subscription as the
+// index keeps it.
 type subscription struct {
 	ID          string
 	ProjectID   string
 	Type        string // the criteria's resource type
 	Criteria    string
-	Endpoint    string
+	Channel     string // ChannelRestHook or ChannelWebSocket
+	Endpoint    string // rest-hook only
 	Headers     [][2]string
 	MaxAttempts int // retries after the first attempt (Medplum's attemptsMade bound)
 	Author      string
@@ -52,18 +60,22 @@ type subscriptionJSON struct {
 	} `json:"meta"`
 }
 
-// parseSubscription returns r as an active rest-hook subscription, or nil
-// when it is not one (inactive, another channel, criteria that do not parse).
+// parseSubscription returns r as an active rest-hook or websocket
+// subscription, or nil when it is not one (inactive, another channel,
+// criteria that do not parse, a rest-hook without an http(s) endpoint).
 func parseSubscription(r *ward.Resource) *subscription {
 	var j subscriptionJSON
-	if r.Deleted || json.Unmarshal(r.Content, &j) != nil || j.Status != "active" || j.Channel.Type != "rest-hook" {
+	if r.Deleted || json.Unmarshal(r.Content, &j) != nil || j.Status != "active" {
+		return nil
+	}
+	if j.Channel.Type != ChannelWebSocket && (j.Channel.Type != ChannelRestHook || !isHTTP(j.Channel.Endpoint)) {
 		return nil
 	}
 	q, err := search.ParseCriteria(j.Criteria)
-	if err != nil || !isHTTP(j.Channel.Endpoint) {
+	if err != nil {
 		return nil
 	}
-	s := &subscription{ID: r.ID, ProjectID: r.ProjectID, Type: q.ResourceType, Criteria: j.Criteria,
+	s := &subscription{ID: r.ID, ProjectID: r.ProjectID, Type: q.ResourceType, Criteria: j.Criteria, Channel: j.Channel.Type,
 		Endpoint: j.Channel.Endpoint, MaxAttempts: defaultMaxAttempts, Author: j.Meta.Author.Reference}
 	for _, e := range j.Extension {
 		if e.URL == MaxAttemptsURL && e.ValueInteger != nil {
