@@ -41,28 +41,8 @@ func (t *tx) matchLastLive(ctx context.Context, p *ward.Principal, project, typ,
 	if len(rules) > 0 && (len(rules[0].Criteria) == 0 || typ == "Binary") {
 		return 0, nil
 	}
-	var content string
-	err := t.q.QueryRowContext(ctx, t.d.Rebind(`SELECT content FROM resource_history
-		WHERE project_id = ? AND resource_type = ? AND id = ? AND deleted = 0
-		ORDER BY last_updated DESC, version_id DESC LIMIT 1`), project, typ, id).Scan(&content)
-	if errors.Is(err, sql.ErrNoRows) {
-		return -1, nil
-	} else if err != nil {
-		return -1, err
-	}
-	d, err := decodeResource([]byte(content))
-	if err != nil {
-		return -1, err
-	}
-	m := serverMeta{projectID: project}
-	m.versionID, _ = d.metaIn["versionId"].(string)
-	m.lastUpdated, _ = d.metaIn["lastUpdated"].(string)
-	if a, ok := d.metaIn["author"].(map[string]any); ok {
-		m.author, _ = a["reference"].(string)
-	}
-	m.accounts = clientAccounts(d.metaIn)
-	v, err := t.s.index(ctx, typ, id, m, d)
-	if err != nil {
+	v, err := t.lastLive(ctx, project, typ, id)
+	if v == nil || err != nil {
 		return -1, err
 	}
 	cp, err := t.savepoint(ctx)
@@ -79,21 +59,52 @@ func (t *tx) matchLastLive(ctx context.Context, p *ward.Principal, project, typ,
 	return k, cp.release(ctx)
 }
 
+// lastLive is the last live version of the deleted typ/id, indexed as it
+// was written (nil when it never had one).
+func (t *tx) lastLive(ctx context.Context, project, typ, id string) (*version, error) {
+	var content string
+	err := t.q.QueryRowContext(ctx, t.d.Rebind(`SELECT content FROM resource_history
+		WHERE project_id = ? AND resource_type = ? AND id = ? AND deleted = 0
+		ORDER BY last_updated DESC, version_id DESC LIMIT 1`), project, typ, id).Scan(&content)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	d, err := decodeResource([]byte(content))
+	if err != nil {
+		return nil, err
+	}
+	m := serverMeta{projectID: project}
+	m.versionID, _ = d.metaIn["versionId"].(string)
+	m.lastUpdated, _ = d.metaIn["lastUpdated"].(string)
+	if a, ok := d.metaIn["author"].(map[string]any); ok {
+		m.author, _ = a["reference"].(string)
+	}
+	m.accounts = clientAccounts(d.metaIn)
+	return t.s.index(ctx, typ, id, m, d)
+}
+
 // restoreAndMatch makes v the live current row, with its index rows, and
 // matches it against rules.
 func (t *tx) restoreAndMatch(ctx context.Context, p *ward.Principal, v *version, rules []*ward.PolicyRule) (int, error) {
+	if err := t.restoreLive(ctx, v); err != nil {
+		return -1, err
+	}
+	return matchOne(ctx, t.q, t.d, p, v.res.Type, v.res.ID, rules)
+}
+
+// restoreLive makes v the live current row, with its index rows.
+func (t *tx) restoreLive(ctx context.Context, v *version) error {
 	r := v.res
 	if _, err := t.exec(ctx, `UPDATE resources SET deleted = 0, content = ? WHERE project_id = ? AND resource_type = ? AND id = ?`,
 		string(r.Content), r.ProjectID, r.Type, r.ID); err != nil {
-		return -1, err
+		return err
 	}
 	if err := t.insertIndex(ctx, v); err != nil {
-		return -1, err
+		return err
 	}
-	if err := t.flushIndex(ctx); err != nil {
-		return -1, err
-	}
-	return matchOne(ctx, t.q, t.d, p, r.Type, r.ID, rules)
+	return t.flushIndex(ctx)
 }
 
 // matchCurrent is matchOne for res, the current row of its resource: a

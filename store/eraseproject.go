@@ -23,7 +23,7 @@ var projectTables = []string{
 	"search_token", "search_string", "search_date", "search_number",
 	"search_quantity", "search_reference", "search_uri", "search_date_width",
 	"audit_chain", "audit_projected", "project_backup_keys", "export_files",
-	"outbox", "outbox_cursors",
+	"outbox", "outbox_cursors", "subscription_deliveries",
 }
 
 // eraseProject deletes every row of project, and the Logins naming it,

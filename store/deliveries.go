@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wardhealth/ward"
+)
+
+// The rest-hook delivery queue (table subscription_deliveries): the
+// subscription dispatcher queues each (Subscription, change) it matched in
+// the same transaction that moves its outbox cursor past the change
+// (QueueDeliveries), so a change is either still ahead of the cursor or
+// has its deliveries queued — never neither, whenever the process dies.
+// Workers claim due rows with a lease (ClaimDeliveries): PostgreSQL skips
+// rows another process holds (FOR UPDATE SKIP LOCKED), SQLite has one
+// writer; the claim moves due_at to the lease's end and stamps a token, so
+// a worker that dies mid-POST leaves the row to be claimed again once the
+// lease ends, and a worker whose lease ended can no longer finish or
+// reschedule a row someone else claimed since. Like the outbox, these
+// calls go around every access rule: only the dispatcher calls them, and
+// the resource is read under the subscription author's principal when it
+// is sent.
+
+// Delivery is one queued rest-hook delivery: a change a Subscription matched.
+type Delivery struct {
+	ProjectID      string
+	SubscriptionID string
+	ChangeSeq      int64 // the outbox change that matched
+	ResourceType   string
+	ResourceID     string
+	VersionID      string
+	Interaction    string // Medplum's: create, update or delete
+	Attempts       int    // attempts made so far
+	QueuedAt       time.Time
+	// Claim is the token of the claim that returned the row ("" when queued).
+	Claim string
+}
+
+// deliveryColumns are the columns a claim returns, in scanDelivery order.
+const deliveryColumns = "project_id, subscription_id, change_seq, resource_type, resource_id, version_id, interaction, attempts, queued_at, claim"
+
+// QueueDeliveries queues ds, due now, and moves sink's outbox cursor from
+// from to to, in one transaction. When the stored cursor is no longer
+// from — another process dispatched these changes — nothing is queued and
+// it returns false with the stored cursor. A delivery already queued
+// (the same subscription and change) is kept as it is.
+func (s *Store) QueueDeliveries(ctx context.Context, sink string, from, to int64, ds []Delivery) (queued bool, stored int64, err error) {
+	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return false, 0, err
+	}
+	defer sqlTx.Rollback()
+	stored, err = lockCursor(ctx, sqlTx, s.dialect, sink)
+	if err != nil {
+		return false, 0, err
+	}
+	if stored != from {
+		return false, stored, nil
+	}
+	if err := insertDeliveries(ctx, sqlTx, s.dialect, ds, toMicros(s.Now())); err != nil {
+		return false, stored, err
+	}
+	if _, err := sqlTx.ExecContext(ctx, s.dialect.Rebind("UPDATE outbox_cursors SET seq = ? WHERE project_id = ? AND sink = ?"),
+		to, ward.SystemProjectID, sink); err != nil {
+		return false, stored, err
+	}
+	return true, to, sqlTx.Commit()
+}
+
+// lockCursor reads sink's cursor, creating it at 0, and holds its row
+// until the transaction ends.
+func lockCursor(ctx context.Context, q *sql.Tx, d Dialect, sink string) (int64, error) {
+	if _, err := q.ExecContext(ctx, d.Rebind(`INSERT INTO outbox_cursors (project_id, sink, seq) VALUES (?, ?, 0)
+		ON CONFLICT (project_id, sink) DO NOTHING`), ward.SystemProjectID, sink); err != nil {
+		return 0, err
+	}
+	var seq int64
+	err := q.QueryRowContext(ctx, d.Rebind("SELECT seq FROM outbox_cursors WHERE project_id = ? AND sink = ?"+d.ForUpdate()),
+		ward.SystemProjectID, sink).Scan(&seq)
+	return seq, err
+}
+
+// insertDeliveries writes ds in statements of up to 500 rows.
+func insertDeliveries(ctx context.Context, q *sql.Tx, d Dialect, ds []Delivery, now int64) error {
+	const width, chunk = 11, 500
+	tuple := "(?" + repeat(",?", width-1) + ")"
+	for len(ds) > 0 {
+		n := min(len(ds), chunk)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO subscription_deliveries (project_id, subscription_id, change_seq, resource_type, resource_id,
+			version_id, interaction, attempts, due_at, claim, queued_at) VALUES `)
+		args := make([]any, 0, n*width)
+		for i, x := range ds[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(tuple)
+			args = append(args, x.ProjectID, x.SubscriptionID, x.ChangeSeq, x.ResourceType, x.ResourceID,
+				x.VersionID, x.Interaction, 0, now, "", now)
+		}
+		b.WriteString(" ON CONFLICT (project_id, subscription_id, change_seq) DO NOTHING")
+		if _, err := q.ExecContext(ctx, d.Rebind(b.String()), args...); err != nil {
+			return err
+		}
+		ds = ds[n:]
+	}
+	return nil
+}
+
+// ClaimDeliveries claims up to limit deliveries due at now, earliest
+// first, for lease: until then no other claim returns them. Each claim
+// has a token of its own, which FinishDelivery and RetryDelivery check.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
+	claim := uuid.NewString()
+	skipLocked := ""
+	if s.dialect.Name() == "postgres" {
+		skipLocked = " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := s.writer.QueryContext(ctx, s.dialect.Rebind(`UPDATE subscription_deliveries SET due_at = ?, claim = ?
+		WHERE (project_id, subscription_id, change_seq) IN (SELECT project_id, subscription_id, change_seq
+			FROM subscription_deliveries WHERE due_at <= ? ORDER BY due_at LIMIT ?`+skipLocked+`)
+		RETURNING `+deliveryColumns), toMicros(now.Add(lease)), claim, toMicros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var x Delivery
+		var queued int64
+		if err := rows.Scan(&x.ProjectID, &x.SubscriptionID, &x.ChangeSeq, &x.ResourceType, &x.ResourceID,
+			&x.VersionID, &x.Interaction, &x.Attempts, &queued, &x.Claim); err != nil {
+			return nil, err
+		}
+		x.QueuedAt = fromMicros(queued)
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// FinishDelivery removes x, delivered or given up. It reports false when
+// x's claim is no longer held (its lease ended and another claim took it).
+func (s *Store) FinishDelivery(ctx context.Context, x Delivery) (bool, error) {
+	res, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM subscription_deliveries
+		WHERE project_id = ? AND subscription_id = ? AND change_seq = ? AND claim = ?`),
+		x.ProjectID, x.SubscriptionID, x.ChangeSeq, x.Claim)
+	return affected(res, err)
+}
+
+// RetryDelivery releases x's claim and makes it due again at due, with
+// one more attempt counted when attempted is set (else it was put off
+// without being tried). It reports false when x's claim is no longer held.
+func (s *Store) RetryDelivery(ctx context.Context, x Delivery, due time.Time, attempted bool) (bool, error) {
+	inc := 0
+	if attempted {
+		inc = 1
+	}
+	res, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`UPDATE subscription_deliveries SET due_at = ?, claim = '', attempts = attempts + ?
+		WHERE project_id = ? AND subscription_id = ? AND change_seq = ? AND claim = ?`),
+		toMicros(due), inc, x.ProjectID, x.SubscriptionID, x.ChangeSeq, x.Claim)
+	return affected(res, err)
+}
+
+// NextDeliveryDue is when the earliest queued delivery is due (claimed
+// ones when their lease ends); ok is false when the queue is empty.
+func (s *Store) NextDeliveryDue(ctx context.Context) (due time.Time, ok bool, err error) {
+	var at sql.NullInt64
+	if err := s.reader.QueryRowContext(ctx, "SELECT MIN(due_at) FROM subscription_deliveries").Scan(&at); err != nil {
+		return time.Time{}, false, err
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMicros(at.Int64), true, nil
+}
+
+// QueuedDeliveries counts the queued deliveries (for metrics and tests).
+func (s *Store) QueuedDeliveries(ctx context.Context) (int, error) {
+	var n int
+	err := s.reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM subscription_deliveries").Scan(&n)
+	return n, err
+}
+
+func affected(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
