@@ -44,6 +44,9 @@ type Config struct {
 	// SendEmail delivers an email (invites). nil logs it at info level and
 	// succeeds.
 	SendEmail func(ctx context.Context, to, subject, body string) error
+	// Feed is what the change feed's admin routes (feedadmin.go) know of
+	// ward serve's sinks; zero: none connected.
+	Feed FeedSettings
 }
 
 // LoginFailure describes one failed login attempt.
@@ -96,6 +99,7 @@ func (s *Service) Handler() http.Handler {
 	s.mountLogin(mux)   // login.go: /auth/method, /auth/login, /auth/profile, /auth/scope, /oauth2/authorize, registration
 	s.mountAdmin(mux)   // admin.go: /admin/projects/...
 	s.mountBackups(mux) // backup.go: /admin/projects/{id}/backup, /admin/projects/restore
+	s.mountFeed(mux)    // feedadmin.go: /admin/projects/{id}/feed, /admin/feed
 	s.mountMFA(mux)     // mfa.go: /auth/mfa/...
 	return mux
 }

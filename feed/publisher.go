@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -29,8 +30,12 @@ type Publisher struct {
 	Source Source
 	Sink   Sink
 	// Types, when not empty, are the resource types sent; the others are
-	// passed over (their cursor still moves).
+	// passed over (their cursor still moves). Without Routes only.
 	Types map[string]bool
+	// Routes, when set, decide per change where it goes (the server-wide
+	// feed, its project's own, both or nowhere); Sink must then be a
+	// RoutedSink.
+	Routes *Routes
 	// Batch is the most changes read and sent at once (default 500).
 	Batch int
 	// Poll is how long an idle publisher waits before reading again
@@ -50,16 +55,17 @@ type Publisher struct {
 // backoff, never skipped; the cursor moves only once the broker
 // acknowledged.
 func (p *Publisher) Run(ctx context.Context) error {
+	if _, ok := p.Sink.(RoutedSink); p.Routes != nil && !ok {
+		return fmt.Errorf("feed: sink %s cannot route per project", p.Sink.Name())
+	}
 	sent := 0
 	f := &Follower{Source: p.Source, Name: p.Sink.Name(), Batch: p.Batch, Poll: p.Poll, Wake: p.Wake, Logger: p.Logger,
 		Handle: func(ctx context.Context, cursor int64, changes []store.Change) (int64, error) {
-			send := p.selected(changes)
-			if len(send) > 0 {
-				if err := p.Sink.Publish(ctx, send); err != nil {
-					return cursor, err
-				}
+			n, err := p.send(ctx, changes)
+			if err != nil {
+				return cursor, err
 			}
-			sent = len(send)
+			sent = n
 			return changes[len(changes)-1].Seq, nil
 		},
 		Moved: func(seq int64) {
@@ -68,6 +74,23 @@ func (p *Publisher) Run(ctx context.Context) error {
 		},
 	}
 	return f.Run(ctx)
+}
+
+// send hands the sink the changes its configuration sends and returns
+// how many, once the broker acknowledged them.
+func (p *Publisher) send(ctx context.Context, changes []store.Change) (int, error) {
+	if p.Routes != nil {
+		deliveries, err := p.Routes.changes(ctx, p.Sink.Name(), changes)
+		if err != nil || len(deliveries) == 0 {
+			return 0, err
+		}
+		return len(deliveries), p.Sink.(RoutedSink).Deliver(ctx, deliveries)
+	}
+	send := p.selected(changes)
+	if len(send) == 0 {
+		return 0, nil
+	}
+	return len(send), p.Sink.Publish(ctx, send)
 }
 
 func (p *Publisher) selected(changes []store.Change) []store.Change {

@@ -8,7 +8,7 @@ import (
 
 // Erasing a whole project (a tenant that leaves, GDPR): every row of every
 // table the project owns goes — resources with their history and index
-// rows, compartments, the audit trail and its chain, its backup key (so
+// rows, compartments, the audit trail and its chain, its feed configuration, its backup key (so
 // every archive ever made of it becomes unreadable: crypto-shredding) —
 // and the sign-ins of its members (Login, kept in the server's own
 // project) with them, so its tokens die; the caches of every process are
@@ -23,7 +23,7 @@ var projectTables = []string{
 	"search_token", "search_string", "search_date", "search_number",
 	"search_quantity", "search_reference", "search_uri", "search_date_width",
 	"audit_chain", "audit_projected", "project_backup_keys", "export_files",
-	"outbox", "outbox_cursors", "subscription_deliveries",
+	"outbox", "outbox_cursors", "feed_configs", "feed_audit_cursors", "subscription_deliveries",
 }
 
 // eraseProject deletes every row of project, and the Logins naming it,

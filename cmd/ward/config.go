@@ -76,6 +76,7 @@ type authConfig struct {
 	adminPassword string
 	registration  bool
 	bcryptCost    int
+	feed          auth.FeedSettings // set by serve from its feed flags
 }
 
 func (c *authConfig) flags(fs *flag.FlagSet) {
@@ -99,6 +100,7 @@ func (c *authConfig) service(s *store.Store, baseURL string, logger *slog.Logger
 		BcryptCost:           c.bcryptCost,
 		Logger:               logger,
 		Audit:                trail,
+		Feed:                 c.feed,
 	}), nil
 }
 

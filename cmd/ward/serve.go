@@ -110,6 +110,7 @@ func serve(ctx context.Context, args []string) error {
 	} else {
 		logger.Warn("audit trail off (-audit=false): accesses are not recorded")
 	}
+	c.auth.feed = c.feed.settings()
 	identity, err := c.auth.service(s, c.baseURL, logger, trail)
 	if err != nil {
 		return err
