@@ -54,7 +54,7 @@ func BenchmarkRestHookLatency(b *testing.B) {
 			default:
 			}
 		})
-		d := &subscription.Dispatcher{Store: s, Wake: wake, Poll: time.Second,
+		d := &subscription.Dispatcher{Store: s, Wake: wake, Poll: time.Second, AllowPrivateEndpoints: true,
 			Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}}
 		stop := run(b, s, d)
 		defer stop()
@@ -101,7 +101,7 @@ func BenchmarkDispatchPerChange(b *testing.B) {
 				}
 				patient := createPatient(b, s, a)
 				skipTo(b, s)
-				d := &subscription.Dispatcher{Store: s, Poll: time.Millisecond,
+				d := &subscription.Dispatcher{Store: s, Poll: time.Millisecond, AllowPrivateEndpoints: true,
 					Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}}
 				// One change first, so the index holds the project (the
 				// one-time load is measured apart, in the log).

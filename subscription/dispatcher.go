@@ -8,18 +8,26 @@ import (
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/feed"
+	"github.com/wardhealth/ward/internal/egress"
 	"github.com/wardhealth/ward/store"
 )
 
 // cursorName is the dispatcher's cursor on the outbox.
 const cursorName = "subscriptions"
 
-// Store is what the dispatcher reads: *store.Store.
+// Store is what the dispatcher reads and where its deliveries wait:
+// *store.Store.
 type Store interface {
 	OutboxAfter(ctx context.Context, seq int64, limit int) ([]store.Change, error)
 	OutboxCursor(ctx context.Context, sink string) (int64, error)
 	SetOutboxCursor(ctx context.Context, sink string, seq int64) error
 	Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error)
+	DeletedSearcher
+	QueueDeliveries(ctx context.Context, sink string, from, to int64, ds []store.Delivery) (queued bool, stored int64, err error)
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error)
+	FinishDelivery(ctx context.Context, x store.Delivery) (bool, error)
+	RetryDelivery(ctx context.Context, x store.Delivery, due time.Time, attempted bool) (bool, error)
+	NextDeliveryDue(ctx context.Context) (time.Time, bool, error)
 }
 
 // Principals resolves a subscription's author to the principal the store
@@ -30,21 +38,28 @@ type Principals interface {
 	SubscriberPrincipal(ctx context.Context, projectID, author string) (*ward.Principal, error)
 }
 
-// Dispatcher moves its cursor along the outbox and hands every matching
-// (change, subscription) to a delivery.
+// Dispatcher moves its cursor along the outbox, queues a delivery for
+// every matching (change, rest-hook subscription) in the same transaction
+// as the cursor's move, and runs the workers that send them.
 type Dispatcher struct {
 	Store      Store
 	Principals Principals
 	// Audit, when set, records one AuditEvent per delivery attempt.
 	Audit ward.AuditLog
-	// Client sends the hooks (default: a client with Timeout).
+	// AllowPrivateEndpoints lets hooks reach loopback and private
+	// addresses (package egress); link-local and metadata addresses are
+	// never reached.
+	AllowPrivateEndpoints bool
+	// Client sends the hooks (default: an egress-checked client with
+	// Timeout); a test's own client bypasses the endpoint limits.
 	Client *http.Client
 	// Timeout of one POST (default 120s, Medplum's).
 	Timeout time.Duration
 	// RetryBase is the first retry's wait, doubled on each retry
 	// (default 1s, Medplum's exponential backoff).
 	RetryBase time.Duration
-	// Concurrency bounds the POSTs in flight (default 64).
+	// Concurrency bounds the POSTs in flight (default 64); one
+	// subscription has at most a quarter of them.
 	Concurrency int
 	// Poll is how long an idle dispatcher waits before reading again
 	// (default 50ms); Wake ends the wait early.
@@ -54,43 +69,67 @@ type Dispatcher struct {
 
 	matcher *matcher
 	slots   chan struct{}
+	// kick wakes the worker: deliveries queued, a slot freed.
+	kick     chan struct{}
+	inFlight *inFlight
 }
 
-// Run dispatches until ctx ends, resuming after the stored cursor. A
-// change is matched once: the cursor moves once its deliveries are
-// queued, so deliveries still waiting when the process stops are lost
-// (at-most-once across restarts; within a run, retried up to the
-// subscription's max attempts).
+// Run dispatches and delivers until ctx ends, resuming after the stored
+// cursor and with the deliveries the queue holds: a delivery waiting for
+// a retry when a process stops is sent by the next one (at least once:
+// a process killed mid-POST leaves its delivery to be sent again once its
+// lease ends).
 func (d *Dispatcher) Run(ctx context.Context) error {
 	if d.matcher == nil { // kept when Run is called again: the index stays warm
 		d.matcher = newMatcher(d.Store, d.Principals, d.Logger)
 		d.slots = make(chan struct{}, d.concurrency())
+		d.kick = make(chan struct{}, 1)
+		d.inFlight = &inFlight{n: map[string]int{}}
+		if d.Client == nil {
+			d.Client = egress.Policy{AllowPrivate: d.AllowPrivateEndpoints}.Client(0)
+		}
 	}
+	worker := make(chan struct{})
+	go func() { defer close(worker); d.work(ctx) }()
+	defer func() { <-worker }()
 	f := &feed.Follower{Source: d.Store, Name: cursorName, Poll: d.Poll, Wake: d.Wake, Logger: d.Logger, Handle: d.handle}
 	return f.Run(ctx)
 }
 
-// handle matches changes in order and returns the seq of the last one
-// handled (the follower stores the cursor there).
+// handle matches changes in order, queues their deliveries and moves the
+// cursor in one transaction, and returns the seq of the last change
+// handled (the follower stores the cursor there; already stored when
+// deliveries were queued). When another process dispatched these changes
+// first, nothing is queued and handling resumes after its cursor.
 func (d *Dispatcher) handle(ctx context.Context, cursor int64, changes []store.Change) (int64, error) {
 	done := cursor
 	seen := authors{} // per batch: one membership read per author
+	var queue []store.Delivery
+	var failed error
 	for _, c := range changes {
-		if err := d.dispatch(ctx, c, seen); err != nil {
-			return done, err
+		found, err := d.matcher.matches(ctx, c, ChannelRestHook, seen, nil)
+		if err != nil {
+			failed = err // the changes before c are queued; c is matched again
+			break
+		}
+		for _, m := range found {
+			queue = append(queue, store.Delivery{ProjectID: c.ProjectID, SubscriptionID: m.sub.ID, ChangeSeq: c.Seq,
+				ResourceType: c.Type, ResourceID: c.ID, VersionID: c.VersionID, Interaction: interaction(c.Operation)})
 		}
 		done = c.Seq
 	}
-	return done, nil
-}
-
-// dispatch queues the rest-hook deliveries of one change.
-func (d *Dispatcher) dispatch(ctx context.Context, c store.Change, seen authors) error {
-	found, err := d.matcher.matches(ctx, c, ChannelRestHook, seen, nil)
-	for _, m := range found {
-		go d.deliver(ctx, m.sub, c, m.resource)
+	if len(queue) == 0 {
+		return done, failed
 	}
-	return err
+	queued, stored, err := d.Store.QueueDeliveries(ctx, cursorName, cursor, done, queue)
+	if err != nil {
+		return cursor, err
+	}
+	if !queued {
+		return max(cursor, min(stored, done)), failed
+	}
+	d.wake()
+	return done, failed
 }
 
 func (d *Dispatcher) concurrency() int {
@@ -112,13 +151,4 @@ func orDefault(v, def time.Duration) time.Duration {
 		return v
 	}
 	return def
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -15,6 +15,11 @@ import (
 // retries of a failed rest-hook delivery.
 const MaxAttemptsURL = "https://medplum.com/fhir/StructureDefinition/subscription-max-attempts"
 
+// SupportedInteractionURL is Medplum's extension on a Subscription naming
+// the one interaction (valueCode create, update or delete) it hears;
+// without it a Subscription hears all three.
+const SupportedInteractionURL = "https://medplum.com/fhir/StructureDefinition/subscription-supported-interaction"
+
 const (
 	defaultMaxAttempts = 4  // Medplum's DEFAULT_ATTEMPTS
 	maxJobAttempts     = 19 // Medplum's MAX_JOB_ATTEMPTS: no more runs than this whatever the extension says
@@ -38,6 +43,14 @@ type subscription struct {
 	Headers     [][2]string
 	MaxAttempts int // retries after the first attempt (Medplum's attemptsMade bound)
 	Author      string
+	// Interaction is the one interaction heard (SupportedInteractionURL),
+	// "" for every one.
+	Interaction string
+}
+
+// hears reports whether s is told of interaction (create, update, delete).
+func (s *subscription) hears(interaction string) bool {
+	return s.Interaction == "" || s.Interaction == interaction
 }
 
 // subscriptionJSON is the part of a Subscription the dispatcher reads.
@@ -47,6 +60,7 @@ type subscriptionJSON struct {
 	Extension []struct {
 		URL          string `json:"url"`
 		ValueInteger *int   `json:"valueInteger"`
+		ValueCode    string `json:"valueCode"`
 	} `json:"extension"`
 	Channel struct {
 		Type     string   `json:"type"`
@@ -80,6 +94,9 @@ func parseSubscription(r *ward.Resource) *subscription {
 	for _, e := range j.Extension {
 		if e.URL == MaxAttemptsURL && e.ValueInteger != nil {
 			s.MaxAttempts = min(max(*e.ValueInteger, 0), maxJobAttempts-1)
+		}
+		if e.URL == SupportedInteractionURL {
+			s.Interaction = e.ValueCode
 		}
 	}
 	for _, h := range j.Channel.Header {

@@ -14,6 +14,13 @@ type Searcher interface {
 	Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error)
 }
 
+// DeletedSearcher is the store's search of a deleted resource's last live
+// version (*store.Store): with it deletions are matched, without it a
+// deletion matches nothing.
+type DeletedSearcher interface {
+	SearchDeleted(ctx context.Context, q *ward.SearchQuery, id string) (*ward.Resource, error)
+}
+
 // matcher is the one place a committed change is matched to
 // Subscriptions, whatever their channel: the rest-hook dispatcher and the
 // WebSocket follower both ask it. It keeps an index of the active
@@ -43,14 +50,17 @@ type authors map[string]*ward.Principal
 // matches returns the active subscriptions of c's project on channel
 // whose criteria select c's resource under their author's access policy.
 // keep, when set, narrows the candidates before any search runs.
-// Deletions match nothing (Medplum fires on them only when a subscription
-// asks to; not offered yet).
+// A subscription hears the interactions its supported-interaction
+// extension names (all without it); a deletion is matched, as Medplum
+// does, against the resource as it was just before it — its last live
+// version, judged under the author's policy as it is now — and an
+// $expunge matches nothing.
 func (m *matcher) matches(ctx context.Context, c store.Change, channel string, seen authors, keep func(*subscription) bool) ([]matched, error) {
 	if c.Type == "Subscription" {
 		m.subs.forget(c.ProjectID)
 		clear(seen)
 	}
-	if c.Operation == store.OpDelete || c.Operation == store.OpExpunge {
+	if c.Operation == store.OpExpunge {
 		return nil, nil
 	}
 	subs, err := m.subs.of(ctx, m.load, c.ProjectID, c.Type)
@@ -59,7 +69,7 @@ func (m *matcher) matches(ctx context.Context, c store.Change, channel string, s
 	}
 	var out []matched
 	for _, s := range subs {
-		if s.Channel != channel || (keep != nil && !keep(s)) {
+		if s.Channel != channel || !s.hears(interaction(c.Operation)) || (keep != nil && !keep(s)) {
 			continue
 		}
 		r, err := m.match(ctx, s, c, seen)
@@ -92,6 +102,9 @@ func (m *matcher) match(ctx context.Context, s *subscription, c store.Change, se
 	if err != nil {
 		return nil, nil // criteria checked at write; an _id that does not parse matches nothing
 	}
+	if c.Operation == store.OpDelete {
+		return m.matchDeleted(ward.NewContextWithPrincipal(ctx, p), q, c.ID)
+	}
 	res, err := m.store.Search(ward.NewContextWithPrincipal(ctx, p), q)
 	if err != nil {
 		if ward.ErrorCode(err) != "" && ward.ErrorCode(err) != ward.EINTERNAL {
@@ -103,6 +116,20 @@ func (m *matcher) match(ctx context.Context, s *subscription, c store.Change, se
 		return nil, nil
 	}
 	return res.Matches[0], nil
+}
+
+// matchDeleted is match for a deletion: the last live version of the
+// deleted resource when q selects it under ctx's principal.
+func (m *matcher) matchDeleted(ctx context.Context, q *ward.SearchQuery, id string) (*ward.Resource, error) {
+	ds, ok := m.store.(DeletedSearcher)
+	if !ok {
+		return nil, nil
+	}
+	r, err := ds.SearchDeleted(ctx, q, id)
+	if err != nil && ward.ErrorCode(err) != "" && ward.ErrorCode(err) != ward.EINTERNAL {
+		return nil, nil // the author may not search the type: no match
+	}
+	return r, err
 }
 
 // load reads project's active subscriptions, walls on, policies off.

@@ -3,6 +3,7 @@ package subscription
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,51 +11,44 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/egress"
 	"github.com/wardhealth/ward/store"
 )
 
-// deliver POSTs r to s's endpoint until a 2xx/3xx answer or s's attempts
-// are spent, waiting RetryBase·2ⁿ between attempts. Each attempt holds a
-// slot only while its request is in flight, so a hook that fails forever
-// only delays its own retries.
-func (d *Dispatcher) deliver(ctx context.Context, s *subscription, c store.Change, r *ward.Resource) {
-	wait := orDefault(d.RetryBase, time.Second)
-	for attempt := 0; ; attempt++ {
-		status, err := d.post(ctx, s, c, r)
-		ok := err == nil && status >= 200 && status < 400
-		d.audit(ctx, s, c, status, err, ok)
-		if ok || attempt >= s.MaxAttempts || ctx.Err() != nil {
-			if !ok && ctx.Err() == nil {
-				d.logger().Warn("subscriptions: rest-hook gave up", "subscription", s.ID, "resource", c.Type+"/"+c.ID, "attempts", attempt+1, "status", status, "err", err)
-			}
-			return
-		}
-		sleep(ctx, wait)
-		wait *= 2
-	}
+// rendered is what one delivery sends: the resource as its subscription's
+// author sees it, and whether it is a deletion's notice.
+type rendered struct {
+	res     *ward.Resource
+	deleted bool
 }
 
-// post makes one attempt and returns the hook's status.
-func (d *Dispatcher) post(ctx context.Context, s *subscription, c store.Change, r *ward.Resource) (int, error) {
-	select {
-	case d.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
+// body is the POST body: the resource, or, for a deletion, as Medplum,
+// an empty object (the resource is named by X-Medplum-Deleted-Resource).
+func (r *rendered) body() []byte {
+	if r.deleted {
+		return []byte("{}")
 	}
-	defer func() { <-d.slots }()
-	ctx, cancel := context.WithTimeout(ctx, orDefault(d.Timeout, 120*time.Second))
+	return r.res.Content
+}
+
+// post makes one attempt of x and returns the hook's status.
+func (d *Dispatcher) post(ctx context.Context, s *subscription, x store.Delivery, r *rendered) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint, bytes.NewReader(r.Content))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint, bytes.NewReader(r.body()))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("X-Medplum-Subscription", s.ID)
-	req.Header.Set("X-Medplum-Interaction", interaction(c.Operation))
+	req.Header.Set("X-Medplum-Interaction", x.Interaction)
+	if r.deleted {
+		req.Header.Set("X-Medplum-Deleted-Resource", x.ResourceType+"/"+x.ResourceID)
+	}
 	for _, h := range s.Headers {
 		req.Header.Set(h[0], h[1])
 	}
-	resp, err := d.client().Do(req)
+	resp, err := d.Client.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -63,29 +57,40 @@ func (d *Dispatcher) post(ctx context.Context, s *subscription, c store.Change, 
 	return resp.StatusCode, nil
 }
 
-// interaction is Medplum's X-Medplum-Interaction for an outbox operation.
+// interaction is Medplum's X-Medplum-Interaction for an outbox operation
+// (a PATCH is an update).
 func interaction(op string) string {
-	if op == store.OpCreate {
+	switch op {
+	case store.OpCreate:
 		return "create"
+	case store.OpDelete:
+		return "delete"
 	}
 	return "update"
 }
 
+// operation is the outbox operation of a queued interaction.
+func operation(interaction string) string {
+	switch interaction {
+	case "create":
+		return store.OpCreate
+	case "delete":
+		return store.OpDelete
+	}
+	return store.OpUpdate
+}
+
 // audit records one attempt in the subscription's project trail. The
 // endpoint is not recorded: its query string may hold a secret.
-func (d *Dispatcher) audit(ctx context.Context, s *subscription, c store.Change, status int, err error, ok bool) {
+func (d *Dispatcher) audit(ctx context.Context, s *subscription, x store.Delivery, r *rendered, status int, err error, ok bool) {
 	if d.Audit == nil {
 		return
 	}
 	rec := &ward.AuditRecord{
 		Time: time.Now(), ProjectID: s.ProjectID, Kind: "rest", Action: "E", Interaction: "$subscription-rest-hook",
 		Outcome: "0", Status: status, Profile: s.Author, Query: "Subscription/" + s.ID,
-		ResourceType: c.Type, ResourceID: c.ID, VersionID: c.VersionID, Results: -1,
-	}
-	for _, p := range c.Compartment {
-		if strings.HasPrefix(p, "Patient/") {
-			rec.Patients = append(rec.Patients, p)
-		}
+		ResourceType: x.ResourceType, ResourceID: x.ResourceID, VersionID: r.res.VersionID, Results: -1,
+		Patients: r.res.Patients,
 	}
 	if !ok {
 		rec.Outcome = "4"
@@ -101,18 +106,16 @@ func (d *Dispatcher) audit(ctx context.Context, s *subscription, c store.Change,
 
 // errorKind names a transport failure without the URL it carries.
 func errorKind(err error) string {
+	var refused *egress.RefusedError
 	switch {
-	case err == context.DeadlineExceeded || strings.Contains(err.Error(), "deadline exceeded"):
+	case err == nil:
+		return ""
+	case errors.As(err, &refused):
+		return "endpoint not allowed: " + refused.Reason
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "deadline exceeded"):
 		return "timeout"
 	case strings.Contains(err.Error(), "connection refused"):
 		return "connection refused"
 	}
 	return "transport error"
-}
-
-func (d *Dispatcher) client() *http.Client {
-	if d.Client != nil {
-		return d.Client
-	}
-	return http.DefaultClient
 }

@@ -39,7 +39,7 @@ func TestClinicianHearsOnlyTheirClinic(t *testing.T) {
 		hookA, hookB := newHook(t, http.StatusOK), newHook(t, http.StatusOK)
 		createSubscription(t, s, admin(projA, "Practitioner/clin"), "Observation", hookA.URL, `"header":["Authorization: Bearer clinic-a"],`)
 		createSubscription(t, s, admin(projB, "Practitioner/adminB"), "Observation", hookB.URL, "")
-		stop := run(t, s, &subscription.Dispatcher{Store: s, Principals: principals, Poll: 5 * time.Millisecond})
+		stop := run(t, s, &subscription.Dispatcher{Store: s, Principals: principals, Poll: 5 * time.Millisecond, AllowPrivateEndpoints: true})
 		defer stop()
 
 		mine := createObservation(t, s, adminA, ours)
@@ -80,7 +80,7 @@ func TestRestHookRetriesUpToMaxAttempts(t *testing.T) {
 			fmt.Sprintf(`"extension":[{"url":%q,"valueInteger":2}],`, subscription.MaxAttemptsURL))
 		createSubscription(t, s, a, "Patient", healthy.URL, "")
 		trail := &auditLog{}
-		d := &subscription.Dispatcher{Store: s, Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}},
+		d := &subscription.Dispatcher{Store: s, AllowPrivateEndpoints: true, Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}},
 			Audit: trail, RetryBase: 100 * time.Millisecond, Poll: 5 * time.Millisecond}
 		stop := run(t, s, d)
 		defer stop()

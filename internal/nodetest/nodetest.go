@@ -242,7 +242,7 @@ func RunSuite(t *testing.T, node, dir string, timeout time.Duration, args, env [
 func startSubscriptions(t testing.TB, st *store.Store, svc *auth.Service, audit ward.AuditLog, logger *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	d := &subscription.Dispatcher{Store: st, Principals: svc, Audit: audit, Poll: 10 * time.Millisecond, RetryBase: 100 * time.Millisecond, Logger: logger}
+	d := &subscription.Dispatcher{Store: st, AllowPrivateEndpoints: true, Principals: svc, Audit: audit, Poll: 10 * time.Millisecond, RetryBase: 100 * time.Millisecond, Logger: logger}
 	go func() { defer close(done); _ = d.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 }

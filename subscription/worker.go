@@ -1,0 +1,196 @@
+package subscription
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/wardhealth/ward/store"
+)
+
+// idleCheck is the longest the worker waits before looking at the queue
+// again: deliveries another process queued, or leases that ended.
+const idleCheck = time.Second
+
+// work claims due deliveries while slots are free and sends each beside
+// the loop, until ctx ends. A delivery holds its slot for one attempt
+// only: a failed one goes back to the queue, due after its backoff, so a
+// hook that fails forever takes a slot now and then, never for good.
+func (d *Dispatcher) work(ctx context.Context) {
+	var running sync.WaitGroup
+	defer running.Wait()
+	for ctx.Err() == nil {
+		if free := cap(d.slots) - len(d.slots); free > 0 {
+			claimed, err := d.Store.ClaimDeliveries(ctx, time.Now(), d.lease(), free)
+			if err != nil && ctx.Err() == nil {
+				d.logger().Warn("subscriptions: claiming deliveries failed", "err", err)
+			}
+			for _, x := range claimed {
+				d.slots <- struct{}{}
+				running.Add(1)
+				go func() {
+					defer running.Done()
+					defer d.release()
+					d.attempt(ctx, x)
+				}()
+			}
+			if len(claimed) == free {
+				continue // more may be due
+			}
+		}
+		d.idle(ctx)
+	}
+}
+
+// idle waits for a kick (deliveries queued, a slot freed), the next due
+// delivery, or idleCheck.
+func (d *Dispatcher) idle(ctx context.Context) {
+	wait := idleCheck
+	if due, ok, err := d.Store.NextDeliveryDue(ctx); err == nil && ok {
+		wait = min(wait, max(time.Until(due), time.Millisecond))
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-d.kick:
+	}
+}
+
+func (d *Dispatcher) wake() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Dispatcher) release() {
+	<-d.slots
+	d.wake()
+}
+
+// lease is how long a claimed delivery is the claimant's: one POST's
+// timeout and a margin for the reads and the audit around it.
+func (d *Dispatcher) lease() time.Duration {
+	return d.timeout() + 30*time.Second
+}
+
+func (d *Dispatcher) timeout() time.Duration { return orDefault(d.Timeout, 120*time.Second) }
+
+// inFlight counts the attempts in flight per subscription.
+type inFlight struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts one more attempt of sub unless it has limit in flight.
+func (f *inFlight) take(sub string, limit int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[sub] >= limit {
+		return false
+	}
+	f.n[sub]++
+	return true
+}
+
+func (f *inFlight) done(sub string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[sub]--; f.n[sub] <= 0 {
+		delete(f.n, sub)
+	}
+}
+
+// perSubscription is the most attempts of one subscription in flight: a
+// hook that hangs until the timeout holds at most this many slots.
+func (d *Dispatcher) perSubscription() int { return max(1, cap(d.slots)/4) }
+
+// attempt sends x once and finishes it (delivered, given up, or no longer
+// to be sent) or puts it back in the queue for its next attempt.
+func (d *Dispatcher) attempt(ctx context.Context, x store.Delivery) {
+	if !d.inFlight.take(x.SubscriptionID, d.perSubscription()) {
+		d.putBack(ctx, x, time.Now().Add(d.retryBase()), false)
+		return
+	}
+	defer d.inFlight.done(x.SubscriptionID)
+	s, r, err := d.prepare(ctx, x)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.logger().Warn("subscriptions: reading a delivery failed; retrying", "subscription", x.SubscriptionID, "err", err)
+		}
+		d.putBack(ctx, x, time.Now().Add(d.retryBase()), false)
+		return
+	}
+	if s == nil {
+		d.finish(ctx, x)
+		return
+	}
+	status, err := d.post(ctx, s, x, r)
+	ok := err == nil && status >= 200 && status < 400
+	if ctx.Err() != nil && !ok {
+		d.putBack(ctx, x, time.Now(), false) // stopping: the next run makes this attempt
+		return
+	}
+	d.audit(ctx, s, x, r, status, err, ok)
+	if ok || x.Attempts >= s.MaxAttempts {
+		if !ok {
+			d.logger().Warn("subscriptions: rest-hook gave up", "subscription", s.ID, "resource", x.ResourceType+"/"+x.ResourceID,
+				"attempts", x.Attempts+1, "status", status, "err", errorKind(err))
+		}
+		d.finish(ctx, x)
+		return
+	}
+	d.putBack(ctx, x, time.Now().Add(d.retryBase()<<x.Attempts), true)
+}
+
+// prepare finds x's subscription and reads the resource to send as its
+// author sees it now: nil, nil when there is nothing to send any more —
+// the subscription is gone or no longer active, the author lost access,
+// the resource no longer matches, or (on a retry, as Medplum) a later
+// version superseded the one that matched.
+func (d *Dispatcher) prepare(ctx context.Context, x store.Delivery) (*subscription, *rendered, error) {
+	s, err := d.subscriptionOf(ctx, x)
+	if s == nil || err != nil {
+		return nil, nil, err
+	}
+	c := store.Change{Seq: x.ChangeSeq, ProjectID: x.ProjectID, Type: x.ResourceType, ID: x.ResourceID,
+		VersionID: x.VersionID, Operation: operation(x.Interaction)}
+	r, err := d.matcher.match(ctx, s, c, authors{})
+	if r == nil || err != nil {
+		return nil, nil, err
+	}
+	if x.Attempts > 0 && x.Interaction != "delete" && r.VersionID != x.VersionID {
+		return nil, nil, nil
+	}
+	return s, &rendered{res: r, deleted: x.Interaction == "delete"}, nil
+}
+
+// subscriptionOf is x's rest-hook subscription if it is still active.
+func (d *Dispatcher) subscriptionOf(ctx context.Context, x store.Delivery) (*subscription, error) {
+	subs, err := d.matcher.subs.of(ctx, d.matcher.load, x.ProjectID, x.ResourceType)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range subs {
+		if s.ID == x.SubscriptionID && s.Channel == ChannelRestHook && s.hears(x.Interaction) {
+			return s, nil
+		}
+	}
+	return nil, nil
+}
+
+func (d *Dispatcher) finish(ctx context.Context, x store.Delivery) {
+	if _, err := d.Store.FinishDelivery(context.WithoutCancel(ctx), x); err != nil {
+		d.logger().Error("subscriptions: removing a delivery failed", "subscription", x.SubscriptionID, "err", err)
+	}
+}
+
+func (d *Dispatcher) putBack(ctx context.Context, x store.Delivery, due time.Time, attempted bool) {
+	if _, err := d.Store.RetryDelivery(context.WithoutCancel(ctx), x, due, attempted); err != nil {
+		d.logger().Error("subscriptions: rescheduling a delivery failed", "subscription", x.SubscriptionID, "err", err)
+	}
+}
+
+func (d *Dispatcher) retryBase() time.Duration { return orDefault(d.RetryBase, time.Second) }
