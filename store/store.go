@@ -6,7 +6,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +36,8 @@ type Store struct {
 	logger *slog.Logger
 	// noOutbox turns the outbox off (a benchmark's baseline only).
 	noOutbox bool
+	// horizon is where OutboxAfter may pass missing seqs (outbox.go).
+	horizon outboxHorizon
 	// onCommit are called after every successful commit (see OnCommit).
 	onCommit []func(ctx context.Context, written []*ward.Resource)
 	// setAccountsRunning holds the targets of running $set-accounts on
@@ -100,7 +105,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	if s.dialect.Name() == "postgres" {
 		gd = goose.DialectPostgres
 	}
-	p, err := goose.NewProvider(gd, s.writer, mustSub(migrations, "migrations"))
+	fsys := mustSub(migrations, "migrations")
+	p, err := goose.NewProvider(gd, s.writer, fsys, goose.WithExcludeNames(otherEngines(fsys, s.dialect.Name())))
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -108,6 +114,21 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// otherEngines are the migrations written for another engine than this
+// one: a file named *.postgres.sql or *.sqlite.sql is one engine's form of
+// its version, which the other engine's file of that version replaces.
+func otherEngines(fsys fs.FS, engine string) []string {
+	names, _ := fs.Glob(fsys, "*.sql")
+	var other []string
+	for _, name := range names {
+		form := strings.TrimSuffix(name, ".sql")
+		if ext := path.Ext(form); (ext == ".postgres" || ext == ".sqlite") && ext != "."+engine {
+			other = append(other, name)
+		}
+	}
+	return other
 }
 
 // Ping checks that the database answers.
