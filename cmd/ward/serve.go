@@ -51,7 +51,7 @@ func serve(ctx context.Context, args []string) error {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("WARD_METRICS_ADDR", ""), "serve /metrics only on this address (e.g. 127.0.0.1:9090), not on -addr; empty = /metrics on -addr [WARD_METRICS_ADDR]")
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	audit := fs.Bool("audit", envBool("WARD_AUDIT", true), "record every access, allowed or refused, as an AuditEvent in its project's hash-chained trail before answering; off = no trail (reads are many times faster, see docs/benchmarks.md) [WARD_AUDIT]")
-	subscriptions := fs.Bool("subscriptions", envBool("WARD_SUBSCRIPTIONS", true), "deliver active rest-hook Subscriptions (matched under their author's access policy) [WARD_SUBSCRIPTIONS]")
+	subscriptions := fs.Bool("subscriptions", envBool("WARD_SUBSCRIPTIONS", true), "deliver active rest-hook and websocket Subscriptions (matched under their author's access policy) [WARD_SUBSCRIPTIONS]")
 	auditLog := fs.String("audit-log", env("WARD_AUDIT_LOG", ""), "also write every committed AuditEvent as one JSON line here, for a SIEM: stdout or a file path (appended); empty = off [WARD_AUDIT_LOG]")
 	c.db.flags(fs)
 	c.binary.flags(fs)
@@ -115,9 +115,11 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var subsRoutes, subsOperations []wardhttp.Route // WebSocket subscriptions
 	if *subscriptions {
 		subsCtx, stopSubs := context.WithCancel(ctx)
-		subsDone := startSubscriptions(subsCtx, s, identity, trail, logger)
+		var subsDone func()
+		subsRoutes, subsOperations, subsDone = startSubscriptions(subsCtx, s, identity, trail, c.baseURL, logger)
 		defer func() { stopSubs(); subsDone() }() // before the trail and the store close
 	}
 	// Seed before listening: the first request must find the signing key,
@@ -134,7 +136,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, BodyBytesInFlight: *bodiesInFlight, Version: version, Auth: identity,
-		AllowedOrigins: splitList(*origins), Audit: trail, Binary: binary}
+		AllowedOrigins: splitList(*origins), Audit: trail, Binary: binary, Routes: subsRoutes, Operations: subsOperations}
 	if feedMetrics != nil {
 		wc.Collectors = append(wc.Collectors, feedMetrics)
 	}

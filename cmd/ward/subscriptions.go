@@ -6,30 +6,41 @@ import (
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/auth"
+	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/subscription"
 )
 
-// startSubscriptions runs the rest-hook Subscription dispatcher until ctx
-// ends and returns a function waiting for it to stop. Without active
-// Subscriptions it costs one outbox read per batch of commits and one
-// Subscription search per project the first time that project writes.
+// startSubscriptions runs the rest-hook Subscription dispatcher and the
+// WebSocket subscriptions until ctx ends. It returns the WebSocket routes
+// (/ws/subscriptions-r4) and operations ($get-ws-binding-token) to serve,
+// and a function waiting for both to stop. Without active Subscriptions
+// the dispatcher costs one outbox read per batch of commits and one
+// Subscription search per project the first time that project writes;
+// the WebSocket follower reads nothing while no socket is bound.
 // Register it before the store serves (it adds a commit hook).
-func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Service, trail ward.AuditLog, logger *slog.Logger) (wait func()) {
+func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Service, trail ward.AuditLog, baseURL string, logger *slog.Logger) (routes, operations []wardhttp.Route, wait func()) {
 	wake := make(chan struct{}, 1)
+	sockets := &subscription.WebSockets{Store: s, Principals: identity, Tokens: identity, BaseURL: baseURL, Logger: logger}
 	s.OnCommit(func(context.Context, []*ward.Resource) {
 		select {
 		case wake <- struct{}{}:
 		default:
 		}
+		sockets.Notify()
 	})
 	d := &subscription.Dispatcher{Store: s, Principals: identity, Audit: trail, Wake: wake, Logger: logger}
-	done := make(chan struct{})
+	dispatched, socketsDone := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(dispatched)
 		if err := d.Run(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("subscriptions: dispatcher stopped", "err", err)
 		}
 	}()
-	return func() { <-done }
+	go func() {
+		defer close(socketsDone)
+		_ = sockets.Run(ctx) // ends only with ctx
+	}()
+	routes, operations = sockets.Routes()
+	return routes, operations, func() { <-dispatched; <-socketsDone }
 }

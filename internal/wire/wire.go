@@ -56,6 +56,10 @@ type Config struct {
 	Binary *wardhttp.BinaryOptions
 	// Collectors are more metrics served on /metrics (the change feed's).
 	Collectors []prometheus.Collector
+	// Routes (authenticating their own callers) and Operations (behind the
+	// caller resolution) are more handlers served by other packages: the
+	// WebSocket subscriptions' socket and $get-ws-binding-token.
+	Routes, Operations []wardhttp.Route
 }
 
 // Handler returns the whole HTTP surface of Ward over s, GET /metrics
@@ -106,6 +110,8 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 	operations = append(operations, wardhttp.AuditVerifyRoute(s))
 	operations = append(operations, csvexport.Route(s, search.Parse))
 	operations = append(operations, ips.Routes(s)...)
+	operations = append(operations, c.Operations...)
+	routes = append(routes, c.Routes...)
 	// console serves the built-in web console for the GET requests no API
 	// route matches.
 	console := console.Handler()
