@@ -155,8 +155,9 @@ type Options struct {
 	// Audit records every FHIR access in the store's audit trail (the
 	// console's Audit page reads it); off by default.
 	Audit bool
-	// Subscriptions runs the rest-hook Subscription dispatcher, as ward
-	// serve does by default; off by default.
+	// Subscriptions runs the rest-hook Subscription dispatcher and the
+	// WebSocket subscriptions, as ward serve does by default; off by
+	// default.
 	Subscriptions bool
 }
 
@@ -204,6 +205,7 @@ func StartWard(t testing.TB, opts Options) (string, *SyncBuffer) {
 	}
 	if opts.Subscriptions {
 		startSubscriptions(t, st, svc, cfg.Audit, logger)
+		cfg.Routes, cfg.Operations = startWebSockets(t, st, svc, baseURL, logger)
 	}
 	srv.Config.Handler = wire.Handler(st, cfg, logger)
 	srv.Start()
