@@ -65,8 +65,8 @@ func (s *Store) QueueDeliveries(ctx context.Context, sink string, from, to int64
 	if err := insertDeliveries(ctx, sqlTx, s.dialect, ds, toMicros(s.Now())); err != nil {
 		return false, stored, err
 	}
-	if _, err := sqlTx.ExecContext(ctx, s.dialect.Rebind("UPDATE outbox_cursors SET seq = ? WHERE project_id = ? AND sink = ?"),
-		to, ward.SystemProjectID, sink); err != nil {
+	if _, err := sqlTx.ExecContext(ctx, s.dialect.Rebind("UPDATE outbox_cursors SET seq = ?, updated_at = ? WHERE project_id = ? AND sink = ?"),
+		to, toMicros(s.Now()), ward.SystemProjectID, sink); err != nil {
 		return false, stored, err
 	}
 	return true, to, sqlTx.Commit()

@@ -18,6 +18,7 @@ import (
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/blob"
 	"github.com/wardhealth/ward/index"
+	"github.com/wardhealth/ward/internal/egress"
 )
 
 //go:embed migrations/*.sql
@@ -51,6 +52,9 @@ type Store struct {
 	trail atomic.Pointer[AuditLog]
 	// blobs holds the bytes of Binary resources (blobs.go); nil: none.
 	blobs blob.Store
+	// hooks limits the endpoints a rest-hook Subscription may name
+	// (subscriptioncheck.go); the zero value refuses private addresses.
+	hooks egress.Policy
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }

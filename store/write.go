@@ -151,7 +151,7 @@ func (t *tx) createChecks(ctx context.Context, p *ward.Principal, typ, id string
 	if err := keepSecrets(p, typ, d, nil); err != nil {
 		return nil, err
 	}
-	project, err := writeProject(p, typ, id, d)
+	project, err := writeProject(p, typ, id, d, t.s.hooks)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 	if err := keepSecrets(p, typ, d, liveTree(old)); err != nil {
 		return nil, false, err
 	}
-	project, err := writeProject(p, typ, id, d)
+	project, err := writeProject(p, typ, id, d, t.s.hooks)
 	if err != nil {
 		return nil, false, err
 	}

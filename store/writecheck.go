@@ -10,6 +10,7 @@ import (
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/fhir"
 	"github.com/wardhealth/ward/fhirpath"
+	"github.com/wardhealth/ward/internal/egress"
 	"github.com/wardhealth/ward/search"
 )
 
@@ -29,15 +30,15 @@ import (
 // another with meta.project. Every create and update passes here, so it
 // also runs the type-specific checks before anything is written
 // (AccessPolicy criteria, invariant axp-3; Subscription criteria and
-// endpoints).
-func writeProject(p *ward.Principal, typ, id string, d *decodedResource) (string, error) {
+// endpoints, limited by hooks).
+func writeProject(p *ward.Principal, typ, id string, d *decodedResource, hooks egress.Policy) (string, error) {
 	switch typ {
 	case "AccessPolicy":
 		if err := validateAccessPolicy(d.tree); err != nil {
 			return "", err
 		}
 	case "Subscription":
-		if err := validateSubscription(d.tree); err != nil {
+		if err := validateSubscription(d.tree, hooks); err != nil {
 			return "", err
 		}
 	case "Project":

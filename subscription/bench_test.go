@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/egress"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 	"github.com/wardhealth/ward/subscription"
@@ -22,8 +23,9 @@ import (
 
 // benchStores runs fn on SQLite and, when configured, PostgreSQL.
 func benchStores(b *testing.B, fn func(b *testing.B, s *store.Store)) {
-	b.Run("sqlite", func(b *testing.B) { fn(b, storetest.OpenSQLite(b)) })
-	b.Run("postgres", func(b *testing.B) { fn(b, storetest.OpenPostgres(b)) })
+	allow := func(s *store.Store) *store.Store { s.SetHookEndpoints(egress.Policy{AllowPrivate: true}); return s }
+	b.Run("sqlite", func(b *testing.B) { fn(b, allow(storetest.OpenSQLite(b))) })
+	b.Run("postgres", func(b *testing.B) { fn(b, allow(storetest.OpenPostgres(b))) })
 }
 
 // BenchmarkRestHookLatency: from a create's commit (Write returned) to

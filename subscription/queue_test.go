@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/internal/egress"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/postgres"
 	"github.com/wardhealth/ward/store/storetest"
@@ -90,6 +91,15 @@ func (h *scripted) waitCalls(t *testing.T, n int, within time.Duration) {
 	}
 }
 
+// forEach is storetest.ForEach on stores whose Subscriptions may name
+// the tests' local hooks (127.0.0.1).
+func forEach(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		s.SetHookEndpoints(egress.Policy{AllowPrivate: true})
+		fn(t, s)
+	})
+}
+
 func always(code int) func(int) int { return func(int) int { return code } }
 
 func interactionExt(code string) string {
@@ -119,7 +129,7 @@ func remove(t testing.TB, s *store.Store, ctx context.Context, typ, id string) {
 // X-Medplum-Interaction: delete and X-Medplum-Deleted-Resource, and only
 // to an author who could read the resource just before it was deleted.
 func TestDeletionNotifications(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+	forEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
 		ours, theirs := createPatient(t, s, a), createPatient(t, s, a)
@@ -176,7 +186,7 @@ func TestDeletionNotifications(t *testing.T) {
 // TestRetriesSurviveARestart: a delivery waiting for its retry when the
 // dispatcher stops is sent by the next dispatcher, once.
 func TestRetriesSurviveARestart(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+	forEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
 		h := newScripted(t, func(n int) int {
@@ -216,7 +226,7 @@ func TestRetriesSurviveARestart(t *testing.T) {
 // 500 forever and one that hangs until the timeout, each with many
 // deliveries due, leave a healthy hook's deliveries prompt.
 func TestFailingHooksNeverHoldUpOthers(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+	forEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
 		failing, hanging, healthy := newScripted(t, always(500)), newScripted(t, always(0)), newScripted(t, always(200))
@@ -242,7 +252,7 @@ func TestFailingHooksNeverHoldUpOthers(t *testing.T) {
 // TestDeliveryIsReadUnderTheAuthorAtSendTime: a delivery waiting for its
 // retry is dropped, unsent and unaudited, when its author lost access.
 func TestDeliveryIsReadUnderTheAuthorAtSendTime(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+	forEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
 		h := newScripted(t, func(n int) int {
@@ -277,7 +287,7 @@ func TestDeliveryIsReadUnderTheAuthorAtSendTime(t *testing.T) {
 // named by a host that resolves to loopback is never reached; the attempt
 // is audited as refused.
 func TestPrivateEndpointsRefusedAtDial(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+	forEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
 		h := newScripted(t, always(200))
@@ -315,6 +325,7 @@ func TestTwoProcessesDeliverEachAttemptOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		s.SetHookEndpoints(egress.Policy{AllowPrivate: true})
 		stores = append(stores, s)
 	}
 	proj := uuid.NewString()

@@ -26,7 +26,7 @@ import (
 // once unenrolled (no membership) nothing more; another project's writes
 // reach only that project's hook; the hook gets the channel's headers.
 func TestClinicianHearsOnlyTheirClinic(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+	forEach(t, func(t *testing.T, s *store.Store) {
 		projA, projB := uuid.NewString(), uuid.NewString()
 		adminA := admin(projA, "Practitioner/admin")
 		ours := createPatient(t, s, adminA)
@@ -72,7 +72,7 @@ func TestClinicianHearsOnlyTheirClinic(t *testing.T) {
 // attempt plus max-attempts retries, each audited as a failure, while a
 // healthy hook is delivered to at once.
 func TestRestHookRetriesUpToMaxAttempts(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+	forEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
 		broken, healthy := newHook(t, http.StatusInternalServerError), newHook(t, http.StatusOK)

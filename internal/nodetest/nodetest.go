@@ -31,6 +31,7 @@ import (
 	"github.com/wardhealth/ward/blob"
 	"github.com/wardhealth/ward/fhir/definitions"
 	wardhttp "github.com/wardhealth/ward/http"
+	"github.com/wardhealth/ward/internal/egress"
 	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/mock"
 	"github.com/wardhealth/ward/store"
@@ -175,6 +176,7 @@ func StartWard(t testing.TB, opts Options) (string, *SyncBuffer) {
 	if st == nil {
 		st = storetest.OpenSQLite(t)
 	}
+	st.SetHookEndpoints(egress.Policy{AllowPrivate: true}) // the suites' hooks listen on 127.0.0.1
 	ctx := context.Background()
 	if opts.LoadDefinitions {
 		if err := definitions.Load(ctx, st, logger); err != nil {
