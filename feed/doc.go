@@ -11,7 +11,12 @@
 // fall behind while the outbox grows. It must not send content: a change
 // names a resource version (project, type, id, versionId, operation,
 // time, compartment), which a consumer reads through the API under its
-// own access rules. It must not send a project's changes where the
-// sink's configuration does not send them; today a sink is server-wide
-// (ward serve's flags), per-project configuration is still owed.
+// own access rules. It must not send a project's data where no
+// configuration sends it: Routes decide per change (and per audit record)
+// from the server-wide configuration (super admins', else ward serve's
+// flags) and the project's own (its admins'), read for every batch, and a
+// project's own feed goes only to that project's destinations (Kafka
+// "<topic>.<project>", NATS ward.<project>.>). The audit trail is fed by
+// AuditFeed, which follows each project's chain after a per-project
+// cursor.
 package feed
