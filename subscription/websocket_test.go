@@ -199,8 +199,12 @@ func (c *countingStore) OutboxAfter(ctx context.Context, seq int64, limit int) (
 
 type wsServer struct{ url string }
 
-func startWebSockets(t *testing.T, s subscription.WebSocketStore, p subscription.Principals, k subscription.Tokens, heartbeat time.Duration) *wsServer {
-	w := &subscription.WebSockets{Store: s, Principals: p, Tokens: k, BaseURL: "http://ward.test/", Heartbeat: heartbeat, Poll: 5 * time.Millisecond}
+func startWebSockets(t testing.TB, s subscription.WebSocketStore, p subscription.Principals, k subscription.Tokens, heartbeat time.Duration) *wsServer {
+	return serveWebSockets(t, &subscription.WebSockets{Store: s, Principals: p, Tokens: k, BaseURL: "http://ward.test/", Heartbeat: heartbeat, Poll: 5 * time.Millisecond})
+}
+
+// serveWebSockets runs w until the test ends and serves its socket.
+func serveWebSockets(t testing.TB, w *subscription.WebSockets) *wsServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()
@@ -244,7 +248,7 @@ type message struct {
 	} `json:"entry"`
 }
 
-func (h *wsServer) dial(t *testing.T) *client {
+func (h *wsServer) dial(t testing.TB) *client {
 	t.Helper()
 	conn, _, err := websocket.Dial(context.Background(), h.url, nil)
 	if err != nil {
@@ -270,7 +274,7 @@ func (h *wsServer) dial(t *testing.T) *client {
 
 func (c *client) close() { _ = c.conn.Close(websocket.StatusNormalClosure, "") }
 
-func (c *client) write(t *testing.T, msg string) {
+func (c *client) write(t testing.TB, msg string) {
 	t.Helper()
 	if err := c.conn.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
 		t.Fatal(err)
@@ -282,7 +286,7 @@ func bindMessage(token string) string {
 }
 
 // bind binds and waits for the handshake.
-func (c *client) bind(t *testing.T, token string) {
+func (c *client) bind(t testing.TB, token string) {
 	t.Helper()
 	c.write(t, bindMessage(token))
 	m := c.next(t)
@@ -291,7 +295,7 @@ func (c *client) bind(t *testing.T, token string) {
 	}
 }
 
-func (c *client) next(t *testing.T) message {
+func (c *client) next(t testing.TB) message {
 	t.Helper()
 	select {
 	case m, ok := <-c.in:
@@ -306,7 +310,7 @@ func (c *client) next(t *testing.T) message {
 }
 
 // nothing fails on any message arriving within a short wait.
-func (c *client) nothing(t *testing.T) {
+func (c *client) nothing(t testing.TB) {
 	t.Helper()
 	select {
 	case m, ok := <-c.in:
@@ -318,7 +322,7 @@ func (c *client) nothing(t *testing.T) {
 }
 
 // isNotification checks Medplum's event-notification shape.
-func (m message) isNotification(t *testing.T, subscription, focus string) {
+func (m message) isNotification(t testing.TB, subscription, focus string) {
 	t.Helper()
 	if m.ResourceType != "Bundle" || m.Type != "history" || len(m.Entry) != 2 {
 		t.Fatalf("got %+v, want a history Bundle of 2 entries", m)
