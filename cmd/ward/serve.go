@@ -16,6 +16,7 @@ import (
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/fhir/definitions"
 	wardhttp "github.com/wardhealth/ward/http"
+	"github.com/wardhealth/ward/internal/egress"
 	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/store"
 )
@@ -52,6 +53,7 @@ func serve(ctx context.Context, args []string) error {
 	pprofAddr := fs.String("pprof", env("WARD_PPROF_ADDR", ""), "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty = off [WARD_PPROF_ADDR]")
 	audit := fs.Bool("audit", envBool("WARD_AUDIT", true), "record every access, allowed or refused, as an AuditEvent in its project's hash-chained trail before answering; off = no trail (reads are many times faster, see docs/benchmarks.md) [WARD_AUDIT]")
 	subscriptions := fs.Bool("subscriptions", envBool("WARD_SUBSCRIPTIONS", true), "deliver active rest-hook and websocket Subscriptions (matched under their author's access policy) [WARD_SUBSCRIPTIONS]")
+	privateHooks := fs.Bool("subscription-allow-private-endpoints", envBool("WARD_SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS", false), "let rest-hook Subscriptions reach loopback and private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7); off by default because any project admin can create a Subscription, and a hook must not be a way into the server's own network. Link-local and cloud metadata addresses are never reached [WARD_SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS]")
 	auditLog := fs.String("audit-log", env("WARD_AUDIT_LOG", ""), "also write every committed AuditEvent as one JSON line here, for a SIEM: stdout or a file path (appended); empty = off [WARD_AUDIT_LOG]")
 	c.db.flags(fs)
 	c.binary.flags(fs)
@@ -86,6 +88,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	s.SetHookEndpoints(egress.Policy{AllowPrivate: *privateHooks})
 	// The change feed's publishers start before any write (their commit
 	// hooks must be registered first) and stop before the store closes.
 	feedCtx, stopFeed := context.WithCancel(ctx)
@@ -119,7 +122,7 @@ func serve(ctx context.Context, args []string) error {
 	if *subscriptions {
 		subsCtx, stopSubs := context.WithCancel(ctx)
 		var subsDone func()
-		subsRoutes, subsOperations, subsDone = startSubscriptions(subsCtx, s, identity, trail, c.baseURL, logger)
+		subsRoutes, subsOperations, subsDone = startSubscriptions(subsCtx, s, identity, trail, c.baseURL, *privateHooks, logger)
 		defer func() { stopSubs(); subsDone() }() // before the trail and the store close
 	}
 	// Seed before listening: the first request must find the signing key,

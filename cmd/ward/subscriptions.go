@@ -19,7 +19,7 @@ import (
 // Subscription search per project the first time that project writes;
 // the WebSocket follower reads nothing while no socket is bound.
 // Register it before the store serves (it adds a commit hook).
-func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Service, trail ward.AuditLog, baseURL string, logger *slog.Logger) (routes, operations []wardhttp.Route, wait func()) {
+func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Service, trail ward.AuditLog, baseURL string, privateHooks bool, logger *slog.Logger) (routes, operations []wardhttp.Route, wait func()) {
 	wake := make(chan struct{}, 1)
 	sockets := &subscription.WebSockets{Store: s, Principals: identity, Tokens: identity, BaseURL: baseURL, Logger: logger}
 	s.OnCommit(func(context.Context, []*ward.Resource) {
@@ -29,7 +29,7 @@ func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Serv
 		}
 		sockets.Notify()
 	})
-	d := &subscription.Dispatcher{Store: s, Principals: identity, Audit: trail, Wake: wake, Logger: logger}
+	d := &subscription.Dispatcher{Store: s, Principals: identity, Audit: trail, Wake: wake, AllowPrivateEndpoints: privateHooks, Logger: logger}
 	dispatched, socketsDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(dispatched)
