@@ -25,7 +25,15 @@ func (w *WebSockets) Routes() (routes, operations []wardhttp.Route) {
 func (w *WebSockets) serveBindingToken(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	caller := ward.PrincipalFromContext(ctx)
-	res, err := w.Store.Read(ctx, "Subscription", r.PathValue("id")) // the caller must be able to read it
+	if caller == nil {
+		wardhttp.Error(rw, r, ward.Errorf(ward.EUNAUTHORIZED, "Unauthorized"))
+		return
+	}
+	// Read as the caller (who must be able to read it), extended so that
+	// meta.author, the one who may bind, is not stripped by the gate.
+	extended := *caller
+	extended.Extended = true
+	res, err := w.Store.Read(ward.NewContextWithPrincipal(ctx, &extended), "Subscription", r.PathValue("id"))
 	if err != nil {
 		wardhttp.Error(rw, r, err)
 		return
@@ -68,7 +76,7 @@ func bindable(res *ward.Resource, caller *ward.Principal) error {
 	if typ, _, _ := strings.Cut(j.Criteria, "?"); !fhir.IsResourceType(typ) {
 		return ward.Errorf(ward.EINVALID, "Invalid Subscription criteria: '%s'. '%s' is not a valid resource type.", j.Criteria, typ)
 	}
-	if caller == nil || caller.Author == "" || j.Meta.Author.Reference != caller.Author {
+	if caller.Author == "" || j.Meta.Author.Reference != caller.Author {
 		return ward.Errorf(ward.EFORBIDDEN, "Only the author of Subscription/%s may bind to it", res.ID)
 	}
 	return nil
