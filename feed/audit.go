@@ -28,8 +28,10 @@ type AuditSource interface {
 // audited request writes nothing more for it. At-least-once: the cursors
 // move only after the broker acknowledged. A project whose records go
 // nowhere has its cursor moved to its mark unread, so turning its audit
-// feed on applies from there onward. A sink's first start begins at the
-// trail's present.
+// feed on applies from there onward; those moves are stored every
+// SaveEvery (or with the next records sent), not each round, so a trail
+// nobody feeds costs one read of the marks per Poll and no writes. A
+// sink's first start begins at the trail's present.
 type AuditFeed struct {
 	Source AuditSource
 	Sink   AuditSink
@@ -38,9 +40,21 @@ type AuditFeed struct {
 	Batch int
 	// Poll is how long an idle feed waits before looking again (default
 	// 50ms); Wake ends the wait early.
-	Poll   time.Duration
-	Wake   <-chan struct{}
-	Logger *slog.Logger
+	Poll time.Duration
+	Wake <-chan struct{}
+	// SaveEvery is how often cursors moved over records sent nowhere are
+	// stored (default 5s).
+	SaveEvery time.Duration
+	Logger    *slog.Logger
+}
+
+// auditState is a running feed's cursors: cursors as far as this process
+// got, unsaved the moves over records sent nowhere not stored yet.
+type auditState struct {
+	cursors map[string]int64
+	unsaved map[string]int64
+	savedAt time.Time
+	round   int
 }
 
 // AuditMessage is the JSON a sink sends for one audit record.
@@ -64,11 +78,11 @@ func (a *AuditFeed) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	st := &auditState{cursors: cursors, unsaved: map[string]int64{}, savedAt: time.Now()}
 	backoff := newBackoff()
-	round := 0
 	for ctx.Err() == nil {
-		moved, err := a.step(ctx, cursors, round)
-		round++
+		moved, err := a.step(ctx, st)
+		st.round++
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
@@ -117,7 +131,8 @@ func (a *AuditFeed) startOnce(ctx context.Context) (map[string]int64, error) {
 // step sends what the projects behind their mark have, up to Batch
 // records, starting at a project that rotates with round so a busy
 // project never starves the others; moved says a cursor moved.
-func (a *AuditFeed) step(ctx context.Context, cursors map[string]int64, round int) (bool, error) {
+func (a *AuditFeed) step(ctx context.Context, st *auditState) (bool, error) {
+	cursors := st.cursors
 	marks, err := a.Source.AuditMarks(ctx)
 	if err != nil {
 		return false, err
@@ -132,7 +147,7 @@ func (a *AuditFeed) step(ctx context.Context, cursors map[string]int64, round in
 		return false, nil
 	}
 	slices.Sort(behind)
-	first := round % len(behind)
+	first := st.round % len(behind)
 	behind = append(behind[first:], behind[:first]...)
 	rt, err := a.Routes.load(ctx, behind)
 	if err != nil {
@@ -140,14 +155,14 @@ func (a *AuditFeed) step(ctx context.Context, cursors map[string]int64, round in
 	}
 	batch := orDefault(a.Batch, 500)
 	var send []AuditDelivery
-	next := map[string]int64{}
+	next, passed := map[string]int64{}, map[string]int64{}
 	for _, project := range behind {
 		if len(send) >= batch {
 			break
 		}
 		shared, own := rt.auditOf(a.Sink.Name(), project)
 		if !shared && !own {
-			next[project] = marks[project] // going nowhere: passed over unread
+			passed[project] = marks[project] // going nowhere: passed over unread
 			continue
 		}
 		links, err := a.Source.AuditLinksAfter(ctx, project, cursors[project], marks[project], batch-len(send))
@@ -164,13 +179,25 @@ func (a *AuditFeed) step(ctx context.Context, cursors map[string]int64, round in
 			return false, err
 		}
 	}
-	if err := a.Source.SetAuditFeedCursors(ctx, a.Sink.Name(), next); err != nil {
-		return false, err // sent again next time: the same records
+	for project, seq := range passed {
+		cursors[project], st.unsaved[project] = seq, seq
+	}
+	if len(next) > 0 || (len(st.unsaved) > 0 && time.Since(st.savedAt) >= orDefault(a.SaveEvery, 5*time.Second)) {
+		for project, seq := range st.unsaved {
+			if _, sent := next[project]; !sent {
+				next[project] = seq
+			}
+		}
+		if err := a.Source.SetAuditFeedCursors(ctx, a.Sink.Name(), next); err != nil {
+			return false, err // sent again next time: the same records
+		}
+		clear(st.unsaved)
+		st.savedAt = time.Now()
 	}
 	for project, seq := range next {
 		cursors[project] = seq
 	}
-	return len(next) > 0, nil
+	return len(next) > 0 || len(passed) > 0, nil
 }
 
 func (a *AuditFeed) idle(ctx context.Context) {

@@ -301,7 +301,7 @@ func runAuditFeeds(t *testing.T, s *store.Store, routes *feed.Routes, sinks ...f
 	done := make(chan struct{}, len(sinks))
 	for _, sink := range sinks {
 		go func() {
-			_ = (&feed.AuditFeed{Source: s, Sink: sink, Routes: routes, Batch: 5, Poll: 5 * time.Millisecond}).Run(ctx)
+			_ = (&feed.AuditFeed{Source: s, Sink: sink, Routes: routes, Batch: 5, Poll: 5 * time.Millisecond, SaveEvery: 20 * time.Millisecond}).Run(ctx)
 			done <- struct{}{}
 		}()
 	}

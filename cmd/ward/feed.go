@@ -77,7 +77,7 @@ func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Log
 	metrics := feed.NewMetrics(s.OutboxLast, names...)
 	var wg sync.WaitGroup
 	for _, open := range sinks {
-		wake, wakeAudit := commitWake(s), commitWake(s)
+		wake := commitWake(s)
 		wg.Go(func() {
 			sink := connect(ctx, open, logger)
 			if sink == nil {
@@ -92,7 +92,10 @@ func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Log
 			})
 			if a, ok := sink.(feed.AuditSink); ok {
 				both.Go(func() {
-					_ = (&feed.AuditFeed{Source: s, Sink: a, Routes: routes, Wake: wakeAudit, Logger: logger}).Run(ctx)
+					// No wake: a record is fed once projected, ≈ 50 ms after its
+					// commit, and a round per commit would read every
+					// project's mark that often; it polls every 50 ms.
+					_ = (&feed.AuditFeed{Source: s, Sink: a, Routes: routes, Logger: logger}).Run(ctx)
 				})
 			}
 			both.Wait()
