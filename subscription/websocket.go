@@ -226,7 +226,7 @@ func (w *WebSockets) add(ctx context.Context, b *binding) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopFollow == nil {
-		start, err := w.Store.OutboxLast(ctx)
+		start, err := w.startCursor(ctx)
 		if err != nil {
 			return err
 		}
@@ -246,6 +246,28 @@ func (w *WebSockets) add(ctx context.Context, b *binding) error {
 	w.bySub[b.subscription][b.sock] = b
 	w.bySocket[b.sock][b.subscription] = b
 	return nil
+}
+
+// startWindow is how far back from the outbox's end a new follower looks
+// for a seq that may still commit.
+const startWindow = 256
+
+// startCursor is where a new follower starts: the outbox's end, or, when
+// a seq near the end is still missing (on PostgreSQL a seq is drawn before
+// its transaction commits), just before it — a change that commits after
+// the handshake is never skipped; one that committed just before it may
+// be sent too.
+func (w *WebSockets) startCursor(ctx context.Context) (int64, error) {
+	last, err := w.Store.OutboxLast(ctx)
+	if err != nil {
+		return 0, err
+	}
+	from := max(last-startWindow, 0)
+	recent, err := w.Store.OutboxAfter(ctx, from, startWindow) // stops before a seq that may still commit
+	if err != nil || len(recent) == 0 {
+		return from, err
+	}
+	return recent[len(recent)-1].Seq, nil
 }
 
 // unbind removes sock's binding to subscription, if any.
