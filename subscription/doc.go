@@ -6,6 +6,16 @@
 // channel's headers, retried with backoff up to Medplum's
 // subscription-max-attempts, one AuditEvent per attempt.
 //
+// WebSockets serves websocket Subscriptions as Medplum does:
+// Subscription/$get-ws-binding-token hands the Subscription's author a
+// signed binding token (the identity service's keys), and
+// /ws/subscriptions-r4 binds sockets with it and sends the handshake,
+// heartbeat and event-notification Bundles. Sockets live in one process;
+// while any is bound, a follower of the outbox with an in-memory cursor
+// (from the outbox's end) matches the changes of the projects with bound
+// sockets, with the same matcher as rest-hooks; with none bound it reads
+// nothing.
+//
 // It owns the in-memory index of subscriptions (by project and resource
 // type, reloaded for a project when one of its Subscriptions changes),
 // the matching and the delivery.
@@ -15,8 +25,10 @@
 // subscription author's principal and access policy (resolved when the
 // change is dispatched), returns the resource for the criteria plus
 // _id; the resource sent is the one that search returned, through the
-// store's output gate. It must not make a write wait for a hook, nor let
-// one failing or slow hook hold up the others: deliveries run beside the
-// dispatch loop. It must not deliver one project's changes to another
+// store's output gate; a socket hears a Subscription only when bound by
+// its author. It must not make a write wait for a hook or a socket, nor
+// let one failing or slow hook or socket hold up the others: deliveries
+// run beside the dispatch loop, and a socket that falls 256 messages
+// behind is closed. It must not deliver one project's changes to another
 // project's subscriptions.
 package subscription
