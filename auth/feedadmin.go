@@ -24,7 +24,8 @@ import (
 // admin naming another project gets 404, as if it did not exist (the
 // literal ":projectId" names the caller's own, as on the other admin
 // routes). The server-wide feed is super admins' only. The body is a
-// ward.FeedConfig: {"enabled", "sinks", "types", "audit"}; a sink must be
+// ward.FeedConfig: {"enabled", "sinks", "types", "audit"} (a GET's answer
+// sent back is fine: its read-only fields are ignored); a sink must be
 // one ward serve connected, a type a FHIR resource type the outbox
 // carries. Every change is recorded in the caller's trail.
 
@@ -193,10 +194,11 @@ func (s *Service) decodeFeedConfig(r *http.Request) (*ward.FeedConfig, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var cfg ward.FeedConfig
-	if err := dec.Decode(&cfg); err != nil {
+	var view feedView // an answer sent back is fine: its read-only fields are ignored
+	if err := dec.Decode(&view); err != nil {
 		return nil, badRequest("feed", "Invalid feed configuration: "+err.Error())
 	}
+	cfg := view.FeedConfig
 	for _, sink := range cfg.Sinks {
 		if !slices.Contains(s.cfg.Feed.Sinks, sink) {
 			return nil, badRequest("sinks", "Sink "+sink+" is not connected on this server (connected: "+listOrNone(s.cfg.Feed.Sinks)+")")

@@ -33,6 +33,7 @@ func TestFeedConfigRights(t *testing.T) {
 			{"owner reads her project's feed (off)", "GET", feedA, alice, "", http.StatusOK},
 			{"owner sets it", "PUT", feedA, alice, own, http.StatusOK},
 			{"owner sets it by POST", "POST", feedA, alice, own, http.StatusOK},
+			{"owner sends a GET's answer back", "PUT", feedA, alice, `{"project":"x","connected":["kafka"],"default":false,` + own[1:], http.StatusOK},
 			{"the literal :projectId is her own", "GET", "/admin/projects/:projectId/feed", alice, "", http.StatusOK},
 			{"another project's admin reads it", "GET", feedA, adminB, "", http.StatusNotFound},
 			{"another project's admin sets it", "PUT", feedA, adminB, `{"enabled":false}`, http.StatusNotFound},
