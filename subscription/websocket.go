@@ -55,8 +55,9 @@ type WebSockets struct {
 	Poll   time.Duration
 	Logger *slog.Logger
 
-	once sync.Once
-	wake chan struct{}
+	once  sync.Once
+	wake  chan struct{}
+	ready chan struct{} // closed once Run has started
 
 	mu sync.Mutex
 	// life is Run's context: bound sockets and the follower end with it.
@@ -79,6 +80,7 @@ type binding struct {
 func (w *WebSockets) init() {
 	w.once.Do(func() {
 		w.wake = make(chan struct{}, 1)
+		w.ready = make(chan struct{})
 		w.bySub = map[string]map[*socket]*binding{}
 		w.bySocket = map[*socket]map[string]*binding{}
 		w.byProject = map[string]int{}
@@ -96,12 +98,13 @@ func (w *WebSockets) Notify() {
 }
 
 // Run sends the heartbeats until ctx ends, then closes every socket. The
-// sockets are served by ServeHTTP meanwhile.
+// sockets are served by ServeHTTP meanwhile. Call it once.
 func (w *WebSockets) Run(ctx context.Context) error {
 	w.init()
 	w.mu.Lock()
 	w.life = ctx
 	w.mu.Unlock()
+	close(w.ready)
 	t := time.NewTicker(orDefault(w.Heartbeat, 10*time.Second))
 	defer t.Stop()
 	for {
@@ -119,6 +122,11 @@ func (w *WebSockets) Run(ctx context.Context) error {
 // until it goes.
 func (w *WebSockets) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.init()
+	select { // a client may come as the server starts
+	case <-w.ready:
+	case <-time.After(5 * time.Second):
+	case <-r.Context().Done():
+	}
 	w.mu.Lock()
 	life := w.life
 	w.mu.Unlock()

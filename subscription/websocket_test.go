@@ -210,13 +210,6 @@ func serveWebSockets(t testing.TB, w *subscription.WebSockets) *wsServer {
 	go func() { defer close(done); _ = w.Run(ctx) }()
 	srv := httptest.NewServer(w)
 	t.Cleanup(func() { cancel(); <-done; srv.Close() })
-	for i := 0; i < 100; i++ { // Run has started once the socket is served
-		if resp, err := srv.Client().Get(srv.URL); err == nil && resp.StatusCode != 503 {
-			resp.Body.Close()
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	return &wsServer{url: "ws" + strings.TrimPrefix(srv.URL, "http") + subscription.WebSocketPath}
 }
 
