@@ -31,6 +31,7 @@ func startServer(t *testing.T, s *store.Store) *httptest.Server {
 	if err := id.Seed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	startDispatcher(t, s, id) // rest-hook Subscriptions (subscription_test.go)
 	// The trail is on, as ward serve runs: the run's own requests are the
 	// records checkAuditTrail searches.
 	trail := s.NewAuditLog(store.AuditOptions{})

@@ -20,8 +20,9 @@ var (
 )
 
 // TestLeakFuzz builds a random world, sends random requests as random
-// callers and fails on any difference from the model; then every caller
-// exports each clinical type (checkExports).
+// callers and fails on any difference from the model, and on any delivery
+// of a rest-hook Subscription its author may not read (checkDeliveries);
+// then every caller exports each clinical type (checkExports).
 func TestLeakFuzz(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		n := *nFlag
@@ -33,9 +34,12 @@ func TestLeakFuzz(t *testing.T) {
 		}
 		f := newFuzzer(t, s, *seedFlag)
 		f.strict = *strictFlag
+		f.subscribe(t, s)
 		for range n {
 			f.randomStep()
+			f.checkDeliveries()
 		}
+		f.checkSubscriptionsRan(t)
 		f.checkState()
 		f.checkExports()
 		f.checkAuditTrail()

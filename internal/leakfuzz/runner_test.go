@@ -34,6 +34,8 @@ type fuzzer struct {
 	// stats counts answers per request kind and status: the test logs it
 	// so a run that checks nothing (everything 403) is visible.
 	stats map[string]int
+	// hooks are the run's rest-hook Subscriptions (subscription_test.go).
+	hooks *hooks
 }
 
 func (f *fuzzer) count(request string, status int) {
