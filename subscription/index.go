@@ -131,9 +131,9 @@ func (s *subscription) matchQuery(id string) (*ward.SearchQuery, error) {
 }
 
 // index holds the active subscriptions of the projects seen so far, by
-// resource type. A project is loaded on its first change and dropped
-// when one of its Subscriptions changes, so a write costs one map lookup
-// and the subscriptions of its own type, never a scan of all.
+// resource type. A project is loaded on its first change; a change to one
+// of its Subscriptions replaces that one entry (put), so a write costs one
+// map lookup and the subscriptions of its own type, never a scan of all.
 type index struct {
 	mu       sync.Mutex
 	projects map[string]map[string][]*subscription
@@ -146,6 +146,42 @@ func (x *index) forget(project string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delete(x.projects, project)
+}
+
+// loaded reports whether project's subscriptions are in the index.
+func (x *index) loaded(project string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.projects[project]
+	return ok
+}
+
+// put replaces subscription id of a loaded project with s (nil: removes
+// it). The project's map is copied, never changed in place: a lookup may
+// still hold the old one.
+func (x *index) put(project, id string, s *subscription) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	old, ok := x.projects[project]
+	if !ok {
+		return
+	}
+	byType := make(map[string][]*subscription, len(old)+1)
+	for typ, subs := range old {
+		kept := make([]*subscription, 0, len(subs))
+		for _, sub := range subs {
+			if sub.ID != id {
+				kept = append(kept, sub)
+			}
+		}
+		if len(kept) > 0 {
+			byType[typ] = kept
+		}
+	}
+	if s != nil {
+		byType[s.Type] = append(byType[s.Type], s)
+	}
+	x.projects[project] = byType
 }
 
 // of returns project's subscriptions to typ, loading the project once.

@@ -57,7 +57,9 @@ type authors map[string]*ward.Principal
 // $expunge matches nothing.
 func (m *matcher) matches(ctx context.Context, c store.Change, channel string, seen authors, keep func(*subscription) bool) ([]matched, error) {
 	if c.Type == "Subscription" {
-		m.subs.forget(c.ProjectID)
+		if err := m.subscriptionChanged(ctx, c); err != nil {
+			return nil, err
+		}
 		clear(seen)
 	}
 	if c.Operation == store.OpExpunge {
@@ -130,6 +132,35 @@ func (m *matcher) matchDeleted(ctx context.Context, q *ward.SearchQuery, id stri
 		return nil, nil // the author may not search the type: no match
 	}
 	return r, err
+}
+
+// subscriptionChanged keeps the index current after a change to one of a
+// loaded project's Subscriptions: that Subscription alone is read again
+// (walls on, policies off) and replaces its entry, so a new Subscription —
+// MedplumClient.subscribeToCriteria creates one per session — costs one
+// read, not a reload of every Subscription of the project.
+func (m *matcher) subscriptionChanged(ctx context.Context, c store.Change) error {
+	if !m.subs.loaded(c.ProjectID) {
+		return nil // loaded, current, on the project's next change
+	}
+	var s *subscription
+	if c.Operation != store.OpDelete && c.Operation != store.OpExpunge {
+		ctx := ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: c.ProjectID, Admin: true, Extended: true})
+		q, err := search.Parse("Subscription", map[string][]string{"_id": {c.ID}})
+		if err != nil {
+			return err
+		}
+		q.Total = "none"
+		res, err := m.store.Search(ctx, q)
+		if err != nil {
+			return err
+		}
+		if len(res.Matches) > 0 {
+			s = parseSubscription(res.Matches[0])
+		}
+	}
+	m.subs.put(c.ProjectID, c.ID, s)
+	return nil
 }
 
 // load reads project's active subscriptions, walls on, policies off.

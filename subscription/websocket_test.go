@@ -152,6 +152,48 @@ func TestWebSocketFollowerIdleWithoutSockets(t *testing.T) {
 	})
 }
 
+// TestWebSocketSubscriptionChangesKeepTheIndexCurrent: once a project's
+// Subscriptions are indexed, a Subscription created after is heard, one
+// turned off is not, one deleted is not.
+func TestWebSocketSubscriptionChangesKeepTheIndexCurrent(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		a := admin(proj, "Practitioner/admin")
+		tokens := newTokens()
+		h := startWebSockets(t, s, &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}, tokens, time.Hour)
+		first := createWebSocketSubscription(t, s, a, "Patient")
+		early := h.dial(t)
+		early.bind(t, tokens.issue(proj, "Practitioner/admin", first))
+		p := createPatient(t, s, a) // the project is indexed now
+		early.next(t).isNotification(t, first, "Patient/"+p)
+
+		second := createWebSocketSubscription(t, s, a, "Patient")
+		late := h.dial(t)
+		late.bind(t, tokens.issue(proj, "Practitioner/admin", second))
+		p = createPatient(t, s, a)
+		early.next(t).isNotification(t, first, "Patient/"+p)
+		late.next(t).isNotification(t, second, "Patient/"+p)
+
+		if err := s.Write(a, func(ctx context.Context, tx ward.ResourceTx) error {
+			_, _, err := tx.Update(ctx, "Subscription", first, fmt.Appendf(nil,
+				`{"resourceType":"Subscription","id":%q,"status":"off","reason":"test","criteria":"Patient","channel":{"type":"websocket"}}`, first), "")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		p = createPatient(t, s, a)
+		late.next(t).isNotification(t, second, "Patient/"+p)
+		early.nothing(t)
+
+		if err := s.Write(a, func(ctx context.Context, tx ward.ResourceTx) error { return tx.Delete(ctx, "Subscription", second) }); err != nil {
+			t.Fatal(err)
+		}
+		createPatient(t, s, a)
+		late.nothing(t)
+		early.nothing(t)
+	})
+}
+
 func createWebSocketSubscription(t testing.TB, s *store.Store, ctx context.Context, criteria string) string {
 	return create(t, s, ctx, "Subscription", fmt.Appendf(nil,
 		`{"resourceType":"Subscription","status":"active","reason":"test","criteria":%q,"channel":{"type":"websocket"}}`, criteria))
