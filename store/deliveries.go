@@ -152,6 +152,36 @@ func (s *Store) FinishDelivery(ctx context.Context, x Delivery) (bool, error) {
 	return affected(res, err)
 }
 
+// FinishDeliveries removes xs, delivered or given up, in statements of
+// up to 200, each only while its claim is held; it returns how many it
+// removed. A worker finishing many deliveries at once pays one commit,
+// not one per delivery.
+func (s *Store) FinishDeliveries(ctx context.Context, xs []Delivery) (int, error) {
+	const chunk = 200
+	removed := 0
+	for len(xs) > 0 {
+		n := min(len(xs), chunk)
+		// The cast types the VALUES column PostgreSQL would take as text.
+		tuples := "(?, ?, CAST(? AS BIGINT), ?)" + repeat(", (?, ?, CAST(? AS BIGINT), ?)", n-1)
+		args := make([]any, 0, 4*n)
+		for _, x := range xs[:n] {
+			args = append(args, x.ProjectID, x.SubscriptionID, x.ChangeSeq, x.Claim)
+		}
+		res, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM subscription_deliveries
+			WHERE (project_id, subscription_id, change_seq, claim) IN (VALUES `+tuples+`)`), args...)
+		if err != nil {
+			return removed, err
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return removed, err
+		}
+		removed += int(k)
+		xs = xs[n:]
+	}
+	return removed, nil
+}
+
 // RetryDelivery releases x's claim and makes it due again at due, with
 // one more attempt counted when attempted is set (else it was put off
 // without being tried). It reports false when x's claim is no longer held.

@@ -75,9 +75,9 @@ func TestDeliveryQueue(t *testing.T) {
 			if x.Attempts != want {
 				t.Errorf("change %d has %d attempts, want %d", x.ChangeSeq, x.Attempts, want)
 			}
-			if ok, err := s.FinishDelivery(ctx, x); err != nil || !ok {
-				t.Fatalf("finish: ok=%v err=%v", ok, err)
-			}
+		}
+		if n, err := s.FinishDeliveries(ctx, append(retried, stale)); err != nil || n != 2 {
+			t.Fatalf("finish both and a lapsed claim: %d removed, %v; want the 2 held", n, err)
 		}
 		if n, err := s.QueuedDeliveries(ctx); err != nil || n != 0 {
 			t.Fatalf("%d deliveries left, want none", n)

@@ -25,7 +25,7 @@ type Store interface {
 	DeletedSearcher
 	QueueDeliveries(ctx context.Context, sink string, from, to int64, ds []store.Delivery) (queued bool, stored int64, err error)
 	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error)
-	FinishDelivery(ctx context.Context, x store.Delivery) (bool, error)
+	FinishDeliveries(ctx context.Context, xs []store.Delivery) (int, error)
 	RetryDelivery(ctx context.Context, x store.Delivery, due time.Time, attempted bool) (bool, error)
 	NextDeliveryDue(ctx context.Context) (time.Time, bool, error)
 }
@@ -72,6 +72,7 @@ type Dispatcher struct {
 	// kick wakes the worker: deliveries queued, a slot freed.
 	kick     chan struct{}
 	inFlight *inFlight
+	finished chan store.Delivery // to flushFinished
 }
 
 // Run dispatches and delivers until ctx ends, resuming after the stored
