@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -44,12 +45,15 @@ type Delivery struct {
 // deliveryColumns are the columns a claim returns, in scanDelivery order.
 const deliveryColumns = "project_id, subscription_id, change_seq, resource_type, resource_id, version_id, interaction, attempts, queued_at, claim"
 
-// QueueDeliveries queues ds, due now, and moves sink's outbox cursor from
-// from to to, in one transaction. When the stored cursor is no longer
-// from — another process dispatched these changes — nothing is queued and
-// it returns false with the stored cursor. A delivery already queued
-// (the same subscription and change) is kept as it is.
-func (s *Store) QueueDeliveries(ctx context.Context, sink string, from, to int64, ds []Delivery) (queued bool, stored int64, err error) {
+// QueueDeliveries queues ds and moves sink's outbox cursor from from to
+// to, in one transaction. A delivery with a Claim is queued already
+// claimed for lease (the dispatcher hands it to its own worker at once,
+// sparing a claim's round trip); the others are due now. When the stored
+// cursor is no longer from — another process dispatched these changes —
+// nothing is queued and it returns false with the stored cursor, so a
+// change's deliveries are queued once. A delivery already queued (the
+// same subscription and change) is kept as it is.
+func (s *Store) QueueDeliveries(ctx context.Context, sink string, from, to int64, ds []Delivery, lease time.Duration) (queued bool, stored int64, err error) {
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return false, 0, err
@@ -62,7 +66,7 @@ func (s *Store) QueueDeliveries(ctx context.Context, sink string, from, to int64
 	if stored != from {
 		return false, stored, nil
 	}
-	if err := insertDeliveries(ctx, sqlTx, s.dialect, ds, toMicros(s.Now())); err != nil {
+	if err := insertDeliveries(ctx, sqlTx, s.dialect, ds, s.Now(), lease); err != nil {
 		return false, stored, err
 	}
 	if _, err := sqlTx.ExecContext(ctx, s.dialect.Rebind("UPDATE outbox_cursors SET seq = ?, updated_at = ? WHERE project_id = ? AND sink = ?"),
@@ -75,18 +79,26 @@ func (s *Store) QueueDeliveries(ctx context.Context, sink string, from, to int64
 // lockCursor reads sink's cursor, creating it at 0, and holds its row
 // until the transaction ends.
 func lockCursor(ctx context.Context, q *sql.Tx, d Dialect, sink string) (int64, error) {
+	var seq int64
+	read := func() error {
+		return q.QueryRowContext(ctx, d.Rebind("SELECT seq FROM outbox_cursors WHERE project_id = ? AND sink = ?"+d.ForUpdate()),
+			ward.SystemProjectID, sink).Scan(&seq)
+	}
+	err := read()
+	if !errors.Is(err, sql.ErrNoRows) {
+		return seq, err
+	}
 	if _, err := q.ExecContext(ctx, d.Rebind(`INSERT INTO outbox_cursors (project_id, sink, seq) VALUES (?, ?, 0)
 		ON CONFLICT (project_id, sink) DO NOTHING`), ward.SystemProjectID, sink); err != nil {
 		return 0, err
 	}
-	var seq int64
-	err := q.QueryRowContext(ctx, d.Rebind("SELECT seq FROM outbox_cursors WHERE project_id = ? AND sink = ?"+d.ForUpdate()),
-		ward.SystemProjectID, sink).Scan(&seq)
-	return seq, err
+	return seq, read()
 }
 
-// insertDeliveries writes ds in statements of up to 500 rows.
-func insertDeliveries(ctx context.Context, q *sql.Tx, d Dialect, ds []Delivery, now int64) error {
+// insertDeliveries writes ds in statements of up to 500 rows, the
+// claimed ones due when lease ends.
+func insertDeliveries(ctx context.Context, q *sql.Tx, d Dialect, ds []Delivery, at time.Time, lease time.Duration) error {
+	now, leased := toMicros(at), toMicros(at.Add(lease))
 	const width, chunk = 11, 500
 	tuple := "(?" + repeat(",?", width-1) + ")"
 	for len(ds) > 0 {
@@ -100,8 +112,12 @@ func insertDeliveries(ctx context.Context, q *sql.Tx, d Dialect, ds []Delivery, 
 				b.WriteByte(',')
 			}
 			b.WriteString(tuple)
+			due := now
+			if x.Claim != "" {
+				due = leased
+			}
 			args = append(args, x.ProjectID, x.SubscriptionID, x.ChangeSeq, x.ResourceType, x.ResourceID,
-				x.VersionID, x.Interaction, 0, now, "", now)
+				x.VersionID, x.Interaction, 0, due, x.Claim, now)
 		}
 		b.WriteString(" ON CONFLICT (project_id, subscription_id, change_seq) DO NOTHING")
 		if _, err := q.ExecContext(ctx, d.Rebind(b.String()), args...); err != nil {

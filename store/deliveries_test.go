@@ -30,10 +30,10 @@ func TestDeliveryQueue(t *testing.T) {
 		ctx := context.Background()
 		now := time.Now()
 		s.Now = func() time.Time { return now }
-		if ok, stored, err := s.QueueDeliveries(ctx, "hooks", 0, 2, queued("p1", 1, 2)); err != nil || !ok || stored != 2 {
+		if ok, stored, err := s.QueueDeliveries(ctx, "hooks", 0, 2, queued("p1", 1, 2), time.Minute); err != nil || !ok || stored != 2 {
 			t.Fatalf("queue from 0: ok=%v stored=%d err=%v, want queued, cursor 2", ok, stored, err)
 		}
-		if ok, stored, err := s.QueueDeliveries(ctx, "hooks", 0, 3, queued("p1", 1, 2, 3)); err != nil || ok || stored != 2 {
+		if ok, stored, err := s.QueueDeliveries(ctx, "hooks", 0, 3, queued("p1", 1, 2, 3), time.Minute); err != nil || ok || stored != 2 {
 			t.Fatalf("queue from a stale cursor: ok=%v stored=%d err=%v, want refused with cursor 2", ok, stored, err)
 		}
 		if seq, _ := s.OutboxCursor(ctx, "hooks"); seq != 2 {
@@ -82,6 +82,17 @@ func TestDeliveryQueue(t *testing.T) {
 		if n, err := s.QueuedDeliveries(ctx); err != nil || n != 0 {
 			t.Fatalf("%d deliveries left, want none", n)
 		}
+		mine := queued("p1", 3)
+		mine[0].Claim = "handed"
+		if ok, _, err := s.QueueDeliveries(ctx, "hooks", 2, 3, mine, time.Minute); err != nil || !ok {
+			t.Fatalf("queue claimed: ok=%v err=%v", ok, err)
+		}
+		if got, err := s.ClaimDeliveries(ctx, now.Add(59*time.Second), time.Minute, 10); err != nil || len(got) != 0 {
+			t.Fatalf("a delivery queued claimed was claimed again within its lease: %d rows, %v", len(got), err)
+		}
+		if n, err := s.FinishDeliveries(ctx, mine); err != nil || n != 1 {
+			t.Fatalf("finish the handed delivery: %d, %v", n, err)
+		}
 	})
 }
 
@@ -103,7 +114,7 @@ func TestDeliveryClaimsOfTwoProcesses(t *testing.T) {
 	for i := range seqs {
 		seqs[i] = int64(i + 1)
 	}
-	if ok, _, err := stores[0].QueueDeliveries(ctx, "hooks", 0, 2000, queued("p1", seqs...)); err != nil || !ok {
+	if ok, _, err := stores[0].QueueDeliveries(ctx, "hooks", 0, 2000, queued("p1", seqs...), time.Minute); err != nil || !ok {
 		t.Fatalf("queue: ok=%v err=%v", ok, err)
 	}
 	var mu sync.Mutex

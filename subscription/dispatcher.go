@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/feed"
 	"github.com/wardhealth/ward/internal/egress"
@@ -23,7 +25,7 @@ type Store interface {
 	SetOutboxCursor(ctx context.Context, sink string, seq int64) error
 	Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error)
 	DeletedSearcher
-	QueueDeliveries(ctx context.Context, sink string, from, to int64, ds []store.Delivery) (queued bool, stored int64, err error)
+	QueueDeliveries(ctx context.Context, sink string, from, to int64, ds []store.Delivery, lease time.Duration) (queued bool, stored int64, err error)
 	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error)
 	FinishDeliveries(ctx context.Context, xs []store.Delivery) (int, error)
 	RetryDelivery(ctx context.Context, x store.Delivery, due time.Time, attempted bool) (bool, error)
@@ -73,6 +75,7 @@ type Dispatcher struct {
 	kick     chan struct{}
 	inFlight *inFlight
 	finished chan store.Delivery // to flushFinished
+	handoff  chan handed         // deliveries queued claimed, from handle to work
 }
 
 // Run dispatches and delivers until ctx ends, resuming after the stored
@@ -85,6 +88,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.matcher = newMatcher(d.Store, d.Principals, d.Logger)
 		d.slots = make(chan struct{}, d.concurrency())
 		d.kick = make(chan struct{}, 1)
+		d.handoff = make(chan handed, d.concurrency())
 		d.inFlight = &inFlight{n: map[string]int{}}
 		if d.Client == nil {
 			d.Client = egress.Policy{AllowPrivate: d.AllowPrivateEndpoints}.Client(0)
@@ -102,10 +106,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // handled (the follower stores the cursor there; already stored when
 // deliveries were queued). When another process dispatched these changes
 // first, nothing is queued and handling resumes after its cursor.
+// Deliveries its worker has room for are queued claimed and handed to it
+// with the resource just matched, so a first attempt costs no claim and
+// no second read.
 func (d *Dispatcher) handle(ctx context.Context, cursor int64, changes []store.Change) (int64, error) {
 	done := cursor
 	seen := authors{} // per batch: one membership read per author
 	var queue []store.Delivery
+	var hand []handed
+	room, claim := cap(d.handoff)-len(d.handoff), uuid.NewString() // handle alone sends on handoff
 	var failed error
 	for _, c := range changes {
 		found, err := d.matcher.matches(ctx, c, ChannelRestHook, seen, nil)
@@ -114,20 +123,28 @@ func (d *Dispatcher) handle(ctx context.Context, cursor int64, changes []store.C
 			break
 		}
 		for _, m := range found {
-			queue = append(queue, store.Delivery{ProjectID: c.ProjectID, SubscriptionID: m.sub.ID, ChangeSeq: c.Seq,
-				ResourceType: c.Type, ResourceID: c.ID, VersionID: c.VersionID, Interaction: interaction(c.Operation)})
+			x := store.Delivery{ProjectID: c.ProjectID, SubscriptionID: m.sub.ID, ChangeSeq: c.Seq,
+				ResourceType: c.Type, ResourceID: c.ID, VersionID: c.VersionID, Interaction: interaction(c.Operation)}
+			if len(hand) < room {
+				x.Claim = claim
+				hand = append(hand, handed{x: x, sub: m.sub, res: m.resource})
+			}
+			queue = append(queue, x)
 		}
 		done = c.Seq
 	}
 	if len(queue) == 0 {
 		return done, failed
 	}
-	queued, stored, err := d.Store.QueueDeliveries(ctx, cursorName, cursor, done, queue)
+	queued, stored, err := d.Store.QueueDeliveries(ctx, cursorName, cursor, done, queue, d.lease())
 	if err != nil {
 		return cursor, err
 	}
 	if !queued {
 		return max(cursor, min(stored, done)), failed
+	}
+	for _, h := range hand {
+		d.handoff <- h
 	}
 	d.wake()
 	return done, failed

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
 )
 
@@ -27,19 +28,19 @@ func (d *Dispatcher) work(ctx context.Context) {
 		<-flushed
 	}()
 	for ctx.Err() == nil {
+		select {
+		case h := <-d.handoff:
+			d.start(ctx, &running, h)
+			continue
+		default:
+		}
 		if free := cap(d.slots) - len(d.slots); free > 0 {
 			claimed, err := d.Store.ClaimDeliveries(ctx, time.Now(), d.lease(), free)
 			if err != nil && ctx.Err() == nil {
 				d.logger().Warn("subscriptions: claiming deliveries failed", "err", err)
 			}
 			for _, x := range claimed {
-				d.slots <- struct{}{}
-				running.Add(1)
-				go func() {
-					defer running.Done()
-					defer d.release()
-					d.attempt(ctx, x)
-				}()
+				d.start(ctx, &running, handed{x: x})
 			}
 			if len(claimed) == free {
 				continue // more may be due
@@ -47,6 +48,31 @@ func (d *Dispatcher) work(ctx context.Context) {
 		}
 		d.idle(ctx)
 	}
+}
+
+// handed is a claimed delivery for the worker, with its subscription and
+// the resource as the dispatcher just matched it when it comes straight
+// from the dispatch (nil: read when sent).
+type handed struct {
+	x   store.Delivery
+	sub *subscription
+	res *ward.Resource
+}
+
+// start makes h's attempt beside the loop once a slot is free.
+func (d *Dispatcher) start(ctx context.Context, running *sync.WaitGroup, h handed) {
+	select {
+	case d.slots <- struct{}{}:
+	case <-ctx.Done():
+		d.putBack(ctx, h.x, time.Now(), false) // the next run makes it
+		return
+	}
+	running.Add(1)
+	go func() {
+		defer running.Done()
+		defer d.release()
+		d.attempt(ctx, h)
+	}()
 }
 
 // idle waits for a kick (deliveries queued, a slot freed), the next due
@@ -114,15 +140,19 @@ func (f *inFlight) done(sub string) {
 // hook that hangs until the timeout holds at most this many slots.
 func (d *Dispatcher) perSubscription() int { return max(1, cap(d.slots)/4) }
 
-// attempt sends x once and finishes it (delivered, given up, or no longer
+// attempt sends h's delivery once and finishes it (delivered, given up, or no longer
 // to be sent) or puts it back in the queue for its next attempt.
-func (d *Dispatcher) attempt(ctx context.Context, x store.Delivery) {
+func (d *Dispatcher) attempt(ctx context.Context, h handed) {
+	x := h.x
 	if !d.inFlight.take(x.SubscriptionID, d.perSubscription()) {
 		d.putBack(ctx, x, time.Now().Add(d.retryBase()), false)
 		return
 	}
 	defer d.inFlight.done(x.SubscriptionID)
-	s, r, err := d.prepare(ctx, x)
+	s, r, err := h.sub, &rendered{res: h.res, deleted: x.Interaction == "delete"}, error(nil)
+	if h.res == nil {
+		s, r, err = d.prepare(ctx, x)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			d.logger().Warn("subscriptions: reading a delivery failed; retrying", "subscription", x.SubscriptionID, "err", err)
