@@ -68,6 +68,8 @@ type Dispatcher struct {
 	Poll   time.Duration
 	Wake   <-chan struct{}
 	Logger *slog.Logger
+	// Metrics, when set, counts delivery outcomes (NewMetrics).
+	Metrics *Metrics
 
 	matcher *matcher
 	slots   chan struct{}

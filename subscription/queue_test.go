@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/internal/egress"
@@ -360,4 +361,60 @@ func TestTwoProcessesDeliverEachAttemptOnce(t *testing.T) {
 			t.Errorf("Patient/%s: %d attempts, want 2", id, k)
 		}
 	}
+}
+
+// TestDeliveryMetrics: /metrics counts each attempt's outcome and shows a
+// delivery waiting for its retry as queued.
+func TestDeliveryMetrics(t *testing.T) {
+	forEach(t, func(t *testing.T, s *store.Store) {
+		proj := uuid.NewString()
+		a := admin(proj, "Practitioner/admin")
+		h := newScripted(t, func(n int) int {
+			if n == 0 {
+				return 500
+			}
+			return 200
+		})
+		createSubscription(t, s, a, "Patient", h.URL)
+		m := subscription.NewMetrics(s)
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(m)
+		principals := &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}
+		stop := run(t, s, &subscription.Dispatcher{Store: s, Principals: principals, Poll: 5 * time.Millisecond,
+			RetryBase: time.Second, AllowPrivateEndpoints: true, Metrics: m})
+		defer stop()
+		createPatient(t, s, a)
+		h.waitCalls(t, 1, 10*time.Second)
+		time.Sleep(100 * time.Millisecond)
+		if got := gather(t, reg); got["queued"] != 1 || got["failed"] != 1 || got["delivered"] != 0 {
+			t.Fatalf("while the retry waits: %v, want 1 queued, 1 failed", got)
+		}
+		h.waitCalls(t, 2, 10*time.Second)
+		settle(t, s)
+		if got := gather(t, reg); got["queued"] != 0 || got["failed"] != 1 || got["delivered"] != 1 || got["lag"] != 0 {
+			t.Fatalf("after the retry: %v, want none queued, 1 failed, 1 delivered, no lag", got)
+		}
+	})
+}
+
+// gather reads the delivery metrics: queued, lag and each outcome.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "ward_subscription_deliveries_queued":
+				out["queued"] = m.GetGauge().GetValue()
+			case "ward_subscription_dispatch_lag":
+				out["lag"] = m.GetGauge().GetValue()
+			case "ward_subscription_deliveries_total":
+				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }

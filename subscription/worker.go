@@ -161,6 +161,7 @@ func (d *Dispatcher) attempt(ctx context.Context, h handed) {
 		return
 	}
 	if s == nil {
+		d.Metrics.count(outcomeDropped)
 		d.finish(ctx, x)
 		return
 	}
@@ -171,6 +172,14 @@ func (d *Dispatcher) attempt(ctx context.Context, h handed) {
 		return
 	}
 	d.audit(ctx, s, x, r, status, err, ok)
+	switch {
+	case ok:
+		d.Metrics.count(outcomeDelivered)
+	case x.Attempts >= s.MaxAttempts:
+		d.Metrics.count(outcomeGaveUp)
+	default:
+		d.Metrics.count(outcomeFailed)
+	}
 	if ok || x.Attempts >= s.MaxAttempts {
 		if !ok {
 			d.logger().Warn("subscriptions: rest-hook gave up", "subscription", s.ID, "resource", x.ResourceType+"/"+x.ResourceID,

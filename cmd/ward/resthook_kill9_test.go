@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +88,17 @@ func TestKill9RestHookRetry(t *testing.T) {
 			if calls[0] != patient || calls[1] != patient {
 				t.Fatalf("the hook got %v, want Patient/%s twice (the 500 and the retry after the restart)", calls, patient)
 			}
+			// The restarted process counts the retry it made; the queue is empty.
+			var metrics string
+			for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+				_, _, raw := c.send("GET", "/metrics", "", "")
+				metrics = string(raw)
+				if strings.Contains(metrics, "ward_subscription_deliveries_queued 0\n") &&
+					strings.Contains(metrics, `ward_subscription_deliveries_total{outcome="delivered"} 1`+"\n") {
+					return
+				}
+			}
+			t.Errorf("/metrics never showed the delivery done and the queue empty:\n%s", grepLines(metrics, "ward_subscription"))
 		})
 	}
 }
@@ -125,4 +137,15 @@ func TestServePrivateHookEndpoints(t *testing.T) {
 			}
 		})
 	}
+}
+
+// grepLines are the lines of text containing substr.
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/wardhealth/ward/internal/egress"
 	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/subscription"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -119,10 +120,11 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	var subsRoutes, subsOperations []wardhttp.Route // WebSocket subscriptions
+	var subsMetrics *subscription.Metrics
 	if *subscriptions {
 		subsCtx, stopSubs := context.WithCancel(ctx)
 		var subsDone func()
-		subsRoutes, subsOperations, subsDone = startSubscriptions(subsCtx, s, identity, trail, c.baseURL, *privateHooks, logger)
+		subsRoutes, subsOperations, subsMetrics, subsDone = startSubscriptions(subsCtx, s, identity, trail, c.baseURL, *privateHooks, logger)
 		defer func() { stopSubs(); subsDone() }() // before the trail and the store close
 	}
 	// Seed before listening: the first request must find the signing key,
@@ -140,6 +142,9 @@ func serve(ctx context.Context, args []string) error {
 	}
 	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, BodyBytesInFlight: *bodiesInFlight, Version: version, Auth: identity,
 		AllowedOrigins: splitList(*origins), Audit: trail, Binary: binary, Routes: subsRoutes, Operations: subsOperations}
+	if subsMetrics != nil {
+		wc.Collectors = append(wc.Collectors, subsMetrics)
+	}
 	if feedMetrics != nil {
 		wc.Collectors = append(wc.Collectors, feedMetrics)
 	}

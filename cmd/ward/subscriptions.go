@@ -14,12 +14,13 @@ import (
 // startSubscriptions runs the rest-hook Subscription dispatcher and the
 // WebSocket subscriptions until ctx ends. It returns the WebSocket routes
 // (/ws/subscriptions-r4) and operations ($get-ws-binding-token) to serve,
-// and a function waiting for both to stop. Without active Subscriptions
+// the rest-hook deliveries' metrics, and a function waiting for both to
+// stop. Without active Subscriptions
 // the dispatcher costs one outbox read per batch of commits and one
 // Subscription search per project the first time that project writes;
 // the WebSocket follower reads nothing while no socket is bound.
 // Register it before the store serves (it adds a commit hook).
-func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Service, trail ward.AuditLog, baseURL string, privateHooks bool, logger *slog.Logger) (routes, operations []wardhttp.Route, wait func()) {
+func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Service, trail ward.AuditLog, baseURL string, privateHooks bool, logger *slog.Logger) (routes, operations []wardhttp.Route, metrics *subscription.Metrics, wait func()) {
 	wake := make(chan struct{}, 1)
 	sockets := &subscription.WebSockets{Store: s, Principals: identity, Tokens: identity, BaseURL: baseURL, Logger: logger}
 	s.OnCommit(func(context.Context, []*ward.Resource) {
@@ -29,7 +30,8 @@ func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Serv
 		}
 		sockets.Notify()
 	})
-	d := &subscription.Dispatcher{Store: s, Principals: identity, Audit: trail, Wake: wake, AllowPrivateEndpoints: privateHooks, Logger: logger}
+	metrics = subscription.NewMetrics(s)
+	d := &subscription.Dispatcher{Store: s, Principals: identity, Audit: trail, Wake: wake, AllowPrivateEndpoints: privateHooks, Metrics: metrics, Logger: logger}
 	dispatched, socketsDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(dispatched)
@@ -42,5 +44,5 @@ func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Serv
 		_ = sockets.Run(ctx) // ends only with ctx
 	}()
 	routes, operations = sockets.Routes()
-	return routes, operations, func() { <-dispatched; <-socketsDone }
+	return routes, operations, metrics, func() { <-dispatched; <-socketsDone }
 }
