@@ -64,6 +64,7 @@ test('a Subscription Ward cannot deliver is refused with 400', async () => {
     ['Patient?no-such-param=x', 'https://hooks.example.com/in'],
     ['NotAType', 'https://hooks.example.com/in'],
     ['Patient', 'ftp://hooks.example.com/in'],
+    ['Patient', 'http://169.254.169.254/latest/meta-data/'], // cloud metadata: never, whatever the operator allows
   ]) {
     await assert.rejects(
       admin.createResource({ resourceType: 'Subscription', status: 'active', reason: 'compat', criteria, channel: { type: 'rest-hook', endpoint } }),
@@ -116,6 +117,34 @@ test('a clinician hears about their clinic\'s patients only, and nothing once un
     await observation(ours);
     await sleep(1000);
     assert.equal(hook.received.length, 1, 'nothing after unenrolment');
+  } finally {
+    hook.server.close();
+  }
+});
+
+test('a delete-only Subscription hears a deletion as Medplum sends it', async () => {
+  const { client: admin } = await registerProjectAdmin('subscription-delete');
+  const hook = await listen();
+  try {
+    const subscription = await admin.createResource({
+      resourceType: 'Subscription',
+      status: 'active',
+      reason: 'compat',
+      criteria: 'Patient',
+      extension: [{ url: 'https://medplum.com/fhir/StructureDefinition/subscription-supported-interaction', valueCode: 'delete' }],
+      channel: { type: 'rest-hook', endpoint: hook.url, payload: 'application/fhir+json' },
+    });
+    const patient = await admin.createResource(newPatient('Deleted'));
+    await admin.updateResource({ ...patient, active: true });
+    await admin.deleteResource('Patient', patient.id);
+    await waitFor(() => hook.received.length > 0, 'the deletion notice');
+    await sleep(300); // time for a wrong delivery of the create or the update to arrive
+    assert.equal(hook.received.length, 1, 'only the deletion');
+    const { headers, body } = hook.received[0];
+    assert.deepEqual(body, {});
+    assert.equal(headers['x-medplum-interaction'], 'delete');
+    assert.equal(headers['x-medplum-deleted-resource'], `Patient/${patient.id}`);
+    assert.equal(headers['x-medplum-subscription'], subscription.id);
   } finally {
     hook.server.close();
   }
