@@ -33,6 +33,11 @@ type Follower struct {
 	Moved func(seq int64)
 }
 
+// confirmEvery is how often a follower confirms its cursor while it runs,
+// moved or not, so that the cursor keeps holding outbox rows from the
+// Pruner (a store.SetOutboxCursor at the same seq records the time).
+const confirmEvery = time.Minute
+
 // Run follows the outbox until ctx ends.
 func (f *Follower) Run(ctx context.Context) error {
 	cursor, err := f.storedCursor(ctx)
@@ -41,7 +46,11 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 	f.moved(cursor)
 	backoff := newBackoff()
+	var confirmed time.Time
 	for ctx.Err() == nil {
+		if time.Since(confirmed) >= confirmEvery && f.Source.SetOutboxCursor(ctx, f.Name, cursor) == nil {
+			confirmed = time.Now()
+		}
 		next, err := f.step(ctx, cursor)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -112,7 +121,7 @@ func (f *Follower) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func orDefault[T int | time.Duration](v, def T) T {
+func orDefault[T int | int64 | time.Duration](v, def T) T {
 	if v > 0 {
 		return v
 	}

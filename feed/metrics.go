@@ -70,3 +70,52 @@ func (m *Metrics) moved(sink string, cursor int64, n int) {
 	}
 	m.published.WithLabelValues(sink).Add(float64(n))
 }
+
+// OutboxMetrics are the outbox's own figures on /metrics, kept by the
+// Pruner: ward_outbox_rows (the span of seqs the outbox holds, lowest to
+// highest: its row count but for the seqs that never committed),
+// ward_outbox_over_limit (1 for a sink whose changes were dropped at the
+// last pruning because the outbox reached -outbox-max-rows before the sink
+// had them), ward_outbox_dropped_total (changes so dropped per sink: its
+// consumers must resync by $export) and ward_outbox_pruned_total (rows
+// deleted once every live cursor had passed them, or dropped).
+type OutboxMetrics struct {
+	rows      prometheus.Gauge
+	overLimit *prometheus.GaugeVec
+	dropped   *prometheus.CounterVec
+	pruned    prometheus.Counter
+}
+
+// NewOutboxMetrics returns the outbox's metrics, all at 0.
+func NewOutboxMetrics() *OutboxMetrics {
+	return &OutboxMetrics{
+		rows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ward_outbox_rows", Help: "Outbox rows held for the change feed's sinks (the span of seqs from the lowest to the highest).",
+		}),
+		overLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ward_outbox_over_limit", Help: "1 when the outbox reached its row limit before this sink had its changes, which were dropped for it.",
+		}, []string{"sink"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_outbox_dropped_total", Help: "Changes pruned from the outbox before this sink had them (over the row limit, or the sink retired); its consumers must resync by $export.",
+		}, []string{"sink"}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ward_outbox_pruned_total", Help: "Outbox rows deleted by pruning.",
+		}),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *OutboxMetrics) Describe(ch chan<- *prometheus.Desc) {
+	m.rows.Describe(ch)
+	m.overLimit.Describe(ch)
+	m.dropped.Describe(ch)
+	m.pruned.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *OutboxMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.rows.Collect(ch)
+	m.overLimit.Collect(ch)
+	m.dropped.Collect(ch)
+	m.pruned.Collect(ch)
+}

@@ -268,3 +268,60 @@ func (s *Store) SetOutboxCursor(ctx context.Context, sink string, seq int64) err
 		ward.SystemProjectID, sink, seq, toMicros(s.Now()))
 	return err
 }
+
+// OutboxBounds are the lowest and highest seq on the outbox (0, 0 when it
+// is empty).
+func (s *Store) OutboxBounds(ctx context.Context) (first, last int64, err error) {
+	err = s.reader.QueryRowContext(ctx, `SELECT COALESCE((SELECT MIN(seq) FROM outbox), 0), COALESCE((SELECT MAX(seq) FROM outbox), 0)`).Scan(&first, &last)
+	return first, last, err
+}
+
+// OutboxCursorState is a stored cursor and when a follower last set or
+// confirmed it. A server-wide sink's cursor is in the server's own project.
+type OutboxCursorState struct {
+	ProjectID string
+	Sink      string
+	Seq       int64
+	UpdatedAt time.Time
+}
+
+// OutboxCursors are every stored cursor of the outbox.
+func (s *Store) OutboxCursors(ctx context.Context) ([]OutboxCursorState, error) {
+	rows, err := s.reader.QueryContext(ctx, "SELECT project_id, sink, seq, updated_at FROM outbox_cursors ORDER BY project_id, sink")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []OutboxCursorState
+	for rows.Next() {
+		var c OutboxCursorState
+		var at int64
+		if err := rows.Scan(&c.ProjectID, &c.Sink, &c.Seq, &at); err != nil {
+			return nil, err
+		}
+		c.UpdatedAt = fromMicros(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DropOutboxCursor moves a cursor forward to seq without confirming its
+// follower alive: the changes up to seq are pruned before it had them
+// (feed.Pruner). It never moves a cursor back.
+func (s *Store) DropOutboxCursor(ctx context.Context, c OutboxCursorState, seq int64) error {
+	_, err := s.writer.ExecContext(ctx, s.dialect.Rebind("UPDATE outbox_cursors SET seq = ? WHERE project_id = ? AND sink = ? AND seq < ?"),
+		seq, c.ProjectID, c.Sink, seq)
+	return err
+}
+
+// DeleteOutbox deletes the outbox rows with seq from first to through, in
+// one statement of its own, and returns how many it deleted. The highest
+// row always stays: on SQLite the next seq is the highest plus one, and
+// must never start again below a cursor.
+func (s *Store) DeleteOutbox(ctx context.Context, first, through int64) (int64, error) {
+	res, err := s.writer.ExecContext(ctx, s.dialect.Rebind("DELETE FROM outbox WHERE seq >= ? AND seq <= ? AND seq < (SELECT MAX(seq) FROM outbox)"), first, through)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -34,6 +34,7 @@ type serveConfig struct {
 	auth    authConfig
 	tls     tlsConfig
 	feed    feedConfig
+	prune   pruneConfig
 
 	// metricsAddr, when set, is the only address /metrics is served on.
 	metricsAddr string
@@ -61,6 +62,7 @@ func serve(ctx context.Context, args []string) error {
 	c.auth.flags(fs)
 	c.tls.flags(fs)
 	c.feed.flags(fs)
+	c.prune.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +97,9 @@ func serve(ctx context.Context, args []string) error {
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	feedDone, feedMetrics := c.feed.start(feedCtx, s, logger)
 	defer func() { stopFeed(); feedDone() }()
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruneDone, outboxMetrics := c.prune.start(pruneCtx, s, c.feed.sinkNames(), logger)
+	defer func() { stopPrune(); pruneDone() }()
 	if err := failInterruptedJobs(ctx, s, logger); err != nil {
 		return err
 	}
@@ -148,6 +153,7 @@ func serve(ctx context.Context, args []string) error {
 	if feedMetrics != nil {
 		wc.Collectors = append(wc.Collectors, feedMetrics)
 	}
+	wc.Collectors = append(wc.Collectors, outboxMetrics)
 	var handler http.Handler
 	if c.metricsAddr == "" {
 		// /metrics stays on the public address, as before the flag
