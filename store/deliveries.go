@@ -129,18 +129,28 @@ func insertDeliveries(ctx context.Context, q *sql.Tx, d Dialect, ds []Delivery, 
 }
 
 // ClaimDeliveries claims up to limit deliveries due at now, earliest
-// first, for lease: until then no other claim returns them. Each claim
-// has a token of its own, which FinishDelivery and RetryDelivery check.
-func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
+// first, for lease, leaving those of the subscriptions in skip (the
+// caller has enough of theirs in flight): until the lease ends no other
+// claim returns them. Each claim has a token of its own, which
+// FinishDeliveries and RetryDelivery check.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]Delivery, error) {
 	claim := uuid.NewString()
 	skipLocked := ""
 	if s.dialect.Name() == "postgres" {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
+	args := []any{toMicros(now.Add(lease)), claim, toMicros(now)}
+	notIn := ""
+	if len(skip) > 0 {
+		notIn = " AND subscription_id NOT IN (?" + repeat(", ?", len(skip)-1) + ")"
+		for _, id := range skip {
+			args = append(args, id)
+		}
+	}
 	rows, err := s.writer.QueryContext(ctx, s.dialect.Rebind(`UPDATE subscription_deliveries SET due_at = ?, claim = ?
 		WHERE (project_id, subscription_id, change_seq) IN (SELECT project_id, subscription_id, change_seq
-			FROM subscription_deliveries WHERE due_at <= ? ORDER BY due_at LIMIT ?`+skipLocked+`)
-		RETURNING `+deliveryColumns), toMicros(now.Add(lease)), claim, toMicros(now), limit)
+			FROM subscription_deliveries WHERE due_at <= ?`+notIn+` ORDER BY due_at LIMIT ?`+skipLocked+`)
+		RETURNING `+deliveryColumns), append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -213,10 +223,18 @@ func (s *Store) RetryDelivery(ctx context.Context, x Delivery, due time.Time, at
 }
 
 // NextDeliveryDue is when the earliest queued delivery is due (claimed
-// ones when their lease ends); ok is false when the queue is empty.
-func (s *Store) NextDeliveryDue(ctx context.Context) (due time.Time, ok bool, err error) {
+// ones when their lease ends), leaving those of the subscriptions in
+// skip; ok is false when there is none.
+func (s *Store) NextDeliveryDue(ctx context.Context, skip ...string) (due time.Time, ok bool, err error) {
 	var at sql.NullInt64
-	if err := s.reader.QueryRowContext(ctx, "SELECT MIN(due_at) FROM subscription_deliveries").Scan(&at); err != nil {
+	query, args := "SELECT MIN(due_at) FROM subscription_deliveries", []any{}
+	if len(skip) > 0 {
+		query += " WHERE subscription_id NOT IN (?" + repeat(", ?", len(skip)-1) + ")"
+		for _, id := range skip {
+			args = append(args, id)
+		}
+	}
+	if err := s.reader.QueryRowContext(ctx, s.dialect.Rebind(query), args...).Scan(&at); err != nil {
 		return time.Time{}, false, err
 	}
 	if !at.Valid {

@@ -46,6 +46,9 @@ func TestDeliveryQueue(t *testing.T) {
 		if again, err := s.ClaimDeliveries(ctx, now.Add(59*time.Second), time.Minute, 10); err != nil || len(again) != 0 {
 			t.Fatalf("claim within the lease: %d rows, %v; want none", len(again), err)
 		}
+		if skipped, err := s.ClaimDeliveries(ctx, now.Add(61*time.Second), time.Minute, 10, "other", "sub"); err != nil || len(skipped) != 0 {
+			t.Fatalf("claim skipping their subscription: %d rows, %v; want none", len(skipped), err)
+		}
 		later, err := s.ClaimDeliveries(ctx, now.Add(61*time.Second), time.Minute, 1)
 		if err != nil || len(later) != 1 {
 			t.Fatalf("claim after the lease: %d rows, %v; want 1 (limit)", len(later), err)
@@ -62,6 +65,9 @@ func TestDeliveryQueue(t *testing.T) {
 		}
 		if due, ok, err := s.NextDeliveryDue(ctx); err != nil || !ok || !due.Before(now.Add(2*time.Minute)) {
 			t.Fatalf("next due %v ok=%v err=%v, want the other row's lease end first", due, ok, err)
+		}
+		if _, ok, err := s.NextDeliveryDue(ctx, "sub"); err != nil || ok {
+			t.Fatalf("next due skipping the only subscription: ok=%v err=%v, want none", ok, err)
 		}
 		retried, err := s.ClaimDeliveries(ctx, now.Add(3*time.Minute), time.Minute, 10)
 		if err != nil || len(retried) != 2 {

@@ -26,10 +26,10 @@ type Store interface {
 	Search(ctx context.Context, q *ward.SearchQuery) (*ward.SearchResult, error)
 	DeletedSearcher
 	QueueDeliveries(ctx context.Context, sink string, from, to int64, ds []store.Delivery, lease time.Duration) (queued bool, stored int64, err error)
-	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error)
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]store.Delivery, error)
 	FinishDeliveries(ctx context.Context, xs []store.Delivery) (int, error)
 	RetryDelivery(ctx context.Context, x store.Delivery, due time.Time, attempted bool) (bool, error)
-	NextDeliveryDue(ctx context.Context) (time.Time, bool, error)
+	NextDeliveryDue(ctx context.Context, skip ...string) (time.Time, bool, error)
 }
 
 // Principals resolves a subscription's author to the principal the store

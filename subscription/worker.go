@@ -34,19 +34,21 @@ func (d *Dispatcher) work(ctx context.Context) {
 			continue
 		default:
 		}
-		if free := cap(d.slots) - len(d.slots); free > 0 {
-			claimed, err := d.Store.ClaimDeliveries(ctx, time.Now(), d.lease(), free)
-			if err != nil && ctx.Err() == nil {
-				d.logger().Warn("subscriptions: claiming deliveries failed", "err", err)
-			}
-			for _, x := range claimed {
-				d.start(ctx, &running, handed{x: x})
-			}
-			if len(claimed) == free {
-				continue // more may be due
-			}
+		free := cap(d.slots) - len(d.slots)
+		if free == 0 {
+			d.idle(ctx, false) // a slot frees with a kick
+			continue
 		}
-		d.idle(ctx)
+		claimed, err := d.Store.ClaimDeliveries(ctx, time.Now(), d.lease(), free, d.inFlight.saturated(d.perSubscription())...)
+		if err != nil && ctx.Err() == nil {
+			d.logger().Warn("subscriptions: claiming deliveries failed", "err", err)
+		}
+		for _, x := range claimed {
+			d.start(ctx, &running, handed{x: x})
+		}
+		if len(claimed) < free {
+			d.idle(ctx, true)
+		} // else more may be due
 	}
 }
 
@@ -75,12 +77,16 @@ func (d *Dispatcher) start(ctx context.Context, running *sync.WaitGroup, h hande
 	}()
 }
 
-// idle waits for a kick (deliveries queued, a slot freed), the next due
-// delivery, or idleCheck.
-func (d *Dispatcher) idle(ctx context.Context) {
+// idle waits for a kick (deliveries queued, a slot freed), idleCheck,
+// and, when untilDue, the next due delivery.
+func (d *Dispatcher) idle(ctx context.Context, untilDue bool) {
 	wait := idleCheck
-	if due, ok, err := d.Store.NextDeliveryDue(ctx); err == nil && ok {
-		wait = min(wait, max(time.Until(due), time.Millisecond))
+	if untilDue {
+		// Due rows another server holds locked for a moment are due in
+		// the past: the floor keeps the loop from spinning on them.
+		if due, ok, err := d.Store.NextDeliveryDue(ctx, d.inFlight.saturated(d.perSubscription())...); err == nil && ok {
+			wait = min(wait, max(time.Until(due), 5*time.Millisecond))
+		}
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -126,6 +132,19 @@ func (f *inFlight) take(sub string, limit int) bool {
 	}
 	f.n[sub]++
 	return true
+}
+
+// saturated are the subscriptions with limit attempts in flight.
+func (f *inFlight) saturated(limit int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for sub, n := range f.n {
+		if n >= limit {
+			out = append(out, sub)
+		}
+	}
+	return out
 }
 
 func (f *inFlight) done(sub string) {
