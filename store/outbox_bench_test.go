@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/feed"
 	"github.com/wardhealth/ward/internal/synth"
 	"github.com/wardhealth/ward/store"
 )
@@ -56,20 +61,23 @@ func BenchmarkOutboxWrite(b *testing.B) {
 }
 
 // BenchmarkOutboxConcurrentWrites is BenchmarkOutboxWrite with 32
-// concurrent writers, one create per transaction: the outbox orders its
-// rows by taking a lock from its insert to the commit, which is the step
-// concurrent commits would otherwise share.
-// Run: WARD_TEST_POSTGRES_URL=… go test -run '^$' -bench OutboxConcurrentWrites -benchtime 3000x -count 2 ./store/
+// concurrent writers, one create per transaction, in four modes: the
+// outbox off, on, on with a Kafka sink publishing (a feed.Publisher woken
+// on every commit, to franz-go's in-process cluster kfake, which shares
+// the machine's cores), and that with a feed.Pruner deleting what the
+// sink had every second. lag-at-end is how many changes the sink had not
+// had acknowledged when the writes ended.
+// Run: WARD_TEST_POSTGRES_URL=… go test -run '^$' -bench OutboxConcurrentWrites -benchtime 3000x ./store/
 func BenchmarkOutboxConcurrentWrites(b *testing.B) {
 	for _, backend := range benchBackends {
-		for _, on := range []bool{false, true} {
-			mode := "off"
-			if on {
-				mode = "on"
-			}
+		for _, mode := range []string{"off", "on", "kafka", "kafka+prune"} {
 			b.Run(backend.name+"/outbox="+mode, func(b *testing.B) {
 				s := backend.open(b)
-				store.SetOutbox(s, on)
+				store.SetOutbox(s, mode != "off")
+				if strings.HasPrefix(mode, "kafka") {
+					stop := publishToKafka(b, s, mode == "kafka+prune")
+					defer stop()
+				}
 				ctx := as(uuid.NewString())
 				rng := rand.New(rand.NewPCG(1, 2))
 				body, _ := json.Marshal(synth.Observation(rng, "Patient/"+uuid.NewString()))
@@ -87,8 +95,46 @@ func BenchmarkOutboxConcurrentWrites(b *testing.B) {
 						}
 					}
 				})
+				b.StopTimer()
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "resources/s")
+				if strings.HasPrefix(mode, "kafka") {
+					last, _ := s.OutboxLast(context.Background())
+					cursor, _ := s.OutboxCursor(context.Background(), "kafka")
+					b.ReportMetric(float64(last-cursor), "lag-at-end")
+				}
 			})
 		}
+	}
+}
+
+// publishToKafka runs a Kafka publisher of s's outbox, woken on every
+// commit, and with prune a Pruner every second, until the returned stop.
+func publishToKafka(b *testing.B, s *store.Store, prune bool) (stop func()) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := feed.NewKafka(cluster.ListenAddrs(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	wake := make(chan struct{}, 1)
+	s.OnCommit(func(context.Context, []*ward.Resource) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	running.Go(func() { _ = (&feed.Publisher{Source: s, Sink: k, Wake: wake}).Run(ctx) })
+	if prune {
+		running.Go(func() { _ = (&feed.Pruner{Source: s, Every: time.Second}).Run(ctx) })
+	}
+	return func() {
+		cancel()
+		running.Wait()
+		k.Close()
+		cluster.Close()
 	}
 }
