@@ -4,11 +4,13 @@
 // hands the changes to a sink and moves the cursor only once the sink's
 // broker acknowledged them — at-least-once delivery, where a change sent
 // twice carries the same versionId both times so consumers de-duplicate —
-// and the sinks: Kafka (franz-go) and NATS JetStream.
+// and the sinks: Kafka (franz-go) and NATS JetStream. It also owns the
+// outbox's pruning (Pruner): rows every live cursor passed are deleted,
+// and past a row limit a lagging sink's oldest changes are dropped, loudly.
 //
 // It must not write resources, run inside a resource transaction or make
 // a write wait for a broker: a stuck or failing sink only lets its cursor
-// fall behind while the outbox grows. It must not send content: a change
+// fall behind while the outbox grows (up to the Pruner's limit). It must not send content: a change
 // names a resource version (project, type, id, versionId, operation,
 // time, compartment), which a consumer reads through the API under its
 // own access rules. It must not send a project's data where no

@@ -14,7 +14,9 @@ import (
 // of the last change it dealt with; the cursor is stored there — also when
 // Handle failed part-way, so what it did stays done — and a failure is
 // retried with backoff (100ms doubling to 10s), never skipped. Between
-// empty reads it waits for Poll or a Wake.
+// empty reads it waits for Poll or a Wake. It confirms its cursor when it
+// starts and every minute (confirmEvery), so the Pruner keeps the rows it
+// has not had.
 type Follower struct {
 	Source Source
 	Name   string
