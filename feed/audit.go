@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -144,7 +145,7 @@ func (a *AuditFeed) step(ctx context.Context, st *auditState) (bool, error) {
 		}
 	}
 	if len(behind) == 0 {
-		return false, nil
+		return false, a.store(ctx, st, nil)
 	}
 	slices.Sort(behind)
 	first := st.round % len(behind)
@@ -182,22 +183,29 @@ func (a *AuditFeed) step(ctx context.Context, st *auditState) (bool, error) {
 	for project, seq := range passed {
 		cursors[project], st.unsaved[project] = seq, seq
 	}
-	if len(next) > 0 || (len(st.unsaved) > 0 && time.Since(st.savedAt) >= orDefault(a.SaveEvery, 5*time.Second)) {
-		for project, seq := range st.unsaved {
-			if _, sent := next[project]; !sent {
-				next[project] = seq
-			}
-		}
-		if err := a.Source.SetAuditFeedCursors(ctx, a.Sink.Name(), next); err != nil {
-			return false, err // sent again next time: the same records
-		}
-		clear(st.unsaved)
-		st.savedAt = time.Now()
-	}
-	for project, seq := range next {
-		cursors[project] = seq
+	if err := a.store(ctx, st, next); err != nil {
+		return false, err // sent again next time: the same records
 	}
 	return len(next) > 0 || len(passed) > 0, nil
+}
+
+// store stores the cursors of the records sent (sent, by project) and
+// moves them in st; with them, or once SaveEvery passed, the moves over
+// records sent nowhere.
+func (a *AuditFeed) store(ctx context.Context, st *auditState, sent map[string]int64) error {
+	due := len(st.unsaved) > 0 && time.Since(st.savedAt) >= orDefault(a.SaveEvery, 5*time.Second)
+	if len(sent) == 0 && !due {
+		return nil
+	}
+	seqs := maps.Clone(st.unsaved)
+	maps.Copy(seqs, sent)
+	if err := a.Source.SetAuditFeedCursors(ctx, a.Sink.Name(), seqs); err != nil {
+		return err
+	}
+	clear(st.unsaved)
+	st.savedAt = time.Now()
+	maps.Copy(st.cursors, sent)
+	return nil
 }
 
 func (a *AuditFeed) idle(ctx context.Context) {
