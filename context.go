@@ -20,6 +20,13 @@ type Principal struct {
 	// System marks an explicit system or super-admin principal that may act
 	// across projects. It is never set from request input.
 	System bool
+	// Home, for a System principal, are the projects the rows it reads
+	// live in when its caller knows them (identity lookups: a Login in the
+	// system project, a Project in its own row's project): its reads are
+	// limited to them, one shard each on Citus, instead of every project.
+	// A read by id that finds nothing there looks in every project. Empty:
+	// every project. Ignored for other principals.
+	Home []string
 	// Internal marks server internals (SystemPrincipal and the identity
 	// service's own reads): only they get SecretFields back from the
 	// store. A request's principal never has it, a super admin's included.
@@ -69,6 +76,13 @@ func NewContextWithPrincipal(ctx context.Context, p *Principal) context.Context 
 // PrincipalFromContext returns the caller, or nil when there is none.
 func PrincipalFromContext(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// SystemPrincipalIn is SystemPrincipal reading in home only (Home).
+func SystemPrincipalIn(home ...string) *Principal {
+	p := SystemPrincipal()
+	p.Home = home
 	return p
 }
 

@@ -163,7 +163,7 @@ func (s *Service) projectMember(ctx context.Context, c *Caller, pathProjectID, m
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := s.store.Read(system(ctx), "ProjectMembership", membershipID)
+	res, err := s.store.Read(systemIn(ctx, project.ID), "ProjectMembership", membershipID)
 	if err != nil {
 		return nil, nil, notFoundAs(err)
 	}
@@ -273,7 +273,7 @@ func (s *Service) deleteMember(ctx context.Context, c *Caller, pathProjectID, me
 			deleteUser = userID
 		}
 	}
-	return s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	return s.store.Write(systemIn(ctx, project.ID), func(ctx context.Context, tx ward.ResourceTx) error {
 		if err := tx.Delete(ctx, "ProjectMembership", membershipID); err != nil {
 			return err
 		}
@@ -311,7 +311,7 @@ func (s *Service) adminCreateClient(ctx context.Context, project *Project, req N
 		return nil, err
 	}
 	var client *ward.Resource
-	err := s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	err := s.store.Write(systemIn(ctx, project.ID), func(ctx context.Context, tx ward.ResourceTx) error {
 		var err error
 		client, _, err = s.createClientIn(ctx, tx, project, req)
 		return err
@@ -342,7 +342,7 @@ func (s *Service) handleCreateBot(ctx context.Context, c *Caller, r *http.Reques
 		return 0, nil, err
 	}
 	var bot *ward.Resource
-	err = s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	err = s.store.Write(systemIn(ctx, project.ID), func(ctx context.Context, tx ward.ResourceTx) error {
 		body := map[string]any{"resourceType": "Bot", "name": req.Name}
 		setString(body, "description", req.Description)
 		var err error

@@ -230,7 +230,7 @@ func (s *Service) noteReuse(ctx context.Context, login *Login) {
 	ev.rec.Reason = "refresh token reused"
 	var m Membership
 	id := refID(login.Membership, "ProjectMembership")
-	if _, err := s.readJSON(ctx, "ProjectMembership", id, &m); err != nil {
+	if _, err := s.readJSON(ctx, "ProjectMembership", id, &m, loginProject(login)); err != nil {
 		m = Membership{}
 	}
 	m.ID = id

@@ -189,7 +189,7 @@ func (s *Service) silentLogin(ctx context.Context, r *http.Request, req *authori
 	if err != nil {
 		return "", err
 	}
-	login, project, err := s.chooseMembershipIn(ctx, login, referenceID(old.Membership))
+	login, project, err := s.chooseMembershipIn(ctx, login, referenceID(old.Membership), loginProject(old))
 	if err != nil {
 		// The membership went away or was deactivated: sign in again.
 		return "", nil

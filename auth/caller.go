@@ -121,7 +121,7 @@ func (s *Service) loginCaller(ctx context.Context, loginID string) (*Caller, err
 	if login.Revoked || membershipID == "" {
 		return nil, unauthorized()
 	}
-	c, err := s.scopedMembershipCaller(ctx, membershipID, login.Scope)
+	c, err := s.scopedMembershipCaller(ctx, membershipID, loginProject(&login), login.Scope)
 	if err != nil {
 		return nil, err
 	}
@@ -204,14 +204,15 @@ func (s *Service) clientMembership(ctx context.Context, clientID string) (*Membe
 // membershipCaller loads a membership, its project and access policies and
 // builds the principal the store enforces.
 func (s *Service) membershipCaller(ctx context.Context, membershipID string) (*Caller, error) {
-	return s.scopedMembershipCaller(ctx, membershipID, "")
+	return s.scopedMembershipCaller(ctx, membershipID, "", "")
 }
 
 // scopedMembershipCaller is membershipCaller for a login whose SMART
 // scopes narrow the policy (spec 2.12).
-func (s *Service) scopedMembershipCaller(ctx context.Context, membershipID, scope string) (*Caller, error) {
+// home is the project the membership is expected in ("": unknown).
+func (s *Service) scopedMembershipCaller(ctx context.Context, membershipID, home, scope string) (*Caller, error) {
 	var mJSON map[string]any
-	mRes, err := s.readJSON(ctx, "ProjectMembership", membershipID, &mJSON)
+	mRes, err := s.readJSON(ctx, "ProjectMembership", membershipID, &mJSON, home)
 	if err != nil {
 		return nil, notFoundIsUnauthorized(err)
 	}
@@ -273,7 +274,7 @@ func (s *Service) loadMember(ctx context.Context, c *Caller) error {
 		c.User = &u
 	} else if id := refID(c.Membership.User, "ClientApplication"); id != "" {
 		var cl Client
-		if _, err := s.readJSON(ctx, "ClientApplication", id, &cl); err != nil {
+		if _, err := s.readJSON(ctx, "ClientApplication", id, &cl, c.Project.ID); err != nil {
 			return notFoundIsUnauthorized(err)
 		}
 		cl.Secret, cl.RetiringSecret = "", ""
@@ -297,7 +298,7 @@ func (s *Service) membershipPolicies(ctx context.Context, m *Membership) (map[st
 			continue
 		}
 		var p map[string]any
-		if _, err := s.readJSON(ctx, "AccessPolicy", id, &p); err != nil {
+		if _, err := s.readJSON(ctx, "AccessPolicy", id, &p, refID(m.Project, "Project")); err != nil {
 			if c := ward.ErrorCode(err); c == ward.ENOTFOUND || c == ward.EGONE {
 				continue
 			}

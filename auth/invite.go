@@ -335,7 +335,7 @@ func (s *Service) projectProfile(ctx context.Context, projectID, typ string, ref
 	if id == "" {
 		return nil, badRequest("membership.profile", "Profile must be a "+typ)
 	}
-	res, err := s.store.Read(system(ctx), typ, id)
+	res, err := s.store.Read(systemIn(ctx, projectID), typ, id)
 	if err != nil || res.ProjectID != projectID {
 		// Another project's profile and a missing one look the same.
 		return nil, badRequest("membership.profile", "Profile does not belong to project")
@@ -350,7 +350,7 @@ func (s *Service) checkPatient(ctx context.Context, projectID string, patient *R
 		return nil
 	}
 	id := refID(patient, "Patient")
-	res, err := s.store.Read(system(ctx), "Patient", id)
+	res, err := s.store.Read(systemIn(ctx, projectID), "Patient", id)
 	if id == "" || err != nil || res.ProjectID != projectID {
 		return badRequest("patient", "Patient does not belong to project")
 	}

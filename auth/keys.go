@@ -194,7 +194,7 @@ func (s *Service) RotateKey(ctx context.Context) error {
 		return err
 	}
 	var created *ward.Resource
-	err = s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	err = s.store.Write(systemIn(ctx, ward.SystemProjectID), func(ctx context.Context, tx ward.ResourceTx) error {
 		body, err := withProject(j, ward.SystemProjectID)
 		if err != nil {
 			return err

@@ -150,13 +150,14 @@ func withProfileType(ms []*Membership, t string) []*Membership {
 // chooseMembership sets the login's membership after every check of spec
 // 4.6 step 6, and returns the updated login.
 func (s *Service) chooseMembership(ctx context.Context, login *Login, membershipID string) (*Login, error) {
-	login, _, err := s.chooseMembershipIn(ctx, login, membershipID)
+	login, _, err := s.chooseMembershipIn(ctx, login, membershipID, loginProject(login))
 	return login, err
 }
 
 // chooseMembershipIn is chooseMembership, also returning the membership's
-// project.
-func (s *Service) chooseMembershipIn(ctx context.Context, login *Login, membershipID string) (*Login, *Project, error) {
+// project. home is the project the membership is expected in ("":
+// unknown, looked for in every project).
+func (s *Service) chooseMembershipIn(ctx context.Context, login *Login, membershipID, home string) (*Login, *Project, error) {
 	if err := checkLoginOpen(login); err != nil {
 		return nil, nil, err
 	}
@@ -167,7 +168,7 @@ func (s *Service) chooseMembershipIn(ctx context.Context, login *Login, membersh
 		return nil, nil, badRequest("profile", "Profile not found")
 	}
 	var mJSON map[string]any
-	mRes, err := s.readJSON(ctx, "ProjectMembership", membershipID, &mJSON)
+	mRes, err := s.readJSON(ctx, "ProjectMembership", membershipID, &mJSON, home)
 	if err != nil {
 		if ward.ErrorCode(err) == ward.EINTERNAL {
 			return nil, nil, err
@@ -221,6 +222,9 @@ func (s *Service) chooseMembershipIn(ctx context.Context, login *Login, membersh
 		return nil, nil, ward.Errorf(ward.EINVALID, "IP address not allowed")
 	}
 	login.Membership = &Reference{Reference: "ProjectMembership/" + m.ID}
+	// The chosen project, as Medplum records it: where the membership,
+	// its profile and policies are read from this login on (one shard).
+	login.Project = &Reference{Reference: "Project/" + project.ID}
 	if project.SuperAdmin {
 		// Super admin sessions never get refresh tokens.
 		login.RefreshSecret = ""
@@ -291,7 +295,7 @@ func (s *Service) loginResult(ctx context.Context, w http.ResponseWriter, login 
 		case 0:
 			return nil, badRequest("email", "User not found")
 		case 1:
-			if login, project, err = s.chooseMembershipIn(ctx, login, ms[0].ID); err != nil {
+			if login, project, err = s.chooseMembershipIn(ctx, login, ms[0].ID, refID(ms[0].Project, "Project")); err != nil {
 				return nil, err
 			}
 		default:
@@ -705,6 +709,15 @@ func referenceID(ref *Reference) string {
 	}
 	_, id, _ := strings.Cut(ref.Reference, "/")
 	return id
+}
+
+// loginProject is where the login's membership, client and profile are
+// expected: the project it was started for, "" when none or new.
+func loginProject(login *Login) string {
+	if id := referenceID(login.Project); id != "new" {
+		return id
+	}
+	return ""
 }
 
 // loginProjectID is the project a login was started for ("", "new" or an id).

@@ -30,7 +30,7 @@ func (s *Service) handleMe(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) me(ctx context.Context, c *Caller) (map[string]any, error) {
 	var membership, project map[string]any
-	if err := s.readShown(ctx, "ProjectMembership", c.Membership.ID, &membership); err != nil {
+	if err := s.readShown(ctx, "ProjectMembership", c.Membership.ID, &membership, c.Project.ID); err != nil {
 		return nil, err
 	}
 	if _, err := s.readJSON(ctx, "Project", c.Project.ID, &project); err != nil {
@@ -44,7 +44,7 @@ func (s *Service) me(ctx context.Context, c *Caller) (map[string]any, error) {
 	if ref := c.Membership.Profile; ref != nil {
 		typ, id, _ := strings.Cut(ref.Reference, "/")
 		var profile map[string]any
-		if err := s.readShown(ctx, typ, id, &profile); err == nil {
+		if err := s.readShown(ctx, typ, id, &profile, c.Project.ID); err == nil {
 			if typ == "ClientApplication" {
 				for _, k := range ward.ClientSecretFields() {
 					delete(profile, k)
@@ -143,7 +143,7 @@ func (s *Service) userConfiguration(ctx context.Context, c *Caller, membership m
 	if ref, ok := membership["userConfiguration"].(map[string]any); ok {
 		if id := refID(&Reference{Reference: stringOf(ref["reference"])}, "UserConfiguration"); id != "" {
 			var config map[string]any
-			if _, err := s.readJSON(ctx, "UserConfiguration", id, &config); err == nil {
+			if _, err := s.readJSON(ctx, "UserConfiguration", id, &config, c.Project.ID); err == nil {
 				return config, nil
 			}
 		}

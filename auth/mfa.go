@@ -167,7 +167,7 @@ func mfaUserOf(res *ward.Resource, raw map[string]any) *mfaUser {
 // returns it as stored. change sees the current version and may refuse.
 func (s *Service) updateUser(ctx context.Context, id string, change func(u *mfaUser) error) (*mfaUser, error) {
 	var out *mfaUser
-	err := s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	err := s.store.Write(systemIn(ctx, homeOf("User", id)...), func(ctx context.Context, tx ward.ResourceTx) error {
 		cur, err := tx.Read(ctx, "User", id)
 		if err != nil {
 			return err
@@ -361,7 +361,7 @@ func (s *Service) mfaAnswer(ctx context.Context, login *Login, due mfaDue, u *mf
 // membershipProjectID is the project of the login's chosen membership.
 func (s *Service) membershipProjectID(ctx context.Context, login *Login) (string, error) {
 	var m Membership
-	if _, err := s.readJSON(ctx, "ProjectMembership", refID(login.Membership, "ProjectMembership"), &m); err != nil {
+	if _, err := s.readJSON(ctx, "ProjectMembership", refID(login.Membership, "ProjectMembership"), &m, loginProject(login)); err != nil {
 		if ward.ErrorCode(err) == ward.EINTERNAL {
 			return "", err
 		}

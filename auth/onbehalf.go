@@ -61,7 +61,7 @@ func (s *Service) onBehalfOfMembership(ctx context.Context, c *Caller, value str
 	var m *Membership
 	if typ == "ProjectMembership" {
 		var mm Membership
-		if _, err := s.readJSON(ctx, "ProjectMembership", id, &mm); err == nil {
+		if _, err := s.readJSON(ctx, "ProjectMembership", id, &mm, c.Project.ID); err == nil {
 			m = &mm
 		}
 	} else {

@@ -114,7 +114,7 @@ func (s *Service) createProject(ctx context.Context, name, ownerUserID string, s
 		project.Owner = &Reference{Reference: "User/" + ownerUserID}
 	}
 	var stored *ward.Resource
-	err := s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	err := s.store.Write(systemIn(ctx, id), func(ctx context.Context, tx ward.ResourceTx) error {
 		var err error
 		// A Project's meta.project is its own id, so it is written with a
 		// chosen id (an update that creates) rather than a create.
@@ -156,7 +156,7 @@ func (s *Service) createClient(ctx context.Context, projectID string, req NewCli
 		return nil, err
 	}
 	var client *ward.Resource
-	err := s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	err := s.store.Write(systemIn(ctx, projectID), func(ctx context.Context, tx ward.ResourceTx) error {
 		var err error
 		client, _, err = s.createClientIn(ctx, tx, &project, req)
 		return err

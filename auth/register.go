@@ -192,7 +192,8 @@ func (s *Service) newProject(ctx context.Context, req newProjectRequest) (*Login
 	if err != nil {
 		return nil, err
 	}
-	return s.chooseMembership(ctx, login, m.ID)
+	login, _, err = s.chooseMembershipIn(ctx, login, m.ID, project.ID)
+	return login, err
 }
 
 // pendingLogin loads a login that has authenticated a User but has no
@@ -289,7 +290,8 @@ func (s *Service) newPatient(ctx context.Context, req newPatientRequest) (*Login
 		return nil, err
 	}
 	noteTarget(ctx, "ProjectMembership", m.ID)
-	return s.chooseMembership(ctx, login, m.ID)
+	login, _, err = s.chooseMembershipIn(ctx, login, m.ID, project.ID)
+	return login, err
 }
 
 type changePasswordRequest struct {

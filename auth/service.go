@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/wardhealth/ward"
@@ -117,18 +118,40 @@ func inProject(ctx context.Context, projectID string) context.Context {
 	return ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: projectID, Internal: true})
 }
 
+// systemIn is system reading in home (ward.Principal.Home): where the
+// rows it reads live, so each lookup goes to one shard on Citus.
+func systemIn(ctx context.Context, home ...string) context.Context {
+	return ward.NewContextWithPrincipal(ctx, ward.SystemPrincipalIn(home...))
+}
+
+// homeOf is where typ/id lives when its type tells: Logins, keys and
+// server-scoped Users in the system project, a Project in its own
+// project; nil (every project) otherwise. A read by id that misses its
+// home looks everywhere (a project-scoped User), so a wrong guess costs a
+// fan-out, never a wrong answer.
+func homeOf(typ, id string) []string {
+	switch typ {
+	case "Login", "JsonWebKey", "User":
+		return []string{ward.SystemProjectID}
+	case "Project":
+		return []string{id}
+	}
+	return nil
+}
+
 // viewer returns ctx acting as a system reader that is not Internal, for
 // identity resources answered to a client (/auth/me, the admin API): they
 // pass the store's output gate like every FHIR answer, so no secret
 // leaves. Extended, as Medplum's identity answers show meta in full.
-func viewer(ctx context.Context) context.Context {
-	return ward.NewContextWithPrincipal(ctx, &ward.Principal{System: true, Extended: true, Author: "system"})
+// home is Principal.Home.
+func viewer(ctx context.Context, home ...string) context.Context {
+	return ward.NewContextWithPrincipal(ctx, &ward.Principal{System: true, Extended: true, Author: "system", Home: home})
 }
 
 // answer is an admin handler's reply carrying res as a client may see it:
 // read again through viewer (res itself came from an internal write).
 func (s *Service) answer(ctx context.Context, status int, res *ward.Resource) (int, any, error) {
-	shown, err := s.store.Read(viewer(ctx), res.Type, res.ID)
+	shown, err := s.store.Read(viewer(ctx, res.ProjectID), res.Type, res.ID)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -136,8 +159,11 @@ func (s *Service) answer(ctx context.Context, status int, res *ward.Resource) (i
 }
 
 // readShown is readJSON through viewer: what a client may see of typ/id.
-func (s *Service) readShown(ctx context.Context, typ, id string, v any) error {
-	res, err := s.store.Read(viewer(ctx), typ, id)
+func (s *Service) readShown(ctx context.Context, typ, id string, v any, home ...string) error {
+	if len(home) == 0 || home[0] == "" {
+		home = homeOf(typ, id)
+	}
+	res, err := s.store.Read(viewer(ctx, home...), typ, id)
 	if err != nil {
 		return err
 	}
@@ -151,13 +177,30 @@ type Reference struct {
 }
 
 // readJSON reads the current version of typ/id with the system principal
-// and decodes it into v (a struct or map).
-func (s *Service) readJSON(ctx context.Context, typ, id string, v any) (*ward.Resource, error) {
-	res, err := s.store.Read(system(ctx), typ, id)
+// and decodes it into v (a struct or map). home is where the caller
+// expects the row (ward.Principal.Home); none: homeOf's guess.
+func (s *Service) readJSON(ctx context.Context, typ, id string, v any, home ...string) (*ward.Resource, error) {
+	if len(home) == 0 || home[0] == "" {
+		home = homeOf(typ, id)
+	}
+	res, err := s.store.Read(systemIn(ctx, home...), typ, id)
 	if err != nil {
 		return nil, err
 	}
 	return res, json.Unmarshal(res.Content, v)
+}
+
+// searchHome is where every row a search of typ can match lives, when
+// the search tells: Logins and keys are the system project's, and a
+// ProjectMembership lies in the project its project element names.
+func searchHome(typ string, q url.Values) []string {
+	if typ == "Login" || typ == "JsonWebKey" {
+		return []string{ward.SystemProjectID}
+	}
+	if id, ok := strings.CutPrefix(q.Get("project"), "Project/"); ok && typ == "ProjectMembership" && id != "" && len(q["project"]) == 1 {
+		return []string{id}
+	}
+	return nil
 }
 
 // searchSystem runs a search with the system principal. q is the query
@@ -167,7 +210,7 @@ func (s *Service) searchSystem(ctx context.Context, typ string, q url.Values) ([
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.store.Search(system(ctx), sq)
+	res, err := s.store.Search(systemIn(ctx, searchHome(typ, q)...), sq)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +226,8 @@ func (s *Service) writeSystem(ctx context.Context, projectID, typ, id string, v 
 		return nil, err
 	}
 	var out *ward.Resource
-	err = s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	// The row of an update is looked for in projectID first.
+	err = s.store.Write(systemIn(ctx, projectID), func(ctx context.Context, tx ward.ResourceTx) error {
 		var err error
 		if id == "" {
 			out, err = tx.Create(ctx, typ, body)

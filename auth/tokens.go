@@ -190,7 +190,7 @@ func (s *Service) codeClient(ctx context.Context, r *http.Request, login *Login)
 		return nil, nil
 	}
 	var client Client
-	if _, err := s.readJSON(ctx, "ClientApplication", loginClient, &client); err != nil {
+	if _, err := s.readJSON(ctx, "ClientApplication", loginClient, &client, loginProject(login)); err != nil {
 		if ward.ErrorCode(err) == ward.ENOTFOUND || ward.ErrorCode(err) == ward.EGONE {
 			return nil, invalidRequest("Invalid client")
 		}
@@ -368,7 +368,7 @@ func (s *Service) refreshClient(ctx context.Context, r *http.Request, login *Log
 		return nil, nil
 	}
 	var client Client
-	if _, err := s.readJSON(ctx, "ClientApplication", loginClient, &client); err != nil {
+	if _, err := s.readJSON(ctx, "ClientApplication", loginClient, &client, loginProject(login)); err != nil {
 		return nil, invalidRequest("Invalid client")
 	}
 	return &client, nil
@@ -378,7 +378,7 @@ func (s *Service) refreshClient(ctx context.Context, r *http.Request, login *Log
 // Medplum's shape (spec 5.5).
 func (s *Service) tokenResponse(ctx context.Context, login *Login, client *Client) (map[string]any, error) {
 	var m Membership
-	if _, err := s.readJSON(ctx, "ProjectMembership", refID(login.Membership, "ProjectMembership"), &m); err != nil {
+	if _, err := s.readJSON(ctx, "ProjectMembership", refID(login.Membership, "ProjectMembership"), &m, loginProject(login)); err != nil {
 		return nil, invalidRequest("Invalid profile")
 	}
 	var project Project
@@ -420,7 +420,7 @@ func (s *Service) tokenResponse(ctx context.Context, login *Login, client *Clien
 		"id_token":     tokens.id,
 		"access_token": tokens.access,
 		"project":      projectRef(&project),
-		"profile":      s.profileRef(ctx, m.Profile),
+		"profile":      s.profileRef(ctx, m.Profile, project.ID),
 	}
 	if tokens.refresh != "" {
 		reply["refresh_token"] = tokens.refresh
@@ -433,14 +433,14 @@ func (s *Service) tokenResponse(ctx context.Context, login *Login, client *Clien
 
 // profileRef is the membership profile reference with the profile's name
 // as display.
-func (s *Service) profileRef(ctx context.Context, ref *Reference) *Reference {
+func (s *Service) profileRef(ctx context.Context, ref *Reference, project string) *Reference {
 	if ref == nil {
 		return nil
 	}
 	out := &Reference{Reference: ref.Reference, Display: ref.Display}
 	typ, id, _ := strings.Cut(ref.Reference, "/")
 	var profile map[string]any
-	if _, err := s.readJSON(ctx, typ, id, &profile); err == nil {
+	if _, err := s.readJSON(ctx, typ, id, &profile, project); err == nil {
 		if d := displayOf(profile); d != "" {
 			out.Display = d
 		}
@@ -483,7 +483,7 @@ func displayOf(res map[string]any) string {
 // refresh paths use it so two uses of one code or secret cannot both win.
 func (s *Service) updateLogin(ctx context.Context, id, versionID string, change func(m map[string]any)) (*Login, error) {
 	var out *ward.Resource
-	err := s.store.Write(system(ctx), func(ctx context.Context, tx ward.ResourceTx) error {
+	err := s.store.Write(systemIn(ctx, ward.SystemProjectID), func(ctx context.Context, tx ward.ResourceTx) error {
 		cur, err := tx.Read(ctx, "Login", id)
 		if err != nil {
 			return err
@@ -574,7 +574,7 @@ func (s *Service) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	scope := c.Principal.Scope
 	if c.Login == nil || hasScope(scope, "profile") {
-		if ref := s.profileRef(r.Context(), c.Membership.Profile); ref != nil {
+		if ref := s.profileRef(r.Context(), c.Membership.Profile, c.Project.ID); ref != nil {
 			info["profile"] = ref.Reference
 			setNonEmpty(info, "name", ref.Display)
 		}

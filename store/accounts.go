@@ -141,13 +141,18 @@ func storedAccounts(content []byte) []string {
 // patientAccounts returns the accounts of the given Patients, read with
 // system rights in one query inside the transaction (so a Patient written
 // earlier in it counts), in the order of ids. Patients are looked up in
-// the write project and the projects the caller may read; a reference
-// elsewhere is refused by the reference check anyway.
+// the write project and the projects whose Patients the caller may read
+// (not the R4 definitions project: it holds none, and naming it sent
+// every write that references a Patient to a second shard on Citus); a
+// reference elsewhere is refused by the reference check anyway.
 func (t *tx) patientAccounts(ctx context.Context, p *ward.Principal, project string, ids []string) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	projects := addRefs([]string{project}, p.ReadProjects...)
+	projects := []string{project}
+	if !p.System {
+		projects = addRefs(projects, readProjectsFor(p, "Patient")...)
+	}
 	args := make([]any, 0, len(projects)+len(ids))
 	for _, pr := range projects {
 		args = append(args, pr)

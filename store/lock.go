@@ -116,17 +116,45 @@ func (t *tx) Lock(ctx context.Context, refs ...string) error {
 }
 
 // lockRows locks the rows of typ with ids, in id order: PostgreSQL locks
-// the rows of a locking SELECT as its ORDER BY returns them.
+// the rows of a locking SELECT as its ORDER BY returns them. A locking
+// read names one project_id, as Citus requires: where p's wall for typ
+// is not one project, the rows' projects are read first and each
+// project's rows locked apart.
 func (t *tx) lockRows(ctx context.Context, p *ward.Principal, typ string, ids []string) error {
-	clause, wallArgs := projectClause(p, typ, "project_id", "")
-	query := "SELECT id FROM resources WHERE resource_type = ? AND id IN (" +
-		strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")" + clause + " ORDER BY id" + t.d.ForUpdate()
-	args := make([]any, 0, 1+len(ids)+len(wallArgs))
-	args = append(args, typ)
-	for _, id := range ids {
-		args = append(args, id)
+	if projects := readProjectsFor(p, typ); len(projects) == 1 {
+		return t.lockIn(ctx, projects[0], typ, ids)
 	}
-	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), append(args, wallArgs...)...)
+	clause, wallArgs := projectClause(p, typ, "project_id", "")
+	query := "SELECT project_id, id FROM resources WHERE resource_type = ? AND id IN (" + placeholders(len(ids)) + ")" + clause
+	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), append(append([]any{typ}, anys(ids)...), wallArgs...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	byProject := map[string][]string{}
+	for rows.Next() {
+		var project, id string
+		if err := rows.Scan(&project, &id); err != nil {
+			return err
+		}
+		byProject[project] = append(byProject[project], id)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	for _, project := range slices.Sorted(maps.Keys(byProject)) {
+		if err := t.lockIn(ctx, project, typ, slices.Sorted(slices.Values(byProject[project]))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockIn locks the rows of typ with ids in project.
+func (t *tx) lockIn(ctx context.Context, project, typ string, ids []string) error {
+	query := "SELECT id FROM resources WHERE project_id = ? AND resource_type = ? AND id IN (" + placeholders(len(ids)) + ") ORDER BY id" + t.d.ForUpdate()
+	rows, err := t.sql.QueryContext(ctx, t.d.Rebind(query), append([]any{project, typ}, anys(ids)...)...)
 	if err != nil {
 		return err
 	}
@@ -134,4 +162,16 @@ func (t *tx) lockRows(ctx context.Context, p *ward.Principal, typ string, ids []
 	for rows.Next() {
 	}
 	return rows.Err()
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func anys(ids []string) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }

@@ -131,8 +131,46 @@ func (r reader) visible(ctx context.Context, p *ward.Principal, res *ward.Resour
 
 // current loads the current row of typ/id within the caller's read scope,
 // deleted or not. suffix is appended to the query (FOR UPDATE).
+//
+// A system principal's Home is a hint: a row not found there is looked
+// for in every project. A locking read names one project_id, as Citus
+// requires of FOR UPDATE: where the wall leaves several projects (or
+// none), the row's project is read first, then the row locked in it.
 func (r reader) current(ctx context.Context, p *ward.Principal, typ, id, suffix string) (*ward.Resource, error) {
-	query, args := currentQuery(p, typ, id, suffix)
+	res, err := r.currentLocked(ctx, p, typ, id, suffix)
+	if p.System && len(p.Home) > 0 && isNotFound(err) {
+		anywhere := *p
+		anywhere.Home = nil
+		return r.currentLocked(ctx, &anywhere, typ, id, suffix)
+	}
+	return res, err
+}
+
+// currentLocked is current without the fallback of a Home that missed.
+func (r reader) currentLocked(ctx context.Context, p *ward.Principal, typ, id, suffix string) (*ward.Resource, error) {
+	if suffix == "" || len(readProjectsFor(p, typ)) == 1 {
+		return r.currentRow(ctx, typ, id)(currentQuery(p, typ, id, suffix))
+	}
+	found, err := r.currentRow(ctx, typ, id)(currentQuery(p, typ, id, ""))
+	if err != nil {
+		return nil, err
+	}
+	return r.currentRow(ctx, typ, id)(currentQuery(ward.SystemPrincipalIn(found.ProjectID), typ, id, suffix))
+}
+
+func isNotFound(err error) bool {
+	var e *ward.Error
+	return errors.As(err, &e) && e.Code == ward.ENOTFOUND
+}
+
+// currentRow returns the function that runs a currentQuery.
+func (r reader) currentRow(ctx context.Context, typ, id string) func(query string, args []any) (*ward.Resource, error) {
+	return func(query string, args []any) (*ward.Resource, error) {
+		return r.scanCurrent(ctx, typ, id, query, args)
+	}
+}
+
+func (r reader) scanCurrent(ctx context.Context, typ, id, query string, args []any) (*ward.Resource, error) {
 	res := &ward.Resource{Type: typ, ID: id}
 	var lu int64
 	var deleted int

@@ -78,7 +78,7 @@ func (s *Store) reindexBatch(ctx context.Context, keys []ward.Resource) error {
 // reindexOne rebuilds one resource's index rows and meta.compartment
 // without creating a new version.
 func (t *tx) reindexOne(ctx context.Context, project, typ, id string) error {
-	res, err := t.current(ctx, ward.SystemPrincipal(), typ, id, t.d.ForUpdate())
+	res, err := t.current(ctx, ward.SystemPrincipalIn(project), typ, id, t.d.ForUpdate())
 	if err != nil || res.Deleted || res.ProjectID != project {
 		return err
 	}

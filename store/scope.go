@@ -22,10 +22,11 @@ func isR4Type(typ string) bool {
 }
 
 // readProjectsFor returns the projects whose typ resources p may read, in
-// order (own first); nil for the system principal (no limit).
+// order (own first); for the system principal its Home, nil for none (no
+// limit).
 func readProjectsFor(p *ward.Principal, typ string) []string {
 	if p.System {
-		return nil
+		return p.Home
 	}
 	out := []string{p.ProjectID}
 	if ward.IsProjectAdminType(typ) && typ != "Project" || ward.IsProtectedType(typ) {
@@ -46,10 +47,11 @@ func exports(types []string, typ string) bool {
 	return typ == "Project" || len(types) == 0 || slices.Contains(types, typ)
 }
 
-// allReadProjects is every project p may read some type of; nil for System.
+// allReadProjects is every project p may read some type of; for System its
+// Home (nil: no limit).
 func allReadProjects(p *ward.Principal) []string {
 	if p.System {
-		return nil
+		return p.Home
 	}
 	out := []string{p.ProjectID}
 	for _, id := range p.ReadProjects {
@@ -74,6 +76,9 @@ type scopeWriter struct {
 // condition on typeCol. Nothing for the system principal.
 func (sw scopeWriter) wall(p *ward.Principal, typ, col, typeCol string) {
 	if p.System {
+		if len(p.Home) > 0 {
+			sw.in(col, p.Home)
+		}
 		return
 	}
 	if typ != "" {

@@ -184,8 +184,15 @@ func (c *compiler) sortExpr(a, typ string, k ward.SortKey) (string, error) {
 	var b strings.Builder
 	b.WriteString("SELECT " + agg + "(" + t + "." + col + ") FROM " + table + " " + t + c.byResource(table) + " WHERE " + t + ".project_id = " + a + ".project_id AND " +
 		t + ".resource_type = " + a + ".resource_type AND " + t + ".resource_id = " + a + ".id AND " + t + ".param = ?")
-	// The expression is written twice (IS NULL, then the key): two args.
-	c.args = append(c.args, k.Code, k.Code)
+	// The wall again, as constants: Citus (and PostgreSQL's partition
+	// pruning) route a correlated subquery by its own project_id filter,
+	// not by the outer row's.
+	wall, wallArgs := projectClause(c.p, typ, t+".project_id", "")
+	b.WriteString(wall)
+	// The expression is written twice (IS NULL, then the key).
+	for range 2 {
+		c.args = append(append(c.args, k.Code), wallArgs...)
+	}
 	return b.String(), nil
 }
 

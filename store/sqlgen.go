@@ -694,22 +694,25 @@ func lastSegment(v string) string {
 
 // chain: subject:Patient.name=x — a reference of a to a visible TargetType
 // row that matches the chained filter. The target is scoped by the wall.
+// The targets are a sub-plan of their own (target_id IN (SELECT …)), not
+// a join: a target may lie in another project than the reference (a
+// linked project), and Citus joins distributed tables only on their
+// distribution column.
 func (c *compiler) chain(a, typ string, f *ward.SearchFilter) error {
 	t := c.alias("t")
 	r := c.alias("r")
-	c.w("(", a, ".project_id, ", a, ".id) IN (SELECT ", t, ".project_id, ", t, ".resource_id FROM search_reference ", t,
-		" JOIN resources ", r, " ON ", r, ".resource_type = ", t, ".target_type AND ", r, ".id = ", t, ".target_id WHERE ", t, ".resource_type = ")
+	c.w("(", a, ".project_id, ", a, ".id) IN (SELECT ", t, ".project_id, ", t, ".resource_id FROM search_reference ", t, " WHERE ", t, ".resource_type = ")
 	c.arg(typ)
 	c.wall(t+".project_id", typ)
 	c.w(" AND ", t, ".param = ")
 	c.arg(f.Code)
 	c.w(" AND ", t, ".target_type = ")
 	c.arg(f.TargetType)
-	c.w(" AND ")
+	c.w(" AND ", t, ".target_id IN (SELECT ", r, ".id FROM resources ", r, " WHERE ")
 	if err := c.resourcesWhere(r, f.TargetType, []ward.SearchFilter{*f.Chain}); err != nil {
 		return err
 	}
-	c.w(")")
+	c.w("))")
 	return nil
 }
 
