@@ -46,6 +46,11 @@ type subscription struct {
 	// Interaction is the one interaction heard (SupportedInteractionURL),
 	// "" for every one.
 	Interaction string
+	// Secret signs each rest-hook body (SecretURL); "" sends no signature.
+	Secret string
+	// Success are the statuses that count as delivered (SuccessCodesURL);
+	// nil: 2xx and 3xx.
+	Success *successCodes
 }
 
 // hears reports whether s is told of interaction (create, update, delete).
@@ -61,6 +66,7 @@ type subscriptionJSON struct {
 		URL          string `json:"url"`
 		ValueInteger *int   `json:"valueInteger"`
 		ValueCode    string `json:"valueCode"`
+		ValueString  string `json:"valueString"`
 	} `json:"extension"`
 	Channel struct {
 		Type     string   `json:"type"`
@@ -98,7 +104,11 @@ func parseSubscription(r *ward.Resource) *subscription {
 		if e.URL == SupportedInteractionURL {
 			s.Interaction = e.ValueCode
 		}
+		if e.URL == SuccessCodesURL {
+			s.Success = parseSuccessCodes(e.ValueString)
+		}
 	}
+	s.Secret = secretOf(j)
 	for _, h := range j.Channel.Header {
 		// Medplum's quirk kept: the value is the piece after the first
 		// colon only, both pieces trimmed.

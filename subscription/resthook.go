@@ -48,6 +48,9 @@ func (d *Dispatcher) post(ctx context.Context, s *subscription, x store.Delivery
 	for _, h := range s.Headers {
 		req.Header.Set(h[0], h[1])
 	}
+	if s.Secret != "" { // after the channel's headers, which cannot forge it
+		req.Header.Set("X-Signature", signature(s.Secret, r.body()))
+	}
 	resp, err := d.Client.Do(req)
 	if err != nil {
 		return 0, err

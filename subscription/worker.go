@@ -185,7 +185,7 @@ func (d *Dispatcher) attempt(ctx context.Context, h handed) {
 		return
 	}
 	status, err := d.post(ctx, s, x, r)
-	ok := err == nil && status >= 200 && status < 400
+	ok := err == nil && s.Success.delivered(status)
 	if ctx.Err() != nil && !ok {
 		d.putBack(ctx, x, time.Now(), false) // stopping: the next run makes this attempt
 		return
