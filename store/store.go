@@ -55,6 +55,8 @@ type Store struct {
 	// hooks limits the endpoints a rest-hook Subscription may name
 	// (subscriptioncheck.go); the zero value refuses private addresses.
 	hooks egress.Policy
+	// layout is how the migrations lay out project tables (layout.go).
+	layout Layout
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -109,13 +111,25 @@ func (s *Store) migrate(ctx context.Context) error {
 	if s.dialect.Name() == "postgres" {
 		gd = goose.DialectPostgres
 	}
-	fsys := mustSub(migrations, "migrations")
+	citus, err := s.hasCitus(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fsys, err := laidOut(mustSub(migrations, "migrations"), s.layout, citus)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	p, err := goose.NewProvider(gd, s.writer, fsys, goose.WithExcludeNames(otherEngines(fsys, s.dialect.Name())))
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if citus {
+		if err := s.referenceGoose(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	return nil
 }

@@ -24,17 +24,21 @@ type dbConfig struct {
 	url        string // postgres://… ; empty = embedded SQLite
 	dataDir    string
 	sqliteSync string
+	// hashPartitions partitions a new PostgreSQL schema's project tables
+	// by HASH (project_id) (store.Layout); 0 = plain tables.
+	hashPartitions int
 }
 
 func (c *dbConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "database-url", env("WARD_DATABASE_URL", ""), "PostgreSQL URL (postgres://…); empty for embedded SQLite [WARD_DATABASE_URL]")
 	fs.StringVar(&c.dataDir, "data-dir", env("WARD_DATA_DIR", "data"), "directory of the embedded SQLite database [WARD_DATA_DIR]")
 	fs.StringVar(&c.sqliteSync, "sqlite-sync", env("WARD_SQLITE_SYNC", "FULL"), "SQLite synchronous pragma: FULL survives power loss, NORMAL a crash [WARD_SQLITE_SYNC]")
+	fs.IntVar(&c.hashPartitions, "pg-hash-partitions", int(envInt("WARD_PG_HASH_PARTITIONS", 0)), "PostgreSQL only, when the schema is created: partition every project table by HASH (project_id) into this many partitions (docs/scale.md); 0 = plain tables. On Citus leave it 0: tables are distributed by project instead [WARD_PG_HASH_PARTITIONS]")
 }
 
 func (c *dbConfig) open(ctx context.Context, logger *slog.Logger) (*store.Store, error) {
 	if strings.HasPrefix(c.url, "postgres://") || strings.HasPrefix(c.url, "postgresql://") {
-		return postgres.Open(ctx, c.url, postgres.Options{Logger: logger})
+		return postgres.Open(ctx, c.url, postgres.Options{Logger: logger, HashPartitions: c.hashPartitions})
 	}
 	return sqlite.Open(ctx, filepath.Join(c.dataDir, "ward.db"), sqlite.Options{Synchronous: c.sqliteSync, Logger: logger})
 }

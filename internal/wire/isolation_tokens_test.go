@@ -22,63 +22,68 @@ import (
 // super admin alone acts across projects, explicitly.
 func TestProjectWallsWithTokens(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
-		srv := startAuthServer(t, s)
-		pa := registerProject(t, srv, "owner-a@example.com", "Aardvarkian Wall Clinic")
-		pb := registerProject(t, srv, "owner-b@example.com", "Bisonian Wall Clinic")
-		pc := registerProject(t, srv, "owner-c@example.com", "Coyotean Wall Clinic")
-		a, bAdmin, c := pa.owner, pb.owner, pc.owner
-		bMember := pb.inviteMember(t, srv, "member-b@example.com")
-		walled := []string{pa.id, pa.name, pa.email, pc.id, pc.name, pc.email}
-		bAdmin.walled, bMember.walled = walled, walled
-		attackers := map[string]fhirClient{"admin": bAdmin, "member": bMember}
-
-		// What each attacker's system history holds before the fixture:
-		// its project's identity resources (project, memberships, profiles,
-		// clients, the policy), counted as its own.
-		identity := map[string][]string{}
-		for role, b := range attackers {
-			identity[role] = entryHistoryRefs(b.mustGet("_history?_count=1000").body)
-		}
-		historyC := c.historyTotal("_history")
-
-		fa, fb, fc := loadFixture(a), loadFixture(bAdmin), loadFixture(c)
-		r := a.do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Marker"}],"identifier":[{"system":"http://example.org/only","value":"A-ONLY"}]}`)
-		if r.status != 201 {
-			t.Fatalf("create A's marker: %d %s", r.status, r.raw)
-		}
-		fa["pat-marker"] = "Patient/" + r.body["id"].(string)
-		before := snapshot(a, fa)
-		versionsA := versionsOf(before)
-		historyA := a.historyTotal("_history")
-
-		// Reads first, by both attackers: nothing below has written yet.
-		for role, b := range attackers {
-			t.Run("read as "+role, func(t *testing.T) { readWalls(t, a, b, fa) })
-			t.Run("history as "+role, func(t *testing.T) { historyWalls(t, b, withVersions(fb, identity[role]), versionsA) })
-			t.Run("search as "+role, func(t *testing.T) { searchWalls(t, a, b, fa, fb) })
-		}
-		t.Run("references", func(t *testing.T) { referenceWalls(t, a, bMember, fa) })
-		t.Run("write", func(t *testing.T) { writeWalls(t, a, bMember, fa, fb) })
-		t.Run("transaction", func(t *testing.T) { transactionWalls(t, bMember, fa, versionsA) })
-		t.Run("meta.project", func(t *testing.T) { metaProjectWall(t, a, bMember) })
-		t.Run("admin API", func(t *testing.T) { adminWalls(t, pa, pb, bAdmin, bMember) })
-		t.Run("auth/me", func(t *testing.T) { meWalls(t, pb, bAdmin, bMember) })
-		t.Run("oauth2/token", func(t *testing.T) { tokenWalls(t, srv, pa, bAdmin, walled) })
-
-		if after := snapshot(a, fa); !maps.Equal(before, after) {
-			t.Errorf("A's resources changed by B:\n before %v\n after  %v", before, after)
-		}
-		if got := a.historyTotal("_history"); got != historyA {
-			t.Errorf("A's system history has %d versions, had %d before B acted", got, historyA)
-		}
-		if got := c.historyTotal("_history"); got != historyC+len(fc) {
-			t.Errorf("C's system history has %d versions, want %d (identity) + %d (fixture)", got, historyC, len(fc))
-		}
-
-		// Exports write jobs and a group into A (after the checks above).
-		t.Run("bulk export", func(t *testing.T) { exportWalls(t, srv, a, fa, attackers) })
-		t.Run("super admin", func(t *testing.T) { superAdminAcross(t, srv, a, fa, bAdmin, fb) })
+		projectWallsWithTokens(t, startAuthServer(t, s))
 	})
+}
+
+// projectWallsWithTokens is TestProjectWallsWithTokens on srv (also the
+// workload of TestCitusRules).
+func projectWallsWithTokens(t *testing.T, srv *httptest.Server) {
+	pa := registerProject(t, srv, "owner-a@example.com", "Aardvarkian Wall Clinic")
+	pb := registerProject(t, srv, "owner-b@example.com", "Bisonian Wall Clinic")
+	pc := registerProject(t, srv, "owner-c@example.com", "Coyotean Wall Clinic")
+	a, bAdmin, c := pa.owner, pb.owner, pc.owner
+	bMember := pb.inviteMember(t, srv, "member-b@example.com")
+	walled := []string{pa.id, pa.name, pa.email, pc.id, pc.name, pc.email}
+	bAdmin.walled, bMember.walled = walled, walled
+	attackers := map[string]fhirClient{"admin": bAdmin, "member": bMember}
+
+	// What each attacker's system history holds before the fixture:
+	// its project's identity resources (project, memberships, profiles,
+	// clients, the policy), counted as its own.
+	identity := map[string][]string{}
+	for role, b := range attackers {
+		identity[role] = entryHistoryRefs(b.mustGet("_history?_count=1000").body)
+	}
+	historyC := c.historyTotal("_history")
+
+	fa, fb, fc := loadFixture(a), loadFixture(bAdmin), loadFixture(c)
+	r := a.do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Marker"}],"identifier":[{"system":"http://example.org/only","value":"A-ONLY"}]}`)
+	if r.status != 201 {
+		t.Fatalf("create A's marker: %d %s", r.status, r.raw)
+	}
+	fa["pat-marker"] = "Patient/" + r.body["id"].(string)
+	before := snapshot(a, fa)
+	versionsA := versionsOf(before)
+	historyA := a.historyTotal("_history")
+
+	// Reads first, by both attackers: nothing below has written yet.
+	for role, b := range attackers {
+		t.Run("read as "+role, func(t *testing.T) { readWalls(t, a, b, fa) })
+		t.Run("history as "+role, func(t *testing.T) { historyWalls(t, b, withVersions(fb, identity[role]), versionsA) })
+		t.Run("search as "+role, func(t *testing.T) { searchWalls(t, a, b, fa, fb) })
+	}
+	t.Run("references", func(t *testing.T) { referenceWalls(t, a, bMember, fa) })
+	t.Run("write", func(t *testing.T) { writeWalls(t, a, bMember, fa, fb) })
+	t.Run("transaction", func(t *testing.T) { transactionWalls(t, bMember, fa, versionsA) })
+	t.Run("meta.project", func(t *testing.T) { metaProjectWall(t, a, bMember) })
+	t.Run("admin API", func(t *testing.T) { adminWalls(t, pa, pb, bAdmin, bMember) })
+	t.Run("auth/me", func(t *testing.T) { meWalls(t, pb, bAdmin, bMember) })
+	t.Run("oauth2/token", func(t *testing.T) { tokenWalls(t, srv, pa, bAdmin, walled) })
+
+	if after := snapshot(a, fa); !maps.Equal(before, after) {
+		t.Errorf("A's resources changed by B:\n before %v\n after  %v", before, after)
+	}
+	if got := a.historyTotal("_history"); got != historyA {
+		t.Errorf("A's system history has %d versions, had %d before B acted", got, historyA)
+	}
+	if got := c.historyTotal("_history"); got != historyC+len(fc) {
+		t.Errorf("C's system history has %d versions, want %d (identity) + %d (fixture)", got, historyC, len(fc))
+	}
+
+	// Exports write jobs and a group into A (after the checks above).
+	t.Run("bulk export", func(t *testing.T) { exportWalls(t, srv, a, fa, attackers) })
+	t.Run("super admin", func(t *testing.T) { superAdminAcross(t, srv, a, fa, bAdmin, fb) })
 }
 
 // tokenProject is a project registered through the sign-up endpoints and

@@ -107,6 +107,9 @@ func listenOnce(ctx context.Context, db *sql.DB, fn func([]*ward.Resource), reco
 	defer conn.Close()
 	var loopErr error
 	conn.Raw(func(dc any) error {
+		if w, ok := dc.(interface{ Unwrap() driver.Conn }); ok {
+			dc = w.Unwrap() // a traced pool (sqltrace)
+		}
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			loopErr = errors.New("postgres: not a pgx connection")

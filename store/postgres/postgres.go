@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/sqltrace"
 )
 
 // Options tune the pool.
@@ -28,6 +29,13 @@ type Options struct {
 	SearchPath string
 	MaxConns   int32
 	Logger     *slog.Logger
+	// Trace, when set, sees every statement before it runs (tests).
+	Trace sqltrace.Hook
+	// HashPartitions, above 1, creates every project table partitioned
+	// by HASH (project_id) into that many partitions (store.Layout). It
+	// applies when the schema is created; an existing schema keeps its
+	// layout.
+	HashPartitions int
 }
 
 // Open connects to the database at url (postgres://…), migrates it and
@@ -54,9 +62,14 @@ func Open(ctx context.Context, url string, opts Options) (*store.Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := sql.OpenDB(closingConnector{Connector: stdlib.GetPoolConnector(pool), pool: pool})
+	var connector driver.Connector = stdlib.GetPoolConnector(pool)
+	if opts.Trace != nil {
+		connector = sqltrace.Wrap(connector, opts.Trace)
+	}
+	db := sql.OpenDB(closingConnector{Connector: connector, pool: pool})
 	db.SetMaxIdleConns(0) // idle connections wait in the pgx pool, as stdlib.OpenDBFromPool does
 	s := store.New(db, db, store.Postgres{}, opts.Logger)
+	s.SetLayout(store.Layout{HashPartitions: opts.HashPartitions})
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		pool.Close()

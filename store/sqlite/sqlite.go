@@ -16,9 +16,10 @@ import (
 	"runtime"
 	"strings"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlitedrv "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/wardhealth/ward/store"
+	"github.com/wardhealth/ward/store/sqltrace"
 )
 
 // Options tune the database.
@@ -30,6 +31,8 @@ type Options struct {
 	// Readers is the size of the read pool (default 2×GOMAXPROCS, at least 4).
 	Readers int
 	Logger  *slog.Logger
+	// Trace, when set, sees every statement before it runs (tests).
+	Trace sqltrace.Hook
 }
 
 // Open opens (creating if needed) the database file at path, migrates it
@@ -44,7 +47,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.Store, error) 
 	if opts.Readers <= 0 {
 		opts.Readers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	writer, err := sql.Open("sqlite", dsn(path, opts.Synchronous, true))
+	writer, err := openDB(dsn(path, opts.Synchronous, true), opts.Trace)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -56,7 +59,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.Store, error) 
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	reader, err := sql.Open("sqlite", dsn(path, opts.Synchronous, false))
+	reader, err := openDB(dsn(path, opts.Synchronous, false), opts.Trace)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -70,6 +73,14 @@ func Open(ctx context.Context, path string, opts Options) (*store.Store, error) 
 		return nil, err
 	}
 	return s, nil
+}
+
+// openDB opens a pool on dsn, its statements passed to trace when set.
+func openDB(dsn string, trace sqltrace.Hook) (*sql.DB, error) {
+	if trace == nil {
+		return sql.Open("sqlite", dsn)
+	}
+	return sql.OpenDB(sqltrace.Wrap(sqltrace.DSN(&sqlitedrv.Driver{}, dsn), trace)), nil
 }
 
 func dsn(path, synchronous string, writer bool) string {

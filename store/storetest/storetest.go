@@ -18,6 +18,7 @@ import (
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/postgres"
 	"github.com/wardhealth/ward/store/sqlite"
+	"github.com/wardhealth/ward/store/sqltrace"
 )
 
 // PostgresURLEnv names the variable that enables PostgreSQL tests.
@@ -34,7 +35,14 @@ func ForEach(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 // OpenSQLite opens a fresh SQLite store in a temporary directory.
 func OpenSQLite(tb testing.TB) *store.Store {
 	tb.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "ward.db"), sqlite.Options{Synchronous: "OFF"})
+	return OpenSQLiteTraced(tb, nil)
+}
+
+// OpenSQLiteTraced is OpenSQLite with every statement passed to trace
+// (nil: none).
+func OpenSQLiteTraced(tb testing.TB, trace sqltrace.Hook) *store.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "ward.db"), sqlite.Options{Synchronous: "OFF", Trace: trace})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -46,8 +54,16 @@ func OpenSQLite(tb testing.TB) *store.Store {
 // PostgreSQL is not configured.
 func OpenPostgres(tb testing.TB) *store.Store {
 	tb.Helper()
+	return OpenPostgresWith(tb, postgres.Options{})
+}
+
+// OpenPostgresWith is OpenPostgres with opts (its SearchPath and MaxConns
+// are the test's own).
+func OpenPostgresWith(tb testing.TB, opts postgres.Options) *store.Store {
+	tb.Helper()
 	url, schema := PostgresSchema(tb)
-	s, err := postgres.Open(context.Background(), url, postgres.Options{SearchPath: schema, MaxConns: 8})
+	opts.SearchPath, opts.MaxConns = schema, 8
+	s, err := postgres.Open(context.Background(), url, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"io/fs"
+	"strings"
+	"testing"
+)
+
+// TestLayoutRewritesEveryProjectTable: with hash partitions or on Citus,
+// every table a migration creates with a project_id column — those of
+// later migrations too — is partitioned or distributed, co-located with
+// resources; goose's bookkeeping and the Down sections are left alone.
+func TestLayoutRewritesEveryProjectTable(t *testing.T) {
+	base := mustSub(migrations, "migrations")
+	created := map[string]bool{}
+	names, _ := fs.Glob(base, "*.sql")
+	for _, name := range names {
+		b, _ := fs.ReadFile(base, name)
+		up, _ := upDown(string(b))
+		for _, m := range createTable.FindAllStringSubmatch(up, -1) {
+			created[m[1]] = true
+		}
+	}
+	for _, table := range projectTables {
+		if !created[table] {
+			t.Errorf("no migration creates %s", table)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		layout Layout
+		citus  bool
+		want   func(table string) string // a line each project table gets
+		count  string                    // text once per project table
+	}{
+		{"hash partitions", Layout{HashPartitions: 4}, false, func(table string) string {
+			return "CREATE TABLE " + table + "_p3 PARTITION OF " + table + " FOR VALUES WITH (MODULUS 4, REMAINDER 3);"
+		}, ") PARTITION BY HASH (project_id);"},
+		{"citus", Layout{}, true, func(table string) string {
+			with := "resources"
+			if table == "resources" {
+				with = "none"
+			}
+			return "SELECT create_distributed_table('" + table + "', 'project_id', colocate_with => '" + with + "');"
+		}, "create_distributed_table("},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys, err := laidOut(base, tc.layout, tc.citus)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all strings.Builder
+			for _, name := range names {
+				b, _ := fs.ReadFile(fsys, name)
+				up, down := upDown(string(b))
+				all.WriteString(up)
+				if orig, _ := fs.ReadFile(base, name); !strings.HasSuffix(string(orig), down) {
+					t.Errorf("%s: Down section changed", name)
+				}
+			}
+			for _, table := range projectTables {
+				if !strings.Contains(all.String(), tc.want(table)) {
+					t.Errorf("%s: no %q", table, tc.want(table))
+				}
+			}
+			if n := strings.Count(all.String(), tc.count); n != len(projectTables) {
+				t.Errorf("%q %d times, want once per project table (%d)", tc.count, n, len(projectTables))
+			}
+			if strings.Contains(all.String(), "goose_db_version") {
+				t.Error("goose's version table rewritten by the migrations")
+			}
+		})
+	}
+}
