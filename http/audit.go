@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fairshare"
 )
 
 // The audit recording point (issue 11). Every route that needs a principal
@@ -175,6 +176,7 @@ func NoteQuery(ctx context.Context, query string) {
 // audit record of the request in ctx (bounded, as a search's), such as
 // $graphql's reads and searches. It does nothing when auditing is off.
 func NotePatients(ctx context.Context, resources ...*ward.Resource) {
+	fairshare.NoteReturned(ctx, len(resources))
 	n := noteFrom(ctx)
 	if n == nil || len(resources) == 0 {
 		return
@@ -209,6 +211,9 @@ func noteInteraction(ctx context.Context, interaction string) {
 // noteResource records the resource a read or write concerned, with its
 // patient compartment.
 func noteResource(ctx context.Context, res *ward.Resource) {
+	if res != nil {
+		fairshare.NoteReturned(ctx, 1)
+	}
 	n := noteFrom(ctx)
 	if n == nil || res == nil {
 		return
@@ -222,6 +227,7 @@ func noteResource(ctx context.Context, res *ward.Resource) {
 // noteSearch records a search's query, the number of matches on the page
 // and the distinct patients of the page, included resources too (bounded).
 func noteSearch(ctx context.Context, query string, matches, included []*ward.Resource) {
+	fairshare.NoteReturned(ctx, len(matches)+len(included))
 	n := noteFrom(ctx)
 	if n == nil {
 		return

@@ -146,7 +146,8 @@ func (s *Server) requirePrincipal(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		noteCaller(r.Context(), p)
-		next(w, r.WithContext(ward.NewContextWithPrincipal(r.Context(), withExtended(p, extended(r)))))
+		r = r.WithContext(ward.NewContextWithPrincipal(r.Context(), withExtended(p, extended(r))))
+		s.admit(w, r, p, next)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/fairshare"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options leaves it zero.
@@ -85,6 +86,13 @@ type Options struct {
 	// Binary stores and serves Binary content (binary.go). Nil: a Binary
 	// is an ordinary FHIR JSON resource.
 	Binary *BinaryOptions
+
+	// FairShare limits each project's request rate and expensive work
+	// (fairshare.go). Nil: no per-project limits.
+	FairShare *fairshare.Shares
+	// Usage serves the usage report at GET /admin/usage to super admins
+	// (usage.go). Nil: no such route.
+	Usage ward.UsageStore
 }
 
 // Route mounts Handler at a net/http ServeMux Pattern.
@@ -122,6 +130,8 @@ type Server struct {
 	audit        ward.AuditLog
 	anon         *anonTrail // bounds the records of unauthenticated refusals
 	binary       *BinaryOptions
+	shares       *fairshare.Shares
+	usage        ward.UsageStore
 }
 
 // NewServer returns a Server for opts.
@@ -142,6 +152,8 @@ func NewServer(opts Options) *Server {
 		fallback:     opts.Fallback,
 		origins:      opts.AllowedOrigins,
 		audit:        opts.Audit,
+		shares:       opts.FairShare,
+		usage:        opts.Usage,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -201,6 +213,9 @@ func (s *Server) mount() (mux *http.ServeMux, patterns []string, isPrivate map[s
 	}
 
 	public("GET /healthcheck", s.handleHealthcheck)
+	if s.usage != nil {
+		public("GET /admin/usage", s.handleUsage)
+	}
 	for _, rt := range s.routes {
 		handle(rt.Pattern, s.instrument(rt.Pattern, outcomeOnPlainErrors(rt.Handler)))
 	}

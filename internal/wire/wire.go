@@ -17,6 +17,7 @@ import (
 	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/console"
 	"github.com/wardhealth/ward/csvexport"
+	"github.com/wardhealth/ward/fairshare"
 	"github.com/wardhealth/ward/fhir"
 	"github.com/wardhealth/ward/graphql"
 	wardhttp "github.com/wardhealth/ward/http"
@@ -60,6 +61,11 @@ type Config struct {
 	// caller resolution) are more handlers served by other packages: the
 	// WebSocket subscriptions' socket and $get-ws-binding-token.
 	Routes, Operations []wardhttp.Route
+	// FairShare, when set, limits each project's requests, labels the
+	// busiest projects on /metrics and serves the usage report at
+	// GET /admin/usage (package fairshare). Its Project settings are
+	// invalidated with the caller cache.
+	FairShare *fairshare.Shares
 }
 
 // Handler returns the whole HTTP surface of Ward over s, GET /metrics
@@ -88,13 +94,20 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 	}
 	if c.Auth != nil {
 		c.Authenticate = c.Auth.Authenticate
+	}
+	var usage ward.UsageStore
+	if c.FairShare != nil {
+		reg.MustRegister(c.FairShare)
+		usage = s
+	}
+	if invalidate := identityCaches(c); invalidate != nil {
 		// Every committed identity write (a revoked login, a changed
-		// membership or policy) drops the callers cached from it.
-		s.OnCommit(func(_ context.Context, written []*ward.Resource) { c.Auth.Invalidate(written) })
+		// membership, policy or project) drops what was cached from it.
+		s.OnCommit(func(_ context.Context, written []*ward.Resource) { invalidate(written) })
 		if s.Dialect().Name() == "postgres" {
 			// Other processes on the same database: their identity writes
 			// arrive by NOTIFY. The listener ends when the store closes.
-			go postgres.Listen(context.Background(), s, c.Auth.Invalidate, logger)
+			go postgres.Listen(context.Background(), s, invalidate, logger)
 		}
 	}
 	if c.Authenticate == nil {
@@ -143,8 +156,31 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 		AllowedOrigins:    c.AllowedOrigins,
 		Audit:             c.Audit,
 		Binary:            c.Binary,
+		FairShare:         c.FairShare,
+		Usage:             usage,
 	})
 	return server.Handler(), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// identityCaches returns the function that tells every cache built from
+// identity resources (the callers, the projects' fair shares) of written
+// ones; nil when there is none.
+func identityCaches(c Config) func(written []*ward.Resource) {
+	var fns []func([]*ward.Resource)
+	if c.Auth != nil {
+		fns = append(fns, c.Auth.Invalidate)
+	}
+	if c.FairShare != nil {
+		fns = append(fns, c.FairShare.Invalidate)
+	}
+	if len(fns) == 0 {
+		return nil
+	}
+	return func(written []*ward.Resource) {
+		for _, fn := range fns {
+			fn(written)
+		}
+	}
 }
 
 // DefaultProject is the caller of every request until identity lands.
