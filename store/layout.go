@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 	"testing/fstest"
 )
@@ -36,6 +37,26 @@ type Layout struct {
 // SetLayout chooses the layout of the tables the migrations create. Call
 // it before Migrate; SQLite ignores it.
 func (s *Store) SetLayout(l Layout) { s.layout = l }
+
+// ProjectTables are the tables the migrations create with a project_id
+// column, in migration order: distributed by project on Citus,
+// partitioned in a hash layout. Tests read Ward's SQL against it.
+func ProjectTables() []string {
+	fsys := mustSub(migrations, "migrations")
+	names, _ := fs.Glob(fsys, "*.sql")
+	var out []string
+	for _, name := range names {
+		b, _ := fs.ReadFile(fsys, name)
+		up, _ := upDown(string(b))
+		tables, _ := createdProjectTables(up)
+		for _, t := range tables {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
 
 // colocationTable is the table every distributed table is co-located with.
 const colocationTable = "resources"

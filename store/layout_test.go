@@ -2,9 +2,12 @@ package store
 
 import (
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 )
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
 // TestLayoutRewritesEveryProjectTable: with hash partitions or on Citus,
 // every table a migration creates with a project_id column — those of
@@ -25,6 +28,9 @@ func TestLayoutRewritesEveryProjectTable(t *testing.T) {
 		if !created[table] {
 			t.Errorf("no migration creates %s", table)
 		}
+	}
+	if got := ProjectTables(); !slices.Equal(sorted(got), sorted(projectTables)) {
+		t.Errorf("the migrations create project tables %v, the erasure knows %v", got, projectTables)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -58,13 +64,13 @@ func TestLayoutRewritesEveryProjectTable(t *testing.T) {
 					t.Errorf("%s: Down section changed", name)
 				}
 			}
-			for _, table := range projectTables {
+			for _, table := range ProjectTables() {
 				if !strings.Contains(all.String(), tc.want(table)) {
 					t.Errorf("%s: no %q", table, tc.want(table))
 				}
 			}
-			if n := strings.Count(all.String(), tc.count); n != len(projectTables) {
-				t.Errorf("%q %d times, want once per project table (%d)", tc.count, n, len(projectTables))
+			if n := strings.Count(all.String(), tc.count); n != len(ProjectTables()) {
+				t.Errorf("%q %d times, want once per project table (%d)", tc.count, n, len(ProjectTables()))
 			}
 			if strings.Contains(all.String(), "goose_db_version") {
 				t.Error("goose's version table rewritten by the migrations")

@@ -22,19 +22,16 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/wardhealth/ward/store"
 )
 
 // Global tables are not distributed by project (Citus reference tables).
 var Global = []string{"goose_db_version"}
 
 // ProjectTables are Ward's tables distributed by project_id: every table
-// the migrations create but the global ones.
-var ProjectTables = []string{
-	"resources", "resource_history", "resource_compartments",
-	"search_token", "search_string", "search_date", "search_number", "search_quantity", "search_reference", "search_uri",
-	"search_date_width", "audit_chain", "audit_projected", "project_backup_keys", "export_files",
-	"outbox", "outbox_cursors", "feed_configs", "feed_audit_cursors", "subscription_deliveries",
-}
+// the migrations create with a project_id column, later ones included.
+var ProjectTables = store.ProjectTables()
 
 // Verdict is what one statement does on Citus.
 type Verdict struct {
