@@ -51,9 +51,11 @@ func run(ctx context.Context, args []string) error {
 		return backup(ctx, args)
 	case "project":
 		return projectCommand(ctx, args)
+	case "usage":
+		return usage(ctx, args)
 	case "help", "-h", "--help":
-		fmt.Println("usage: ward [serve|reindex|gendata|load|rotate-key|audit verify|backup -out FILE|project export|import|key] [flags]; ward <command> -h for flags")
+		fmt.Println("usage: ward [serve|reindex|gendata|load|rotate-key|audit verify|backup -out FILE|project export|import|key|usage] [flags]; ward <command> -h for flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, reindex, gendata, load, rotate-key, audit, backup or project)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, reindex, gendata, load, rotate-key, audit, backup, project or usage)", cmd)
 }

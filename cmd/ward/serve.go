@@ -63,6 +63,8 @@ func serve(ctx context.Context, args []string) error {
 	c.tls.flags(fs)
 	c.feed.flags(fs)
 	c.prune.flags(fs)
+	var fair fairConfig
+	fair.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,6 +156,12 @@ func serve(ctx context.Context, args []string) error {
 		wc.Collectors = append(wc.Collectors, feedMetrics)
 	}
 	wc.Collectors = append(wc.Collectors, outboxMetrics)
+	// Fair shares per project; the usage report's last counts are stored
+	// after the server drained, before the store closes.
+	fairCtx, stopFair := context.WithCancel(ctx)
+	var fairDone func()
+	wc.FairShare, fairDone = fair.start(fairCtx, s, logger)
+	defer func() { stopFair(); fairDone() }()
 	var handler http.Handler
 	if c.metricsAddr == "" {
 		// /metrics stays on the public address, as before the flag
