@@ -103,11 +103,20 @@ func (t *tx) appendOutbox(ctx context.Context) error {
 	return t.execRows(ctx, "INSERT INTO outbox (project_id, seq, resource_type, resource_id, version_id, operation, changed_at, compartment)", rows, "")
 }
 
-// appendOutboxSequenced is appendOutbox on PostgreSQL: the rows as column
-// arrays, numbered by nextval in the transaction's order of its changes
-// (a resource changed twice in one transaction keeps its order).
+// appendOutboxSequenced is appendOutbox on PostgreSQL: one change as one
+// row of VALUES (the common write; measurably cheaper under 32 concurrent
+// writers than the array form, whose plan costs more), several as column
+// arrays numbered by nextval in the transaction's order of its changes (a
+// resource changed twice in one transaction keeps its order).
 func (t *tx) appendOutboxSequenced(ctx context.Context) error {
 	n := len(t.changes)
+	if n == 1 {
+		c := t.changes[0]
+		_, err := t.sql.ExecContext(ctx, `INSERT INTO outbox (project_id, seq, resource_type, resource_id, version_id, operation, changed_at, compartment)
+			VALUES ($1, nextval('outbox_next_seq'), $2, $3, $4, $5, $6, $7)`,
+			c.ProjectID, c.Type, c.ID, c.VersionID, c.Operation, toMicros(c.Time), strings.Join(c.Compartment, " "))
+		return err
+	}
 	projects, types, ids, versions, ops, compartments := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	times := make([]int64, n)
 	for i, c := range t.changes {
