@@ -20,6 +20,7 @@ type WSBinding struct {
 	ProjectID      string // the project of the caller's membership
 	Profile        string // the caller's profile, "Practitioner/…"
 	LoginID        string
+	MembershipID   string // the membership the token was issued for
 	Expires        time.Time
 }
 
@@ -75,7 +76,26 @@ func (s *Service) VerifyWSBindingToken(ctx context.Context, token string) (*WSBi
 		return nil, badToken()
 	}
 	return &WSBinding{SubscriptionID: extra.SubscriptionID, ProjectID: c.Principal.ProjectID, Profile: extra.Profile,
-		LoginID: verified.LoginID, Expires: verified.ExpiresAt.Time}, nil
+		LoginID: verified.LoginID, MembershipID: c.Membership.ID, Expires: verified.ExpiresAt.Time}, nil
+}
+
+// CheckWSBinding checks again, for a socket bound with token, that the
+// token's login is still valid and still on b's membership: EUNAUTHORIZED
+// once it is revoked or the membership is gone. It reads through the
+// caller cache, as every request does — a hit costs no query, and a
+// login revoked in this process (Invalidate) or in another one on the
+// same PostgreSQL database (NOTIFY) is dropped from it at once, else
+// within cacheMaxAge — so package subscription can call it before each
+// notification and each heartbeat.
+func (s *Service) CheckWSBinding(ctx context.Context, token string, b *WSBinding) error {
+	c, err := s.bearerCaller(ctx, token)
+	if err != nil {
+		return err
+	}
+	if c.Membership == nil || c.Membership.ID != b.MembershipID || c.Principal.ProjectID != b.ProjectID {
+		return badToken()
+	}
+	return nil
 }
 
 // refIDAny is the id of a "Type/id" reference of any type.

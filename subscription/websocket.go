@@ -3,6 +3,8 @@ package subscription
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -24,12 +26,17 @@ type WebSocketStore interface {
 	Read(ctx context.Context, typ, id string) (*ward.Resource, error)
 	OutboxAfter(ctx context.Context, seq int64, limit int) ([]store.Change, error)
 	OutboxLast(ctx context.Context) (int64, error)
+	// Write deletes the websocket Subscriptions whose binding ended.
+	Write(ctx context.Context, fn func(ctx context.Context, tx ward.ResourceTx) error) error
 }
 
 // Tokens issues and verifies WebSocket binding tokens: *auth.Service.
 type Tokens interface {
 	IssueWSBindingToken(ctx context.Context, p *ward.Principal, subscriptionID string) (string, time.Time, error)
 	VerifyWSBindingToken(ctx context.Context, token string) (*auth.WSBinding, error)
+	// CheckWSBinding checks a bound token's login again (cached):
+	// EUNAUTHORIZED once it is revoked.
+	CheckWSBinding(ctx context.Context, token string, b *auth.WSBinding) error
 }
 
 // WebSockets serves Medplum's /ws/subscriptions-r4: a client binds its
@@ -52,8 +59,19 @@ type WebSockets struct {
 	Heartbeat time.Duration
 	// Poll is how long the idle follower waits before reading again
 	// (default 50ms); Notify ends the wait early.
-	Poll   time.Duration
-	Logger *slog.Logger
+	Poll time.Duration
+	// MaxPerUser bounds the websocket Subscriptions one author may have
+	// bound in this process at once (default 20, Medplum's
+	// defaultMaxUserWebSocketSubscriptions); a project's systemSetting
+	// maxUserWebSocketSubscriptions overrides it.
+	MaxPerUser int
+	// RetireAfter is how long a websocket Subscription may go unwritten
+	// before the reaper deletes it when no socket of this process is
+	// bound to it (default 24h, the lifetime Medplum's cache gives one).
+	RetireAfter time.Duration
+	// ReapEvery is the wait between the reaper's passes (default 10m).
+	ReapEvery time.Duration
+	Logger    *slog.Logger
 
 	once  sync.Once
 	wake  chan struct{}
@@ -66,6 +84,12 @@ type WebSockets struct {
 	bySub      map[string]map[*socket]*binding
 	bySocket   map[*socket]map[string]*binding
 	byProject  map[string]int
+	// byAuthor counts, per project and author, the sockets bound to each
+	// of their subscriptions (MaxPerUser).
+	byAuthor map[string]map[string]int
+	// serving counts the sockets being served: Run waits for them to
+	// retire their Subscriptions before it returns.
+	serving sync.WaitGroup
 }
 
 // binding is one socket bound to one Subscription by a verified token.
@@ -75,7 +99,13 @@ type binding struct {
 	project      string
 	profile      string // who the token was issued to: the Subscription's author
 	expires      time.Time
+	// token and grant are checked again (Tokens.CheckWSBinding) before
+	// each notification and heartbeat: a revoked login ends the socket.
+	token string
+	grant *auth.WSBinding
 }
+
+func (b *binding) authorKey() string { return b.project + "\x00" + b.profile }
 
 func (w *WebSockets) init() {
 	w.once.Do(func() {
@@ -84,6 +114,7 @@ func (w *WebSockets) init() {
 		w.bySub = map[string]map[*socket]*binding{}
 		w.bySocket = map[*socket]map[string]*binding{}
 		w.byProject = map[string]int{}
+		w.byAuthor = map[string]map[string]int{}
 	})
 }
 
@@ -107,14 +138,30 @@ func (w *WebSockets) Run(ctx context.Context) error {
 	close(w.ready)
 	t := time.NewTicker(orDefault(w.Heartbeat, 10*time.Second))
 	defer t.Stop()
+	reap := time.NewTicker(orDefault(w.ReapEvery, 10*time.Minute))
+	defer reap.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			w.closeAll()
+			w.awaitSockets(5 * time.Second)
 			return ctx.Err()
 		case <-t.C:
-			w.heartbeat()
+			w.heartbeat(ctx)
+		case <-reap.C:
+			w.reap(ctx)
 		}
+	}
+}
+
+// awaitSockets waits up to limit for the sockets being served to end
+// and retire their Subscriptions.
+func (w *WebSockets) awaitSockets(limit time.Duration) {
+	done := make(chan struct{})
+	go func() { w.serving.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
 	}
 }
 
@@ -143,6 +190,8 @@ func (w *WebSockets) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(maxMessageBytes)
 	ctx, cancel := context.WithCancel(life)
 	defer cancel()
+	w.serving.Add(1)
+	defer w.serving.Done()
 	sock := newSocket(conn, cancel)
 	defer w.unbindAll(sock)
 	go sock.writeLoop(ctx)
@@ -191,7 +240,7 @@ func (w *WebSockets) answer(ctx context.Context, sock *socket, data []byte) {
 			w.unbind(sock, b.SubscriptionID)
 			return
 		}
-		w.bind(ctx, sock, b)
+		w.bind(ctx, sock, b, msg.Payload.Token)
 	default:
 		sock.send(badRequest("Invalid message type: " + msg.Type))
 	}
@@ -201,7 +250,7 @@ func (w *WebSockets) answer(ctx context.Context, sock *socket, data []byte) {
 // websocket Subscription of the token's project written by the token's
 // caller (deliveries are matched under the author's access policy, so
 // nobody else may listen to it), then sends the handshake.
-func (w *WebSockets) bind(ctx context.Context, sock *socket, b *auth.WSBinding) {
+func (w *WebSockets) bind(ctx context.Context, sock *socket, b *auth.WSBinding, token string) {
 	// Walls on, policies off, extended: meta.author as stored, as the index reads it.
 	walls := ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: b.ProjectID, Admin: true, Extended: true})
 	r, err := w.Store.Read(walls, "Subscription", b.SubscriptionID)
@@ -218,7 +267,14 @@ func (w *WebSockets) bind(ctx context.Context, sock *socket, b *auth.WSBinding) 
 		sock.send(badRequest("Only the author of Subscription/" + b.SubscriptionID + " may bind to it"))
 		return
 	}
-	if err := w.add(ctx, &binding{sock: sock, subscription: s.ID, project: s.ProjectID, profile: b.Profile, expires: b.Expires}); err != nil {
+	limit := w.perUserLimit(walls, s.ProjectID)
+	err = w.add(ctx, &binding{sock: sock, subscription: s.ID, project: s.ProjectID, profile: b.Profile, expires: b.Expires,
+		token: token, grant: b}, limit)
+	if errors.Is(err, errTooMany) {
+		sock.send(badRequest(fmt.Sprintf("User has exceeded allotted maximum number of concurrent WebSocket subscriptions: %d", limit)))
+		return
+	}
+	if err != nil {
 		w.logger().Error("subscriptions: websocket bind failed", "subscription", s.ID, "err", err)
 		sock.send(serverError())
 		return
@@ -230,9 +286,12 @@ func (w *WebSockets) bind(ctx context.Context, sock *socket, b *auth.WSBinding) 
 // add records a binding; the first one starts the follower at the
 // outbox's end, read before the handshake is sent, so every change
 // committed after the client hears it is matched.
-func (w *WebSockets) add(ctx context.Context, b *binding) error {
+func (w *WebSockets) add(ctx context.Context, b *binding, limit int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if mine := w.byAuthor[b.authorKey()]; mine[b.subscription] == 0 && len(mine) >= limit {
+		return errTooMany
+	}
 	if w.stopFollow == nil {
 		start, err := w.startCursor(ctx)
 		if err != nil {
@@ -250,6 +309,10 @@ func (w *WebSockets) add(ctx context.Context, b *binding) error {
 	}
 	if old := w.bySocket[b.sock][b.subscription]; old == nil {
 		w.byProject[b.project]++
+		if w.byAuthor[b.authorKey()] == nil {
+			w.byAuthor[b.authorKey()] = map[string]int{}
+		}
+		w.byAuthor[b.authorKey()][b.subscription]++
 	}
 	w.bySub[b.subscription][b.sock] = b
 	w.bySocket[b.sock][b.subscription] = b
@@ -278,63 +341,96 @@ func (w *WebSockets) startCursor(ctx context.Context) (int64, error) {
 	return recent[len(recent)-1].Seq, nil
 }
 
-// unbind removes sock's binding to subscription, if any.
+// unbind removes sock's binding to subscription, if any, and retires
+// the Subscription when no other socket here is bound to it.
 func (w *WebSockets) unbind(sock *socket, subscription string) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.removeLocked(sock, subscription)
+	ended := w.removeLocked(sock, subscription)
+	w.mu.Unlock()
+	w.retire(ended)
 }
 
 // unbindAll removes every binding of a socket that went.
 func (w *WebSockets) unbindAll(sock *socket) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for sub := range w.bySocket[sock] {
-		w.removeLocked(sock, sub)
-	}
+	w.retire(w.dropSocket(sock))
 }
 
-// removeLocked drops one binding; the last one stops the follower.
-func (w *WebSockets) removeLocked(sock *socket, subscription string) {
+// dropSocket removes every binding of sock and returns the bindings no
+// other socket here shares.
+func (w *WebSockets) dropSocket(sock *socket) []*binding {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var ended []*binding
+	for sub := range w.bySocket[sock] {
+		ended = append(ended, w.removeLocked(sock, sub)...)
+	}
+	return ended
+}
+
+// removeLocked drops one binding; the last one stops the follower. It
+// returns the binding when it was the last one to its subscription here.
+func (w *WebSockets) removeLocked(sock *socket, subscription string) []*binding {
 	b := w.bySocket[sock][subscription]
 	if b == nil {
-		return
+		return nil
 	}
 	delete(w.bySocket[sock], subscription)
 	if len(w.bySocket[sock]) == 0 {
 		delete(w.bySocket, sock)
 	}
 	delete(w.bySub[subscription], sock)
-	if len(w.bySub[subscription]) == 0 {
+	last := len(w.bySub[subscription]) == 0
+	if last {
 		delete(w.bySub, subscription)
 	}
 	if w.byProject[b.project]--; w.byProject[b.project] == 0 {
 		delete(w.byProject, b.project)
 	}
+	mine := w.byAuthor[b.authorKey()]
+	if mine[subscription]--; mine[subscription] <= 0 {
+		delete(mine, subscription)
+		if len(mine) == 0 {
+			delete(w.byAuthor, b.authorKey())
+		}
+	}
 	if len(w.bySub) == 0 && w.stopFollow != nil {
 		w.stopFollow()
 		w.stopFollow = nil
 	}
+	if !last {
+		return nil
+	}
+	return []*binding{b}
 }
 
 // heartbeat sends each bound socket a heartbeat naming its Subscriptions,
 // after dropping the bindings whose token expired (a client refreshes its
-// token before then and binds again).
-func (w *WebSockets) heartbeat() {
+// token before then and binds again) and ending the sockets whose login
+// was revoked since they bound.
+func (w *WebSockets) heartbeat(ctx context.Context) {
 	now := time.Now()
+	var ended []*binding
 	w.mu.Lock()
-	beats := map[*socket][]string{}
+	live := map[*socket][]*binding{}
 	for sock, subs := range w.bySocket {
 		for sub, b := range subs {
 			if now.After(b.expires) {
-				w.removeLocked(sock, sub)
+				ended = append(ended, w.removeLocked(sock, sub)...)
 				continue
 			}
-			beats[sock] = append(beats[sock], sub)
+			live[sock] = append(live[sock], b)
 		}
 	}
 	w.mu.Unlock()
-	for sock, subs := range beats {
+	w.retire(ended)
+	for sock, bs := range live {
+		if !w.allowed(ctx, bs...) {
+			continue
+		}
+		subs := make([]string, len(bs))
+		for i, b := range bs {
+			subs[i] = b.subscription
+		}
 		sock.send(heartbeatBundle(subs))
 	}
 }

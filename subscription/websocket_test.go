@@ -154,7 +154,7 @@ func TestWebSocketFollowerIdleWithoutSockets(t *testing.T) {
 
 // TestWebSocketSubscriptionChangesKeepTheIndexCurrent: once a project's
 // Subscriptions are indexed, a Subscription created after is heard, one
-// turned off is not, one deleted is not.
+// turned off is not, one deleted is not: its socket is told and closed.
 func TestWebSocketSubscriptionChangesKeepTheIndexCurrent(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
@@ -188,8 +188,8 @@ func TestWebSocketSubscriptionChangesKeepTheIndexCurrent(t *testing.T) {
 		if err := s.Write(a, func(ctx context.Context, tx ward.ResourceTx) error { return tx.Delete(ctx, "Subscription", second) }); err != nil {
 			t.Fatal(err)
 		}
+		late.closedWith(t, "Subscription/"+second+" was deleted")
 		createPatient(t, s, a)
-		late.nothing(t)
 		early.nothing(t)
 	})
 }
@@ -199,13 +199,32 @@ func createWebSocketSubscription(t testing.TB, s *store.Store, ctx context.Conte
 		`{"resourceType":"Subscription","status":"active","reason":"test","criteria":%q,"channel":{"type":"websocket"}}`, criteria))
 }
 
-// tokens is a token table standing in for the identity service.
+// tokens is a token table standing in for the identity service; a
+// revoked token's login is no longer valid.
 type tokens struct {
-	mu sync.Mutex
-	m  map[string]*auth.WSBinding
+	mu      sync.Mutex
+	m       map[string]*auth.WSBinding
+	revoked map[string]bool
+	checks  atomic.Int64
 }
 
-func newTokens() *tokens { return &tokens{m: map[string]*auth.WSBinding{}} }
+func newTokens() *tokens { return &tokens{m: map[string]*auth.WSBinding{}, revoked: map[string]bool{}} }
+
+func (k *tokens) revoke(token string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.revoked[token] = true
+}
+
+func (k *tokens) CheckWSBinding(_ context.Context, token string, _ *auth.WSBinding) error {
+	k.checks.Add(1)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.revoked[token] || k.m[token] == nil {
+		return ward.Errorf(ward.EUNAUTHORIZED, "Unauthorized")
+	}
+	return nil
+}
 
 func (k *tokens) issue(project, profile, subscription string) string {
 	k.mu.Lock()
@@ -222,7 +241,7 @@ func (k *tokens) IssueWSBindingToken(context.Context, *ward.Principal, string) (
 func (k *tokens) VerifyWSBindingToken(_ context.Context, token string) (*auth.WSBinding, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if b, ok := k.m[token]; ok {
+	if b, ok := k.m[token]; ok && !k.revoked[token] {
 		return b, nil
 	}
 	return nil, ward.Errorf(ward.EUNAUTHORIZED, "Unauthorized")
@@ -325,6 +344,9 @@ func (c *client) bind(t testing.TB, token string) {
 	t.Helper()
 	c.write(t, bindMessage(token))
 	m := c.next(t)
+	for m.Type == "history" && len(m.Entry) > 0 && m.Entry[0].Resource.Type == "heartbeat" {
+		m = c.next(t) // a heartbeat may come between the binding and its handshake
+	}
 	if m.Type != "history" || len(m.Entry) != 1 || m.Entry[0].Resource.Type != "handshake" {
 		t.Fatalf("bind answered %s, want a handshake", m.raw)
 	}
@@ -353,6 +375,22 @@ func (c *client) nothing(t testing.TB) {
 			t.Fatalf("unexpected message %+v", m)
 		}
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// closedWith waits for an OperationOutcome saying text, then the close.
+func (c *client) closedWith(t testing.TB, text string) {
+	t.Helper()
+	if m := c.next(t); m.ResourceType != "OperationOutcome" || !strings.Contains(m.raw, text) {
+		t.Fatalf("got %s, want an OperationOutcome saying %q", m.raw, text)
+	}
+	select {
+	case m, ok := <-c.in:
+		if ok {
+			t.Fatalf("got %s after the OperationOutcome, want the socket closed", m.raw)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the socket stayed open")
 	}
 }
 

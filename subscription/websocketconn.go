@@ -20,21 +20,41 @@ const writeTimeout = 10 * time.Second
 // writer, in the order they were queued.
 type socket struct {
 	conn   *websocket.Conn
-	out    chan []byte
+	out    chan frame
 	cancel context.CancelFunc // ends the socket's reader and writer
 	once   sync.Once
 }
 
 func newSocket(conn *websocket.Conn, cancel context.CancelFunc) *socket {
-	return &socket{conn: conn, out: make(chan []byte, socketQueue), cancel: cancel}
+	return &socket{conn: conn, out: make(chan frame, socketQueue), cancel: cancel}
+}
+
+// frame is one queued message, or, with closing set, the close that
+// follows the messages queued before it.
+type frame struct {
+	msg     []byte
+	closing bool
+	code    websocket.StatusCode
+	reason  string
 }
 
 // send queues msg; a socket whose queue is full is closed.
 func (s *socket) send(msg []byte) {
 	select {
-	case s.out <- msg:
+	case s.out <- frame{msg: msg}:
 	default:
 		s.close(websocket.StatusPolicyViolation, "client too slow")
+	}
+}
+
+// sendThenClose queues msg and then closes the socket with code, once
+// the messages queued before it are written.
+func (s *socket) sendThenClose(msg []byte, code websocket.StatusCode, reason string) {
+	s.send(msg)
+	select {
+	case s.out <- frame{closing: true, code: code, reason: reason}:
+	default:
+		s.close(code, reason)
 	}
 }
 
@@ -44,9 +64,13 @@ func (s *socket) writeLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case msg := <-s.out:
+		case f := <-s.out:
+			if f.closing {
+				s.close(f.code, f.reason)
+				return
+			}
 			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err := s.conn.Write(wctx, websocket.MessageText, msg)
+			err := s.conn.Write(wctx, websocket.MessageText, f.msg)
 			cancel()
 			if err != nil {
 				s.close(websocket.StatusGoingAway, "write failed")

@@ -48,6 +48,9 @@ func (w *WebSockets) handle(ctx context.Context, m *matcher, cursor int64, chang
 	done := cursor
 	seen := authors{}
 	for _, c := range changes {
+		if c.Type == "Subscription" && (c.Operation == store.OpDelete || c.Operation == store.OpExpunge) {
+			w.subscriptionGone(c.ID)
+		}
 		if !w.projectBound(c.ProjectID) {
 			if c.Type == "Subscription" {
 				m.subs.forget(c.ProjectID) // a later binding in the project reloads it
@@ -57,7 +60,7 @@ func (w *WebSockets) handle(ctx context.Context, m *matcher, cursor int64, chang
 		}
 		found, err := m.matches(ctx, c, ChannelWebSocket, seen, w.listened)
 		for _, f := range found {
-			w.notify(f.sub, f.resource)
+			w.notify(ctx, f.sub, f.resource)
 		}
 		if err != nil {
 			return done, err
@@ -79,24 +82,27 @@ func (w *WebSockets) listened(s *subscription) bool {
 	return len(w.listeners(s)) > 0
 }
 
-// listeners are the sockets bound to s by its author with a live token.
-func (w *WebSockets) listeners(s *subscription) []*socket {
+// listeners are the bindings to s by its author with a live token.
+func (w *WebSockets) listeners(s *subscription) []*binding {
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var out []*socket
-	for sock, b := range w.bySub[s.ID] {
+	var out []*binding
+	for _, b := range w.bySub[s.ID] {
 		if b.profile == s.Author && b.project == s.ProjectID && now.Before(b.expires) {
-			out = append(out, sock)
+			out = append(out, b)
 		}
 	}
 	return out
 }
 
-// notify sends one event-notification to every socket listening to s.
-func (w *WebSockets) notify(s *subscription, r *ward.Resource) {
+// notify sends one event-notification to every socket listening to s
+// whose login is still valid (a revoked one's socket is closed instead).
+func (w *WebSockets) notify(ctx context.Context, s *subscription, r *ward.Resource) {
 	msg := eventNotification(w.BaseURL, s.ID, r)
-	for _, sock := range w.listeners(s) {
-		sock.send(msg)
+	for _, b := range w.listeners(s) {
+		if w.allowed(ctx, b) {
+			b.sock.send(msg)
+		}
 	}
 }
