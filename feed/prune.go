@@ -11,7 +11,7 @@ import (
 
 // PruneSource is the outbox a Pruner prunes: *store.Store.
 type PruneSource interface {
-	OutboxBounds(ctx context.Context) (first, last int64, err error)
+	OutboxBounds(ctx context.Context, after int64) (first, last int64, err error)
 	OutboxCursors(ctx context.Context) ([]store.OutboxCursorState, error)
 	DropOutboxCursor(ctx context.Context, c store.OutboxCursorState, seq int64) error
 	DeleteOutbox(ctx context.Context, first, through int64) (int64, error)
@@ -63,7 +63,16 @@ type Pruner struct {
 	Logger  *slog.Logger
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+
+	// pruned is the seq this Pruner last pruned through, where the next
+	// looks for the lowest row; every fullEvery-th pruning looks from 0, for
+	// a row that committed below it later (a transaction left open across
+	// an over-the-limit drop).
+	pruned int64
+	runs   int
 }
+
+const fullEvery = 360
 
 // Pruned is what one pruning did.
 type Pruned struct {
@@ -88,7 +97,10 @@ func (p *Pruner) Run(ctx context.Context) error {
 // Prune deletes the rows every live cursor has passed, and those past
 // MaxRows.
 func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
-	first, last, err := p.Source.OutboxBounds(ctx)
+	if p.runs++; p.runs%fullEvery == 0 {
+		p.pruned = 0
+	}
+	first, last, err := p.Source.OutboxBounds(ctx, p.pruned)
 	if err != nil || last == 0 {
 		p.setRows(0, 0)
 		return Pruned{}, err
@@ -117,6 +129,9 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 		if err != nil {
 			return out, err
 		}
+	}
+	if ctx.Err() == nil {
+		p.pruned = max(p.pruned, through)
 	}
 	p.setRows(max(first, through+1), last)
 	return out, ctx.Err()

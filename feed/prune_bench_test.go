@@ -69,7 +69,7 @@ func fillOutbox(b *testing.B, s *store.Store, n int) int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, last, err := s.OutboxBounds(context.Background())
+	_, last, err := s.OutboxBounds(context.Background(), 0)
 	if err != nil {
 		b.Fatal(err)
 	}

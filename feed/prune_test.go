@@ -240,7 +240,7 @@ func waitCursor(t *testing.T, s *store.Store, sink string, seq int64) int64 {
 
 func lastOf(t *testing.T, s *store.Store) int64 {
 	t.Helper()
-	_, last, err := s.OutboxBounds(context.Background())
+	_, last, err := s.OutboxBounds(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -278,10 +278,12 @@ func (s *Store) SetOutboxCursor(ctx context.Context, sink string, seq int64) err
 	return err
 }
 
-// OutboxBounds are the lowest and highest seq on the outbox (0, 0 when it
-// is empty).
-func (s *Store) OutboxBounds(ctx context.Context) (first, last int64, err error) {
-	err = s.reader.QueryRowContext(ctx, `SELECT COALESCE((SELECT MIN(seq) FROM outbox), 0), COALESCE((SELECT MAX(seq) FROM outbox), 0)`).Scan(&first, &last)
+// OutboxBounds are the lowest seq on the outbox above after and the
+// highest (0 for none). A pruner passes where it last pruned: on
+// PostgreSQL the index entries of rows just deleted stay until a vacuum,
+// and MIN(seq) from the start of the index would step over each of them.
+func (s *Store) OutboxBounds(ctx context.Context, after int64) (first, last int64, err error) {
+	err = s.reader.QueryRowContext(ctx, s.dialect.Rebind(`SELECT COALESCE((SELECT MIN(seq) FROM outbox WHERE seq > ?), 0), COALESCE((SELECT MAX(seq) FROM outbox), 0)`), after).Scan(&first, &last)
 	return first, last, err
 }
 
