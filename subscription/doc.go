@@ -8,8 +8,9 @@
 // transaction as the cursor's move; workers claim due deliveries with a
 // lease and POST the resource (for a deletion, {} and
 // X-Medplum-Deleted-Resource) to the endpoint with the channel's
-// headers, retried with backoff up to Medplum's
-// subscription-max-attempts, one AuditEvent per attempt. A delivery
+// headers (and X-Signature with the Subscription's secret), retried
+// with backoff up to Medplum's subscription-max-attempts until a status
+// its subscription-success-codes accept, one AuditEvent per attempt. A delivery
 // waiting for its retry survives a restart; two processes on one
 // database never both make one attempt.
 //
@@ -17,7 +18,11 @@
 // Subscription/$get-ws-binding-token hands the Subscription's author a
 // signed binding token (the identity service's keys), and
 // /ws/subscriptions-r4 binds sockets with it and sends the handshake,
-// heartbeat and event-notification Bundles. Sockets live in one process;
+// heartbeat and event-notification Bundles; a binding whose login is
+// revoked (checked again before each message) ends its socket. A
+// websocket Subscription is deleted when its last binding here ends, or
+// by the reaper once unwritten and unbound for a day, as Medplum's cache
+// forgets one. Sockets live in one process;
 // while any is bound, a follower of the outbox with an in-memory cursor
 // (from the outbox's end) matches the changes of the projects with bound
 // sockets, with the same matcher as rest-hooks; with none bound it reads
