@@ -102,9 +102,10 @@ func serve(ctx context.Context, args []string) error {
 	pruneCtx, stopPrune := context.WithCancel(ctx)
 	pruneDone, outboxMetrics := c.prune.start(pruneCtx, s, c.feed.sinkNames(), logger)
 	defer func() { stopPrune(); pruneDone() }()
-	if err := failInterruptedJobs(ctx, s, logger); err != nil {
-		return err
-	}
+	// Async jobs are leased by the process running them; the jobs of a
+	// process that stopped are ended by the others (jobs.go).
+	stopJobs := startJobLeases(ctx, s, logger)
+	defer stopJobs()
 	sink, closeSink, err := auditSink(*auditLog)
 	if err != nil {
 		return err
