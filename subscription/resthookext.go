@@ -85,11 +85,18 @@ func defaultDelivered(status int) bool { return status >= 200 && status < 400 }
 var decimal = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
 
 // jsInteger is Number(s) when it is an integer, as Medplum tests it:
-// surrounding white space ignored, "" is 0 (so "-299" is 0 to 299).
+// surrounding white space ignored, "" is 0 (so "-299" is 0 to 299),
+// 0x, 0o and 0b prefixes read.
 func jsInteger(s string) (int, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, true
+	}
+	if len(s) > 2 && s[0] == '0' {
+		if base, ok := map[byte]int{'x': 16, 'X': 16, 'o': 8, 'O': 8, 'b': 2, 'B': 2}[s[1]]; ok {
+			n, err := strconv.ParseInt(s[2:], base, 64)
+			return int(n), err == nil && !strings.ContainsAny(s[2:], "+-_")
+		}
 	}
 	if !decimal.MatchString(s) {
 		return 0, false
