@@ -2,6 +2,7 @@ package subscription_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,8 @@ func TestWebSocketReaperDeletesStaleSubscriptions(t *testing.T) {
 // TestWebSocketPerUserLimit: as Medplum's maxUserWebSocketSubscriptions,
 // an author may have MaxPerUser websocket Subscriptions bound at once; one
 // more is refused with Medplum's 400 text, a rebind of one already bound
-// (a refreshed token) is not, and once one is unbound another binds.
+// (a refreshed token) is not, and once one is unbound another binds; a
+// project's systemSetting maxUserWebSocketSubscriptions overrides it.
 func TestWebSocketPerUserLimit(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
@@ -137,6 +139,20 @@ func TestWebSocketPerUserLimit(t *testing.T) {
 		other.bind(t, issue("Practitioner/other", createWebSocketSubscription(t, s, admin(proj, "Practitioner/other"), "Patient")))
 		c.write(t, `{"type":"unbind-from-token","payload":{"token":"`+firstToken+`"}}`)
 		c.bind(t, issue("Practitioner/admin", third))
+
+		// A project's systemSetting maxUserWebSocketSubscriptions wins.
+		small := uuid.NewString()
+		sys := ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: small, System: true})
+		update(t, s, sys, "Project", small, fmt.Appendf(nil, `{"resourceType":"Project","id":%q,"name":"small",`+
+			`"systemSetting":[{"name":"maxUserWebSocketSubscriptions","valueInteger":1}]}`, small))
+		sa := admin(small, "Practitioner/admin")
+		one, two := createWebSocketSubscription(t, s, sa, "Patient"), createWebSocketSubscription(t, s, sa, "Patient")
+		d := h.dial(t)
+		d.bind(t, tokens.issue(small, "Practitioner/admin", one))
+		d.write(t, bindMessage(tokens.issue(small, "Practitioner/admin", two)))
+		if m := d.next(t); m.ResourceType != "OperationOutcome" || !strings.Contains(m.raw, "concurrent WebSocket subscriptions: 1") {
+			t.Fatalf("a second binding in a project allowing 1 answered %s, want Medplum's 400", m.raw)
+		}
 	})
 }
 
