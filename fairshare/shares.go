@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"runtime"
 	"sync"
 	"time"
 
@@ -29,10 +30,16 @@ const (
 // Defaults of Options.
 const (
 	DefaultRequestsPerMinute = 60000 // Medplum's default rateLimit
-	DefaultConcurrent        = 4
 	DefaultWait              = 2 * time.Second
 	DefaultTopProjects       = 20
 )
+
+// DefaultConcurrent is the default of expensive requests of one project at
+// once: half the processors (at least one). A project then never holds
+// every core, nor more than a quarter of SQLite's readers (2×GOMAXPROCS),
+// so the others' requests find both (docs/benchmarks.md: with 4 of a
+// 2-core machine's, another project's reads waited for a reader).
+func DefaultConcurrent() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // maxAge bounds how long a project's limits are kept without a reload:
 // the writes of another process reach Invalidate through NOTIFY, this
