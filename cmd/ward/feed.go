@@ -75,33 +75,43 @@ func (c *feedConfig) start(ctx context.Context, s *store.Store, logger *slog.Log
 		return func() {}, nil
 	}
 	metrics := feed.NewMetrics(s.OutboxLast, names...)
+	// One process of a fleet publishes each sink (lease.go): the others
+	// wait and take over from the stored cursors when it dies.
+	l := &leaser{s: s, holder: processID(), ttl: leaseTTL, logger: logger}
 	var wg sync.WaitGroup
-	for _, open := range sinks {
+	for i, open := range sinks {
 		wake := commitWake(s)
+		ref := store.LeaseRef{ProjectID: ward.SystemProjectID, Name: "feed/" + names[i]}
 		wg.Go(func() {
-			sink := connect(ctx, open, logger)
-			if sink == nil {
-				return
-			}
-			defer sink.Close()
-			logger.Info("change feed publishing", "sink", sink.Name())
-			var both sync.WaitGroup
-			both.Go(func() {
-				p := &feed.Publisher{Source: s, Sink: sink, Routes: routes, Wake: wake, Metrics: metrics, Logger: logger}
-				_ = p.Run(ctx)
-			})
-			if a, ok := sink.(feed.AuditSink); ok {
-				both.Go(func() {
-					// No wake: a record is fed once projected, ≈ 50 ms after its
-					// commit, and a round per commit would read every
-					// project's mark that often; it polls every 50 ms.
-					_ = (&feed.AuditFeed{Source: s, Sink: a, Routes: routes, Logger: logger}).Run(ctx)
-				})
-			}
-			both.Wait()
+			l.runLeased(ctx, ref, func(ctx context.Context) { publish(ctx, s, open, routes, wake, metrics, logger) })
 		})
 	}
 	return wg.Wait, metrics
+}
+
+// publish runs a sink's publisher and audit feed until ctx ends.
+func publish(ctx context.Context, s *store.Store, open func(context.Context) (feed.Sink, error), routes *feed.Routes,
+	wake <-chan struct{}, metrics *feed.Metrics, logger *slog.Logger) {
+	sink := connect(ctx, open, logger)
+	if sink == nil {
+		return
+	}
+	defer sink.Close()
+	logger.Info("change feed publishing", "sink", sink.Name())
+	var both sync.WaitGroup
+	both.Go(func() {
+		p := &feed.Publisher{Source: s, Sink: sink, Routes: routes, Wake: wake, Metrics: metrics, Logger: logger}
+		_ = p.Run(ctx)
+	})
+	if a, ok := sink.(feed.AuditSink); ok {
+		both.Go(func() {
+			// No wake: a record is fed once projected, ≈ 50 ms after its
+			// commit, and a round per commit would read every
+			// project's mark that often; it polls every 50 ms.
+			_ = (&feed.AuditFeed{Source: s, Sink: a, Routes: routes, Logger: logger}).Run(ctx)
+		})
+	}
+	both.Wait()
 }
 
 // commitWake is a channel signalled after every commit of s.

@@ -24,32 +24,46 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // twoProcesses opens two stores on one database, as two ward serve
 // processes of a fleet do.
 func twoProcesses(t *testing.T, engine string) (a, b *store.Store) {
+	open := processes(t, engine)
+	return open(), open()
+}
+
+// processes returns a function opening one more store on one database
+// of engine (closed when the test ends).
+func processes(t *testing.T, engine string) func() *store.Store {
 	ctx := context.Background()
 	if engine == "sqlite" {
 		path := filepath.Join(t.TempDir(), "ward.db")
-		for _, s := range []**store.Store{&a, &b} {
-			var err error
-			if *s, err = sqlite.Open(ctx, path, sqlite.Options{}); err != nil {
+		return func() *store.Store {
+			s, err := sqlite.Open(ctx, path, sqlite.Options{})
+			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { (*s).Close() })
+			t.Cleanup(func() { s.Close() })
+			return s
 		}
-		return a, b
 	}
 	if os.Getenv(storetest.PostgresURLEnv) == "" {
 		t.Skip(storetest.PostgresURLEnv + " not set")
 	}
-	a = storetest.OpenPostgres(t)
+	first := storetest.OpenPostgres(t)
 	var schema string
-	if err := a.DB().QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+	if err := first.DB().QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
-	b, err := postgres.Open(ctx, os.Getenv(storetest.PostgresURLEnv), postgres.Options{SearchPath: schema, MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
+	return func() *store.Store {
+		if first != nil {
+			s := first
+			first = nil
+			return s
+		}
+		s, err := postgres.Open(ctx, os.Getenv(storetest.PostgresURLEnv), postgres.Options{SearchPath: schema, MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
 	}
-	t.Cleanup(func() { b.Close() })
-	return a, b
 }
 
 func createJob(t *testing.T, s *store.Store, project, status string) string {

@@ -199,9 +199,14 @@ func serve(ctx context.Context, args []string) error {
 	go func() {
 		defer close(loaded)
 		if *loadDefs {
-			if err := definitions.Load(ctx, s, logger); err != nil && ctx.Err() == nil {
-				logger.Error("definitions: load failed", "error", err)
-			}
+			// One process of a fleet loads; the others wait for its lease
+			// and then find the load done (lease.go).
+			l := &leaser{s: s, holder: processID(), ttl: leaseTTL, logger: logger}
+			l.once(ctx, store.LeaseRef{ProjectID: ward.SystemProjectID, Name: "definitions"}, func(ctx context.Context) {
+				if err := definitions.Load(ctx, s, logger); err != nil && ctx.Err() == nil {
+					logger.Error("definitions: load failed", "error", err)
+				}
+			})
 		}
 	}()
 	defer func() { <-loaded }() // before the store closes
