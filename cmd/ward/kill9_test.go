@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +32,10 @@ func TestHelperServe(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &args); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(context.Background(), args); err != nil {
+	// As main: SIGTERM drains (TestServeDrainsOnSIGTERM); SIGKILL is SIGKILL.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, args); err != nil {
 		t.Fatal(err)
 	}
 }

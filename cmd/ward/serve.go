@@ -35,6 +35,7 @@ type serveConfig struct {
 	tls     tlsConfig
 	feed    feedConfig
 	prune   pruneConfig
+	drain   drainConfig
 
 	// metricsAddr, when set, is the only address /metrics is served on.
 	metricsAddr string
@@ -63,6 +64,7 @@ func serve(ctx context.Context, args []string) error {
 	c.tls.flags(fs)
 	c.feed.flags(fs)
 	c.prune.flags(fs)
+	c.drain.flags(fs)
 	var fair fairConfig
 	fair.flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -210,14 +212,16 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}()
 	defer func() { <-loaded }() // before the store closes
-	return serveUntilDone(ctx, ln, handler, tlsConf, logger)
+	return serveUntilDone(ctx, ln, handler, tlsConf, c.drain, logger)
 }
 
-// serveUntilDone serves until ctx ends, then drains requests for up to 20s.
-// With tlsConf, it serves HTTPS only: a plain HTTP request gets Go's 400
+// serveUntilDone serves until ctx ends, then drains (drain.go): /readyz
+// turns 503, requests are taken for drain.delay more, then the listener
+// closes and requests in flight get up to drain.timeout. With tlsConf, it serves HTTPS only: a plain HTTP request gets Go's 400
 // "Client sent an HTTP request to an HTTPS server", never an answer.
-func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, tlsConf *tls.Config, logger *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: tlsConf,
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, tlsConf *tls.Config, drain drainConfig, logger *slog.Logger) error {
+	var ready readiness
+	srv := &http.Server{Handler: ready.wrap(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: tlsConf,
 		// Connection-level errors (failed handshakes from scanners and
 		// clients older than TLS 1.2) join the JSON log instead of
 		// interleaving plain lines on stderr; handlers recover their own panics.
@@ -235,8 +239,16 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, tlsCon
 		return err
 	case <-ctx.Done():
 	}
+	ready.draining.Store(true)
+	srv.SetKeepAlivesEnabled(false) // clients reconnect, through the balancer, elsewhere
+	logger.Info("draining", "delay", drain.delay, "timeout", drain.timeout)
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(drain.delay):
+	}
 	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain.timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
