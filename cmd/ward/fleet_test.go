@@ -1,0 +1,281 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wardhealth/ward/internal/nodetest"
+	"github.com/wardhealth/ward/store/storetest"
+)
+
+// fleet is n `ward serve` processes on one PostgreSQL schema behind a
+// round-robin reverse proxy, as behind a load balancer.
+type fleet struct {
+	proxy *httptest.Server
+	base  string // the proxy's URL, every process's -base-url
+	addrs []string
+	procs []*exec.Cmd
+	alive []atomic.Bool
+	next  atomic.Uint64
+}
+
+// startFleet starts n processes at once on a fresh schema (they race to
+// migrate and seed) and the proxy in front of them.
+func startFleet(t *testing.T, n int, extra ...string) *fleet {
+	t.Helper()
+	if os.Getenv(storetest.PostgresURLEnv) == "" {
+		t.Skip(storetest.PostgresURLEnv + " not set: a fleet shares one PostgreSQL")
+	}
+	f := &fleet{alive: make([]atomic.Bool, n)}
+	f.proxy = httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(&url.URL{Scheme: "http", Host: f.pick()})
+		pr.Out.Host = pr.In.Host
+	}})
+	t.Cleanup(f.proxy.Close)
+	f.base = f.proxy.URL
+	db := servedEngines()[1].args(t) // -database-url (a schema of its own) -data-dir
+	dataDir := t.TempDir()           // shared: Binary bytes and the URL key
+	for i := range n {
+		addr := freeAddr(t)
+		args := append([]string{"serve", "-addr", addr, "-base-url", f.base + "/", "-definitions=false",
+			"-admin-password", "fleet-admin-password", "-log-level", "error", "-bcrypt-cost", "10",
+			"-subscription-allow-private-endpoints", "-allowed-origins", "http://app.compat.test",
+			"-database-url", db[1], "-data-dir", dataDir}, extra...)
+		f.addrs = append(f.addrs, addr)
+		f.procs = append(f.procs, launchChild(t, args))
+		f.alive[i].Store(true)
+	}
+	for i, addr := range f.addrs {
+		waitHealthy(t, "http://"+addr, f.procs[i])
+	}
+	t.Cleanup(func() {
+		for _, p := range f.procs {
+			p.Process.Kill()
+		}
+	})
+	return f
+}
+
+// pick is the next live process, round robin (a balancer's health check
+// has taken a dead one out).
+func (f *fleet) pick() string {
+	for {
+		i := int(f.next.Add(1) % uint64(len(f.addrs)))
+		if f.alive[i].Load() {
+			return f.addrs[i]
+		}
+	}
+}
+
+// kill9 kills process i with SIGKILL and takes it out of the rotation.
+func (f *fleet) kill9(t *testing.T, i int) {
+	t.Helper()
+	f.alive[i].Store(false)
+	if err := f.procs[i].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// launchChild starts `ward serve args` without waiting for it.
+func launchChild(t *testing.T, args []string) *exec.Cmd {
+	t.Helper()
+	raw, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$", "-test.v=false")
+	cmd.Env = append(os.Environ(), "WARD_HELPER_SERVE_ARGS="+string(raw))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	return cmd
+}
+
+func waitHealthy(t *testing.T, base string, cmd *exec.Cmd) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cmd.ProcessState != nil {
+			t.Fatalf("a fleet process exited: %v", cmd.ProcessState)
+		}
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+	}
+	t.Fatal("a fleet process did not come up")
+}
+
+// TestFleet runs three processes on one PostgreSQL behind a round-robin
+// proxy: sign-in and every request after it cross processes; the Medplum
+// client scenarios (isolation among them) pass through the proxy; one
+// process is killed with SIGKILL mid-load — every acknowledged create is
+// read back through the others, and its $export job does not stay
+// accepted; a revoked login is refused by every process, and the time
+// from the revocation's answer to each other process's refusal is logged
+// (the revocation race, docs/benchmarks.md).
+func TestFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	f := startFleet(t, 3)
+	c := &kill9Client{base: f.base}
+	c.token = c.register(t) // newuser, newproject and token on three processes
+
+	t.Run("revocation", func(t *testing.T) { fleetRevocation(t, f, 12) })
+	t.Run("compat", func(t *testing.T) { fleetCompat(t, f) })
+	t.Run("kill", func(t *testing.T) { fleetKill(t, f, c) })
+}
+
+// fleetCompat runs @medplum/core scenarios through the proxy.
+func fleetCompat(t *testing.T, f *fleet) {
+	node := nodetest.FindNode(t, "WARD_COMPAT_REQUIRED")
+	nodetest.EnsureInstalled(t, "../../compat", "@medplum/core")
+	files := strings.Fields(env("WARD_FLEET_COMPAT_FILES", "isolation.test.mjs fhir.test.mjs login.test.mjs policy.test.mjs"))
+	args := append(nodetest.NodeFlags(t, node), "--test-timeout=60000")
+	nodetest.RunSuite(t, node, "../../compat", 2*time.Minute, append(args, files...), []string{
+		"WARD_BASE_URL=" + f.base + "/",
+		"WARD_SHORT_TOKEN_BASE_URL=" + f.base + "/",
+		"WARD_ADMIN_EMAIL=admin@example.com",
+		"WARD_ADMIN_PASSWORD=fleet-admin-password",
+		"WARD_APP_ORIGIN=http://app.compat.test",
+	}, nil)
+}
+
+// fleetKill kills process 0 in the middle of creates and reads through
+// the proxy, just after it accepted an $export.
+func fleetKill(t *testing.T, f *fleet, c *kill9Client) {
+	patient := c.mustCreate(t, "Patient", `{"resourceType":"Patient","name":[{"family":"Fleet"}]}`)
+	var mu sync.Mutex
+	var created []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 12 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if (w+i)%2 == 1 {
+					c.send("GET", "/fhir/R4/Patient/"+patient, "", "")
+					continue
+				}
+				status, _, body := c.send("POST", "/fhir/R4/Observation", fmt.Sprintf(
+					`{"resourceType":"Observation","status":"final","code":{"text":"f%d"},"subject":{"reference":"Patient/%s"}}`, i, patient), "application/fhir+json")
+				var res struct{ ID string }
+				if status == 201 && json.Unmarshal(body, &res) == nil {
+					mu.Lock()
+					created = append(created, res.ID)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(700 * time.Millisecond)
+	victim := &kill9Client{base: "http://" + f.addrs[0], token: c.token}
+	req, _ := http.NewRequest("GET", victim.base+"/fhir/R4/$export", nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Prefer", "respond-async")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("$export on the victim: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	job := resp.Header.Get("Content-Location")
+	f.kill9(t, 0)
+	time.Sleep(700 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if len(created) < 20 {
+		t.Fatalf("only %d creates acknowledged: the load did not run", len(created))
+	}
+	lost := 0
+	for _, id := range created {
+		if status, _ := c.do("GET", "/fhir/R4/Observation/"+id, ""); status != 200 {
+			lost++
+			if lost <= 5 {
+				t.Errorf("Observation/%s was acknowledged (201) but reads %d through the survivors", id, status)
+			}
+		}
+	}
+	// .../job/{id}/export: read the AsyncJob itself (the owner administers the project).
+	parts := strings.Split(job, "/")
+	jobID := parts[len(parts)-2]
+	status := ""
+	start := time.Now()
+	for deadline := start.Add(jobLeaseTTL + 2*jobLeaseRenew + 5*time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if status, _ = c.mustJSON(t, "GET", "/fhir/R4/AsyncJob/"+jobID, "", "")["status"].(string); status != "accepted" {
+			break
+		}
+	}
+	if status == "accepted" {
+		t.Errorf("the killed process's $export is still %q after its lease expired", status)
+	}
+	t.Logf("SIGKILL under load: %d creates acknowledged, %d lost; the victim's $export ended %q %v after the kill",
+		len(created), lost, status, time.Since(start).Round(100*time.Millisecond))
+}
+
+// fleetRevocation signs in n times, warms every process's caller cache
+// with the token, revokes the login (POST /oauth2/logout) through process
+// 0 and measures how long each other process still accepts the token.
+func fleetRevocation(t *testing.T, f *fleet, n int) {
+	var race []time.Duration
+	for round := range n {
+		c := &kill9Client{base: f.base}
+		email := fmt.Sprintf("revoke%d@example.com", round)
+		nu := c.mustJSON(t, "POST", "/auth/newuser", fmt.Sprintf(`{"firstName":"Rev","lastName":"Oke","email":%q,
+			"password":"revocation-password","codeChallenge":"xyz","codeChallengeMethod":"plain","scope":"openid"}`, email), "application/json")
+		np := c.mustJSON(t, "POST", "/auth/newproject", fmt.Sprintf(`{"login":%q,"projectName":"Revoke %d"}`, nu["login"], round), "application/json")
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {np["code"].(string)}, "code_verifier": {"xyz"}}
+		token := c.mustJSON(t, "POST", "/oauth2/token", form.Encode(), "application/x-www-form-urlencoded")["access_token"].(string)
+		direct := func(i int) *kill9Client { return &kill9Client{base: "http://" + f.addrs[i], token: token} }
+		for i := range f.addrs {
+			if status, _ := direct(i).do("GET", "/fhir/R4/Patient?_count=1", ""); status != 200 {
+				t.Fatalf("process %d before the revocation: %d", i, status)
+			}
+		}
+		if status, _ := direct(0).do("POST", "/oauth2/logout", ""); status != 200 {
+			t.Fatalf("logout: %d", status)
+		}
+		revoked := time.Now()
+		for i := 1; i < len(f.addrs); i++ {
+			for {
+				status, _ := direct(i).do("GET", "/fhir/R4/Patient?_count=1", "")
+				if status == 401 {
+					race = append(race, time.Since(revoked))
+					break
+				}
+				if time.Since(revoked) > 5*time.Second {
+					t.Fatalf("process %d still answers %d to a login revoked 5 s ago", i, status)
+				}
+			}
+			// Never served from the stale grant afterwards.
+			for range 3 {
+				if status, _ := direct(i).do("GET", "/fhir/R4/Patient?_count=1", ""); status != 401 {
+					t.Fatalf("process %d answers %d after it refused the revoked login", i, status)
+				}
+			}
+		}
+	}
+	slices.Sort(race)
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+	t.Logf("revocation race, %d process refusals: min %s ms, median %s ms, p90 %s ms, max %s ms",
+		len(race), ms(race[0]), ms(race[len(race)/2]), ms(race[len(race)*9/10]), ms(race[len(race)-1]))
+	if race[len(race)-1] > time.Second {
+		t.Errorf("a process accepted a revoked login for %v, goal ≤ 1 s", race[len(race)-1])
+	}
+}
