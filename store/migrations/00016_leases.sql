@@ -15,6 +15,20 @@ CREATE TABLE leases (
 );
 CREATE INDEX leases_expires ON leases (expires_at);
 
+-- Sign-in attempt buckets shared by a fleet (store/attempts.go): one
+-- token bucket per limited key (an account, an address), tokens left as
+-- of at (unix microseconds); the system project owns them all.
+CREATE TABLE login_attempts (
+    project_id TEXT             NOT NULL,
+    key        TEXT             NOT NULL,
+    tokens     DOUBLE PRECISION NOT NULL,
+    at         BIGINT           NOT NULL,
+    PRIMARY KEY (project_id, key)
+);
+CREATE INDEX login_attempts_at ON login_attempts (at);
+
 -- +goose Down
+DROP INDEX login_attempts_at;
+DROP TABLE login_attempts;
 DROP INDEX leases_expires;
 DROP TABLE leases;
