@@ -17,11 +17,13 @@ type projectSettings struct {
 
 // ProjectLimits returns an Options.Load that reads a project's overrides
 // from its Project resource's systemSetting (RateLimitSetting,
-// ConcurrencySetting) through r as the system principal. A project
-// without a Project resource (the server's own) has none.
+// ConcurrencySetting) through r as the system principal, reading in that
+// project only. A project without a Project resource (the server's own)
+// has none.
 func ProjectLimits(r ward.ResourceReader) func(ctx context.Context, projectID string) (Limits, error) {
 	return func(ctx context.Context, projectID string) (Limits, error) {
-		res, err := r.Read(ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal()), "Project", projectID)
+		// A Project's row lives in its own project: one shard on Citus.
+		res, err := r.Read(ward.NewContextWithPrincipal(ctx, ward.SystemPrincipalIn(projectID)), "Project", projectID)
 		switch ward.ErrorCode(err) {
 		case "":
 		case ward.ENOTFOUND, ward.EGONE:
