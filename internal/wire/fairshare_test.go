@@ -144,7 +144,7 @@ func TestFairShareConcurrency(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		srv, shares := startFairShareServer(t, s, fairshare.Limits{Concurrent: 1})
 		tokenA, projectA := registerOwner(t, srv, "cora@example.com", "Cora Clinic")
-		tokenB, projectB := registerOwner(t, srv, "dirk@example.com", "Dirk Clinic")
+		tokenB, _ := registerOwner(t, srv, "dirk@example.com", "Dirk Clinic")
 		ctx := context.Background()
 
 		// A search of A holds A's only slot (as a long search would).
@@ -171,7 +171,6 @@ func TestFairShareConcurrency(t *testing.T) {
 			t.Errorf("A's second search after the override to 2 slots: %d %v", status, body)
 		}
 		held.Done()
-		_ = projectB
 	})
 }
 
@@ -221,6 +220,15 @@ func TestUsageReport(t *testing.T) {
 		if day["day"] != fairshare.Day(time.Now()) || day["requests"] != float64(5) || day["users"] != float64(1) ||
 			day["resources"].(float64) < 3 || day["storageBytes"].(float64) <= 0 {
 			t.Errorf("usage = %v, want today, 5 requests, 1 user, ≥ 3 resources, some bytes", day)
+		}
+		resp, err := srv.Client().Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `ward_project_requests_total{project="` + projectA + `"} 3`; !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 		if status, _, _ := callHeader(t, srv, "GET", "/admin/usage", ownerA, ""); status != 403 {
 			t.Errorf("a project admin's usage request: %d, want 403", status)
