@@ -1,11 +1,13 @@
 package auth
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
 
@@ -55,7 +57,7 @@ func TestLimiterBuckets(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			l := newLimiterWith(c.account, c.address, 1000)
 			for i, a := range c.attempts {
-				err := l.allow(t0.Add(time.Duration(a.at)*time.Second), a.account, a.address)
+				err := l.allow(context.Background(), t0.Add(time.Duration(a.at)*time.Second), a.account, a.address)
 				if (err == nil) != a.ok {
 					t.Fatalf("attempt %d (%+v): err %v", i, a, err)
 				}
@@ -71,21 +73,21 @@ func TestLimiterIsBounded(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 	l := newLimiterWith(limitRule{burst: 1, every: time.Hour}, limitRule{burst: 1, every: time.Hour}, 3)
 	for i, acct := range []string{"a", "b", "c", "d", "e"} {
-		_ = l.allow(t0.Add(time.Duration(i)*time.Second), acct, "")
+		_ = l.allow(context.Background(), t0.Add(time.Duration(i)*time.Second), acct, "")
 	}
 	if n := l.account.Len(); n > 3 {
 		t.Fatalf("%d account entries, bound is 3", n)
 	}
 	// The least recently used went first: "a" has a fresh bucket again,
 	// "e" (just used) is still exhausted.
-	if err := l.allow(t0.Add(10*time.Second), "e", ""); err == nil {
+	if err := l.allow(context.Background(), t0.Add(10*time.Second), "e", ""); err == nil {
 		t.Errorf("recent entry was evicted")
 	}
 
 	// Refilled buckets are dropped on the periodic sweep.
 	idle := newLimiterWith(limitRule{burst: 2, every: time.Second}, limitRule{burst: 2, every: time.Second}, 1000)
-	_ = idle.allow(t0, "x", "1.2.3.4")
-	_ = idle.allow(t0.Add(2*sweepEvery), "y", "")
+	_ = idle.allow(context.Background(), t0, "x", "1.2.3.4")
+	_ = idle.allow(context.Background(), t0.Add(2*sweepEvery), "y", "")
 	if idle.account.Holds("x") {
 		t.Errorf("idle entry survived the sweep")
 	}
@@ -96,7 +98,7 @@ func TestLimiterIsBounded(t *testing.T) {
 
 func TestNilLimiterAllows(t *testing.T) {
 	var l *limiter
-	if err := l.allow(time.Now(), "a", "b"); err != nil {
+	if err := l.allow(context.Background(), time.Now(), "a", "b"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -121,4 +123,32 @@ func TestLoginRateLimitHTTP(t *testing.T) {
 	if got := f.failed(); len(got) != 4 || got[3].Reason != "rate limited" {
 		t.Errorf("failures %+v", got)
 	}
+}
+
+// TestSharedLoginLimitAcrossProcesses: with SharedLoginLimits, two
+// processes (two services on one database) spend from the same buckets:
+// three wrong passwords spread over both throttle the account on both,
+// where each alone would have seen one or two. Both engines.
+func TestSharedLoginLimitAcrossProcesses(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newLoginFixture(t, st, func(c *Config) { c.SharedLoginLimits = true })
+		b := New(st, f.s.cfg)
+		for _, s := range []*Service{f.s, b} {
+			s.limit = newLimiterWith(limitRule{burst: 3, every: time.Hour}, limitRule{burst: 100, every: time.Hour}, 1000)
+			s.limit.share(st, "login", s.cfg.Logger)
+		}
+		pa := f.project(t, "Alpha Clinic", false)
+		f.member(t, pa, f.user(t, "gina@example.com", ""), "Practitioner", "Gina", "G")
+		processes := []http.Handler{f.h, b.Handler()}
+		for i := range 3 {
+			f.h = processes[i%2]
+			wantError(t, f.post(t, "/auth/login", map[string]any{"email": "gina@example.com", "password": "wrong guess " + string(rune('a'+i))}), 400, "Email or password is invalid")
+		}
+		for i, h := range processes {
+			f.h = h
+			if w := f.post(t, "/auth/login", map[string]any{"email": "gina@example.com", "password": testPassword}); w.Code != http.StatusTooManyRequests {
+				t.Errorf("process %d after 3 wrong passwords across the fleet: %d, want 429", i, w.Code)
+			}
+		}
+	})
 }

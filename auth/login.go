@@ -490,7 +490,7 @@ func (s *Service) passwordLogin(ctx context.Context, r *http.Request, req loginR
 		return nil, err
 	}
 	addr := remoteAddress(r)
-	if err := s.limit.allow(s.cfg.Now(), email, addr); err != nil {
+	if err := s.limit.allow(ctx, s.cfg.Now(), email, addr); err != nil {
 		s.loginFailed(ctx, LoginFailure{Email: email, ClientID: req.ClientID, RemoteAddress: addr, Reason: reasonRateLimited})
 		return nil, err
 	}

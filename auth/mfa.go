@@ -259,7 +259,7 @@ func (s *Service) checkCode(ctx context.Context, r *http.Request, u *mfaUser, co
 	now := s.cfg.Now()
 	addr := remoteAddress(r)
 	failure := LoginFailure{Email: u.email, RemoteAddress: addr}
-	if s.mfa.limit.exhausted(now, u.id, addr) {
+	if s.mfa.limit.exhausted(ctx, now, u.id, addr) {
 		failure.Reason = reasonMfaLocked
 		s.loginFailed(ctx, failure)
 		return ward.Errorf(ward.ETOOMANY, "Too many MFA attempts, try again later")
@@ -269,7 +269,7 @@ func (s *Service) checkCode(ctx context.Context, r *http.Request, u *mfaUser, co
 	}
 	failure.Reason = reasonWrongCode
 	s.loginFailed(ctx, failure)
-	if err := s.mfa.limit.allow(now, u.id, addr); err != nil {
+	if err := s.mfa.limit.allow(ctx, now, u.id, addr); err != nil {
 		return ward.Errorf(ward.ETOOMANY, "Too many MFA attempts, try again later")
 	}
 	return wrong

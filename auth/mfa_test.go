@@ -304,17 +304,17 @@ func TestMfaAddressLimit(t *testing.T) {
 	g := newMfaGuard()
 	now := time.Now()
 	for i := range 30 {
-		if g.limit.exhausted(now, ward.NewID(), "192.0.2.1") {
+		if g.limit.exhausted(context.Background(), now, ward.NewID(), "192.0.2.1") {
 			t.Fatalf("address exhausted after %d", i)
 		}
-		if err := g.limit.allow(now, ward.NewID(), "192.0.2.1"); err != nil {
+		if err := g.limit.allow(context.Background(), now, ward.NewID(), "192.0.2.1"); err != nil {
 			t.Fatalf("wrong code %d refused: %v", i+1, err)
 		}
 	}
-	if !g.limit.exhausted(now, ward.NewID(), "192.0.2.1") {
+	if !g.limit.exhausted(context.Background(), now, ward.NewID(), "192.0.2.1") {
 		t.Fatal("address not exhausted after 30 wrong codes")
 	}
-	if g.limit.exhausted(now, ward.NewID(), "192.0.2.2") {
+	if g.limit.exhausted(context.Background(), now, ward.NewID(), "192.0.2.2") {
 		t.Fatal("another address is exhausted")
 	}
 }

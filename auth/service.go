@@ -29,6 +29,10 @@ type Config struct {
 	RegistrationDisabled bool
 	// BcryptCost for new password hashes (>= 10; tests may lower it to bcrypt.MinCost).
 	BcryptCost int
+	// SharedLoginLimits keeps the sign-in and MFA attempt limits in the
+	// store (an AttemptStore), so a fleet's processes spend from the same
+	// buckets; off, each process limits alone (one process per database).
+	SharedLoginLimits bool
 	// AccessTokenLifetime and RefreshTokenLifetime default to 1 h and 2 weeks.
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration

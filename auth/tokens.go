@@ -26,6 +26,10 @@ func (s *Service) setup() {
 	s.cache = newPrincipalCache()
 	s.limit = newLimiter(s.cfg)
 	s.mfa = newMfaGuard()
+	if st, ok := s.store.(AttemptStore); ok && s.cfg.SharedLoginLimits {
+		s.limit.share(st, "login", s.cfg.Logger)
+		s.mfa.limit.share(st, "mfa", s.cfg.Logger)
+	}
 }
 
 func (s *Service) mountTokens(mux *http.ServeMux) {

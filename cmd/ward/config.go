@@ -102,6 +102,7 @@ func (c *authConfig) service(s *store.Store, baseURL string, logger *slog.Logger
 		AdminPassword:        c.adminPassword,
 		RegistrationDisabled: !c.registration,
 		BcryptCost:           c.bcryptCost,
+		SharedLoginLimits:    s.Dialect().Name() == "postgres", // a fleet may share the database
 		Logger:               logger,
 		Audit:                trail,
 		Feed:                 c.feed,
