@@ -462,11 +462,13 @@ func (t *tx) importTable(ctx context.Context, r io.Reader, table archiveTable, p
 }
 
 // checkIDsFree refuses an archive whose resources exist in another
-// project here (a restore next to the original, or a second import).
+// project here (a restore next to the original, or a second import). The
+// restored ids are a sub-plan (IN (SELECT …)), not a join on the id:
+// Citus joins distributed tables only on project_id.
 func (t *tx) checkIDsFree(ctx context.Context, project string) error {
 	var n int
-	err := t.sql.QueryRowContext(ctx, t.d.Rebind(`SELECT COUNT(*) FROM resources a JOIN resources b
-		ON b.resource_type = a.resource_type AND b.id = a.id AND b.project_id <> a.project_id WHERE a.project_id = ?`), project).Scan(&n)
+	err := t.sql.QueryRowContext(ctx, t.d.Rebind(`SELECT COUNT(*) FROM resources b WHERE b.project_id <> ?
+		AND (b.resource_type, b.id) IN (SELECT a.resource_type, a.id FROM resources a WHERE a.project_id = ?)`), project, project).Scan(&n)
 	if err != nil {
 		return err
 	}

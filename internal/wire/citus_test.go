@@ -278,6 +278,12 @@ func TestPartitionPruning(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		rec := &recorder{}
 		s := storetest.OpenPostgresWith(t, postgres.Options{Trace: rec.hook, HashPartitions: hashPartitions})
+		var citus int
+		if err := s.DB().QueryRow("SELECT COUNT(*) FROM pg_extension WHERE extname = 'citus'").Scan(&citus); err != nil {
+			t.Fatal(err)
+		} else if citus > 0 {
+			t.Skip("on Citus the tables are distributed, not partitioned: TestCitusRules runs there")
+		}
 		srv := startAuthServer(t, s)
 		srv.Config.Handler = tagRequests(srv.Config.Handler)
 		projectWallsWithTokens(t, srv)
