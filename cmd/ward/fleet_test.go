@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -277,5 +278,69 @@ func fleetRevocation(t *testing.T, f *fleet, n int) {
 		len(race), ms(race[0]), ms(race[len(race)/2]), ms(race[len(race)*9/10]), ms(race[len(race)-1]))
 	if race[len(race)-1] > time.Second {
 		t.Errorf("a process accepted a revoked login for %v, goal ≤ 1 s", race[len(race)-1])
+	}
+}
+
+// TestFleetReadThroughput measures reads/s by id through the proxy with
+// 1, 2 and 3 processes of one fleet in the rotation (docs/benchmarks.md,
+// "Past one machine"). It runs only with WARD_FLEET_BENCH=1: a figure,
+// not a check.
+func TestFleetReadThroughput(t *testing.T) {
+	if os.Getenv("WARD_FLEET_BENCH") == "" {
+		t.Skip("set WARD_FLEET_BENCH=1 to measure")
+	}
+	f := startFleet(t, 3, "-audit=false")
+	c := &kill9Client{base: f.base}
+	c.token = c.register(t)
+	var ids []string
+	for i := range 50 {
+		ids = append(ids, c.mustCreate(t, "Patient", fmt.Sprintf(`{"resourceType":"Patient","name":[{"family":"Bench%d"}]}`, i)))
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	const workers = 32
+	d := 5 * time.Second
+	if s := os.Getenv("WARD_FLEET_BENCH_SECONDS"); s != "" {
+		v, _ := time.ParseDuration(s + "s")
+		d = v
+	}
+	var base float64
+	// A warm-up with every process in (pools, plans, caches), then each
+	// size twice, in both orders, as the machine's other load drifts.
+	for round, n := range []int{3, 1, 2, 3, 3, 2, 1} {
+		for i := range f.alive {
+			f.alive[i].Store(i < n)
+		}
+		var reads, failed atomic.Int64
+		stop := time.Now().Add(d)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; time.Now().Before(stop); i++ {
+					req, _ := http.NewRequest("GET", f.base+"/fhir/R4/Patient/"+ids[i%len(ids)], nil)
+					req.Header.Set("Authorization", "Bearer "+c.token)
+					resp, err := client.Do(req)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						reads.Add(1)
+					} else {
+						failed.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		rate := float64(reads.Load()) / d.Seconds()
+		if round == 0 {
+			continue
+		}
+		if base == 0 {
+			base = rate
+		}
+		t.Logf("%d process(es): %.0f reads/s (%.2f× one), %d failed", n, rate, rate/base, failed.Load())
 	}
 }
