@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +32,7 @@ type fleet struct {
 	procs []*exec.Cmd
 	alive []atomic.Bool
 	next  atomic.Uint64
+	dbURL string
 }
 
 // startFleet starts n processes at once on a fresh schema (they race to
@@ -47,7 +50,8 @@ func startFleet(t *testing.T, n int, extra ...string) *fleet {
 	t.Cleanup(f.proxy.Close)
 	f.base = f.proxy.URL
 	db := servedEngines()[1].args(t) // -database-url (a schema of its own) -data-dir
-	dataDir := t.TempDir()           // shared: Binary bytes and the URL key
+	f.dbURL = db[1]
+	dataDir := t.TempDir() // shared: Binary bytes and the URL key
 	for i := range n {
 		addr := freeAddr(t)
 		args := append([]string{"serve", "-addr", addr, "-base-url", f.base + "/", "-definitions=false",
@@ -136,6 +140,7 @@ func TestFleet(t *testing.T) {
 	c.token = c.register(t) // newuser, newproject and token on three processes
 
 	t.Run("revocation", func(t *testing.T) { fleetRevocation(t, f, 12) })
+	t.Run("key rotation", func(t *testing.T) { fleetKeyRotation(t, f) })
 	t.Run("compat", func(t *testing.T) { fleetCompat(t, f) })
 	t.Run("kill", func(t *testing.T) { fleetKill(t, f, c) })
 }
@@ -342,5 +347,37 @@ func TestFleetReadThroughput(t *testing.T) {
 			base = rate
 		}
 		t.Logf("%d process(es): %.0f reads/s (%.2f× one), %d failed", n, rate, rate/base, failed.Load())
+	}
+}
+
+// fleetKeyRotation runs `ward rotate-key` on the fleet's database while
+// it serves: every process signs its next token with the new key, no
+// restart (the JsonWebKey write reaches them by NOTIFY).
+func fleetKeyRotation(t *testing.T, f *fleet) {
+	kidOf := func(i int) string {
+		c := &kill9Client{base: "http://" + f.addrs[i]}
+		email := fmt.Sprintf("rotate%d-%d@example.com", i, time.Now().UnixNano())
+		nu := c.mustJSON(t, "POST", "/auth/newuser", fmt.Sprintf(`{"firstName":"Ro","lastName":"Tate","email":%q,
+			"password":"rotation-password","codeChallenge":"xyz","codeChallengeMethod":"plain","scope":"openid"}`, email), "application/json")
+		np := c.mustJSON(t, "POST", "/auth/newproject", fmt.Sprintf(`{"login":%q,"projectName":"Rotate"}`, nu["login"]), "application/json")
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {np["code"].(string)}, "code_verifier": {"xyz"}}
+		token := c.mustJSON(t, "POST", "/oauth2/token", form.Encode(), "application/x-www-form-urlencoded")["access_token"].(string)
+		header, _ := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+		var h struct{ Kid string }
+		json.Unmarshal(header, &h)
+		return h.Kid
+	}
+	before := kidOf(1)
+	if err := run(context.Background(), []string{"rotate-key", "-database-url", f.dbURL, "-data-dir", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the notification's way (the revocation race above)
+	for i := range f.addrs {
+		if !f.alive[i].Load() {
+			continue
+		}
+		if kid := kidOf(i); kid == before || kid == "" {
+			t.Errorf("process %d signs with key %q after the rotation, want a new one (was %q)", i, kid, before)
+		}
 	}
 }
