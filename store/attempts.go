@@ -15,10 +15,10 @@ import (
 // processes behind a balancer allow what one would, not N times it. The
 // rows live in the system project (Citus: one shard, one statement).
 
-// SpendAttempt spends one attempt of key's bucket (burst attempts, one
-// more every `every`) and reports false when none is left.
-func (s *Store) SpendAttempt(ctx context.Context, key string, burst int, every time.Duration) (bool, error) {
-	now := toMicros(s.Now())
+// SpendAttempt spends one attempt of key's bucket at at (burst attempts,
+// one more every `every`) and reports false when none is left.
+func (s *Store) SpendAttempt(ctx context.Context, key string, at time.Time, burst int, every time.Duration) (bool, error) {
+	now := toMicros(at)
 	refill := s.bucketLevel("login_attempts", "?", "?", "?")
 	rows, err := s.writer.QueryContext(ctx, s.dialect.Rebind(`INSERT INTO login_attempts (project_id, key, tokens, at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (project_id, key) DO UPDATE SET tokens = `+refill+` - 1, at = excluded.at
@@ -36,13 +36,13 @@ func (s *Store) SpendAttempt(ctx context.Context, key string, burst int, every t
 	return spent, rows.Err()
 }
 
-// AttemptsLeft reports whether key's bucket has an attempt left, without
-// spending one.
-func (s *Store) AttemptsLeft(ctx context.Context, key string, burst int, every time.Duration) (bool, error) {
+// AttemptsLeft reports whether key's bucket has an attempt left at at,
+// without spending one.
+func (s *Store) AttemptsLeft(ctx context.Context, key string, at time.Time, burst int, every time.Duration) (bool, error) {
 	var tokens float64
 	err := s.reader.QueryRowContext(ctx, s.dialect.Rebind(`SELECT `+s.bucketLevel("login_attempts", "?", "?", "?")+`
 		FROM login_attempts WHERE project_id = ? AND key = ?`),
-		burst, toMicros(s.Now()), every.Microseconds(), ward.SystemProjectID, key).Scan(&tokens)
+		burst, toMicros(at), every.Microseconds(), ward.SystemProjectID, key).Scan(&tokens)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil // never tried, or full again and dropped
 	}
@@ -52,10 +52,10 @@ func (s *Store) AttemptsLeft(ctx context.Context, key string, burst int, every t
 	return tokens >= 1, nil
 }
 
-// DropFullAttempts deletes the buckets untouched for longer than idle
-// (full again by then): the table holds the keys tried lately only.
-func (s *Store) DropFullAttempts(ctx context.Context, idle time.Duration) error {
-	_, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM login_attempts WHERE at < ?`), toMicros(s.Now().Add(-idle)))
+// DropFullAttempts deletes the buckets untouched since before (full
+// again by then): the table holds the keys tried lately only.
+func (s *Store) DropFullAttempts(ctx context.Context, before time.Time) error {
+	_, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM login_attempts WHERE at < ?`), toMicros(before))
 	return err
 }
 
