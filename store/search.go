@@ -463,7 +463,8 @@ func (c *compiler) probeRangesBeside(filters []ward.SearchFilter) {
 	}
 	for j := range filters {
 		g := &filters[j]
-		if j == i || g.Type != "date" || g.Chain != nil || g.Has != nil || g.Modifier != "" {
+		// _lastUpdated is a column of the resource row, not an index row.
+		if j == i || g.Type != "date" || g.Code == "_lastUpdated" || g.Chain != nil || g.Has != nil || g.Modifier != "" {
 			continue
 		}
 		if c.probed == nil {

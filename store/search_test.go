@@ -656,3 +656,42 @@ func TestSearchPredicate(t *testing.T) {
 		}
 	})
 }
+
+// A token search with _lastUpdated, sorted: _lastUpdated is the resource
+// row's column, never an index row checked beside the token's (that found
+// nothing: the reaper of websocket Subscriptions asked exactly this).
+func TestSearchLastUpdatedBesideAToken(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		f := newSAFixture(t, s)
+		err := s.Write(f.admin, func(ctx context.Context, tx ward.ResourceTx) error {
+			_, err := tx.Create(ctx, "Subscription", []byte(`{"resourceType":"Subscription","status":"active","reason":"x","criteria":"Patient","channel":{"type":"websocket"}}`))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		for _, tc := range []struct {
+			query url.Values
+			want  int
+		}{
+			{url.Values{"type": {"websocket"}, "_lastUpdated": {"lt" + later}}, 1},
+			{url.Values{"type": {"websocket"}, "_lastUpdated": {"lt" + later}, "_sort": {"_id"}}, 1},
+			{url.Values{"type": {"websocket"}, "_lastUpdated": {"lt" + later}, "_sort": {"-_lastUpdated"}}, 1},
+			{url.Values{"type": {"websocket"}, "_lastUpdated": {"gt" + later}, "_sort": {"_id"}}, 0},
+			{url.Values{"type": {"rest-hook"}, "_lastUpdated": {"lt" + later}, "_sort": {"_id"}}, 0},
+		} {
+			q, err := search.Parse("Subscription", tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.Search(f.admin, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Matches) != tc.want {
+				t.Errorf("Subscription?%s: %d matches, want %d", tc.query.Encode(), len(res.Matches), tc.want)
+			}
+		}
+	})
+}

@@ -160,9 +160,8 @@ func (w *WebSockets) reap(ctx context.Context) {
 			w.logger().Error("subscriptions: reaper query", "err", err)
 			return
 		}
-		// No _sort: with type and _lastUpdated, _sort=_id finds nothing
-		// on SQLite (a store bug, reported). Those deleted leave the
-		// results, so only the bound ones kept are skipped.
+		// In id order (the default). Those deleted leave the results, so
+		// only the bound ones kept are skipped.
 		q.Offset, q.Total = skipped, "none"
 		res, err := w.Store.Search(sys, q)
 		if err != nil {
