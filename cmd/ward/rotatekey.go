@@ -25,6 +25,6 @@ func rotateKey(ctx context.Context, args []string) error {
 	if err := auth.New(s, auth.Config{Logger: logger, Audit: trail}).RotateKey(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "rotated the signing key; running servers sign with it once restarted")
+	fmt.Fprintln(os.Stderr, "rotated the signing key; running servers on PostgreSQL sign with it now (on SQLite, once restarted)")
 	return nil
 }
