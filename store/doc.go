@@ -41,5 +41,12 @@
 //     internals and must not hand them to clients.
 //
 // A principal without a policy (server internals, tests) has the project
-// wall and the protected types only.
+// wall and the protected types only. A system principal's Home narrows
+// its reads to the projects its rows live in (identity lookups), a miss by
+// id looking in every project.
+//
+// Every statement names the projects it reads, so the schema can be
+// sharded by project (docs/scale.md): on PostgreSQL the migrations lay
+// the project tables out plain, hash-partitioned by project_id, or — when
+// the citus extension is present — distributed by project_id (layout.go).
 package store
