@@ -91,12 +91,15 @@ func (s *Server) handleExport(level string) http.HandlerFunc {
 			Error(w, r, err)
 			return
 		}
+		base := s.fhirBase(r)
+		// Stored so another process runs it again if this one dies (jobrun.go).
+		s.saveRun(jobCtx, p, job, jobKindExport, exportParams{Types: req.types, Asked: req.asked, Since: req.since, TypeFilter: req.typeFilter, Group: req.group, Base: base})
 		// The export reads as the caller; its files are written in the
 		// caller's project, outside the request's audit record.
 		runCtx, cancel := context.WithTimeout(ward.NewContextWithAccess(context.WithoutCancel(ctx), nil), asyncJobTimeout)
-		base := s.fhirBase(r)
 		go func() {
 			defer cancel()
+			defer s.dropJobRun(runCtx, p.ProjectID, job)
 			s.runExport(runCtx, jobCtx, files, job, base, req)
 		}()
 		writeAccepted(w, base+"/job/"+job+"/export")

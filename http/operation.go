@@ -147,9 +147,12 @@ func (s *Server) startSetAccounts(w http.ResponseWriter, r *http.Request, setter
 		Error(w, r, err)
 		return
 	}
+	// Stored so another process runs it again if this one dies (jobrun.go).
+	s.saveRun(jobCtx, p, job, jobKindSetAccounts, setAccountsParams{Type: typ, ID: id, Accounts: in.accounts, Propagate: in.propagate})
 	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), asyncJobTimeout)
 	go func() {
 		defer cancel()
+		defer s.dropJobRun(runCtx, p.ProjectID, job)
 		s.runSetAccountsJob(runCtx, jobCtx, setter, job, typ, id, in)
 	}()
 	writeAccepted(w, s.fhirBase(r)+"/job/"+job+"/status")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/auth"
+	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/search"
 	"github.com/wardhealth/ward/store"
 )
@@ -21,10 +24,14 @@ import (
 // runs in the process that accepted it. That process leases the job
 // (store leases, job/<id> in the job's project) when the accepted job
 // commits and renews the lease while it runs; every process looks for
-// accepted jobs whose lease is gone — their process died or stopped — and
-// marks them error with a reason, so a client polling one sees it end
-// rather than wait forever. A process starting no longer fails the jobs
-// the other processes of the fleet are running.
+// accepted jobs whose lease is gone — their process died or stopped. The
+// first process to lease such a job takes it over: it runs it again from
+// the start under its caller as resolved now (wardhttp.JobRunner says
+// what a re-run does per kind; a caller who lost access ends it as
+// error), and a job that stored no run ($expunge) is marked error with a
+// reason, so a client polling one sees it end rather than wait forever.
+// A process starting no longer fails the jobs the other processes of the
+// fleet are running.
 
 const (
 	jobLeaseTTL   = 15 * time.Second
@@ -46,8 +53,11 @@ type jobLeases struct {
 	ttl    time.Duration
 	logger *slog.Logger
 
-	mu   sync.Mutex
-	held map[store.LeaseRef]bool
+	mu     sync.Mutex
+	held   map[store.LeaseRef]bool
+	resume func(ctx context.Context, job *ward.Resource) error // nil: orphans are only ended
+
+	running sync.WaitGroup // the jobs taken over here
 }
 
 func newJobLeases(s *store.Store, holder string, ttl time.Duration, logger *slog.Logger) *jobLeases {
@@ -59,19 +69,42 @@ func newJobLeases(s *store.Store, holder string, ttl time.Duration, logger *slog
 // startJobLeases leases this process's jobs and ends the orphans of the
 // fleet until ctx ends; stop releases the leases this process still holds
 // (its jobs die with it), so another process ends those jobs at once.
-func startJobLeases(ctx context.Context, s *store.Store, logger *slog.Logger) (stop func()) {
-	j := newJobLeases(s, processID(), jobLeaseTTL, logger)
+func startJobLeases(ctx context.Context, s *store.Store, logger *slog.Logger) (j *jobLeases, stop func()) {
+	j = newJobLeases(s, processID(), jobLeaseTTL, logger)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		j.loop(ctx, jobLeaseRenew)
 	}()
-	return func() {
+	return j, func() {
 		cancel()
 		<-done
 		j.releaseAll(context.Background())
 	}
+}
+
+// jobRunner is what resumes the jobs this process takes over: the http
+// layer's runner, with callers resolved by identity as they are now.
+func jobRunner(s *store.Store, identity *auth.Service, logger *slog.Logger) func(ctx context.Context, job *ward.Resource) error {
+	resolve := func(ctx context.Context, c wardhttp.JobCaller) (*ward.Principal, error) {
+		return identity.JobPrincipal(ctx, c.LoginID, c.MembershipID, c.OnBehalfOf)
+	}
+	return wardhttp.NewJobRunner(s, search.Parse, logger, resolve).Resume
+}
+
+// resumeWith makes this process take orphaned jobs over with resume
+// instead of only ending them.
+func (j *jobLeases) resumeWith(resume func(ctx context.Context, job *ward.Resource) error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.resume = resume
+}
+
+func (j *jobLeases) resumer() func(ctx context.Context, job *ward.Resource) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.resume
 }
 
 func jobLease(res *ward.Resource) store.LeaseRef {
@@ -131,7 +164,7 @@ func (j *jobLeases) loop(ctx context.Context, every time.Duration) {
 	defer t.Stop()
 	for {
 		j.renew(ctx)
-		if err := endOrphanedJobs(ctx, j.s, j.ttl, j.logger); err != nil && ctx.Err() == nil {
+		if err := j.endOrphans(ctx); err != nil && ctx.Err() == nil {
 			j.logger.Warn("async jobs: looking for orphaned jobs failed", "error", err)
 		}
 		select {
@@ -168,32 +201,105 @@ func jobStatus(content []byte) string {
 	return j.Status
 }
 
-// endOrphanedJobs marks error every accepted AsyncJob that no process
-// leases and that was last written more than grace ago (its lease is
-// taken just after its commit): the process that ran it stopped. Two
-// processes ending one job race on its version; the loser leaves it.
-func endOrphanedJobs(ctx context.Context, s *store.Store, grace time.Duration, logger *slog.Logger) error {
+// endOrphans takes over (or, without a resumer, ends) every accepted
+// AsyncJob that no process leases.
+func (j *jobLeases) endOrphans(ctx context.Context) error {
+	resume := j.resumer()
+	if resume == nil {
+		return endOrphanedJobs(ctx, j.s, j.ttl, j.logger)
+	}
+	orphans, err := orphanedJobs(ctx, j.s, j.ttl)
+	if err != nil {
+		return err
+	}
+	for _, job := range orphans {
+		if err := j.takeOver(ctx, job, resume); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeOver leases job and, if this process got the lease, runs it again
+// in the background. Two processes taking one job over race on the
+// lease's upsert: one gets it, the other leaves the job.
+func (j *jobLeases) takeOver(ctx context.Context, job *ward.Resource, resume func(ctx context.Context, job *ward.Resource) error) error {
+	ref := jobLease(job)
+	if ok, err := j.s.TakeLease(ctx, ref, j.holder, j.ttl); err != nil || !ok {
+		return err
+	}
+	j.mu.Lock()
+	j.held[ref] = true
+	j.mu.Unlock()
+	// Read again under the lease: the job may have ended, and its lease
+	// been released, since it was listed.
+	sys := ward.NewContextWithPrincipal(ctx, ward.SystemPrincipalIn(job.ProjectID))
+	current, err := j.s.Read(sys, "AsyncJob", job.ID)
+	if err != nil || jobStatus(current.Content) != "accepted" {
+		j.release(ctx, ref)
+		if ward.ErrorCode(err) == ward.ENOTFOUND {
+			return nil
+		}
+		return err
+	}
+	j.logger.InfoContext(ctx, "ward: taking over an async job whose process stopped", "job", job.ID, "holder", j.holder)
+	j.running.Add(1)
+	go func() {
+		defer j.running.Done()
+		runCtx := context.WithoutCancel(ctx) // a job is not cut off by the loop's end, as one started here
+		if err := resume(runCtx, current); err != nil {
+			if !errors.Is(err, wardhttp.ErrNoJobRun) {
+				j.logger.WarnContext(runCtx, "async job: running it again failed", "job", job.ID, "error", err)
+			}
+			if err := failJob(ward.NewContextWithPrincipal(runCtx, ward.SystemPrincipal()), j.s, current); err != nil && ward.ErrorCode(err) != ward.EPRECONDITION {
+				j.logger.WarnContext(runCtx, "async job: marking it failed failed", "job", job.ID, "error", err)
+			}
+		}
+		j.release(runCtx, ref)
+	}()
+	return nil
+}
+
+// orphanedJobs lists the accepted AsyncJobs that no process leases and
+// that were last written more than grace ago (a job's lease is taken just
+// after its commit): the process that ran them stopped.
+func orphanedJobs(ctx context.Context, s *store.Store, grace time.Duration) ([]*ward.Resource, error) {
 	sys := ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal())
 	q, err := search.Parse("AsyncJob", url.Values{"status": {"accepted"}, "_count": {"1000"}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res, err := s.Search(sys, q)
 	if err != nil || len(res.Matches) == 0 {
-		return err
+		return nil, err
 	}
 	live, err := s.LiveLeases(ctx, jobLeasePrefx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	leased := map[store.LeaseRef]bool{}
 	for _, ref := range live {
 		leased[ref] = true
 	}
+	var out []*ward.Resource
 	for _, job := range res.Matches {
-		if leased[jobLease(job)] || time.Since(job.LastUpdated) < grace {
-			continue
+		if !leased[jobLease(job)] && time.Since(job.LastUpdated) >= grace {
+			out = append(out, job)
 		}
+	}
+	return out, nil
+}
+
+// endOrphanedJobs marks every orphaned job error (a process that cannot
+// run them again). Two processes ending one job race on its version; the
+// loser leaves it.
+func endOrphanedJobs(ctx context.Context, s *store.Store, grace time.Duration, logger *slog.Logger) error {
+	sys := ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal())
+	orphans, err := orphanedJobs(ctx, s, grace)
+	if err != nil {
+		return err
+	}
+	for _, job := range orphans {
 		err := failJob(sys, s, job)
 		if ward.ErrorCode(err) == ward.EPRECONDITION {
 			continue // another process ended it, or it just finished

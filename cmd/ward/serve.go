@@ -106,7 +106,7 @@ func serve(ctx context.Context, args []string) error {
 	defer func() { stopPrune(); pruneDone() }()
 	// Async jobs are leased by the process running them; the jobs of a
 	// process that stopped are ended by the others (jobs.go).
-	stopJobs := startJobLeases(ctx, s, logger)
+	jobs, stopJobs := startJobLeases(ctx, s, logger)
 	defer stopJobs()
 	sink, closeSink, err := auditSink(*auditLog)
 	if err != nil {
@@ -129,6 +129,7 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	jobs.resumeWith(jobRunner(s, identity, logger)) // orphaned jobs are taken over, not only ended
 	var subsRoutes, subsOperations []wardhttp.Route // WebSocket subscriptions
 	var subsMetrics *subscription.Metrics
 	if *subscriptions {

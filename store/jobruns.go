@@ -1,0 +1,41 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// Job runs (table job_runs, migration 00017) hold what a fleet needs to
+// run an accepted AsyncJob again in another process when the one running
+// it died: its kind, its caller's identity (to be resolved again, never a
+// grant) and its parameters, as the http layer encodes them. Like leases,
+// these calls go around every access rule: only the server's own job
+// code calls them, with the job's project.
+
+// SaveJobRun stores the run of job in project (replacing one stored):
+// its kind, its caller and its parameters (JSON).
+func (s *Store) SaveJobRun(ctx context.Context, project, job, kind string, caller, params []byte) error {
+	_, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`INSERT INTO job_runs (project_id, job_id, kind, caller, params) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (project_id, job_id) DO UPDATE SET kind = excluded.kind, caller = excluded.caller, params = excluded.params`),
+		project, job, kind, string(caller), string(params))
+	return err
+}
+
+// LoadJobRun returns the run of job in project; kind is "" when none is
+// stored.
+func (s *Store) LoadJobRun(ctx context.Context, project, job string) (kind string, caller, params []byte, err error) {
+	var c, p string
+	err = s.writer.QueryRowContext(ctx, s.dialect.Rebind(`SELECT kind, caller, params FROM job_runs WHERE project_id = ? AND job_id = ?`),
+		project, job).Scan(&kind, &c, &p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, nil, nil
+	}
+	return kind, []byte(c), []byte(p), err
+}
+
+// DropJobRun deletes the run of job in project: the job ended.
+func (s *Store) DropJobRun(ctx context.Context, project, job string) error {
+	_, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM job_runs WHERE project_id = ? AND job_id = ?`), project, job)
+	return err
+}
