@@ -45,6 +45,19 @@ func deadExport(t *testing.T, s *store.Store, project, login string) string {
 	return job
 }
 
+// deadSetAccounts is an accepted $set-accounts of patient by login
+// "kept" whose process died.
+func deadSetAccounts(t *testing.T, s *store.Store, project, patient string) string {
+	t.Helper()
+	job := createJob(t, s, project, "accepted")
+	caller := `{"login":"kept","author":"Practitioner/p1"}`
+	params := `{"type":"Patient","id":"` + patient + `","accounts":["Organization/acct"],"propagate":true}`
+	if err := s.SaveJobRun(context.Background(), project, job, "set-accounts", []byte(caller), []byte(params)); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
 func exportedFile(t *testing.T, s *store.Store, project, job string) string {
 	t.Helper()
 	var b strings.Builder
@@ -58,7 +71,8 @@ func exportedFile(t *testing.T, s *store.Store, project, job string) string {
 // TestJobTakeover: the $export of a process that died (its lease gone)
 // is run again from the start by another process, under its caller as
 // resolved now — a caller who lost access ends it as error, unrun — and
-// two processes looking at once run it once. Both engines.
+// two processes looking at once run it once; a $set-accounts is applied.
+// Both engines.
 func TestJobTakeover(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
@@ -88,12 +102,13 @@ func TestJobTakeover(t *testing.T) {
 				})
 				return j
 			}
-			// D accepts (and leases) two exports, then dies: no renewal.
+			// D accepts (and leases) two exports and a $set-accounts, then dies: no renewal.
 			newJobLeases(sa, "D", time.Second, quiet)
 			kept := deadExport(t, sa, project, "kept")
 			lost := deadExport(t, sa, project, "revoked")
-			if live, _ := sa.LiveLeases(ctx, jobLeasePrefx); len(live) != 2 {
-				t.Fatalf("the accepted jobs hold leases %v, want two", live)
+			accounts := deadSetAccounts(t, sa, project, patient)
+			if live, _ := sa.LiveLeases(ctx, jobLeasePrefx); len(live) != 3 {
+				t.Fatalf("the accepted jobs hold leases %v, want three", live)
 			}
 			time.Sleep(1100 * time.Millisecond)
 			a, b := runner(sa, "A"), runner(sb, "B")
@@ -111,8 +126,15 @@ func TestJobTakeover(t *testing.T) {
 			a.running.Wait()
 			b.running.Wait()
 
-			if got := runs.Load(); got != 2 {
-				t.Errorf("two orphaned jobs were run %d times by two processes, want once each", got)
+			if got := runs.Load(); got != 3 {
+				t.Errorf("three orphaned jobs were run %d times by two processes, want once each", got)
+			}
+			if got := jobStatusOf(t, sb, accounts); got != "completed" {
+				t.Errorf("the dead process's $set-accounts is %s after the takeover, want completed", got)
+			}
+			res, err := sb.Read(ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal()), "Patient", patient)
+			if err != nil || !strings.Contains(string(res.Content), "Organization/acct") {
+				t.Errorf("after the taken-over $set-accounts the Patient is %s %v, want Organization/acct in its accounts", res.Content, err)
 			}
 			if got := jobStatusOf(t, sb, kept); got != "completed" {
 				t.Errorf("the dead process's export is %s after the takeover, want completed", got)
@@ -130,7 +152,7 @@ func TestJobTakeover(t *testing.T) {
 			if live, _ := sa.LiveLeases(ctx, jobLeasePrefx); len(live) != 0 {
 				t.Errorf("leases %v left after the taken-over jobs ended", live)
 			}
-			for _, job := range []string{kept, lost} {
+			for _, job := range []string{kept, lost, accounts} {
 				if kind, _, _, err := sa.LoadJobRun(ctx, project, job); err != nil || kind != "" {
 					t.Errorf("job %s's run is left after it ended (%q, %v)", job, kind, err)
 				}
