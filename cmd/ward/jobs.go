@@ -146,13 +146,20 @@ func (j *jobLeases) release(ctx context.Context, ref store.LeaseRef) {
 	}
 }
 
-func (j *jobLeases) releaseAll(ctx context.Context) {
+// heldRefs copies the held leases' refs, so they can be renewed or released
+// without holding j.mu across a database round trip.
+func (j *jobLeases) heldRefs() []store.LeaseRef {
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	refs := make([]store.LeaseRef, 0, len(j.held))
 	for ref := range j.held {
 		refs = append(refs, ref)
 	}
-	j.mu.Unlock()
+	return refs
+}
+
+func (j *jobLeases) releaseAll(ctx context.Context) {
+	refs := j.heldRefs()
 	for _, ref := range refs {
 		j.release(ctx, ref)
 	}
@@ -176,12 +183,7 @@ func (j *jobLeases) loop(ctx context.Context, every time.Duration) {
 }
 
 func (j *jobLeases) renew(ctx context.Context) {
-	j.mu.Lock()
-	refs := make([]store.LeaseRef, 0, len(j.held))
-	for ref := range j.held {
-		refs = append(refs, ref)
-	}
-	j.mu.Unlock()
+	refs := j.heldRefs()
 	for _, ref := range refs {
 		if ok, err := j.s.TakeLease(ctx, ref, j.holder, j.ttl); err == nil && !ok {
 			// Renewed too late: another process may have ended the job.
