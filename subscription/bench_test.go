@@ -57,7 +57,7 @@ func BenchmarkRestHookLatency(b *testing.B) {
 			}
 		})
 		d := &subscription.Dispatcher{Store: s, Wake: wake, Poll: time.Second, AllowPrivateEndpoints: true,
-			Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}}
+			Principals: projectAdmin(proj)}
 		stop := run(b, s, d)
 		defer stop()
 		var lat []time.Duration
@@ -104,7 +104,7 @@ func BenchmarkDispatchPerChange(b *testing.B) {
 				patient := createPatient(b, s, a)
 				skipTo(b, s)
 				d := &subscription.Dispatcher{Store: s, Poll: time.Millisecond, AllowPrivateEndpoints: true,
-					Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}}
+					Principals: projectAdmin(proj)}
 				// One change first, so the index holds the project (the
 				// one-time load is measured apart, in the log).
 				createObservation(b, s, a, patient)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/subscription"
 )
@@ -20,7 +19,7 @@ func BenchmarkSubscriptionCreatedAmong10k(b *testing.B) {
 		a := admin(proj, "Practitioner/admin")
 		createSubscriptions(b, s, a, "Encounter", 10000)
 		d := &subscription.Dispatcher{Store: s, Poll: time.Millisecond, AllowPrivateEndpoints: true,
-			Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}}
+			Principals: projectAdmin(proj)}
 		skipTo(b, s)
 		createPatient(b, s, a) // indexes the project (no Subscription on Patient)
 		catchUp(b, s, d)

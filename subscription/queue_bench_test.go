@@ -46,7 +46,7 @@ func BenchmarkWriteWithMatchingSubscriptions(b *testing.B) {
 					}
 				})
 				d := &subscription.Dispatcher{Store: s, Wake: wake, Poll: time.Second, AllowPrivateEndpoints: true,
-					Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}}
+					Principals: projectAdmin(proj)}
 				stop := run(b, s, d)
 				defer stop()
 				createPatient(b, s, a) // the index holds the project before the timer starts

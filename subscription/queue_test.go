@@ -94,6 +94,14 @@ func (h *scripted) waitCalls(t *testing.T, n int, within time.Duration) {
 
 // forEach is storetest.ForEach on stores whose Subscriptions may name
 // the tests' local hooks (127.0.0.1).
+// failFirst answers 500 to a hook's first call and 200 to every later one.
+func failFirst(n int) int {
+	if n == 0 {
+		return 500
+	}
+	return 200
+}
+
 func forEach(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		s.SetHookEndpoints(egress.Policy{AllowPrivate: true})
@@ -190,14 +198,9 @@ func TestRetriesSurviveARestart(t *testing.T) {
 	forEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
-		h := newScripted(t, func(n int) int {
-			if n == 0 {
-				return 500
-			}
-			return 200
-		})
+		h := newScripted(t, failFirst)
 		createSubscription(t, s, a, "Patient", h.URL)
-		principals := &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}
+		principals := projectAdmin(proj)
 		newDispatcher := func() *subscription.Dispatcher {
 			return &subscription.Dispatcher{Store: s, Principals: principals, Poll: 5 * time.Millisecond,
 				RetryBase: 300 * time.Millisecond, AllowPrivateEndpoints: true}
@@ -234,7 +237,7 @@ func TestFailingHooksNeverHoldUpOthers(t *testing.T) {
 		createSubscription(t, s, a, "Patient", failing.URL, fmt.Sprintf(`"extension":[{"url":%q,"valueInteger":18}],`, subscription.MaxAttemptsURL))
 		createSubscription(t, s, a, "Patient", hanging.URL)
 		createSubscription(t, s, a, "Patient", healthy.URL)
-		principals := &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}
+		principals := projectAdmin(proj)
 		stop := run(t, s, &subscription.Dispatcher{Store: s, Principals: principals, Poll: 5 * time.Millisecond, Concurrency: 4,
 			Timeout: 3 * time.Second, RetryBase: 20 * time.Millisecond, AllowPrivateEndpoints: true})
 		defer stop()
@@ -295,7 +298,7 @@ func TestPrivateEndpointsRefusedAtDial(t *testing.T) {
 		createSubscription(t, s, a, "Patient", strings.Replace(h.URL, "127.0.0.1", "localhost", 1),
 			fmt.Sprintf(`"extension":[{"url":%q,"valueInteger":0}],`, subscription.MaxAttemptsURL))
 		trail := &auditLog{}
-		principals := &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}
+		principals := projectAdmin(proj)
 		stop := run(t, s, &subscription.Dispatcher{Store: s, Principals: principals, Audit: trail, Poll: 5 * time.Millisecond})
 		defer stop()
 		createPatient(t, s, a)
@@ -331,14 +334,9 @@ func TestTwoProcessesDeliverEachAttemptOnce(t *testing.T) {
 	}
 	proj := uuid.NewString()
 	a := admin(proj, "Practitioner/admin")
-	h := newScripted(t, func(n int) int {
-		if n == 0 {
-			return 500
-		}
-		return 200
-	})
+	h := newScripted(t, failFirst)
 	createSubscription(t, stores[0], a, "Patient", h.URL)
-	principals := &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}
+	principals := projectAdmin(proj)
 	for _, s := range stores {
 		stop := run(t, s, &subscription.Dispatcher{Store: s, Principals: principals, Poll: time.Millisecond,
 			RetryBase: 10 * time.Millisecond, AllowPrivateEndpoints: true})
@@ -369,17 +367,12 @@ func TestDeliveryMetrics(t *testing.T) {
 	forEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
-		h := newScripted(t, func(n int) int {
-			if n == 0 {
-				return 500
-			}
-			return 200
-		})
+		h := newScripted(t, failFirst)
 		createSubscription(t, s, a, "Patient", h.URL)
 		m := subscription.NewMetrics(s)
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(m)
-		principals := &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}
+		principals := projectAdmin(proj)
 		stop := run(t, s, &subscription.Dispatcher{Store: s, Principals: principals, Poll: 5 * time.Millisecond,
 			RetryBase: time.Second, AllowPrivateEndpoints: true, Metrics: m})
 		defer stop()

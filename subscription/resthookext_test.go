@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/subscription"
 )
@@ -41,7 +40,7 @@ func TestRestHookSignature(t *testing.T) {
 		createSubscription(t, s, a, "Patient", legacy.URL, secretExt("https://www.medplum.com/fhir/StructureDefinition-subscriptionSecret", "old"))
 		createSubscription(t, s, a, "Patient", plain.URL)
 		stop := run(t, s, &subscription.Dispatcher{Store: s, Poll: 5 * time.Millisecond, AllowPrivateEndpoints: true,
-			Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}})
+			Principals: projectAdmin(proj)})
 		defer stop()
 
 		p := createPatient(t, s, a)
@@ -104,7 +103,7 @@ func TestRestHookSuccessCodes(t *testing.T) {
 		}
 		trail := &auditLog{}
 		stop := run(t, s, &subscription.Dispatcher{Store: s, Poll: 5 * time.Millisecond, RetryBase: 50 * time.Millisecond, AllowPrivateEndpoints: true,
-			Audit: trail, Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}})
+			Audit: trail, Principals: projectAdmin(proj)})
 		defer stop()
 		createPatient(t, s, a)
 		failures := 0

@@ -80,7 +80,7 @@ func TestRestHookRetriesUpToMaxAttempts(t *testing.T) {
 			fmt.Sprintf(`"extension":[{"url":%q,"valueInteger":2}],`, subscription.MaxAttemptsURL))
 		createSubscription(t, s, a, "Patient", healthy.URL, "")
 		trail := &auditLog{}
-		d := &subscription.Dispatcher{Store: s, AllowPrivateEndpoints: true, Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}},
+		d := &subscription.Dispatcher{Store: s, AllowPrivateEndpoints: true, Principals: projectAdmin(proj),
 			Audit: trail, RetryBase: 100 * time.Millisecond, Poll: 5 * time.Millisecond}
 		stop := run(t, s, d)
 		defer stop()
@@ -189,6 +189,11 @@ func createSubscription(t testing.TB, s *store.Store, ctx context.Context, crite
 }
 
 // principals is a membership table the test can unenrol from.
+// projectAdmin resolves Practitioner/admin as an admin of project.
+func projectAdmin(project string) *principals {
+	return &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: project, Admin: true}}}
+}
+
 type principals struct {
 	mu       sync.Mutex
 	byAuthor map[string]*ward.Principal

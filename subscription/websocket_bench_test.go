@@ -24,7 +24,7 @@ func BenchmarkWebSocketLatency(b *testing.B) {
 		sub := createWebSocketSubscription(b, s, a, "Patient")
 		tokens := newTokens()
 		w := &subscription.WebSockets{Store: s, Tokens: tokens, BaseURL: "http://ward.test/", Heartbeat: time.Hour, Poll: time.Second,
-			Principals: &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}}
+			Principals: projectAdmin(proj)}
 		s.OnCommit(func(context.Context, []*ward.Resource) { w.Notify() })
 		c := serveWebSockets(b, w).dial(b)
 		c.bind(b, tokens.issue(proj, "Practitioner/admin", sub))

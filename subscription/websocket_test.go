@@ -132,7 +132,7 @@ func TestWebSocketFollowerIdleWithoutSockets(t *testing.T) {
 		sub := createWebSocketSubscription(t, s, a, "Patient")
 		counting := &countingStore{Store: s}
 		tokens := newTokens()
-		h := startWebSockets(t, counting, &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}, tokens, time.Hour)
+		h := startWebSockets(t, counting, projectAdmin(proj), tokens, time.Hour)
 		createPatient(t, s, a)
 		time.Sleep(100 * time.Millisecond)
 		if n := counting.reads.Load(); n != 0 {
@@ -160,7 +160,7 @@ func TestWebSocketSubscriptionChangesKeepTheIndexCurrent(t *testing.T) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
 		tokens := newTokens()
-		h := startWebSockets(t, s, &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}, tokens, time.Hour)
+		h := startWebSockets(t, s, projectAdmin(proj), tokens, time.Hour)
 		first := createWebSocketSubscription(t, s, a, "Patient")
 		early := h.dial(t)
 		early.bind(t, tokens.issue(proj, "Practitioner/admin", first))

@@ -58,7 +58,7 @@ func TestWebSocketSubscriptionsRetiredWhenUnbound(t *testing.T) {
 		unbound, closed, shared, expiring, untouched := createWebSocketSubscription(t, s, a, "Patient"), createWebSocketSubscription(t, s, a, "Patient"),
 			createWebSocketSubscription(t, s, a, "Patient"), createWebSocketSubscription(t, s, a, "Patient"), createWebSocketSubscription(t, s, a, "Patient")
 		tokens := newTokens()
-		h := startWebSockets(t, s, &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}, tokens, 20*time.Millisecond)
+		h := startWebSockets(t, s, projectAdmin(proj), tokens, 20*time.Millisecond)
 		issue := func(sub string) string { return tokens.issue(proj, "Practitioner/admin", sub) }
 
 		one, two, three := h.dial(t), h.dial(t), h.dial(t)
@@ -164,7 +164,7 @@ func TestWebSocketRevokedLoginEndsTheSocket(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
-		admins := &principals{byAuthor: map[string]*ward.Principal{"Practitioner/admin": {ProjectID: proj, Admin: true}}}
+		admins := projectAdmin(proj)
 		for _, tc := range []struct {
 			name      string
 			heartbeat time.Duration
