@@ -3,22 +3,15 @@ package wire_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/wardhealth/ward"
-	"github.com/wardhealth/ward/auth"
-	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
-	"github.com/wardhealth/ward/subscription"
 )
 
 // TestWebSocketClinicianEndToEnd: the clinician scenario over the whole
@@ -86,24 +79,11 @@ func TestWebSocketClinicianEndToEnd(t *testing.T) {
 	})
 }
 
+// startWebSocketServer is the whole stack with websocket subscriptions
+// whose heartbeat never comes within a test.
 func startWebSocketServer(tb testing.TB, s *store.Store) *httptest.Server {
 	tb.Helper()
-	srv := httptest.NewServer(nil)
-	tb.Cleanup(srv.Close)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	id := auth.New(s, auth.Config{BaseURL: srv.URL + "/", AdminPassword: adminPassword, BcryptCost: bcrypt.MinCost, Logger: logger})
-	if err := id.Seed(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	sockets := &subscription.WebSockets{Store: s, Principals: id, Tokens: id, BaseURL: srv.URL + "/", Heartbeat: time.Hour, Logger: logger}
-	s.OnCommit(func(context.Context, []*ward.Resource) { sockets.Notify() })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = sockets.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	routes, operations := sockets.Routes()
-	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id, Routes: routes, Operations: operations}, logger)
-	return srv
+	return startHeartbeatingWebSocketServer(tb, s, time.Hour)
 }
 
 func create(tb testing.TB, srv *httptest.Server, authz, typ, body string) string {

@@ -77,7 +77,8 @@ func TestWebSocketLogoutEndsTheSocket(t *testing.T) {
 	})
 }
 
-// startHeartbeatingWebSocketServer is startWebSocketServer with heartbeat.
+// startHeartbeatingWebSocketServer is the whole stack with websocket
+// subscriptions sending a heartbeat every heartbeat.
 func startHeartbeatingWebSocketServer(tb testing.TB, s *store.Store, heartbeat time.Duration) *httptest.Server {
 	tb.Helper()
 	srv := httptest.NewServer(nil)
