@@ -238,22 +238,27 @@ func countProject(t *testing.T, s *store.Store, project string) int {
 // end of the outbox, then stops it.
 func runUntilCaughtUp(t *testing.T, s *store.Store, sink feed.Sink, types map[string]bool) {
 	t.Helper()
+	runPublisherUntilCaughtUp(t, s, &feed.Publisher{Source: s, Sink: sink, Types: types, Batch: 7, Poll: 5 * time.Millisecond})
+}
+
+// runPublisherUntilCaughtUp runs p until its sink's cursor reaches the end
+// of the outbox, then stops it.
+func runPublisherUntilCaughtUp(t *testing.T, s *store.Store, p *feed.Publisher) {
+	t.Helper()
 	changes := outbox(t, s)
 	last := changes[len(changes)-1].Seq
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- (&feed.Publisher{Source: s, Sink: sink, Types: types, Batch: 7, Poll: 5 * time.Millisecond}).Run(ctx)
-	}()
+	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if seq, err := s.OutboxCursor(context.Background(), sink.Name()); err == nil && seq == last {
+		if seq, err := s.OutboxCursor(context.Background(), p.Sink.Name()); err == nil && seq == last {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("%s publisher did not reach seq %d", sink.Name(), last)
+	t.Fatalf("%s publisher did not reach seq %d", p.Sink.Name(), last)
 }
 
 // crashAfterPublish lets the broker acknowledge a batch, then stops the

@@ -15,7 +15,6 @@ import (
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/feed"
 	"github.com/wardhealth/ward/store"
-	"github.com/wardhealth/ward/store/storetest"
 )
 
 // BenchmarkKafkaLatency is commit → Kafka consumer latency
@@ -28,10 +27,7 @@ import (
 // 250/s (below what this machine's writers reach) and at 1,000/s.
 // Run: WARD_TEST_POSTGRES_URL=… go test -run '^$' -bench KafkaLatency -benchtime 5000x ./feed/
 func BenchmarkKafkaLatency(b *testing.B) {
-	for _, backend := range []struct {
-		name string
-		open func(testing.TB) *store.Store
-	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
+	for _, backend := range benchEngines {
 		for _, load := range []struct{ writers, rate int }{{1, 500}, {16, 250}, {16, 1000}} {
 			b.Run(fmt.Sprintf("%s/writers=%d/rate=%d", backend.name, load.writers, load.rate), func(b *testing.B) {
 				kafkaLatency(b, backend.open(b), load.writers, load.rate)
@@ -59,29 +55,14 @@ func kafkaLatency(b *testing.B, s *store.Store, writers, rate int) {
 	go (&feed.Publisher{Source: s, Sink: k, Wake: wake}).Run(ctx)
 
 	var mu sync.Mutex
-	committed, received := map[string]time.Time{}, map[string]time.Time{}
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(10*time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer consumer.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for n := 0; n < b.N && ctx.Err() == nil; {
-			consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-				now := time.Now()
-				var m feed.Message
-				if json.Unmarshal(r.Value, &m) != nil {
-					return
-				}
-				mu.Lock()
-				received[m.ID] = now
-				n = len(received)
-				mu.Unlock()
-			})
+	committed := map[string]time.Time{}
+	received := consumeReceipts(ctx, b, brokers, topic, b.N, func(value []byte) (string, bool) {
+		var m feed.Message
+		if json.Unmarshal(value, &m) != nil {
+			return "", false
 		}
-	}()
+		return m.ID, true
+	})
 	wctx := ward.NewContextWithPrincipal(context.Background(), &ward.Principal{ProjectID: uuid.NewString()})
 	body := []byte(`{"resourceType":"Observation","status":"final","code":{"text":"latency"}}`)
 	ticks := pace(ctx, b.N, time.Second/time.Duration(rate))
@@ -110,23 +91,78 @@ func kafkaLatency(b *testing.B, s *store.Store, writers, rate int) {
 	}
 	wg.Wait()
 	elapsed := b.Elapsed()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		mu.Lock()
-		b.Fatalf("consumer received %d of %d", len(received), b.N)
-	}
+	received.wait(b, 30*time.Second)
 	b.StopTimer()
 	// The write's return is noted after the commit: a change received
 	// before that is counted as 0.
-	var latencies []time.Duration
-	for id, at := range committed {
-		latencies = append(latencies, max(0, received[id].Sub(at)))
-	}
-	slices.Sort(latencies)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
-	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+	reportPercentiles(b, received.since(committed))
+}
+
+// receipts are when a consumer received each record, by the key its
+// keyOf reads from the record's value.
+type receipts struct {
+	mu   sync.Mutex
+	at   map[string]time.Time
+	n    int
+	done chan struct{} // closed once n were received or ctx ended
+}
+
+// consumeReceipts reads topic until n records were received or ctx ends,
+// noting when each arrived; a record keyOf cannot read is passed over.
+func consumeReceipts(ctx context.Context, b *testing.B, brokers []string, topic string, n int, keyOf func(value []byte) (string, bool)) *receipts {
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(10*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(consumer.Close)
+	r := &receipts{at: map[string]time.Time{}, n: n, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for got := 0; got < n && ctx.Err() == nil; {
+			consumer.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+				now := time.Now()
+				key, ok := keyOf(rec.Value)
+				if !ok {
+					return
+				}
+				r.mu.Lock()
+				r.at[key] = now
+				got = len(r.at)
+				r.mu.Unlock()
+			})
+		}
+	}()
+	return r
+}
+
+// wait fails b unless all n records are received within timeout.
+func (r *receipts) wait(b *testing.B, timeout time.Duration) {
+	select {
+	case <-r.done:
+	case <-time.After(timeout):
+		r.mu.Lock()
+		b.Fatalf("consumer received %d of %d", len(r.at), r.n)
+	}
+}
+
+// since is, sorted, each key's time from sent to its receipt; one
+// received before it was noted as sent counts as 0.
+func (r *receipts) since(sent map[string]time.Time) []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var d []time.Duration
+	for key, at := range sent {
+		d = append(d, max(0, r.at[key].Sub(at)))
+	}
+	slices.Sort(d)
+	return d
+}
+
+// reportPercentiles reports the p50 and p99 of sorted in milliseconds.
+func reportPercentiles(b *testing.B, sorted []time.Duration) {
+	b.ReportMetric(float64(sorted[len(sorted)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(sorted[len(sorted)*99/100].Microseconds())/1000, "p99-ms")
 }
 
 // pace hands out n ticks, one every period, to whichever writer is free;

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/feed"
@@ -112,29 +110,14 @@ func BenchmarkAuditFeedLag(b *testing.B) {
 				projects[i] = uuid.NewString()
 			}
 			var mu sync.Mutex
-			recorded, received := map[string]time.Time{}, map[string]time.Time{}
-			consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(k.AuditTopic("")), kgo.FetchMaxWait(10*time.Millisecond))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer consumer.Close()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for n := 0; n < b.N && ctx.Err() == nil; {
-					consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-						now := time.Now()
-						var m feed.AuditMessage
-						if json.Unmarshal(r.Value, &m) != nil {
-							return
-						}
-						mu.Lock()
-						received[fmt.Sprint(m.Project, "/", m.Seq)] = now
-						n = len(received)
-						mu.Unlock()
-					})
+			recorded := map[string]time.Time{}
+			received := consumeReceipts(ctx, b, brokers, k.AuditTopic(""), b.N, func(value []byte) (string, bool) {
+				var m feed.AuditMessage
+				if json.Unmarshal(value, &m) != nil {
+					return "", false
 				}
-			}()
+				return fmt.Sprint(m.Project, "/", m.Seq), true
+			})
 			tick := time.NewTicker(2 * time.Millisecond)
 			defer tick.Stop()
 			b.ResetTimer()
@@ -151,22 +134,11 @@ func BenchmarkAuditFeedLag(b *testing.B) {
 				recorded[fmt.Sprint(project, "/", i/len(projects)+1)] = time.Now()
 				mu.Unlock()
 			}
-			select {
-			case <-done:
-			case <-time.After(60 * time.Second):
-				mu.Lock()
-				b.Fatalf("consumer received %d of %d", len(received), b.N)
-			}
+			received.wait(b, 60*time.Second)
 			b.StopTimer()
-			var lags []time.Duration
 			mu.Lock()
-			for key, at := range recorded {
-				lags = append(lags, max(0, received[key].Sub(at)))
-			}
+			reportPercentiles(b, received.since(recorded))
 			mu.Unlock()
-			slices.Sort(lags)
-			b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
 }

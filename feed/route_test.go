@@ -194,22 +194,7 @@ func assertOnly(t *testing.T, what string, got []received, project string, want 
 // reaches the end of the outbox, then stops it.
 func runRoutedUntilCaughtUp(t *testing.T, s *store.Store, sink feed.RoutedSink, routes *feed.Routes) {
 	t.Helper()
-	changes := outbox(t, s)
-	last := changes[len(changes)-1].Seq
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- (&feed.Publisher{Source: s, Sink: sink, Routes: routes, Batch: 7, Poll: 5 * time.Millisecond}).Run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if seq, err := s.OutboxCursor(context.Background(), sink.Name()); err == nil && seq == last {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s publisher did not reach seq %d", sink.Name(), last)
+	runPublisherUntilCaughtUp(t, s, &feed.Publisher{Source: s, Sink: sink, Routes: routes, Batch: 7, Poll: 5 * time.Millisecond})
 }
 
 // consumeTopic reads name from its start until it has n records or none
