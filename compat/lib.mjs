@@ -143,3 +143,14 @@ export function s256Challenge(client) {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// waitFor polls predicate every 50 ms for 10 s, then fails naming what.
+export async function waitFor(predicate, what) {
+  for (let i = 0; i < 200; i++) {
+    if (predicate()) {
+      return;
+    }
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}

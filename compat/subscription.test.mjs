@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { test } from 'node:test';
-import { lastStatus, newClient, newPatient, password, registerProjectAdmin, signIn, sleep, uniqueEmail } from './lib.mjs';
+import { lastStatus, newClient, newPatient, password, registerProjectAdmin, signIn, sleep, uniqueEmail, waitFor } from './lib.mjs';
 
 // listen starts a local rest-hook endpoint recording what it receives.
 async function listen() {
@@ -19,16 +19,6 @@ async function listen() {
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { received, server, url: `http://127.0.0.1:${server.address().port}/hook` };
-}
-
-async function waitFor(predicate, what) {
-  for (let i = 0; i < 200; i++) {
-    if (predicate()) {
-      return;
-    }
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 test('a rest-hook Subscription receives the matching resources with its headers', async () => {

@@ -6,20 +6,10 @@
 // --experimental-websocket; Node 22 has it by default).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { baseUrl, lastStatus, newPatient, registerProjectAdmin, sleep } from './lib.mjs';
+import { baseUrl, lastStatus, newPatient, registerProjectAdmin, sleep, waitFor } from './lib.mjs';
 
 function within(ms, promise, what) {
   return Promise.race([promise, sleep(ms).then(() => assert.fail(`timed out waiting for ${what}`))]);
-}
-
-async function waitFor(predicate, what) {
-  for (let i = 0; i < 200; i++) {
-    if (predicate()) {
-      return;
-    }
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 test('subscribeToCriteria hears the matching resource created after it connected', async () => {
