@@ -49,15 +49,7 @@ func BenchmarkRestHookLatency(b *testing.B) {
 		proj := uuid.NewString()
 		a := admin(proj, "Practitioner/admin")
 		createSubscription(b, s, a, "Patient", hook.URL, "")
-		wake := make(chan struct{}, 1)
-		s.OnCommit(func(context.Context, []*ward.Resource) {
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		})
-		d := &subscription.Dispatcher{Store: s, Wake: wake, Poll: time.Second, AllowPrivateEndpoints: true,
-			Principals: projectAdmin(proj)}
+		d := wokenDispatcher(s, proj)
 		stop := run(b, s, d)
 		defer stop()
 		var lat []time.Duration
@@ -165,4 +157,17 @@ func catchUp(b *testing.B, s *store.Store, d *subscription.Dispatcher) {
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
+}
+
+// wokenDispatcher is a dispatcher for proj's admin woken by every commit
+// to s, as in ward serve (its poll, a second, is only the fallback).
+func wokenDispatcher(s *store.Store, proj string) *subscription.Dispatcher {
+	wake := make(chan struct{}, 1)
+	s.OnCommit(func(context.Context, []*ward.Resource) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	return &subscription.Dispatcher{Store: s, Wake: wake, Poll: time.Second, AllowPrivateEndpoints: true, Principals: projectAdmin(proj)}
 }

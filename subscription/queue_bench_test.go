@@ -1,7 +1,6 @@
 package subscription_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
-	"github.com/wardhealth/ward/subscription"
 )
 
 // BenchmarkWriteWithMatchingSubscriptions: creates of Patients one at a
@@ -38,15 +35,7 @@ func BenchmarkWriteWithMatchingSubscriptions(b *testing.B) {
 				for range n {
 					createSubscription(b, s, a, "Patient", hook.URL, "")
 				}
-				wake := make(chan struct{}, 1)
-				s.OnCommit(func(context.Context, []*ward.Resource) {
-					select {
-					case wake <- struct{}{}:
-					default:
-					}
-				})
-				d := &subscription.Dispatcher{Store: s, Wake: wake, Poll: time.Second, AllowPrivateEndpoints: true,
-					Principals: projectAdmin(proj)}
+				d := wokenDispatcher(s, proj)
 				stop := run(b, s, d)
 				defer stop()
 				createPatient(b, s, a) // the index holds the project before the timer starts
