@@ -152,29 +152,20 @@ func (c *kill9Client) chainUpdates(patients []string, stop <-chan struct{}) map[
 	var mu sync.Mutex
 	acked := map[string]int{}
 	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := patients[(w+i)%len(patients)]
-				status, _, body := c.send("GET", "/fhir/R4/Patient/"+id, "", "")
-				if status != 200 {
-					continue
-				}
-				next := chainPlace(body) + 1
-				status, version := c.putIfMatch("/fhir/R4/Patient/"+id, fmt.Sprintf(`{"resourceType":"Patient","id":%q,"name":[{"family":"n%d"}]}`, id, next), versionOf(body))
-				if status == 200 {
-					mu.Lock()
-					acked[id+"/"+version] = next
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	untilStopped(&wg, 4, stop, func(w, i int) {
+		id := patients[(w+i)%len(patients)]
+		status, _, body := c.send("GET", "/fhir/R4/Patient/"+id, "", "")
+		if status != 200 {
+			return
+		}
+		next := chainPlace(body) + 1
+		status, version := c.putIfMatch("/fhir/R4/Patient/"+id, fmt.Sprintf(`{"resourceType":"Patient","id":%q,"name":[{"family":"n%d"}]}`, id, next), versionOf(body))
+		if status == 200 {
+			mu.Lock()
+			acked[id+"/"+version] = next
+			mu.Unlock()
+		}
+	})
 	wg.Wait()
 	return acked
 }

@@ -96,13 +96,7 @@ func (f *fleet) kill9(t *testing.T, i int) {
 // launchChild starts `ward serve args` without waiting for it.
 func launchChild(t *testing.T, args []string) *exec.Cmd {
 	t.Helper()
-	raw, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$", "-test.v=false")
-	cmd.Env = append(os.Environ(), "WARD_HELPER_SERVE_ARGS="+string(raw))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := execServe(t, args)
 	go cmd.Wait()
 	return cmd
 }
@@ -168,29 +162,20 @@ func fleetKill(t *testing.T, f *fleet, c *kill9Client) {
 	var created []string
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := range 12 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if (w+i)%2 == 1 {
-					c.send("GET", "/fhir/R4/Patient/"+patient, "", "")
-					continue
-				}
-				status, _, body := c.send("POST", "/fhir/R4/Observation", fmt.Sprintf(
-					`{"resourceType":"Observation","status":"final","code":{"text":"f%d"},"subject":{"reference":"Patient/%s"}}`, i, patient), "application/fhir+json")
-				var res struct{ ID string }
-				if status == 201 && json.Unmarshal(body, &res) == nil {
-					mu.Lock()
-					created = append(created, res.ID)
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	untilStopped(&wg, 12, stop, func(w, i int) {
+		if (w+i)%2 == 1 {
+			c.send("GET", "/fhir/R4/Patient/"+patient, "", "")
+			return
+		}
+		status, _, body := c.send("POST", "/fhir/R4/Observation", fmt.Sprintf(
+			`{"resourceType":"Observation","status":"final","code":{"text":"f%d"},"subject":{"reference":"Patient/%s"}}`, i, patient), "application/fhir+json")
+		var res struct{ ID string }
+		if status == 201 && json.Unmarshal(body, &res) == nil {
+			mu.Lock()
+			created = append(created, res.ID)
+			mu.Unlock()
+		}
+	})
 	time.Sleep(700 * time.Millisecond)
 	victim := &kill9Client{base: "http://" + f.addrs[0], token: c.token}
 	req, _ := http.NewRequest("GET", victim.base+"/fhir/R4/$export", nil)

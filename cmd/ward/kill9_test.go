@@ -87,9 +87,26 @@ func TestKill9(t *testing.T) {
 	}
 }
 
-// startChild starts `ward serve args` as a child process and waits until
-// it answers.
-func startChild(t *testing.T, args []string, base string) *exec.Cmd {
+// untilStopped starts workers goroutines in wg, each calling step with
+// its number and its count of steps until stop is closed.
+func untilStopped(wg *sync.WaitGroup, workers int, stop <-chan struct{}, step func(w, i int)) {
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				step(w, i)
+			}
+		})
+	}
+}
+
+// execServe starts `ward serve args` as this test binary's
+// TestHelperServe in a child process.
+func execServe(t *testing.T, args []string) *exec.Cmd {
 	t.Helper()
 	raw, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$", "-test.v=false")
@@ -98,6 +115,14 @@ func startChild(t *testing.T, args []string, base string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return cmd
+}
+
+// startChild starts `ward serve args` as a child process and waits until
+// it answers.
+func startChild(t *testing.T, args []string, base string) *exec.Cmd {
+	t.Helper()
+	cmd := execServe(t, args)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
