@@ -25,10 +25,9 @@ import (
 
 const adminPassword = "wire-test-admin-password"
 
-// startAuthServer serves the fully wired API with identity on, after the
-// first-start seed, exactly as ward serve does; origins are allowed
-// cross-origin (CORS).
-func startAuthServer(tb testing.TB, s *store.Store, origins ...string) *httptest.Server {
+// seededAuth is a server not yet handling requests and an auth service
+// on s with its admin seeded, whose base URL is the server's.
+func seededAuth(tb testing.TB, s *store.Store) (*httptest.Server, *auth.Service, *slog.Logger) {
 	tb.Helper()
 	srv := httptest.NewServer(nil)
 	tb.Cleanup(srv.Close)
@@ -37,6 +36,15 @@ func startAuthServer(tb testing.TB, s *store.Store, origins ...string) *httptest
 	if err := id.Seed(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
+	return srv, id, logger
+}
+
+// startAuthServer serves the fully wired API with identity on, after the
+// first-start seed, exactly as ward serve does; origins are allowed
+// cross-origin (CORS).
+func startAuthServer(tb testing.TB, s *store.Store, origins ...string) *httptest.Server {
+	tb.Helper()
+	srv, id, logger := seededAuth(tb, s)
 	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id, AllowedOrigins: origins}, logger)
 	return srv
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/wardhealth/ward"
-	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/fairshare"
 	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/store"
@@ -25,13 +21,7 @@ import (
 // startFairShareServer is startAuthServer with per-project fair shares.
 func startFairShareServer(tb testing.TB, s *store.Store, defaults fairshare.Limits) (*httptest.Server, *fairshare.Shares) {
 	tb.Helper()
-	srv := httptest.NewServer(nil)
-	tb.Cleanup(srv.Close)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	id := auth.New(s, auth.Config{BaseURL: srv.URL + "/", AdminPassword: adminPassword, BcryptCost: bcrypt.MinCost, Logger: logger})
-	if err := id.Seed(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
+	srv, id, logger := seededAuth(tb, s)
 	shares := fairshare.New(fairshare.Options{Defaults: defaults, Load: fairshare.ProjectLimits(s), Wait: 50 * time.Millisecond, Logger: logger})
 	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Auth: id, FairShare: shares}, logger)
 	return srv, shares

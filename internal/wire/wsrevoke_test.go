@@ -2,16 +2,11 @@ package wire_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/wardhealth/ward"
-	"github.com/wardhealth/ward/auth"
 	"github.com/wardhealth/ward/internal/wire"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
@@ -81,13 +76,7 @@ func TestWebSocketLogoutEndsTheSocket(t *testing.T) {
 // subscriptions sending a heartbeat every heartbeat.
 func startHeartbeatingWebSocketServer(tb testing.TB, s *store.Store, heartbeat time.Duration) *httptest.Server {
 	tb.Helper()
-	srv := httptest.NewServer(nil)
-	tb.Cleanup(srv.Close)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	id := auth.New(s, auth.Config{BaseURL: srv.URL + "/", AdminPassword: adminPassword, BcryptCost: bcrypt.MinCost, Logger: logger})
-	if err := id.Seed(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
+	srv, id, logger := seededAuth(tb, s)
 	sockets := &subscription.WebSockets{Store: s, Principals: id, Tokens: id, BaseURL: srv.URL + "/", Heartbeat: heartbeat, Logger: logger}
 	s.OnCommit(func(context.Context, []*ward.Resource) { sockets.Notify() })
 	ctx, cancel := context.WithCancel(context.Background())
