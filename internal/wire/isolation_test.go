@@ -21,11 +21,7 @@ func TestProjectWalls(t *testing.T) {
 		fa, fb, fc := loadFixture(a), loadFixture(b), loadFixture(c)
 
 		// A resource only A has, for conditional requests from B.
-		r := a.do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Marker"}],"identifier":[{"system":"http://example.org/only","value":"A-ONLY"}]}`)
-		if r.status != 201 {
-			t.Fatalf("create A's marker: %d %s", r.status, r.raw)
-		}
-		fa["pat-marker"] = "Patient/" + r.body["id"].(string)
+		addMarker(t, a, fa)
 		before := snapshot(a, fa)
 		versionsA := versionsOf(before)
 		historyA := a.historyTotal("_history")
@@ -56,6 +52,17 @@ func TestProjectWalls(t *testing.T) {
 }
 
 // snapshot maps each of f's resources, read as c, to its status and versionId.
+// addMarker creates a Patient only A has, for conditional requests from
+// the others, as fa's "pat-marker".
+func addMarker(t *testing.T, a fhirClient, fa fixture) {
+	t.Helper()
+	r := a.do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Marker"}],"identifier":[{"system":"http://example.org/only","value":"A-ONLY"}]}`)
+	if r.status != 201 {
+		t.Fatalf("create A's marker: %d %s", r.status, r.raw)
+	}
+	fa["pat-marker"] = "Patient/" + r.body["id"].(string)
+}
+
 func snapshot(c fhirClient, f fixture) map[string]string {
 	out := make(map[string]string, len(f))
 	for name, ref := range f {

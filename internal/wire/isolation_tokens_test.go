@@ -48,11 +48,7 @@ func projectWallsWithTokens(t *testing.T, srv *httptest.Server) {
 	historyC := c.historyTotal("_history")
 
 	fa, fb, fc := loadFixture(a), loadFixture(bAdmin), loadFixture(c)
-	r := a.do("POST", "Patient", `{"resourceType":"Patient","name":[{"family":"Marker"}],"identifier":[{"system":"http://example.org/only","value":"A-ONLY"}]}`)
-	if r.status != 201 {
-		t.Fatalf("create A's marker: %d %s", r.status, r.raw)
-	}
-	fa["pat-marker"] = "Patient/" + r.body["id"].(string)
+	addMarker(t, a, fa)
 	before := snapshot(a, fa)
 	versionsA := versionsOf(before)
 	historyA := a.historyTotal("_history")
