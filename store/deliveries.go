@@ -132,25 +132,81 @@ func insertDeliveries(ctx context.Context, q *sql.Tx, d Dialect, ds []Delivery, 
 // first, for lease, leaving those of the subscriptions in skip (the
 // caller has enough of theirs in flight): until the lease ends no other
 // claim returns them. Each claim has a token of its own, which
-// FinishDeliveries and RetryDelivery check.
+// FinishDeliveries and RetryDelivery check. It claims project by
+// project, the projects with the earliest due rows first: a locking read
+// names its project (Citus refuses FOR UPDATE across shards).
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int, skip ...string) ([]Delivery, error) {
+	projects, err := s.dueDeliveryProjects(ctx, now, limit, skip)
+	if err != nil {
+		return nil, err
+	}
 	claim := uuid.NewString()
+	var out []Delivery
+	for _, project := range projects {
+		if len(out) >= limit {
+			break
+		}
+		got, err := s.claimDeliveriesIn(ctx, project, claim, now, lease, limit-len(out), skip)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// skipSubscriptions is " AND subscription_id NOT IN (…)" for skip, with its arguments.
+func skipSubscriptions(skip []string) (string, []any) {
+	if len(skip) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(skip))
+	for i, id := range skip {
+		args[i] = id
+	}
+	return " AND subscription_id NOT IN (?" + repeat(", ?", len(skip)-1) + ")", args
+}
+
+// dueDeliveryProjects are up to limit projects with deliveries due at now,
+// the earliest due first. It locks nothing: the server's own read across
+// projects.
+func (s *Store) dueDeliveryProjects(ctx context.Context, now time.Time, limit int, skip []string) ([]string, error) {
+	notIn, skipArgs := skipSubscriptions(skip)
+	args := append(append([]any{toMicros(now)}, skipArgs...), limit)
+	rows, err := s.reader.QueryContext(ctx, s.dialect.Rebind(`SELECT project_id FROM subscription_deliveries
+		WHERE due_at <= ?`+notIn+` GROUP BY project_id ORDER BY MIN(due_at) LIMIT ?`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// claimDeliveriesIn claims up to limit of project's due deliveries.
+// PostgreSQL skips rows another process holds (FOR UPDATE SKIP LOCKED).
+func (s *Store) claimDeliveriesIn(ctx context.Context, project, claim string, now time.Time, lease time.Duration, limit int, skip []string) ([]Delivery, error) {
 	skipLocked := ""
 	if s.dialect.Name() == "postgres" {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
-	args := []any{toMicros(now.Add(lease)), claim, toMicros(now)}
-	notIn := ""
-	if len(skip) > 0 {
-		notIn = " AND subscription_id NOT IN (?" + repeat(", ?", len(skip)-1) + ")"
-		for _, id := range skip {
-			args = append(args, id)
-		}
-	}
-	rows, err := s.writer.QueryContext(ctx, s.dialect.Rebind(`UPDATE subscription_deliveries SET due_at = ?, claim = ?
-		WHERE (project_id, subscription_id, change_seq) IN (SELECT project_id, subscription_id, change_seq
-			FROM subscription_deliveries WHERE due_at <= ?`+notIn+` ORDER BY due_at LIMIT ?`+skipLocked+`)
-		RETURNING `+deliveryColumns), append(args, limit)...)
+	notIn, skipArgs := skipSubscriptions(skip)
+	// The rows are chosen once, in a materialized CTE: as an IN subquery
+	// beside project_id = ? PostgreSQL may run the LIMIT … SKIP LOCKED
+	// choice again and claim more than limit.
+	args := append(append([]any{project, toMicros(now)}, skipArgs...), limit, toMicros(now.Add(lease)), claim, project)
+	rows, err := s.writer.QueryContext(ctx, s.dialect.Rebind(`WITH chosen AS MATERIALIZED (SELECT project_id, subscription_id, change_seq
+			FROM subscription_deliveries WHERE project_id = ? AND due_at <= ?`+notIn+` ORDER BY due_at LIMIT ?`+skipLocked+`)
+		UPDATE subscription_deliveries SET due_at = ?, claim = ?
+		WHERE project_id = ? AND (project_id, subscription_id, change_seq) IN (SELECT project_id, subscription_id, change_seq FROM chosen)
+		RETURNING `+deliveryColumns), args...)
 	if err != nil {
 		return nil, err
 	}
