@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -367,41 +365,16 @@ func newNATS(t *testing.T, url string) *feed.NATS {
 // them, or (n < 0) all there are.
 func consumeNATS(t *testing.T, url, subject string, n int) []received {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	cons, err := js.OrderedConsumer(ctx, feed.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []received
-	for n < 0 || len(out) < n {
-		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(500*time.Millisecond))
-		if err != nil {
+	for _, msg := range feedtest.Read(t, url, feed.Stream, subject, n) {
+		var m received
+		if err := json.Unmarshal(msg.Data, &m.Message); err != nil {
 			t.Fatal(err)
 		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			var m received
-			if err := json.Unmarshal(msg.Data(), &m.Message); err != nil {
-				t.Fatal(err)
-			}
-			if want := "ward." + m.Project + "." + m.Type; msg.Subject() != want {
-				t.Fatalf("subject %s, want %s", msg.Subject(), want)
-			}
-			out = append(out, m)
+		if want := "ward." + m.Project + "." + m.Type; msg.Subject != want {
+			t.Fatalf("subject %s, want %s", msg.Subject, want)
 		}
-		if got == 0 {
-			break
-		}
+		out = append(out, m)
 	}
 	return out
 }

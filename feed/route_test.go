@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wardhealth/ward"
@@ -363,34 +361,11 @@ func assertAuditInOrder(t *testing.T, what string, got []feed.AuditMessage, proj
 // natsMessages is every message of the stream on subject, from its start.
 func natsMessages(t *testing.T, url, subject string) [][]byte {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.OrderedConsumer(context.Background(), feed.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out [][]byte
-	for {
-		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(500*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			out = append(out, msg.Data())
-		}
-		if got == 0 {
-			return out
-		}
+	for _, msg := range feedtest.Read(t, url, feed.Stream, subject, -1) {
+		out = append(out, msg.Data)
 	}
+	return out
 }
 
 // TestAuditFeedResumesAfterCrash: an audit feed stopped after the broker

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -276,40 +274,13 @@ func kafkaChanges(t *testing.T, brokers []string, topic string) []feed.Message {
 // natsChanges reads every message of the feed's stream on subject.
 func natsChanges(t *testing.T, natsURL, subject string) []feed.Message {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := js.Stream(ctx, feed.Stream); err != nil {
-		return nil // not created yet
-	}
-	cons, err := js.OrderedConsumer(ctx, feed.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []feed.Message
-	for {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(300*time.Millisecond))
-		if err != nil {
+	for _, msg := range feedtest.Read(t, natsURL, feed.Stream, subject, -1) {
+		var m feed.Message
+		if err := json.Unmarshal(msg.Data, &m); err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			var m feed.Message
-			if err := json.Unmarshal(msg.Data(), &m); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, m)
-		}
-		if n == 0 {
-			return out
-		}
+		out = append(out, m)
 	}
+	return out
 }
