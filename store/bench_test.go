@@ -32,28 +32,7 @@ func BenchmarkWrite(b *testing.B) {
 	for _, backend := range benchBackends {
 		for _, perTx := range []int{1, 100} {
 			b.Run(backend.name+"/perTx="+itoa(perTx), func(b *testing.B) {
-				s := backend.open(b)
-				ctx := as(uuid.NewString())
-				rng := rand.New(rand.NewPCG(1, 2))
-				bodies := make([][]byte, 1000)
-				for i := range bodies {
-					bodies[i], _ = json.Marshal(synth.Observation(rng, "Patient/"+uuid.NewString()))
-				}
-				b.ResetTimer()
-				for i := 0; i < b.N; i += perTx {
-					err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
-						for j := i; j < i+perTx && j < b.N; j++ {
-							if _, err := tx.Create(ctx, "Observation", bodies[j%len(bodies)]); err != nil {
-								return err
-							}
-						}
-						return nil
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "resources/s")
+				benchCreateObservations(b, backend.open(b), perTx)
 			})
 		}
 	}
@@ -297,4 +276,30 @@ func timeInTurns(b *testing.B, n int, do func(i, c int) error) []time.Duration {
 		}
 	}
 	return took
+}
+
+// benchCreateObservations creates b.N synthetic Observations in s, perTx
+// to a transaction, and reports resources/s.
+func benchCreateObservations(b *testing.B, s *store.Store, perTx int) {
+	ctx := as(uuid.NewString())
+	rng := rand.New(rand.NewPCG(1, 2))
+	bodies := make([][]byte, 1000)
+	for i := range bodies {
+		bodies[i], _ = json.Marshal(synth.Observation(rng, "Patient/"+uuid.NewString()))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i += perTx {
+		err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
+			for j := i; j < i+perTx && j < b.N; j++ {
+				if _, err := tx.Create(ctx, "Observation", bodies[j%len(bodies)]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "resources/s")
 }

@@ -34,27 +34,7 @@ func BenchmarkOutboxWrite(b *testing.B) {
 				b.Run(backend.name+"/perTx="+itoa(perTx)+"/outbox="+mode, func(b *testing.B) {
 					s := backend.open(b)
 					store.SetOutbox(s, on)
-					ctx := as(uuid.NewString())
-					rng := rand.New(rand.NewPCG(1, 2))
-					bodies := make([][]byte, 1000)
-					for i := range bodies {
-						bodies[i], _ = json.Marshal(synth.Observation(rng, "Patient/"+uuid.NewString()))
-					}
-					b.ResetTimer()
-					for i := 0; i < b.N; i += perTx {
-						err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
-							for j := i; j < i+perTx && j < b.N; j++ {
-								if _, err := tx.Create(ctx, "Observation", bodies[j%len(bodies)]); err != nil {
-									return err
-								}
-							}
-							return nil
-						})
-						if err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "resources/s")
+					benchCreateObservations(b, s, perTx)
 				})
 			}
 		}
