@@ -34,8 +34,16 @@ func (s *Store) LoadJobRun(ctx context.Context, project, job string) (kind strin
 	return kind, []byte(c), []byte(p), err
 }
 
-// DropJobRun deletes the run of job in project: the job ended.
+// DropJobRun deletes the run of job in project: the job ended. Under a
+// claim (WithFence) only while the claim holds its lease: a holder that
+// lost the job leaves its run to the process that took it over.
 func (s *Store) DropJobRun(ctx context.Context, project, job string) error {
+	if l, ok := FenceFrom(ctx); ok {
+		_, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM job_runs WHERE project_id = ? AND job_id = ?
+			AND EXISTS (SELECT 1 FROM leases WHERE project_id = ? AND name = ? AND holder = ? AND token = ?)`),
+			project, job, l.Ref.ProjectID, l.Ref.Name, l.Holder, l.Token)
+		return err
+	}
 	_, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM job_runs WHERE project_id = ? AND job_id = ?`), project, job)
 	return err
 }

@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -101,6 +103,106 @@ func TestLeases(t *testing.T) {
 		var rows int
 		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM leases").Scan(&rows); err != nil || rows != 0 {
 			t.Fatalf("%d lease rows after dropping the expired ones (%v), want 0", rows, err)
+		}
+	})
+}
+
+// TestLeaseFencing: each new claim of a lease gets a larger token, a
+// renewal keeps it; a claim that lost its lease can neither renew it,
+// release it, write under it (nothing of the write is kept) nor drop its
+// job's run, while the claim that took it over can. Both engines.
+func TestLeaseFencing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Now()
+		s.Now = func() time.Time { return now }
+		project := "p-fence"
+		ref := store.LeaseRef{ProjectID: project, Name: "job/7"}
+		claim := func(holder string) (store.Lease, bool) {
+			t.Helper()
+			l, ok, err := s.ClaimLease(ctx, ref, holder, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l, ok
+		}
+		a, ok := claim("a")
+		if !ok || a.Token <= 0 {
+			t.Fatalf("a's claim of a free lease: %v %v, want a positive token", a, ok)
+		}
+		if again, ok := claim("a"); !ok || again.Token != a.Token {
+			t.Fatalf("a's renewal by claim got token %d (%v), want its own %d", again.Token, ok, a.Token)
+		}
+		if _, ok := claim("b"); ok {
+			t.Fatal("b claimed a's live lease")
+		}
+		now = now.Add(11 * time.Second) // a stalls past its lease; nobody took it yet
+		if ok, err := s.RenewLease(ctx, a, 10*time.Second); err != nil || !ok {
+			t.Fatalf("a cannot renew its expired but untaken lease: %v %v", ok, err)
+		}
+		now = now.Add(11 * time.Second) // a stalls again; b takes the work over
+		b, ok := claim("b")
+		if !ok || b.Token <= a.Token {
+			t.Fatalf("b's takeover got token %d (%v), want more than a's %d", b.Token, ok, a.Token)
+		}
+		if ok, err := s.RenewLease(ctx, a, 10*time.Second); err != nil || ok {
+			t.Fatalf("a renewed a lease b took over: %v %v", ok, err)
+		}
+
+		in := ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: project, Admin: true})
+		create := func(ctx context.Context, name string) error {
+			return s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
+				_, err := tx.Create(ctx, "Patient", []byte(`{"resourceType":"Patient","name":[{"family":"`+name+`"}]}`))
+				return err
+			})
+		}
+		if err := create(store.WithFence(in, a), "Stale"); !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("a write under a's lost claim: %v, want ErrLeaseLost", err)
+		}
+		if err := create(store.WithFence(in, b), "Current"); err != nil {
+			t.Fatalf("a write under b's claim: %v", err)
+		}
+		if err := create(in, "Unfenced"); err != nil {
+			t.Fatalf("a write under no claim: %v", err)
+		}
+		for family, want := range map[string]int{"Stale": 0, "Current": 1, "Unfenced": 1} {
+			var n int
+			err := s.DB().QueryRowContext(ctx, s.Dialect().Rebind(`SELECT COUNT(*) FROM resources WHERE project_id = ? AND resource_type = 'Patient' AND content LIKE ?`),
+				project, "%"+family+"%").Scan(&n)
+			if err != nil || n != want {
+				t.Errorf("%d Patients %s after the fenced writes (%v), want %d", n, family, err, want)
+			}
+		}
+
+		if err := s.SaveJobRun(ctx, project, "7", "export", []byte(`{}`), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DropJobRun(store.WithFence(ctx, a), project, "7"); err != nil {
+			t.Fatal(err)
+		}
+		if kind, _, _, _ := s.LoadJobRun(ctx, project, "7"); kind != "export" {
+			t.Fatal("a's lost claim dropped the job's run b needs")
+		}
+		if err := s.DropJobRun(store.WithFence(ctx, b), project, "7"); err != nil {
+			t.Fatal(err)
+		}
+		if kind, _, _, _ := s.LoadJobRun(ctx, project, "7"); kind != "" {
+			t.Fatal("b's claim did not drop the job's run")
+		}
+
+		if err := s.ReleaseClaim(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := claim("c"); ok {
+			t.Fatal("a's stale release freed b's lease")
+		}
+		if err := s.ReleaseClaim(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+		c, ok := claim("c")
+		if !ok || c.Token <= b.Token {
+			t.Fatalf("c's claim of a released lease got token %d (%v), want more than b's %d", c.Token, ok, b.Token)
 		}
 	})
 }
