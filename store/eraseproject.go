@@ -24,7 +24,7 @@ var projectTables = []string{
 	"search_quantity", "search_reference", "search_uri", "search_date_width",
 	"audit_chain", "audit_projected", "project_backup_keys", "export_files",
 	"outbox", "outbox_cursors", "feed_configs", "feed_audit_cursors", "subscription_deliveries",
-	"project_usage", "leases", "login_attempts", "job_runs",
+	"project_usage", "leases", "login_attempts", "job_runs", "mfa_used_steps",
 }
 
 // eraseProject deletes every row of project, and the Logins naming it,
