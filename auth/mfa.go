@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"image/png"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
@@ -34,7 +35,8 @@ import (
 // no project-wide switch) answers {login, mfaEnrollRequired: true, enrollUri,
 // enrollQrCode}. Where Medplum is weak Ward is not: every way to a code
 // (profile choice, scope, cookie re-login, code exchange) requires the
-// verified login, a code is accepted once, and wrong codes are throttled per
+// verified login, a code is accepted once (by the whole fleet when the
+// store is shared: UsedStepStore), and wrong codes are throttled per
 // user and per address with a lockout.
 
 const (
@@ -65,12 +67,27 @@ type mfaGuard struct {
 	// 12 an hour); 30 per address, then one every 10 s.
 	limit *limiter
 
+	// shared, when set (a fleet: Config.SharedLoginLimits), keeps each
+	// user's last accepted step in the database, so a code accepted by
+	// one process is refused by every other; used then stays empty.
+	shared UsedStepStore
+
 	mu sync.Mutex
 	// used is each user's last accepted step: a code is good once. Kept
 	// in memory (bounded by the users who used a code in the last
-	// minutes): servers sharing a database each keep their own.
+	// minutes) when nothing is shared: one process, as on SQLite.
 	used      map[string]int64
 	lastSweep time.Time
+}
+
+// UsedStepStore keeps each user's last accepted TOTP step where every
+// process of a fleet sees it (store.Store).
+type UsedStepStore interface {
+	// ClaimMfaStep records step as userID's last accepted one, false
+	// when it or a later one was claimed already.
+	ClaimMfaStep(ctx context.Context, userID string, step int64) (bool, error)
+	// DropMfaStepsBefore forgets the claims of steps before step.
+	DropMfaStepsBefore(ctx context.Context, step int64) error
 }
 
 func newMfaGuard() *mfaGuard {
@@ -83,25 +100,46 @@ func newMfaGuard() *mfaGuard {
 	}
 }
 
+// share keeps g's attempt buckets in attempts and its used steps in used
+// (either may be nil: that part stays in memory).
+func (g *mfaGuard) share(attempts AttemptStore, used UsedStepStore, logger *slog.Logger) {
+	if attempts != nil {
+		g.limit.share(attempts, "mfa", logger)
+	}
+	g.shared = used
+}
+
 // claim records step as userID's last accepted one, false when it (or a
-// later one) was accepted already.
-func (g *mfaGuard) claim(userID string, step int64, now time.Time) bool {
+// later one) was accepted already. With a shared store an error refuses
+// the code: accepting it unrecorded would let another process accept it
+// again.
+func (g *mfaGuard) claim(ctx context.Context, userID string, step int64, now time.Time) (bool, error) {
+	oldest := stepAt(now) - 2*mfaSkew - 1 // a step before it matches no code now
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if now.Sub(g.lastSweep) >= sweepEvery {
-		oldest := stepAt(now) - 2*mfaSkew - 1
+	sweep := now.Sub(g.lastSweep) >= sweepEvery
+	if sweep {
+		g.lastSweep = now
 		for k, v := range g.used {
 			if v < oldest {
 				delete(g.used, k)
 			}
 		}
-		g.lastSweep = now
 	}
-	if last, ok := g.used[userID]; ok && step <= last {
-		return false
+	if g.shared == nil {
+		defer g.mu.Unlock()
+		if last, ok := g.used[userID]; ok && step <= last {
+			return false, nil
+		}
+		g.used[userID] = step
+		return true, nil
 	}
-	g.used[userID] = step
-	return true
+	g.mu.Unlock()
+	if sweep {
+		if err := g.shared.DropMfaStepsBefore(ctx, oldest); err != nil {
+			return false, err
+		}
+	}
+	return g.shared.ClaimMfaStep(ctx, userID, step)
 }
 
 // stepAt is the TOTP step (counter) of t.
@@ -264,8 +302,14 @@ func (s *Service) checkCode(ctx context.Context, r *http.Request, u *mfaUser, co
 		s.loginFailed(ctx, failure)
 		return ward.Errorf(ward.ETOOMANY, "Too many MFA attempts, try again later")
 	}
-	if step, ok := matchCode(u.secret, code, now); ok && s.mfa.claim(u.id, step, now) {
-		return nil
+	if step, ok := matchCode(u.secret, code, now); ok {
+		claimed, err := s.mfa.claim(ctx, u.id, step, now)
+		if err != nil {
+			return ward.Errorf(ward.EINTERNAL, "mfa: the code could not be recorded as used: %v", err)
+		}
+		if claimed {
+			return nil
+		}
 	}
 	failure.Reason = reasonWrongCode
 	s.loginFailed(ctx, failure)

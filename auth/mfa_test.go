@@ -552,3 +552,42 @@ func TestMfaCookieReLogin(t *testing.T) {
 		}
 	})
 }
+
+// TestMfaCodeOnceAcrossProcesses: with SharedLoginLimits, two processes
+// (two services on one database) share each user's used codes: a code
+// accepted by one is refused by the other, as is an earlier code of the
+// window, and the next step's code is accepted anywhere. Both engines
+// (SQLite serves one process, but the store's claim is the same).
+func TestMfaCodeOnceAcrossProcesses(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		w := newMfaWorld(t, st)
+		secret := w.enroll(t, w.bearer(t, "alice@example.com"))
+		cfg := w.s.cfg
+		cfg.SharedLoginLimits = true
+		processes := []http.Handler{New(st, cfg).Handler(), New(st, cfg).Handler()}
+		verify := func(on int, offset int) *httptest.ResponseRecorder {
+			t.Helper()
+			w.h = processes[on]
+			loginID := w.login(t, "alice@example.com")["login"].(string)
+			return w.post(t, "/auth/mfa/verify", map[string]any{"login": loginID, "token": w.code(t, secret, offset)})
+		}
+		for _, c := range []struct {
+			name           string
+			first, second  int // the processes accepting, then replaying
+			replayedOffset int // the replayed code's step, from the accepted one's
+		}{
+			{"accepted on A, replayed on B", 0, 1, 0},
+			{"accepted on B, replayed on A", 1, 0, 0},
+			{"accepted on A, replayed on A", 0, 0, 0},
+			{"accepted on A, an earlier code on B", 0, 1, -1},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if out := decodeMap(t, verify(c.first, 0)); out["code"] == nil {
+					t.Fatalf("the current code on process %d: %v", c.first, out)
+				}
+				wantError(t, verify(c.second, c.replayedOffset), 400, "Invalid MFA token")
+			})
+			w.clock.advance(mfaPeriod) // the next case's code is a new one
+		}
+	})
+}

@@ -28,7 +28,8 @@ func (s *Service) setup() {
 	s.mfa = newMfaGuard()
 	if st, ok := s.store.(AttemptStore); ok && s.cfg.SharedLoginLimits {
 		s.limit.share(st, "login", s.cfg.Logger)
-		s.mfa.limit.share(st, "mfa", s.cfg.Logger)
+		used, _ := s.store.(UsedStepStore) // nil: used codes stay in memory
+		s.mfa.share(st, used, s.cfg.Logger)
 	}
 }
 
