@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -80,6 +81,10 @@ type Shares struct {
 	projects map[string]*project
 	gen      uint64 // invalidations so far: a load that raced one is not kept
 
+	// processes is how many live processes split each project's limits
+	// (fleet.go): 1 alone, as on SQLite.
+	processes atomic.Int64
+
 	usage usageState
 }
 
@@ -89,10 +94,11 @@ type project struct {
 
 	mu       sync.Mutex
 	bucket   *rate.Limiter // nil: no rate limit; its own lock
-	limits   Limits
-	loaded   time.Time // zero: load before use
-	inUse    int       // expensive requests running
-	waiting  list.List // of chan struct{}, first come first served
+	limits   Limits        // the project's, for the whole fleet
+	share    Limits        // this process's part of limits (fleet.go)
+	loaded   time.Time     // zero: load before use
+	inUse    int           // expensive requests running
+	waiting  list.List     // of chan struct{}, first come first served
 	counters counters
 }
 
@@ -107,7 +113,9 @@ func New(opts Options) *Shares {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Shares{opts: opts, projects: map[string]*project{}}
+	s := &Shares{opts: opts, projects: map[string]*project{}}
+	s.processes.Store(1)
+	return s
 }
 
 // Refusal is Admit's answer past a limit: a 429 whose Retry-After is
@@ -135,6 +143,7 @@ func (r *Refusal) RetryAfterSeconds() int {
 func (s *Shares) Admit(ctx context.Context, projectID string, expensive bool) (*Ticket, error) {
 	p := s.project(projectID)
 	limits := s.limitsOf(ctx, p)
+	share := p.shareOf()
 	now := time.Now()
 	if r := p.reserve(now); r != nil && (!r.OK() || r.DelayFrom(now) > 0) {
 		wait := time.Minute
@@ -147,11 +156,11 @@ func (s *Shares) Admit(ctx context.Context, projectID string, expensive bool) (*
 			err: ward.Errorf(ward.ETOOMANY, "Too Many Requests: the project's limit is %d requests per minute", limits.RequestsPerMinute)}
 	}
 	t := &Ticket{s: s, p: p, start: now}
-	if expensive && limits.Concurrent > 0 {
-		if err := p.acquire(ctx, limits.Concurrent, s.opts.Wait); err != nil {
+	if expensive && share.Concurrent > 0 {
+		if err := p.acquire(ctx, s.opts.Wait); err != nil {
 			p.counters.refused("concurrency")
 			return nil, &Refusal{RetryAfter: time.Second, Limit: "concurrency",
-				err: ward.Errorf(ward.ETOOMANY, "Too Many Requests: the project already runs %d searches or other expensive requests", limits.Concurrent)}
+				err: ward.Errorf(ward.ETOOMANY, "Too Many Requests: the project already runs %d searches or other expensive requests", share.Concurrent)}
 		}
 		t.slot = true
 	}
@@ -201,7 +210,7 @@ func (s *Shares) load(ctx context.Context, p *project) Limits {
 	s.mu.Lock()
 	keep = keep && s.gen == gen
 	s.mu.Unlock()
-	p.apply(limits, keep)
+	p.apply(limits, &s.processes, keep)
 	return limits
 }
 
@@ -227,24 +236,44 @@ func (p *project) reserve(now time.Time) *rate.Reservation {
 	return b.ReserveN(now, 1)
 }
 
-// apply sets p's limits. A changed rate gets a new, full bucket that
-// refills at the rate per minute and holds a minute's worth (as Medplum's
-// per-minute window allows).
-func (p *project) apply(l Limits, keep bool) {
+// apply sets p's limits, split between the processes counted now.
+func (p *project) apply(l Limits, processes *atomic.Int64, keep bool) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if l.RequestsPerMinute != p.limits.RequestsPerMinute || (p.bucket == nil) != (l.RequestsPerMinute <= 0) {
-		p.bucket = nil
-		if l.RequestsPerMinute > 0 {
-			p.bucket = rate.NewLimiter(rate.Limit(float64(l.RequestsPerMinute)/60), l.RequestsPerMinute)
-		}
-	}
-	p.limits = l
+	p.setLocked(l, int(processes.Load()), now)
 	if keep {
 		p.loaded = now
 	}
-	p.wakeLocked(l.Concurrent) // a raised limit lets waiters in
+}
+
+// setLocked sets p's limits and this process's share of them. A changed
+// rate gets a new, full bucket that refills at the share per minute and
+// holds a minute's worth (as Medplum's per-minute window allows); a share
+// changed only by the fleet's size keeps the bucket's tokens, so a
+// process joining or leaving gives nobody a fresh minute's worth.
+func (p *project) setLocked(l Limits, processes int, now time.Time) {
+	share := l.split(processes)
+	switch {
+	case share.RequestsPerMinute <= 0:
+		p.bucket = nil
+	case p.bucket == nil || l.RequestsPerMinute != p.limits.RequestsPerMinute:
+		p.bucket = rate.NewLimiter(perMinute(share.RequestsPerMinute), share.RequestsPerMinute)
+	case share.RequestsPerMinute != p.share.RequestsPerMinute:
+		p.bucket.SetLimitAt(now, perMinute(share.RequestsPerMinute))
+		p.bucket.SetBurstAt(now, share.RequestsPerMinute)
+	}
+	p.limits, p.share = l, share
+	p.wakeLocked(share.Concurrent) // a raised limit lets waiters in
+}
+
+func perMinute(n int) rate.Limit { return rate.Limit(float64(n) / 60) }
+
+// shareOf is this process's share of p's limits.
+func (p *project) shareOf() Limits {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.share
 }
 
 // Invalidate forgets the limits of the Projects written (a "*" type: of
@@ -274,10 +303,10 @@ func (p *project) forget() {
 	p.mu.Unlock()
 }
 
-// acquire takes one of p's limit slots, waiting up to wait.
-func (p *project) acquire(ctx context.Context, limit int, wait time.Duration) error {
+// acquire takes one of p's slots in this process, waiting up to wait.
+func (p *project) acquire(ctx context.Context, wait time.Duration) error {
 	p.mu.Lock()
-	if p.inUse < limit && p.waiting.Len() == 0 {
+	if limit := p.share.Concurrent; (limit <= 0 || p.inUse < limit) && p.waiting.Len() == 0 {
 		p.inUse++
 		p.mu.Unlock()
 		return nil
@@ -298,7 +327,7 @@ func (p *project) acquire(ctx context.Context, limit int, wait time.Duration) er
 	select {
 	case <-ready: // handed a slot as the wait ended: give it back
 		p.inUse--
-		p.wakeLocked(p.limits.Concurrent)
+		p.wakeLocked(p.share.Concurrent)
 	default:
 		p.waiting.Remove(e)
 	}
@@ -310,7 +339,7 @@ func (p *project) release() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inUse--
-	p.wakeLocked(p.limits.Concurrent)
+	p.wakeLocked(p.share.Concurrent)
 }
 
 // wakeLocked hands free slots to waiters in order (limit 0: no limit).
