@@ -503,6 +503,9 @@ func (t *tx) indexImported(ctx context.Context, project string) error {
 		if err := t.insertIndex(ctx, v); err != nil {
 			return err
 		}
+		if err := t.noteHome(ctx, v.res); err != nil {
+			return err
+		}
 	}
 	_, err = t.exec(ctx, `INSERT INTO audit_projected (project_id, seq) SELECT project_id, MAX(seq) FROM audit_chain WHERE project_id = ? GROUP BY project_id`, project)
 	return err

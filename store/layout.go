@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,8 +25,36 @@ import (
 //     table made a reference table.
 // Tables that later migrations add get the same layout: the migrations'
 // text is rewritten as goose reads it, for every CREATE TABLE of a table
-// with a project_id column. A schema keeps the layout it was created with;
+// with a project_id column. The few tables whose rows a request finds by
+// a key of their own (ownKeyTables) are laid out by that key instead. A schema keeps the layout it was created with;
 // switching needs a dump and restore.
+
+// ownKeyTables are laid out by a key of their own, not by project_id,
+// each with that key: rows a request finds by that key without knowing
+// a project (they belong to none, or to the system project only, whose
+// shard would take every such row):
+//   - identity_homes, by ref: where a client or a User has its
+//     memberships (homes.go), read before the project is known;
+//   - login_attempts, by key: sign-in buckets. Every statement of a
+//     request names its key; by project_id all of them would go to the
+//     system project's shard, one upsert per sign-in attempt.
+//
+// On Citus each is distributed by its key in a co-location group of its
+// own; in a hash layout partitioned by it. A schema laid out before keeps
+// login_attempts by project_id (docs/scale.md says how to move it).
+var ownKeyTables = map[string]string{"identity_homes": "ref", "login_attempts": "key"}
+
+// OwnKeyTables maps each table laid out by a key of its own (not
+// project_id) to that key. Tests read Ward's SQL against it.
+func OwnKeyTables() map[string]string { return maps.Clone(ownKeyTables) }
+
+// layoutKey is the column table is laid out by.
+func layoutKey(table string) string {
+	if k, ok := ownKeyTables[table]; ok {
+		return k
+	}
+	return "project_id"
+}
 
 // Layout is how the migrations lay out project tables on PostgreSQL.
 type Layout struct {
@@ -113,6 +142,25 @@ func createdProjectTables(up string) (names []string, ends []int) {
 	return names, ends
 }
 
+// laidOutTables returns the tables text's Up section creates that a
+// layout rewrites — those with a project_id column and those of
+// ownKeyTables — each with the offset just past its closing parenthesis.
+func laidOutTables(up string) (names []string, ends []int) {
+	for _, m := range createTable.FindAllStringSubmatchIndex(up, -1) {
+		name := up[m[2]:m[3]]
+		open := m[1] - 1
+		end := closingParen(up, open)
+		if end < 0 {
+			continue
+		}
+		if _, own := ownKeyTables[name]; own || regexp.MustCompile(`(?m)^\s*project_id\s`).MatchString(up[open:end]) {
+			names = append(names, name)
+			ends = append(ends, end+1)
+		}
+	}
+	return names, ends
+}
+
 // closingParen is the index of the parenthesis closing the one at open,
 // -1 when there is none.
 func closingParen(s string, open int) int {
@@ -139,11 +187,12 @@ func upDown(text string) (up, down string) {
 	return text, ""
 }
 
-// partitioned makes each project table of text's Up section a table
-// partitioned by HASH (project_id) with n partitions <table>_p0…_p<n-1>.
+// partitioned makes each table of text's Up section a layout rewrites a
+// table partitioned by HASH (its layoutKey) with n partitions
+// <table>_p0…_p<n-1>.
 func partitioned(text string, n int) string {
 	up, down := upDown(text)
-	names, ends := createdProjectTables(up)
+	names, ends := laidOutTables(up)
 	for i := len(names) - 1; i >= 0; i-- {
 		end := ends[i]
 		semi := strings.IndexByte(up[end:], ';')
@@ -154,7 +203,7 @@ func partitioned(text string, n int) string {
 		for k := range n {
 			fmt.Fprintf(&parts, "\nCREATE TABLE %s_p%d PARTITION OF %s FOR VALUES WITH (MODULUS %d, REMAINDER %d);", names[i], k, names[i], n, k)
 		}
-		up = up[:end] + " PARTITION BY HASH (project_id)" + up[end:end+semi+1] + parts.String() + up[end+semi+1:]
+		up = up[:end] + " PARTITION BY HASH (" + layoutKey(names[i]) + ")" + up[end:end+semi+1] + parts.String() + up[end+semi+1:]
 	}
 	return up + down
 }
@@ -162,17 +211,33 @@ func partitioned(text string, n int) string {
 // distributed ends text's Up section with the distribution of each
 // project table it creates, co-located with resources (resources itself
 // starts the co-location group). Citus then applies the migration's
-// later DDL (indexes, columns) to every shard.
+// later DDL (indexes, columns) to every shard. A table of ownKeyTables is
+// distributed by its key, co-located with nothing, just after its CREATE
+// TABLE: the rows a migration fills it with go straight to its shards.
 func distributed(text string) string {
 	up, down := upDown(text)
-	names, _ := createdProjectTables(up)
+	names, ends := laidOutTables(up)
 	if len(names) == 0 {
 		return text
 	}
+	for i := len(names) - 1; i >= 0; i-- {
+		key, own := ownKeyTables[names[i]]
+		semi := strings.IndexByte(up[ends[i]:], ';')
+		if !own || semi < 0 {
+			continue
+		}
+		at := ends[i] + semi + 1
+		up = up[:at] + fmt.Sprintf("\n-- Citus (store/layout.go): distributed by its own key.\nSELECT create_distributed_table('%s', '%s', colocate_with => 'none');", names[i], key) + up[at:]
+	}
 	var b strings.Builder
 	b.WriteString(strings.TrimRight(up, "\n"))
-	b.WriteString("\n-- Citus (store/layout.go): distributed by project, co-located.\n")
+	header := "\n-- Citus (store/layout.go): distributed by project, co-located.\n"
 	for _, name := range names {
+		if _, own := ownKeyTables[name]; own {
+			continue
+		}
+		b.WriteString(header)
+		header = ""
 		with := colocationTable
 		if name == colocationTable {
 			with = "none"

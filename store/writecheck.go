@@ -214,7 +214,7 @@ func (t *tx) postChecked(ctx context.Context, p *ward.Principal, v *version, rep
 				return -1, err
 			}
 		}
-		return 0, t.insert(ctx, v, replace)
+		return 0, t.insertHomed(ctx, v, replace)
 	}
 	cp, err := t.savepoint(ctx)
 	if err != nil {
@@ -240,7 +240,7 @@ func (t *tx) postChecked(ctx context.Context, p *ward.Principal, v *version, rep
 }
 
 func (t *tx) insertAndMatch(ctx context.Context, p *ward.Principal, v *version, replace bool, rules []*ward.PolicyRule) (int, error) {
-	if err := t.insert(ctx, v, replace); err != nil {
+	if err := t.insertHomed(ctx, v, replace); err != nil {
 		return -1, err
 	}
 	if err := t.flushIndex(ctx); err != nil {
