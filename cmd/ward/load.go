@@ -29,6 +29,7 @@ import (
 // second caller too (e.g. a project admin against a clinician whose
 // access policy filters every query), alternating the two for -rounds
 // rounds so both see the same machine, and prints the latency ratio.
+// With -mix it runs the mixed profile of loadmix.go instead.
 func load(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	concurrency := fs.Int("c", 32, "concurrent workers")
@@ -43,13 +44,17 @@ func load(ctx context.Context, args []string) error {
 	bodies := fs.Int("bodies", 0, "instead of loading URLs: POST this many large bodies (valid, malformed, invalid; see bodyload.go) to the server at the first argument and report its memory")
 	bodyMin := fs.Float64("body-min", 5, "with -bodies: smallest body in MB")
 	bodyMax := fs.Float64("body-max", 17, "with -bodies: largest body in MB")
-	pid := fs.Int("pid", 0, "with -bodies: the server's process id, to report its resident memory (Linux)")
+	pid := fs.Int("pid", 0, "with -bodies or -mix: the server's process id, to report its resident memory (Linux)")
+	mix, mixOpts := mixFlags(fs)
 	var db dbConfig
 	db.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	urls := fs.Args()
+	if *mix != "" {
+		return loadMix(ctx, *mix, mixOpts, urls, *token, *concurrency, *duration, *pid)
+	}
 	if *bodies > 0 && len(urls) > 0 {
 		b := &bodyLoad{base: urls[0], token: *token, n: *bodies, c: *concurrency, minMB: *bodyMin, maxMB: *bodyMax, pid: *pid,
 			settle: []time.Duration{10 * time.Second, 60 * time.Second, 150 * time.Second}}
