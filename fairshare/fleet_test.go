@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wardhealth/ward/fairshare"
 	"github.com/wardhealth/ward/store"
@@ -263,5 +267,26 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 			t.Fatalf("not within %v", timeout)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFleetSizeOnMetrics: /metrics says how many processes split the
+// limits.
+func TestFleetSizeOnMetrics(t *testing.T) {
+	s := fairshare.New(fairshare.Options{Logger: quiet})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	for _, n := range []int{1, 3} {
+		if err := s.JoinFleet(context.Background(), fixedFleet(n), "p", time.Second); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`
+# HELP ward_fairshare_processes Live processes of the fleet on this database that split each project's rate and expensive slots (1: this process alone).
+# TYPE ward_fairshare_processes gauge
+ward_fairshare_processes %d
+`, n)
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ward_fairshare_processes"); err != nil {
+			t.Error(err)
+		}
 	}
 }

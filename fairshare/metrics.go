@@ -89,11 +89,13 @@ var (
 		"Current resources per project, as last measured for the usage report.", []string{"project"}, nil)
 	descProjects = prometheus.NewDesc("ward_project_labelled",
 		"Projects this process has seen requests of, and how many of them the per-project series label (-metrics-top-projects).", []string{"of"}, nil)
+	descProcesses = prometheus.NewDesc("ward_fairshare_processes",
+		"Live processes of the fleet on this database that split each project's rate and expensive slots (1: this process alone).", nil, nil)
 )
 
 // Describe is part of prometheus.Collector.
 func (s *Shares) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descDuration, descReturned, descThrottled, descStorage, descResources, descProjects} {
+	for _, d := range []*prometheus.Desc{descRequests, descDuration, descReturned, descThrottled, descStorage, descResources, descProjects, descProcesses} {
 		ch <- d
 	}
 }
@@ -115,6 +117,7 @@ func (s *Shares) Collect(ch chan<- prometheus.Metric) {
 	top := all[:min(len(all), s.opts.TopProjects)]
 	ch <- prometheus.MustNewConstMetric(descProjects, prometheus.GaugeValue, float64(len(all)), "seen")
 	ch <- prometheus.MustNewConstMetric(descProjects, prometheus.GaugeValue, float64(len(top)), "labelled")
+	ch <- prometheus.MustNewConstMetric(descProcesses, prometheus.GaugeValue, float64(s.Processes()))
 	measured := s.usage.lastMeasured()
 	for _, p := range top {
 		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(p.requests), p.project)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -22,8 +23,8 @@ type fairConfig struct {
 }
 
 func (c *fairConfig) flags(fs *flag.FlagSet) {
-	fs.IntVar(&c.rate, "project-rate-limit", int(envInt("WARD_PROJECT_RATE_LIMIT", fairshare.DefaultRequestsPerMinute)), "FHIR requests per minute of one project in this process, past which it gets 429 with Retry-After; a super admin overrides it per project with Project.systemSetting rateLimit; 0 = no limit [WARD_PROJECT_RATE_LIMIT]")
-	fs.IntVar(&c.concurrent, "project-concurrent-expensive", int(envInt("WARD_PROJECT_CONCURRENT_EXPENSIVE", int64(fairshare.DefaultConcurrent()))), "searches, history, $graphql, $everything, $export, $csv and $summary of one project run at once in this process (default half the processors); more wait -project-expensive-wait, then 429; a super admin overrides it with Project.systemSetting concurrentExpensiveRequests; 0 = no limit [WARD_PROJECT_CONCURRENT_EXPENSIVE]")
+	fs.IntVar(&c.rate, "project-rate-limit", int(envInt("WARD_PROJECT_RATE_LIMIT", fairshare.DefaultRequestsPerMinute)), "FHIR requests per minute of one project, past which it gets 429 with Retry-After; a super admin overrides it per project with Project.systemSetting rateLimit; 0 = no limit; a fleet on one PostgreSQL splits it evenly between its live processes [WARD_PROJECT_RATE_LIMIT]")
+	fs.IntVar(&c.concurrent, "project-concurrent-expensive", int(envInt("WARD_PROJECT_CONCURRENT_EXPENSIVE", int64(fairshare.DefaultConcurrent()))), "searches, history, $graphql, $everything, $export, $csv and $summary of one project run at once (default half the processors; a fleet on one PostgreSQL gives each live process max(1, this/processes)); more wait -project-expensive-wait, then 429; a super admin overrides it with Project.systemSetting concurrentExpensiveRequests; 0 = no limit [WARD_PROJECT_CONCURRENT_EXPENSIVE]")
 	fs.DurationVar(&c.wait, "project-expensive-wait", envDuration("WARD_PROJECT_EXPENSIVE_WAIT", fairshare.DefaultWait), "how long an expensive request waits for one of its project's slots before 429 [WARD_PROJECT_EXPENSIVE_WAIT]")
 	fs.IntVar(&c.topProjects, "metrics-top-projects", int(envInt("WARD_METRICS_TOP_PROJECTS", fairshare.DefaultTopProjects)), "how many projects the per-project series on /metrics label: the busiest by requests since start [WARD_METRICS_TOP_PROJECTS]")
 	fs.DurationVar(&c.flushEvery, "usage-flush-every", envDuration("WARD_USAGE_FLUSH_EVERY", fairshare.DefaultFlushEvery), "how often the requests counted for the usage report are stored (and on shutdown); a crash loses at most this much [WARD_USAGE_FLUSH_EVERY]")
@@ -37,12 +38,20 @@ func (c *fairConfig) start(ctx context.Context, s *store.Store, logger *slog.Log
 		Defaults: fairshare.Limits{RequestsPerMinute: c.rate, Concurrent: c.concurrent},
 		Wait:     c.wait, Load: fairshare.ProjectLimits(s), TopProjects: c.topProjects, Logger: logger,
 	})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		shares.Run(ward.NewContextWithPrincipal(ctx, ward.SystemPrincipal()), s, c.flushEvery, c.measureEvery)
-	}()
-	return shares, func() { <-done }
+	})
+	// A fleet on one PostgreSQL splits each project's limits between its
+	// live processes (fairshare/fleet.go); SQLite serves one process.
+	if s.Dialect().Name() == "postgres" {
+		id := processID()
+		if err := shares.JoinFleet(ctx, s, id, fairshare.DefaultBeatEvery); err != nil {
+			logger.WarnContext(ctx, "fairshare: the fleet could not be counted yet; this process enforces whole limits until it is", "err", err)
+		}
+		wg.Go(func() { shares.RunFleet(ctx, s, id, fairshare.DefaultBeatEvery) })
+	}
+	return shares, wg.Wait
 }
 
 // usage runs `ward usage [-from DAY] [-to DAY] [-project ID] [-measure]`:
