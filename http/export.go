@@ -96,8 +96,12 @@ func (s *Server) handleExport(level string) http.HandlerFunc {
 		s.saveRun(jobCtx, p, job, jobKindExport, exportParams{Types: req.types, Asked: req.asked, Since: req.since, TypeFilter: req.typeFilter, Group: req.group, Base: base})
 		// The export reads as the caller; its files are written in the
 		// caller's project, outside the request's audit record.
-		runCtx, cancel := context.WithTimeout(ward.NewContextWithAccess(context.WithoutCancel(ctx), nil), asyncJobTimeout)
+		// It runs fenced by this process's lease of the job (jobrun.go).
+		held, done := s.holdJob(ctx, p.ProjectID, job)
+		jobCtx = jobContext(held, p)
+		runCtx, cancel := context.WithTimeout(ward.NewContextWithAccess(held, nil), asyncJobTimeout)
 		go func() {
+			defer done()
 			defer cancel()
 			defer s.dropJobRun(runCtx, p.ProjectID, job)
 			s.runExport(runCtx, jobCtx, files, job, base, req)

@@ -56,7 +56,7 @@ func (s *Server) startExpunge(w http.ResponseWriter, r *http.Request, e expunger
 	ctx := r.Context()
 	p := ward.PrincipalFromContext(ctx)
 	switch {
-	case !p.Admin && !p.System, typ == "Project" && !p.System:
+	case !mayExpunge(p, typ):
 		Error(w, r, ward.Errorf(ward.EFORBIDDEN, "Forbidden"))
 		return
 	case !everything || typ != "Patient" && typ != "Project":
@@ -74,24 +74,51 @@ func (s *Server) startExpunge(w http.ResponseWriter, r *http.Request, e expunger
 		Error(w, r, err)
 		return
 	}
+	// Stored so another process runs it again if this one dies (jobrun.go).
+	s.saveRun(jobCtx, p, job, jobKindExpunge, expungeParams{Type: typ, ID: id})
+	held, done := s.holdJob(ctx, p.ProjectID, job)
+	jobCtx = jobContext(held, p)
 	// The request is recorded now, as accepted; the erasure, with the
 	// same request id, when the job has done it (its own Access).
-	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), asyncJobTimeout)
+	runCtx, cancel := context.WithTimeout(held, asyncJobTimeout)
 	if a := ward.AccessFromContext(ctx); a != nil {
 		runCtx = ward.NewContextWithAccess(runCtx, &ward.Access{Record: a.Record})
 	}
 	go func() {
+		defer done()
 		defer cancel()
-		n, err := e.Expunge(runCtx, typ, id, true)
-		if err != nil {
-			s.logger.WarnContext(runCtx, "$expunge job failed", "job", job, "target", typ+"/"+id, "error", err)
-		}
-		if typ == "Project" && p.ProjectID == id {
-			return // the job went with the project
-		}
-		if err := s.finishJob(jobCtx, job, n, err); err != nil {
-			s.logger.ErrorContext(runCtx, "$expunge job: recording the result failed", "job", job, "error", err)
-		}
+		defer s.dropJobRun(runCtx, p.ProjectID, job)
+		s.runExpungeJob(runCtx, jobCtx, e, job, typ, id, false)
 	}()
 	writeAccepted(w, s.fhirBase(r)+"/job/"+job+"/status")
+}
+
+// mayExpunge reports whether p may erase a compartment (a project admin
+// or the system) or, typ Project, a whole project (the system: super
+// admins).
+func mayExpunge(p *ward.Principal, typ string) bool {
+	if typ == "Project" {
+		return p.System
+	}
+	return p.Admin || p.System
+}
+
+// runExpungeJob is the background half of an async $expunge, here or in
+// the process that took the job over (rerun): a target already gone on a
+// re-run was erased by the run that died (an erasure is one transaction)
+// or since, and the job ends completed, as asked.
+func (s *Server) runExpungeJob(runCtx, jobCtx context.Context, e expunger, job, typ, id string, rerun bool) {
+	n, err := e.Expunge(runCtx, typ, id, true)
+	if rerun && ward.ErrorCode(err) == ward.ENOTFOUND {
+		n, err = 0, nil
+	}
+	if err != nil {
+		s.logger.WarnContext(runCtx, "$expunge job failed", "job", job, "target", typ+"/"+id, "error", err)
+	}
+	if typ == "Project" && ward.PrincipalFromContext(jobCtx).ProjectID == id {
+		return // the job went with the project
+	}
+	if err := s.finishJob(jobCtx, job, n, err); err != nil {
+		s.logger.ErrorContext(runCtx, "$expunge job: recording the result failed", "job", job, "error", err)
+	}
 }

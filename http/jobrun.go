@@ -21,10 +21,38 @@ import (
 //     type again: the files are the export of the takeover's moment.
 //   - $set-accounts sets the accounts again: applied twice, the target and
 //     its compartment end with the same accounts as applied once.
+//   - $expunge erases again: an erasure is one transaction, so the dead
+//     process erased all or nothing; a target already gone (erased by it,
+//     or since) ends the job completed, as the caller asked.
 //
 // A caller that lost access ends the job as error (403 outcome) without
-// running it. $expunge and a job started on behalf of another member with
-// Basic client credentials store no run: they end as error, as before.
+// running it. A job started on behalf of another member with Basic client
+// credentials stores no run: it ends as error, as before.
+//
+// Fencing: a job accepted here runs in the context JobLeases.Hold gives
+// (the lease cmd/ward claimed when the job committed); a taken-over one in
+// the context of the takeover's claim. Every write of the job — its parts,
+// its work, the AsyncJob's end, its run's removal — goes through the store
+// under that claim and is refused once another process holds the job.
+
+// JobLeases fences the jobs a process runs (cmd/ward's job leases).
+type JobLeases interface {
+	// Hold returns the context the run of job (accepted in project) runs
+	// in: its writes are made only while this process holds the job's
+	// lease, and it is cancelled when the lease is lost. done, called when
+	// the run returned, releases the lease.
+	Hold(ctx context.Context, project, job string) (held context.Context, done func())
+}
+
+// holdJob is the context a job accepted here runs in, not cancelled with
+// the request, and its end (Options.Jobs; unfenced without).
+func (s *Server) holdJob(ctx context.Context, project, job string) (context.Context, func()) {
+	ctx = context.WithoutCancel(ctx)
+	if s.jobs == nil {
+		return ctx, func() {}
+	}
+	return s.jobs.Hold(ctx, project, job)
+}
 
 // JobCaller is who started a job, as stored to be resolved again.
 type JobCaller struct {
@@ -49,7 +77,15 @@ type jobRuns interface {
 const (
 	jobKindExport      = "export"
 	jobKindSetAccounts = "set-accounts"
+	jobKindExpunge     = "expunge"
 )
+
+// expungeParams is an $expunge job's stored parameters: what to erase,
+// with everything.
+type expungeParams struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
 
 // exportParams is an $export's stored parameters.
 type exportParams struct {
@@ -167,6 +203,8 @@ func (r *JobRunner) Resume(ctx context.Context, job *ward.Resource) error {
 		return s.resumeExport(runCtx, jobCtx, job.ID, params)
 	case jobKindSetAccounts:
 		return s.resumeSetAccounts(runCtx, jobCtx, job.ID, params)
+	case jobKindExpunge:
+		return s.resumeExpunge(runCtx, jobCtx, job.ID, params)
 	}
 	return ErrNoJobRun
 }
@@ -199,5 +237,18 @@ func (s *Server) resumeSetAccounts(runCtx, jobCtx context.Context, job string, p
 		return s.finishJob(jobCtx, job, 0, ward.Errorf(ward.EFORBIDDEN, "The caller who started the job is no longer an administrator: it was not run again"))
 	}
 	s.runSetAccountsJob(runCtx, jobCtx, setter, job, x.Type, x.ID, &setAccountsInput{accounts: x.Accounts, propagate: x.Propagate})
+	return nil
+}
+
+func (s *Server) resumeExpunge(runCtx, jobCtx context.Context, job string, params []byte) error {
+	e, ok := s.store.(expunger)
+	var x expungeParams
+	if err := json.Unmarshal(params, &x); err != nil || !ok {
+		return ErrNoJobRun
+	}
+	if !mayExpunge(ward.PrincipalFromContext(runCtx), x.Type) {
+		return s.finishJob(jobCtx, job, 0, ward.Errorf(ward.EFORBIDDEN, "The caller who started the job may no longer erase: it was not run again"))
+	}
+	s.runExpungeJob(runCtx, jobCtx, e, job, x.Type, x.ID, true)
 	return nil
 }

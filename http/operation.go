@@ -149,8 +149,12 @@ func (s *Server) startSetAccounts(w http.ResponseWriter, r *http.Request, setter
 	}
 	// Stored so another process runs it again if this one dies (jobrun.go).
 	s.saveRun(jobCtx, p, job, jobKindSetAccounts, setAccountsParams{Type: typ, ID: id, Accounts: in.accounts, Propagate: in.propagate})
-	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), asyncJobTimeout)
+	// It runs fenced by this process's lease of the job (jobrun.go).
+	held, done := s.holdJob(ctx, p.ProjectID, job)
+	jobCtx = jobContext(held, p)
+	runCtx, cancel := context.WithTimeout(held, asyncJobTimeout)
 	go func() {
+		defer done()
 		defer cancel()
 		defer s.dropJobRun(runCtx, p.ProjectID, job)
 		s.runSetAccountsJob(runCtx, jobCtx, setter, job, typ, id, in)

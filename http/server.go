@@ -93,6 +93,9 @@ type Options struct {
 	// Usage serves the usage report at GET /admin/usage to super admins
 	// (usage.go). Nil: no such route.
 	Usage ward.UsageStore
+	// Jobs fences the async jobs this process runs under their leases
+	// (jobrun.go). Nil: a job runs unfenced (one process).
+	Jobs JobLeases
 }
 
 // Route mounts Handler at a net/http ServeMux Pattern.
@@ -132,6 +135,7 @@ type Server struct {
 	binary       *BinaryOptions
 	shares       *fairshare.Shares
 	usage        ward.UsageStore
+	jobs         JobLeases
 }
 
 // NewServer returns a Server for opts.
@@ -154,6 +158,7 @@ func NewServer(opts Options) *Server {
 		audit:        opts.Audit,
 		shares:       opts.FairShare,
 		usage:        opts.Usage,
+		jobs:         opts.Jobs,
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -35,12 +35,13 @@ func (s *Store) LoadJobRun(ctx context.Context, project, job string) (kind strin
 }
 
 // DropJobRun deletes the run of job in project: the job ended. Under a
-// claim (WithFence) only while the claim holds its lease: a holder that
-// lost the job leaves its run to the process that took it over.
+// claim (WithFence) only while no other claim holds the job's lease: a
+// holder that lost the job leaves its run to the process that took it
+// over (the claim's own lease may already be released, by the job's end).
 func (s *Store) DropJobRun(ctx context.Context, project, job string) error {
 	if l, ok := FenceFrom(ctx); ok {
 		_, err := s.writer.ExecContext(ctx, s.dialect.Rebind(`DELETE FROM job_runs WHERE project_id = ? AND job_id = ?
-			AND EXISTS (SELECT 1 FROM leases WHERE project_id = ? AND name = ? AND holder = ? AND token = ?)`),
+			AND NOT EXISTS (SELECT 1 FROM leases WHERE project_id = ? AND name = ? AND NOT (holder = ? AND token = ?))`),
 			project, job, l.Ref.ProjectID, l.Ref.Name, l.Holder, l.Token)
 		return err
 	}

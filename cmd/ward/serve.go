@@ -152,7 +152,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	wc := wire.Config{BaseURL: c.baseURL, MaxBodyBytes: c.maxBody, BodyBytesInFlight: *bodiesInFlight, Version: version, Auth: identity,
-		AllowedOrigins: splitList(*origins), Audit: trail, Binary: binary, Routes: subsRoutes, Operations: subsOperations}
+		AllowedOrigins: splitList(*origins), Audit: trail, Binary: binary, Routes: subsRoutes, Operations: subsOperations, Jobs: jobs}
 	if subsMetrics != nil {
 		wc.Collectors = append(wc.Collectors, subsMetrics)
 	}

@@ -66,6 +66,9 @@ type Config struct {
 	// GET /admin/usage (package fairshare). Its Project settings are
 	// invalidated with the caller cache.
 	FairShare *fairshare.Shares
+	// Jobs fences the async jobs of this process under their leases (ward
+	// serve's job leases); nil: unfenced.
+	Jobs wardhttp.JobLeases
 }
 
 // Handler returns the whole HTTP surface of Ward over s, GET /metrics
@@ -158,6 +161,7 @@ func Handlers(s *store.Store, c Config, logger *slog.Logger) (api, metrics http.
 		Binary:            c.Binary,
 		FairShare:         c.FairShare,
 		Usage:             usage,
+		Jobs:              c.Jobs,
 	})
 	return server.Handler(), promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
