@@ -30,7 +30,11 @@ import (
 // plus one beat (4 beats), raising the others' shares. A process that
 // stops cleanly leaves at once (Fleet.EndProcess). A share changed by the
 // fleet's size keeps each bucket's tokens (setLocked): a join or a
-// departure gives no project a fresh minute's worth.
+// departure gives no project a fresh minute's worth in the processes
+// already running. What the count cannot see yet costs once: a process
+// that counts before its peers' first heartbeats (a simultaneous start)
+// holds a larger share until its next count, and a joining process's
+// buckets start full of its share (docs/benchmarks.md has the figure).
 
 // Fleet is where the processes on one database count each other
 // (store.Store).
