@@ -38,7 +38,7 @@ func chartWorld(t *testing.T, s *store.Store, name string) *msoWorld {
 		w.create(t, "alg-"+c.s, `{"resourceType":"AllergyIntolerance","code":{"text":"Peanut `+c.family+`"},"patient":{"reference":"Patient/{pat-`+c.s+`}"}}`)
 		w.setAccounts(t, "pat-"+c.s, 7, c.org)
 	}
-	w.callers["stranger"] = registerProject(t, w.srv, "stranger@"+w.project[:8]+".example.com", name+" stranger").owner
+	w.callers["stranger"] = registerProject(t, w.srv, "stranger@"+w.project+".example.com", name+" stranger").owner
 	return w
 }
 

@@ -22,7 +22,7 @@ func exportAndWait(t *testing.T, c fhirClient, path string) (map[string]any, str
 
 // exportAndWaitFor is exportAndWait giving the job up to wait (a
 // benchmark's export of a million resources takes minutes).
-func exportAndWaitFor(t *testing.T, c fhirClient, path string, wait time.Duration) (map[string]any, string) {
+func exportAndWaitFor(t testing.TB, c fhirClient, path string, wait time.Duration) (map[string]any, string) {
 	t.Helper()
 	r := c.do("POST", path, "", "Prefer", "respond-async")
 	status := r.header.Get("Content-Location")

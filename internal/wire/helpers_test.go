@@ -28,9 +28,14 @@ const (
 const maxBody = 1 << 20
 
 // startServer serves the fully wired API over s, callers choosing their
-// project with the X-Ward-Test-Project header.
+// project with the X-Ward-Test-Project header. Against an external target
+// (externalServer) there is no such header: newClient registers a project
+// of its own per client instead.
 func startServer(t *testing.T, s *store.Store) *httptest.Server {
 	t.Helper()
+	if srv := externalServer(t); srv != nil {
+		return srv
+	}
 	srv := httptest.NewServer(nil)
 	srv.Config.Handler = wire.Handler(s, wire.Config{BaseURL: srv.URL + "/", MaxBodyBytes: maxBody, Authenticate: wire.HeaderProject}, slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError})))
 	t.Cleanup(srv.Close)
@@ -39,7 +44,7 @@ func startServer(t *testing.T, s *store.Store) *httptest.Server {
 
 // testLog writes server errors (internal errors are logged with their real
 // text) into the test's output, so a 500 explains itself.
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
@@ -48,7 +53,7 @@ func (l testLog) Write(p []byte) (int, error) {
 
 // fhirClient calls the API as a member of one project.
 type fhirClient struct {
-	t       *testing.T
+	t       testing.TB
 	base    string // server URL, no trailing slash
 	project string
 	// authz, when set, is the Authorization header (identity on); the
@@ -59,8 +64,89 @@ type fhirClient struct {
 	walled []string
 }
 
+// newClient is a client of project on srv. Against an external target it
+// is the owner of a project registered for it (the target authenticates
+// with tokens only, and the database is shared with other tests); its
+// project field is then that project's id.
 func newClient(t *testing.T, srv *httptest.Server, project string) fhirClient {
+	t.Helper()
+	if externalTarget() != "" && srv.URL == externalTarget() {
+		local := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
+		name := "Wire " + project[:2] + " " + local
+		p := registerProject(t, srv, project[:2]+"-"+local+"@wire.example.com", name[:min(len(name), 72)]) // ASCII; at most 72
+		return p.owner
+	}
 	return fhirClient{t: t, base: srv.URL, project: project}
+}
+
+// The suite against a running server. With WARD_WIRE_TARGET set to a base
+// URL (TestFleet sets its proxy's, in front of three ward serve processes
+// on one PostgreSQL), the harness starts no handler: startServer and
+// startAuthServer hand back a stand-in whose URL is the target, every test
+// registers projects of its own (newClient, registerProject) under
+// addresses unique to this run (runEmail), and a test that needs the
+// store or an in-process configuration skips itself (skipExternal). The
+// target must run with -max-body 1048576 (maxBody); its super admin signs
+// in with WARD_WIRE_ADMIN_EMAIL and WARD_WIRE_ADMIN_PASSWORD, and
+// WARD_WIRE_ALLOWED_ORIGINS lists its -allowed-origins. Run each test once
+// (leave WARD_TEST_POSTGRES_URL unset: the store a test opens goes unused).
+const (
+	wireTargetEnv        = "WARD_WIRE_TARGET"
+	wireAdminEmailEnv    = "WARD_WIRE_ADMIN_EMAIL"
+	wireAdminPasswordEnv = "WARD_WIRE_ADMIN_PASSWORD"
+	wireOriginsEnv       = "WARD_WIRE_ALLOWED_ORIGINS"
+)
+
+// externalTarget is the external server's base URL, "" when the suite
+// serves in-process.
+func externalTarget() string { return strings.TrimSuffix(os.Getenv(wireTargetEnv), "/") }
+
+// externalServer is a stand-in for the external target: only its URL is
+// set (it was never started, so there is nothing to close, and call and
+// fhirClient use http.DefaultClient). nil in-process.
+func externalServer(tb testing.TB, origins ...string) *httptest.Server {
+	tb.Helper()
+	target := externalTarget()
+	if target == "" {
+		return nil
+	}
+	allowed := strings.Split(os.Getenv(wireOriginsEnv), ",")
+	for _, o := range origins {
+		if !slices.Contains(allowed, o) {
+			tb.Skipf("needs the target to allow origin %s (%s=%q)", o, wireOriginsEnv, os.Getenv(wireOriginsEnv))
+		}
+	}
+	return &httptest.Server{URL: target}
+}
+
+// skipExternal skips tb against an external target, saying why: the test
+// reaches into the store or configures the handler in-process.
+func skipExternal(tb testing.TB, why string) {
+	tb.Helper()
+	if externalTarget() != "" {
+		tb.Skip("in-process only: " + why)
+	}
+}
+
+// superAdmin is the seeded super admin's email and password: the
+// target's when external, else the harness's seed.
+func superAdmin() (email, password string) {
+	if externalTarget() != "" {
+		return os.Getenv(wireAdminEmailEnv), os.Getenv(wireAdminPasswordEnv)
+	}
+	return "admin@example.com", adminPassword
+}
+
+// runEmail is email made unique to this test process against an external
+// target, whose database outlives the run (and may serve it twice):
+// owner-a@example.com becomes owner-a.p1234@example.com. In-process it is
+// email unchanged.
+func runEmail(email string) string {
+	if externalTarget() == "" {
+		return email
+	}
+	local, domain, _ := strings.Cut(email, "@")
+	return fmt.Sprintf("%s.p%d@%s", local, os.Getpid(), domain)
 }
 
 // reply is one HTTP response with its decoded JSON body (nil when not JSON).

@@ -15,6 +15,7 @@ import (
 // through every endpoint family: B must never see A's data, and nothing B
 // does may change it. C, untouched by anyone, must stay exactly as loaded.
 func TestProjectWalls(t *testing.T) {
+	skipExternal(t, "callers pick their project by header (TestProjectWallsWithTokens is its token twin)")
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		srv := startServer(t, s)
 		a, b, c := newClient(t, srv, projectA), newClient(t, srv, projectB), newClient(t, srv, projectC)

@@ -93,6 +93,7 @@ const ownerPassword = "owner-password-1" // registerOwner's
 
 func registerProject(t *testing.T, srv *httptest.Server, email, name string) tokenProject {
 	t.Helper()
+	email = runEmail(email)
 	token, id := registerOwner(t, srv, email, name)
 	return tokenProject{id: id, name: name, email: email, owner: fhirClient{t: t, base: srv.URL, project: id, authz: "Bearer " + token}}
 }
@@ -101,6 +102,7 @@ func registerProject(t *testing.T, srv *httptest.Server, email, name string) tok
 // type and invites a plain (non-admin) member with it, who signs in.
 func (p tokenProject) inviteMember(t *testing.T, srv *httptest.Server, email string) fhirClient {
 	t.Helper()
+	email = runEmail(email)
 	r := p.owner.do("POST", "AccessPolicy", `{"resourceType":"AccessPolicy","name":"Everything","resource":[{"resourceType":"*"}]}`)
 	if r.status != 201 {
 		t.Fatalf("create AccessPolicy: %d %s", r.status, r.raw)
@@ -232,7 +234,8 @@ func tokenWalls(t *testing.T, srv *httptest.Server, pa tokenProject, bAdmin fhir
 // superAdminAcross: the super admin reads every project's resources and
 // creates in another project by naming it in meta.project.
 func superAdminAcross(t *testing.T, srv *httptest.Server, a fhirClient, fa fixture, b fhirClient, fb fixture) {
-	token := signIn(t, srv, "admin@example.com", adminPassword)["access_token"].(string)
+	email, password := superAdmin()
+	token := signIn(t, srv, email, password)["access_token"].(string)
 	super := fhirClient{t: t, base: srv.URL, authz: "Bearer " + token}
 	for _, ref := range []string{fa.ref("pat-ann"), fb.ref("pat-ann")} {
 		super.mustGet(ref)

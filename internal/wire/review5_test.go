@@ -327,6 +327,7 @@ func aliasedFilters(n, k int, join string) string {
 }
 
 func TestReview5Surfaces(t *testing.T) {
+	skipExternal(t, "writes a ValueSet straight into the store")
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		w := review5World(t, s)
 		for _, c := range review5Cases() {
