@@ -97,6 +97,7 @@ type mixOptions struct {
 	clinicianPct              int
 	checkEvery                int
 	reportEvery               time.Duration
+	setupOnly                 bool
 	pid                       int
 	seed                      uint64
 	out                       io.Writer
@@ -118,6 +119,7 @@ func mixFlags(fs *flag.FlagSet) (mix *string, o *mixOptions) {
 	fs.IntVar(&o.clinicianPct, "mix-clinicians", 50, "with -mix: percent of the -c workers calling as a clinician (the rest as the project admin)")
 	fs.IntVar(&o.checkEvery, "mix-check-every", 5, "with -mix: check every Nth clinician search's results all belong to its clinic (0: none), and make every Nth clinician read (at most every 2nd) one of another clinic's Patients, which must be 404")
 	fs.DurationVar(&o.reportEvery, "report-every", 0, "with -mix: also print throughput, latency and the server's RSS (-pid) every interval, e.g. 60s for a soak")
+	fs.BoolVar(&o.setupOnly, "mix-setup-only", false, "with -mix: create (or check) the project and its callers, then stop; e.g. to ANALYZE a fresh PostgreSQL database before the measured run reuses the project")
 	fs.Uint64Var(&o.seed, "mix-seed", 42, "with -mix: random seed of the data and of the request sequence")
 	return mix, o
 }
@@ -231,6 +233,9 @@ func runMix(ctx context.Context, o *mixOptions) (*mixResult, error) {
 	fmt.Fprintf(o.out, "mix: project %s (%s in %s): %d clinics, %d Patients, %d Observations readable by the admin\n",
 		world.project, map[bool]string{true: "reused", false: "created"}[reused], setup.Round(time.Millisecond),
 		len(world.clinicians), len(world.admin.patients), len(world.admin.obs))
+	if o.setupOnly {
+		return &mixResult{setup: setup, reused: reused}, nil
+	}
 	rec := &mixRecorder{hist: map[mixKey]*hdrhistogram.Histogram{}, errs: map[mixKey]int{}, firstErr: map[mixKey]string{}, interval: newHistogram()}
 	workers := make([]*mixWorker, o.c)
 	nClin := o.c * o.clinicianPct / 100
