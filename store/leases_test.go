@@ -206,3 +206,68 @@ func TestLeaseFencing(t *testing.T) {
 		}
 	})
 }
+
+// TestFencedWriteHoldsOffTakeover: a takeover's claim made while a write
+// under the current claim is in its transaction waits for that write's
+// commit — it cannot slip between the write's check and its commit — and
+// then takes the expired lease; the write is kept. Both engines.
+func TestFencedWriteHoldsOffTakeover(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Now()
+		s.Now = func() time.Time { return now }
+		project := "p-race"
+		ref := store.LeaseRef{ProjectID: project, Name: "job/8"}
+		a, ok, err := s.ClaimLease(ctx, ref, "a", 10*time.Second)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		now = now.Add(11 * time.Second) // a's lease expired, untaken: a's write still goes
+
+		in := store.WithFence(ward.NewContextWithPrincipal(ctx, &ward.Principal{ProjectID: project, Admin: true}), a)
+		checked, commit := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		release := func() { once.Do(func() { close(commit) }) }
+		defer release() // a failure below must not leave the write holding the writer
+		wrote := make(chan error, 1)
+		go func() {
+			wrote <- s.Write(in, func(ctx context.Context, tx ward.ResourceTx) error {
+				close(checked) // the fence was checked first
+				<-commit
+				_, err := tx.Create(ctx, "Patient", []byte(`{"resourceType":"Patient","name":[{"family":"Raced"}]}`))
+				return err
+			})
+		}()
+		<-checked
+		claimed := make(chan bool, 1)
+		go func() {
+			_, ok, err := s.ClaimLease(ctx, ref, "b", 10*time.Second)
+			if err != nil {
+				t.Error(err)
+			}
+			claimed <- ok
+		}()
+		select {
+		case ok := <-claimed:
+			release()
+			<-wrote
+			t.Fatalf("b's claim returned (%v) while a's fenced write was in its transaction", ok)
+		case <-time.After(300 * time.Millisecond):
+		}
+		release()
+		if err := <-wrote; err != nil {
+			t.Fatalf("a's write under its checked claim: %v", err)
+		}
+		if !<-claimed {
+			t.Fatal("b cannot take the expired lease once a's write committed")
+		}
+		var n int
+		if err := s.DB().QueryRowContext(ctx, s.Dialect().Rebind(`SELECT COUNT(*) FROM resources WHERE project_id = ? AND content LIKE ?`),
+			project, "%Raced%").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d of a's writes kept (%v), want 1", n, err)
+		}
+		if err := s.Write(in, func(ctx context.Context, tx ward.ResourceTx) error { return nil }); !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("a's write after b's claim: %v, want ErrLeaseLost", err)
+		}
+	})
+}

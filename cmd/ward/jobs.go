@@ -307,28 +307,35 @@ func (j *jobLeases) loop(ctx context.Context, every time.Duration) {
 	}
 }
 
-// renew renews every claim held. A claim another took over, or one not
-// renewed within its time to live (the database did not answer), is lost:
-// its runs' contexts are cancelled, and their writes are refused anyway.
+// renew renews every claim held, each on its own: on PostgreSQL a
+// renewal waits for the job's write in progress (it holds the lease row,
+// store.WithFence), and one long erasure must not hold up the others'.
+// A claim another took over, or one not renewed within its time to live
+// (the database did not answer), is lost: its runs' contexts are
+// cancelled, and their writes are refused anyway.
 func (j *jobLeases) renew(ctx context.Context) {
+	var wg sync.WaitGroup
 	for _, ref := range j.heldRefs() {
 		h := j.heldLease(ref)
 		if h == nil {
 			continue
 		}
-		ok, err := j.s.RenewLease(ctx, h.lease, j.ttl)
-		j.mu.Lock()
-		switch {
-		case j.held[ref] != h:
-		case err == nil && ok:
-			h.renewed = time.Now()
-		case err == nil && !ok, time.Since(h.renewed) > j.ttl:
-			j.logger.Warn("async job: its lease was lost; stopping its run here", "lease", ref.Name, "error", err)
-			delete(j.held, ref)
-			h.stop()
-		}
-		j.mu.Unlock()
+		wg.Go(func() {
+			ok, err := j.s.RenewLease(ctx, h.lease, j.ttl)
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			switch {
+			case j.held[ref] != h:
+			case err == nil && ok:
+				h.renewed = time.Now()
+			case err == nil && !ok, time.Since(h.renewed) > j.ttl:
+				j.logger.Warn("async job: its lease was lost; stopping its run here", "lease", ref.Name, "error", err)
+				delete(j.held, ref)
+				h.stop()
+			}
+		})
 	}
+	wg.Wait()
 }
 
 func jobStatus(content []byte) string {
