@@ -59,7 +59,7 @@ echo "== date-range search"
 fi
 if step mixed; then
   echo "== mixed profile ($MIX), c=$C ($MIX_CLINICIANS% clinicians), $MIX_DUR, a project of $MIX_PATIENTS Patients x 10 Observations in 2 clinics"
-  date -u; uptime; git -C "$root" log -1 --format='commit %h %s' | cut -c1-100
+  date -u; uptime; echo "ward: ${WARD_BIN:-built from $(git -C "$root" log -1 --format='commit %h, with any uncommitted changes')}"
   mix=(-mix "$MIX" -c "$C" -mix-patients "$MIX_PATIENTS" -mix-clinicians "$MIX_CLINICIANS" -admin-password "$PASSWORD")
   ./ward load "${mix[@]}" -mix-setup-only http://127.0.0.1:8103
   # A fresh PostgreSQL database has no statistics until autovacuum gets to it; without them the
