@@ -587,6 +587,9 @@ func (c *compiler) datePage(q *ward.SearchQuery, pl searchPlan) (string, []any, 
 	c.w(" AND NOT EXISTS (SELECT 1 FROM search_date ", e, c.byResource("search_date"), " WHERE ", e, ".project_id = ", x, ".project_id AND ", e,
 		".resource_type = ", x, ".resource_type AND ", e, ".resource_id = ", x, ".resource_id AND (", e, ".param || '') = ")
 	c.arg(f.Code)
+	// The wall again, as constants: Citus routes a correlated subquery by
+	// its own project filter, not by the outer row's.
+	c.wall(e+".project_id", typ)
 	for _, g := range bounds {
 		c.w(" AND ")
 		if err := c.value(e, typ, g, g.Values[0]); err != nil {
