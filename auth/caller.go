@@ -154,7 +154,7 @@ func (s *Service) basicCaller(ctx context.Context, r *http.Request, clientID, se
 	if m == nil {
 		return nil, unauthorized()
 	}
-	c, err := s.membershipCaller(ctx, m.ID)
+	c, err := s.memberCaller(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -192,19 +192,70 @@ func secretMatches(stored, given string) bool {
 	return stored != "" && subtle.ConstantTimeCompare([]byte(stored), []byte(given)) == 1
 }
 
-// clientMembership returns the membership whose user is the client, or nil.
+// clientMembership returns the membership whose user is the client, or
+// nil. It is looked for in the client's homes only (homesOf): a request
+// with a client's id and secret names no project.
 func (s *Service) clientMembership(ctx context.Context, clientID string) (*Membership, error) {
-	found, err := s.searchSystem(ctx, "ProjectMembership", url.Values{"user": {"ClientApplication/" + clientID}})
+	ref := "ClientApplication/" + clientID
+	homes, known, err := s.homesOf(ctx, ref)
+	if err != nil || known && len(homes) == 0 {
+		return nil, err
+	}
+	found, err := s.searchIn(ctx, "ProjectMembership", url.Values{"user": {ref}}, homes)
 	if err != nil || len(found) == 0 {
 		return nil, err
 	}
 	return decodeAs[Membership](found[0])
 }
 
+// HomeStore is a store that tells where a client or a User authenticates
+// (store.IdentityHomes): the projects of the client and of the
+// memberships naming it. With one, a client's id and secret, and a
+// sign-in without a project, read those projects only (one shard each on
+// Citus) instead of every project.
+type HomeStore interface {
+	IdentityHomes(ctx context.Context, ref string) ([]string, error)
+}
+
+// homesOf returns the projects ref ("ClientApplication/<id>",
+// "User/<id>") has its rows in; known is false when the store cannot
+// tell (no HomeStore), and the lookup must then read every project. Known
+// and none: there is no such client, and no membership of such a user —
+// the store notes a home in the transaction of every such write.
+func (s *Service) homesOf(ctx context.Context, ref string) (homes []string, known bool, err error) {
+	hs, ok := s.store.(HomeStore)
+	if !ok {
+		return nil, false, nil
+	}
+	homes, err = hs.IdentityHomes(system(ctx), ref)
+	return homes, err == nil, err
+}
+
+// searchIn runs a search as the system principal reading home only (nil:
+// every project).
+func (s *Service) searchIn(ctx context.Context, typ string, q url.Values, home []string) ([]*ward.Resource, error) {
+	sq, err := parseSearch(typ, q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.store.Search(systemIn(ctx, home...), sq)
+	if err != nil {
+		return nil, err
+	}
+	return res.Matches, nil
+}
+
 // membershipCaller loads a membership, its project and access policies and
 // builds the principal the store enforces.
 func (s *Service) membershipCaller(ctx context.Context, membershipID string) (*Caller, error) {
 	return s.scopedMembershipCaller(ctx, membershipID, "", "")
+}
+
+// memberCaller is membershipCaller for a membership found by a search:
+// read again in the project it names (one shard), not looked for in every
+// project.
+func (s *Service) memberCaller(ctx context.Context, m *Membership) (*Caller, error) {
+	return s.scopedMembershipCaller(ctx, m.ID, refID(m.Project, "Project"), "")
 }
 
 // scopedMembershipCaller is membershipCaller for a login whose SMART

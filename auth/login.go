@@ -113,12 +113,22 @@ func (s *Service) readLogin(ctx context.Context, id string) (*Login, error) {
 
 // memberships lists the ProjectMemberships of user (at most 100), only
 // those of projectID when it names a real project (spec 4.6 step 4).
+// Without a project they are read in the user's homes (homesOf), not in
+// every project.
 func (s *Service) memberships(ctx context.Context, user *Reference, projectID string) ([]*Membership, error) {
 	q := url.Values{"user": {user.Reference}, "_count": {"100"}}
+	var home []string
 	if projectID != "" && projectID != "new" {
 		q.Set("project", "Project/"+projectID)
+		home = []string{projectID}
+	} else {
+		homes, known, err := s.homesOf(ctx, user.Reference)
+		if err != nil || known && len(homes) == 0 {
+			return nil, err
+		}
+		home = homes
 	}
-	found, err := s.searchSystem(ctx, "ProjectMembership", q)
+	found, err := s.searchIn(ctx, "ProjectMembership", q, home)
 	if err != nil {
 		return nil, err
 	}
@@ -350,10 +360,11 @@ func (s *Service) membershipChoices(ctx context.Context, ms []*Membership) ([]me
 	for _, m := range ms {
 		c := membershipChoice{ID: m.ID, Project: copyRef(m.Project), Profile: copyRef(m.Profile), Identifier: m.Identifier}
 		if c.Project != nil && c.Project.Display == "" {
-			c.Project.Display = s.displayOf(ctx, c.Project.Reference)
+			c.Project.Display = s.displayOf(ctx, c.Project.Reference, "")
 		}
 		if c.Profile != nil && c.Profile.Display == "" {
-			c.Profile.Display = s.displayOf(ctx, c.Profile.Reference)
+			// A profile lives in its membership's project.
+			c.Profile.Display = s.displayOf(ctx, c.Profile.Reference, referenceID(m.Project))
 		}
 		out = append(out, c)
 	}
@@ -362,8 +373,9 @@ func (s *Service) membershipChoices(ctx context.Context, ms []*Membership) ([]me
 
 // displayOf is the display name of the resource ref points to, "" when it
 // cannot be read: a Project's or ClientApplication's name, a person's
-// formatted HumanName.
-func (s *Service) displayOf(ctx context.Context, ref string) string {
+// formatted HumanName. home is the project it is expected in ("": its
+// type's, homeOf).
+func (s *Service) displayOf(ctx context.Context, ref, home string) string {
 	typ, id, ok := strings.Cut(ref, "/")
 	if !ok {
 		return ""
@@ -371,7 +383,7 @@ func (s *Service) displayOf(ctx context.Context, ref string) string {
 	var v struct {
 		Name any `json:"name"`
 	}
-	if _, err := s.readJSON(ctx, typ, id, &v); err != nil {
+	if _, err := s.readJSON(ctx, typ, id, &v, home); err != nil {
 		return ""
 	}
 	return formatName(v.Name)

@@ -187,6 +187,17 @@ func (s *Service) readJSON(ctx context.Context, typ, id string, v any, home ...s
 	if len(home) == 0 || home[0] == "" {
 		home = homeOf(typ, id)
 	}
+	if typ == "ClientApplication" && home == nil {
+		// A client's id alone names no project: its home does (caller.go).
+		homes, known, err := s.homesOf(ctx, "ClientApplication/"+id)
+		if err != nil {
+			return nil, err
+		}
+		if known && len(homes) == 0 {
+			return nil, ward.Errorf(ward.ENOTFOUND, "Not found")
+		}
+		home = homes
+	}
 	res, err := s.store.Read(systemIn(ctx, home...), typ, id)
 	if err != nil {
 		return nil, err

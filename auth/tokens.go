@@ -270,7 +270,7 @@ func (s *Service) grantClientCredentials(ctx context.Context, r *http.Request) (
 	if m == nil || (m.Active != nil && !*m.Active) {
 		return nil, invalidRequest("Invalid client")
 	}
-	member, err := s.membershipCaller(ctx, m.ID)
+	member, err := s.memberCaller(ctx, m)
 	if err != nil {
 		return nil, err
 	}

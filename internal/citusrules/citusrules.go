@@ -29,26 +29,49 @@ import (
 // Global tables are not distributed by project (Citus reference tables).
 var Global = []string{"goose_db_version"}
 
+// KeyedTables are Ward's tables distributed by a key of their own, each
+// with its key (store.OwnKeyTables): each in a co-location group of its
+// own, so a statement reaches one shard when that key is narrowed to one
+// value, and joins no other table.
+var KeyedTables = store.OwnKeyTables()
+
 // ProjectTables are Ward's tables distributed by project_id: every table
-// the migrations create with a project_id column, later ones included.
-var ProjectTables = store.ProjectTables()
+// the migrations create with a project_id column, later ones included,
+// but KeyedTables.
+var ProjectTables = slices.DeleteFunc(store.ProjectTables(), func(t string) bool { _, keyed := KeyedTables[t]; return keyed })
+
+// distributed reports a table Citus splits into shards, by project_id or
+// by its own key.
+func distributed(table string) bool {
+	_, keyed := KeyedTables[table]
+	return keyed || slices.Contains(ProjectTables, table)
+}
+
+// keyOf is the column table is distributed by.
+func keyOf(table string) string {
+	if k, ok := KeyedTables[table]; ok {
+		return k
+	}
+	return "project_id"
+}
 
 // Verdict is what one statement does on Citus.
 type Verdict struct {
 	// Violations are rules Citus refuses the statement for.
 	Violations []string
-	// Unrouted are the aliases of project tables no project_id value
-	// narrows: the statement goes to every shard.
+	// Unrouted are the aliases of distributed tables no value of their
+	// distribution column (project_id, or a KeyedTables key) narrows: the
+	// statement goes to every shard.
 	Unrouted []string
-	// Projects is the largest number of project_id values one alias is
-	// narrowed to (1: one shard; more: that many shards at most).
+	// Projects is the largest number of values one alias's distribution
+	// column is narrowed to (1: one shard; more: that many shards at most).
 	Projects int
 }
 
 // FansOut reports that the statement reaches every shard.
 func (v Verdict) FansOut() bool { return len(v.Unrouted) > 0 }
 
-// ref is one use of a project table in a statement.
+// ref is one use of a distributed table in a statement.
 type ref struct{ table, alias string }
 
 var (
@@ -80,12 +103,16 @@ func Check(query string) Verdict {
 	// A join on project_id carries a narrowing across (Citus routes both
 	// tables of a co-located join by one filter). A correlated subquery
 	// does not: Citus plans it by its own filters, so one narrowed only by
-	// the outer row's project_id goes to every shard.
+	// the outer row's project_id goes to every shard. A keyed table is
+	// co-located with nothing: no narrowing crosses to or from it.
 	joined := joins(q)
 	for changed := true; changed; {
 		changed = false
 		for _, a := range refs {
 			for _, b := range refs {
+				if keyed(a) || keyed(b) {
+					continue
+				}
 				explicit := slices.Contains(joined, [2]string{a.alias, b.alias}) || slices.Contains(joined, [2]string{b.alias, a.alias})
 				if a.alias == b.alias || narrowed[a.alias] > 0 || narrowed[b.alias] == 0 ||
 					!(explicit && joinedOnProject(q, a.alias, b.alias) || rowValueJoin(q, a.alias, b.alias)) {
@@ -110,13 +137,16 @@ func normalize(query string) string {
 	return strings.Join(strings.Fields(query), " ")
 }
 
-// projectRefs are the project tables the statement names, by alias (the
-// table's own name when it has none).
+// keyed reports a use of a table of KeyedTables.
+func keyed(r ref) bool { _, ok := KeyedTables[r.table]; return ok }
+
+// projectRefs are the distributed tables the statement names, by alias
+// (the table's own name when it has none).
 func projectRefs(q string) []ref {
 	var out []ref
 	for _, m := range tableRef.FindAllStringSubmatch(q, -1) {
 		table := strings.ToLower(m[2])
-		if !slices.Contains(ProjectTables, table) {
+		if !distributed(table) {
 			continue
 		}
 		alias := strings.ToLower(m[3])
@@ -130,16 +160,17 @@ func projectRefs(q string) []ref {
 	return out
 }
 
-// column matches r's project_id: alias.project_id, or a bare project_id
-// when r has no alias of its own.
+// column matches r's distribution column (project_id, or its own key):
+// alias.column, or a bare column when r has no alias of its own.
 func column(r ref) string {
+	col := regexp.QuoteMeta(keyOf(r.table)) + `\b`
 	if r.alias == r.table {
-		return `(?:\b` + regexp.QuoteMeta(r.alias) + `\.|[^.\w])project_id`
+		return `(?:\b` + regexp.QuoteMeta(r.alias) + `\.|[^.\w])` + col
 	}
-	return `\b` + regexp.QuoteMeta(r.alias) + `\.project_id`
+	return `\b` + regexp.QuoteMeta(r.alias) + `\.` + col
 }
 
-// constantValues counts the project_id values r is narrowed to by
+// constantValues counts the distribution column's values r is narrowed to by
 // "= value" or "IN (values…)" (the largest such list), 0 for none.
 func constantValues(q string, r ref) int {
 	n := 0
@@ -169,24 +200,25 @@ func rowValueJoin(q, a, b string) bool {
 	return re.MatchString(q) || re2.MatchString(q)
 }
 
-// insertValues: INSERT INTO t (project_id, …) VALUES (…), or SELECT …
+// insertValues: INSERT INTO t (…, project_id, …) VALUES (…), or SELECT …
 // FROM unnest(…) of arrays the statement carries, routes each row by the
-// project_id it inserts.
+// project_id (a keyed table: the key) it inserts.
 func insertValues(q string, r ref) bool {
-	re := regexp.MustCompile(`(?i)\bINSERT\s+INTO\s+` + regexp.QuoteMeta(r.table) + `\s*\(\s*project_id\b[^)]*\)\s*(VALUES\b|SELECT\b[^()]*(\([^()]*\)[^()]*)*\bFROM\s+unnest\s*\()`)
+	re := regexp.MustCompile(`(?i)\bINSERT\s+INTO\s+` + regexp.QuoteMeta(r.table) + `\s*\((?:[^)]*,)?\s*` + regexp.QuoteMeta(keyOf(r.table)) + `\s*(?:,[^)]*)?\)\s*(VALUES\b|SELECT\b[^()]*(\([^()]*\)[^()]*)*\bFROM\s+unnest\s*\()`)
 	return re.MatchString(q)
 }
 
 // violations are Citus' refusals: a locking read not narrowed to one
-// project, a recursive CTE without a project_id filter, a join between
-// project tables not on project_id.
+// project (one key), a recursive CTE without a project_id filter, a join
+// between project tables not on project_id, a join of a keyed table with
+// another table.
 func violations(q string, refs []ref, narrowed map[string]int) []string {
 	var out []string
 	upper := strings.ToUpper(q)
 	if regexp.MustCompile(`\bFOR (NO KEY )?(UPDATE|SHARE)\b`).MatchString(upper) {
 		for _, r := range refs {
 			if narrowed[r.alias] != 1 || !regexp.MustCompile(`(?i)`+column(r)+`\s*=\s*`+value).MatchString(q) {
-				out = append(out, "FOR UPDATE/SHARE on "+r.alias+" without one project_id")
+				out = append(out, "FOR UPDATE/SHARE on "+r.alias+" without one "+keyOf(r.table))
 			}
 		}
 	}
@@ -195,7 +227,13 @@ func violations(q string, refs []ref, narrowed map[string]int) []string {
 	}
 	for _, j := range joins(q) {
 		a, b := j[0], j[1]
-		if !slices.ContainsFunc(refs, func(r ref) bool { return r.alias == a }) || !slices.ContainsFunc(refs, func(r ref) bool { return r.alias == b }) {
+		ia := slices.IndexFunc(refs, func(r ref) bool { return r.alias == a })
+		ib := slices.IndexFunc(refs, func(r ref) bool { return r.alias == b })
+		if ia < 0 || ib < 0 {
+			continue
+		}
+		if keyed(refs[ia]) || keyed(refs[ib]) {
+			out = append(out, "join of "+a+" and "+b+": a table distributed by its own key joins nothing")
 			continue
 		}
 		if !joinedOnProject(q, a, b) && !(narrowed[a] == 1 && narrowed[b] == 1) {
@@ -211,7 +249,7 @@ var joinRe = regexp.MustCompile(`(?i)\b([a-z_][a-z0-9_]*)\s+(?:AS\s+)?([a-z_][a-
 func joins(q string) [][2]string {
 	var out [][2]string
 	for _, m := range joinRe.FindAllStringSubmatch(q, -1) {
-		if slices.Contains(ProjectTables, strings.ToLower(m[1])) && slices.Contains(ProjectTables, strings.ToLower(m[3])) {
+		if distributed(strings.ToLower(m[1])) && distributed(strings.ToLower(m[3])) {
 			out = append(out, [2]string{strings.ToLower(m[2]), strings.ToLower(m[4])})
 		}
 	}
