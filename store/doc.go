@@ -43,7 +43,9 @@
 // A principal without a policy (server internals, tests) has the project
 // wall and the protected types only. A system principal's Home narrows
 // its reads to the projects its rows live in (identity lookups), a miss by
-// id looking in every project.
+// id looking in every project. Where a request names no project (a
+// client's id and secret, a sign-in without a project), the identity
+// homes (homes.go) say where a client or a User has its rows.
 //
 // Every statement names the projects it reads, so the schema can be
 // sharded by project (docs/scale.md): on PostgreSQL the migrations lay
