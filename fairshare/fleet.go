@@ -33,7 +33,8 @@ import (
 // departure gives no project a fresh minute's worth in the processes
 // already running. What the count cannot see yet costs once: a process
 // that counts before its peers' first heartbeats (a simultaneous start)
-// holds a larger share until its next count, and a joining process's
+// holds a larger share until its next count (a second later: RunFleet
+// counts again soon after JoinFleet), and a joining process's
 // buckets start full of its share (docs/benchmarks.md has the figure).
 
 // Fleet is where the processes on one database count each other
@@ -50,6 +51,9 @@ type Fleet interface {
 // DefaultBeatEvery is how often a process of a fleet renews its heartbeat
 // and counts the others.
 const DefaultBeatEvery = 5 * time.Second
+
+// firstRecount is when RunFleet counts the fleet again after JoinFleet.
+const firstRecount = time.Second
 
 // beatTTL is how long a heartbeat lasts: two missed beats (a slow
 // database, a pause) do not yet split the shares the other way.
@@ -86,7 +90,10 @@ func (s *Shares) RunFleet(ctx context.Context, f Fleet, id string, every time.Du
 	if every <= 0 {
 		every = DefaultBeatEvery
 	}
-	t := time.NewTicker(every)
+	// The first count comes soon: peers started with this process beat
+	// after its JoinFleet counted, and until it counts them again it
+	// holds a larger share.
+	t := time.NewTimer(min(every, firstRecount))
 	defer t.Stop()
 	for {
 		select {
@@ -98,6 +105,7 @@ func (s *Shares) RunFleet(ctx context.Context, f Fleet, id string, every time.Du
 			cancel()
 			return
 		case <-t.C:
+			t.Reset(every)
 		}
 		if err := s.JoinFleet(ctx, f, id, every); err != nil && ctx.Err() == nil {
 			s.opts.Logger.WarnContext(ctx, "fairshare: the fleet could not be counted; shares stay split as they were", "processes", s.Processes(), "err", err)
