@@ -128,6 +128,7 @@ const byIDQuery = "SELECT project_id, version_id, last_updated, deleted, content
 // caller's request that no project_id narrows (every shard) are logged,
 // and fail unless knownFanOuts lists them.
 func TestCitusRules(t *testing.T) {
+	skipExternal(t, "records the statements the store runs")
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			rec := &recorder{}
@@ -322,6 +323,7 @@ const hashPartitions = 16
 // Citus coordinator would route to one shard each. The known fan-outs of
 // TestCitusRules (lookups after a miss) are left out.
 func TestPartitionPruning(t *testing.T) {
+	skipExternal(t, "reads the partitions from the database")
 	t.Run("sqlite", func(t *testing.T) {
 		t.Skip("hash partitions are a PostgreSQL layout; TestCitusRules reads SQLite's statements")
 	})
