@@ -647,6 +647,9 @@ func loadMix(ctx context.Context, mix string, o *mixOptions, args []string, toke
 	if err != nil {
 		return err
 	}
+	if o.clinicianPct < 0 || o.clinicianPct > 100 {
+		return fmt.Errorf("-mix-clinicians %d: a percentage, 0 to 100", o.clinicianPct)
+	}
 	o.weights, o.superToken, o.c, o.d, o.pid = weights, token, max(c, 1), d, pid
 	o.root = "http://127.0.0.1:8103"
 	if len(args) > 0 {
