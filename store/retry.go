@@ -14,7 +14,8 @@ const writeAttempts = 5
 
 // Write implements ward.ResourceStore. On SQLite the writer pool has one
 // connection and begins IMMEDIATE transactions, so writers queue here
-// instead of failing with SQLITE_BUSY.
+// instead of failing with SQLITE_BUSY, and concurrent writers share one
+// transaction and one commit (groupcommit.go).
 //
 // A transaction PostgreSQL aborts for a deadlock or a serialization
 // failure (concurrent bundles touching the same rows in another order) is
@@ -30,7 +31,7 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx ward.
 	}
 	fn = fenced(ctx, fn) // a job's write under its lease (leases.go)
 	for attempt := 1; ; attempt++ {
-		err := s.writeOnce(ctx, fn)
+		err := s.writeTx(ctx, fn)
 		if err == nil || !s.dialect.Retryable(err) {
 			return err
 		}

@@ -41,6 +41,9 @@ type Store struct {
 	horizon outboxHorizon
 	// onCommit are called after every successful commit (see OnCommit).
 	onCommit []func(ctx context.Context, written []*ward.Resource)
+	// group queues concurrent writes to share a commit on SQLite
+	// (groupcommit.go).
+	group groupCommit
 	// setAccountsRunning holds the targets of running $set-accounts on
 	// SQLite (setaccounts.go).
 	setAccountsRunning keyLock

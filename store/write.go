@@ -45,49 +45,77 @@ type tx struct {
 
 var _ ward.ResourceTx = (*tx)(nil)
 
+// writeOnce runs fn in a transaction of its own (PostgreSQL, or SQLite
+// with group commit off; groupcommit.go shares one among writers).
 func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx ward.ResourceTx) error) error {
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	t := &tx{s: s, sql: sqlTx}
-	defer s.warmWriter(ctx, t) // last: once the rollback released the writer
+	t := s.newTx(sqlTx, nil)
+	defer func() { s.warmWriter(ctx, t.missed) }() // last: once the rollback released the writer
 	defer sqlTx.Rollback()
-	t.reader = reader{q: sqlTx, d: s.dialect}
-	t.reader.deleted = t.matchLastLive
-	if s.dialect.PrepareOnce() {
-		t.reader.q = preparedQueryer{sqlTx, t.prepare}
-	}
 	defer t.closeStmts()
 	if err := fn(ctx, t); err != nil {
 		return err
 	}
-	if err := t.checkQueuedReferences(ctx); err != nil {
-		return err
-	}
-	records, err := t.recordWrites(ctx)
+	records, err := t.beforeCommit(ctx)
 	if err != nil {
-		return err
-	}
-	if err := t.flushIndex(ctx); err != nil {
-		return err
-	}
-	if err := t.appendOutbox(ctx); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return err
 	}
+	t.afterCommit(ctx, records)
+	return nil
+}
+
+// newTx is a write transaction on sqlTx. stmts, when not nil, are the
+// prepared statements it shares with other writes in sqlTx (a group).
+func (s *Store) newTx(sqlTx *sql.Tx, stmts map[string]*sql.Stmt) *tx {
+	t := &tx{s: s, sql: sqlTx, stmts: stmts}
+	t.reader = reader{q: sqlTx, d: s.dialect}
+	t.reader.deleted = t.matchLastLive
+	if s.dialect.PrepareOnce() {
+		t.reader.q = preparedQueryer{sqlTx, t.prepare}
+	}
+	return t
+}
+
+// beforeCommit is what a write does once its fn returned, still in its
+// transaction: the queued reference checks, its audit records, the queued
+// index rows and its outbox rows. It returns the audit records for
+// afterCommit.
+func (t *tx) beforeCommit(ctx context.Context) ([]*pendingAudit, error) {
+	if err := t.checkQueuedReferences(ctx); err != nil {
+		return nil, err
+	}
+	records, err := t.recordWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.flushIndex(ctx); err != nil {
+		return nil, err
+	}
+	if err := t.appendOutbox(ctx); err != nil {
+		return nil, err
+	}
+	return records, nil
+}
+
+// afterCommit is what a write does once its transaction committed: hand
+// on its audit records, remove the bytes it erased, and announce what it
+// wrote (OnCommit).
+func (t *tx) afterCommit(ctx context.Context, records []*pendingAudit) {
 	t.writesRecorded(ctx, append(records, t.audits...))
 	if len(t.erasedBlobs) > 0 {
-		s.removeErasedBlobs(ctx, t.erasedBlobs)
+		t.s.removeErasedBlobs(ctx, t.erasedBlobs)
 	}
 	if len(t.written) > 0 {
-		for _, fn := range s.onCommit {
+		for _, fn := range t.s.onCommit {
 			fn(ctx, t.written)
 		}
 	}
-	return nil
 }
 
 // Search implements ward.ResourceReader inside the transaction: queued

@@ -24,6 +24,8 @@ type dbConfig struct {
 	url        string // postgres://… ; empty = embedded SQLite
 	dataDir    string
 	sqliteSync string
+	// sqliteNoGroup turns SQLite's group commit off (a benchmark's baseline).
+	sqliteNoGroup bool
 	// hashPartitions partitions a new PostgreSQL schema's project tables
 	// by HASH (project_id) (store.Layout); 0 = plain tables.
 	hashPartitions int
@@ -33,6 +35,7 @@ func (c *dbConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "database-url", env("WARD_DATABASE_URL", ""), "PostgreSQL URL (postgres://…); empty for embedded SQLite [WARD_DATABASE_URL]")
 	fs.StringVar(&c.dataDir, "data-dir", env("WARD_DATA_DIR", "data"), "directory of the embedded SQLite database [WARD_DATA_DIR]")
 	fs.StringVar(&c.sqliteSync, "sqlite-sync", env("WARD_SQLITE_SYNC", "FULL"), "SQLite synchronous pragma: FULL survives power loss, NORMAL a crash [WARD_SQLITE_SYNC]")
+	fs.BoolVar(&c.sqliteNoGroup, "sqlite-no-group-commit", envBool("WARD_SQLITE_NO_GROUP_COMMIT", false), "SQLite: give every write a commit and an fsync of its own instead of sharing them among concurrent writes (a benchmark's baseline) [WARD_SQLITE_NO_GROUP_COMMIT]")
 	fs.IntVar(&c.hashPartitions, "pg-hash-partitions", int(envInt("WARD_PG_HASH_PARTITIONS", 0)), "PostgreSQL only, when the schema is created: partition every project table by HASH (project_id) into this many partitions (docs/scale.md); 0 = plain tables. On Citus leave it 0: tables are distributed by project instead [WARD_PG_HASH_PARTITIONS]")
 }
 
@@ -40,7 +43,7 @@ func (c *dbConfig) open(ctx context.Context, logger *slog.Logger) (*store.Store,
 	if strings.HasPrefix(c.url, "postgres://") || strings.HasPrefix(c.url, "postgresql://") {
 		return postgres.Open(ctx, c.url, postgres.Options{Logger: logger, HashPartitions: c.hashPartitions})
 	}
-	return sqlite.Open(ctx, filepath.Join(c.dataDir, "ward.db"), sqlite.Options{Synchronous: c.sqliteSync, Logger: logger})
+	return sqlite.Open(ctx, filepath.Join(c.dataDir, "ward.db"), sqlite.Options{Synchronous: c.sqliteSync, NoGroupCommit: c.sqliteNoGroup, Logger: logger})
 }
 
 func (c *dbConfig) engine() string {

@@ -324,3 +324,84 @@ func servedEngines() []servedEngine {
 		}},
 	}
 }
+
+// TestKill9ConcurrentCreates kills the server with SIGKILL while 32
+// clients only create, so on SQLite the writes in flight are groups
+// sharing one commit (store's group commit) — some of them with a member
+// the store refuses (an invalid status, 400) — and starts it again: every
+// create acknowledged exists, and every answer has its AuditEvent.
+func TestKill9ConcurrentCreates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	for _, eng := range servedEngines() {
+		t.Run(eng.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			args := append([]string{"serve", "-addr", addr, "-definitions=false", "-admin-password", "kill9-admin-password",
+				"-log-level", "error", "-project-rate-limit", "0"}, eng.args(t)...)
+			base := "http://" + addr
+			server := startChild(t, args, base)
+			c := &kill9Client{base: base}
+			c.token = c.register(t)
+			patient := c.mustCreate(t, "Patient", `{"resourceType":"Patient","name":[{"family":"Grouped"}]}`)
+
+			var mu sync.Mutex
+			var answered, created []string
+			refused := 0
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			untilStopped(&wg, 32, stop, func(w, i int) {
+				obsStatus := `"final"`
+				if (w+i)%16 == 0 {
+					obsStatus = "17" // invalid: refused by the store, in the middle of a group
+				}
+				status, header, body := c.send("POST", "/fhir/R4/Observation", fmt.Sprintf(
+					`{"resourceType":"Observation","status":%s,"code":{"text":"g%d-%d"},"subject":{"reference":"Patient/%s"}}`, obsStatus, w, i, patient), "application/fhir+json")
+				if status == 0 {
+					return // no answer: the server is gone
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				answered = append(answered, header.Get("X-Request-Id"))
+				var res struct{ ID string }
+				switch {
+				case status == 201 && json.Unmarshal(body, &res) == nil:
+					created = append(created, res.ID)
+				case status >= 400 && status < 500:
+					refused++
+				default:
+					t.Errorf("create answered %d: %s", status, body)
+				}
+			})
+			time.Sleep(1500 * time.Millisecond)
+			if err := server.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond) // clients see the connections drop
+			close(stop)
+			wg.Wait()
+			if len(created) < 50 {
+				t.Fatalf("only %d creates acknowledged before the kill: the load did not run", len(created))
+			}
+			server = startChild(t, args, base)
+			defer server.Process.Kill()
+
+			for _, id := range created {
+				if status, _ := c.do("GET", "/fhir/R4/Observation/"+id, ""); status != 200 {
+					t.Errorf("Observation/%s was acknowledged (201) but reads %d after the restart", id, status)
+				}
+			}
+			recorded := c.requestIDsRecorded(t)
+			missing := 0
+			for _, id := range answered {
+				if !recorded[id] {
+					missing++
+					if missing <= 5 {
+						t.Errorf("request %s was answered but has no AuditEvent after the restart", id)
+					}
+				}
+			}
+			t.Logf("%s: %d creates acknowledged, %d refused before SIGKILL", eng.name, len(created), refused)
+		})
+	}
+}

@@ -1,6 +1,7 @@
 // Package sqlite opens Ward's store on an embedded SQLite database
 // (modernc.org/sqlite, no cgo) in WAL mode: one writer connection that
-// begins IMMEDIATE transactions, and a pool of read-only readers.
+// begins IMMEDIATE transactions (which concurrent writes share, see
+// store's groupcommit.go), and a pool of read-only readers.
 //
 // It only opens connections and picks the dialect; all SQL is in package store.
 package sqlite
@@ -28,6 +29,10 @@ type Options struct {
 	// makes an acknowledged write survive power loss; "NORMAL" survives a
 	// process crash only and is faster.
 	Synchronous string
+	// NoGroupCommit gives every write a transaction, a commit and an fsync
+	// of its own instead of sharing them among concurrent writes
+	// (store.Store.SetGroupCommit): the baseline of a benchmark.
+	NoGroupCommit bool
 	// Readers is the size of the read pool (default 2×GOMAXPROCS, at least 4).
 	Readers int
 	Logger  *slog.Logger
@@ -68,6 +73,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.Store, error) 
 	reader.SetMaxIdleConns(opts.Readers)
 	reader.SetConnMaxLifetime(0)
 	s := store.New(reader, writer, store.SQLite{}, opts.Logger)
+	s.SetGroupCommit(!opts.NoGroupCommit)
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
