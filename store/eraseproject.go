@@ -61,6 +61,12 @@ func (t *tx) eraseProject(ctx context.Context, p *ward.Principal, project string
 			return 0, err
 		}
 	}
+	// identity_homes is keyed by ref, not project (homes.go): its rows
+	// naming the project go by their home (on Citus, a statement to every
+	// shard, as a super admin's erasure may).
+	if _, err := t.sql.ExecContext(ctx, t.d.Rebind("DELETE FROM identity_homes WHERE home = ?"), project); err != nil {
+		return 0, err
+	}
 	if err := t.eraseRows(ctx, ward.SystemProjectID, "Login", logins); err != nil {
 		return 0, err
 	}

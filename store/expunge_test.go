@@ -217,8 +217,19 @@ func TestEraseProject(t *testing.T) {
 			record(t, l, readRecord(proj, o.ID, patient.ID))
 		}
 		login := sysCreate(t, s, ward.SystemProjectID, "Login", fmt.Sprintf(`{"user":{"reference":"User/u1"},"membership":{"reference":"ProjectMembership/m1"},"project":{"reference":"Project/%s"},"authMethod":"password","authTime":"2026-01-01T00:00:00Z"}`, gone))
+		sysCreate(t, s, gone, "ClientApplication", `{"name":"a client"}`)
 		l.Flush(context.Background())
 		keptBefore := projectRows(t, s, kept)
+		homes := func() int {
+			var n int
+			if err := s.WriterDB().QueryRow(s.Dialect().Rebind("SELECT COUNT(*) FROM identity_homes WHERE home = ?"), gone).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if homes() == 0 {
+			t.Fatal("the client's identity home was not written")
+		}
 
 		superAdmin := ward.NewContextWithPrincipal(context.Background(), &ward.Principal{System: true, ProjectID: admins, Author: "Practitioner/root"})
 		for name, ctx := range map[string]context.Context{"the project's admin": adminOf(gone), "a member": memberCtx(gone, onePolicy(t, `[{"resourceType":"Patient"}]`))} {
@@ -230,11 +241,14 @@ func TestEraseProject(t *testing.T) {
 			t.Errorf("erasing the server's own project: %s, want forbidden", code(err))
 		}
 		n, err := s.Expunge(superAdmin, "Project", gone, true)
-		if err != nil || n != 3 { // the Patient, the Observation (deleted), the read's record
+		if err != nil || n != 4 { // the Patient, the Observation (deleted), the read's record, the client
 			t.Fatalf("erase project: %d %v", n, err)
 		}
 		if rows := projectRows(t, s, gone); len(rows) > 0 {
 			t.Errorf("rows of the erased project remain: %v", rows)
+		}
+		if n := homes(); n != 0 {
+			t.Errorf("%d identity homes still name the erased project", n)
 		}
 		if _, err := s.Read(sysCtx(), "Login", login.ID); code(err) != ward.ENOTFOUND {
 			t.Errorf("the member's Login after the erasure: %s, want not found", code(err))
