@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wardhealth/ward"
 )
@@ -17,20 +18,24 @@ import (
 // each queue behind each other's fsync, and that wait, not their CPU, is
 // what bounded concurrent single creates. So concurrent writes share a
 // transaction: the write that finds no group running leads. It takes the
-// queued writes (up to maxGroup, its own first), runs each under a
-// SAVEPOINT of one transaction, COMMITs once, and only then wakes the
-// members; the first write still queued leads the next group. Nothing
-// waits for company: a lone write leads a group of one at once.
+// queued writes one after another, its own first, and runs each in one
+// transaction — the first as it is, every later one under a SAVEPOINT —
+// until the queue is empty, maxGroup writes ran or the group has run for
+// maxGroupRun; then it COMMITs once and only then wakes the members, and
+// the first write still queued leads the next group. Nothing waits for
+// company: a lone write commits at once, at the cost of a transaction of
+// its own, and a long write (a large transaction bundle) is not held up
+// by more than maxGroupRun of others' work.
 //
 // What a member sees is what it saw alone:
 //   - durability: it is acknowledged after the COMMIT (one fsync for the
 //     group) returned, with synchronous unchanged;
 //   - failure: a member whose fn or pre-commit steps fail is rolled back
-//     to its savepoint (the first of a transaction: with the transaction)
-//     and gets its own error; the others commit. Only a
-//     failure of the transaction itself (the COMMIT, an I/O error that
-//     ends the transaction, a savepoint that cannot be undone) fails every
-//     member of the group that ran;
+//     to its savepoint (the first of a transaction: with the transaction,
+//     which held nothing else) and gets its own error; the others commit.
+//     Only a failure of the transaction itself (the COMMIT, an I/O error
+//     that ends it, a savepoint that cannot be undone) fails every member
+//     of the group that ran;
 //   - order: members run one after another in the transaction, so a
 //     member reads the group's earlier writes (committed together or not
 //     at all), and audit chain and outbox seqs are drawn in run order,
@@ -39,21 +44,27 @@ import (
 //     removes the blobs it erased and calls OnCommit with its own writes,
 //     on its own goroutine;
 //   - cancellation: a member whose context ended while it was queued is
-//     dropped (ctx.Err(), nothing written). Once it runs it runs with its
-//     context's values but without its cancellation, and commits: an
-//     interrupted SQLite statement may roll back the whole transaction,
-//     which is the other members' too. A group of one keeps its context
-//     as a transaction of its own does;
+//     dropped (ctx.Err(), nothing written). The first member of a
+//     transaction runs with its context, as a transaction of its own does;
+//     a later one with its context's values but without its cancellation,
+//     and once it ran it commits: an interrupted SQLite statement may roll
+//     back the whole transaction, the other members' writes with it;
 //   - a panic in a member's fn is rolled back to its savepoint and raised
 //     again on the member's goroutine.
 //
-// PostgreSQL is left alone: its transactions overlap, and its WAL writer
-// already flushes the commits that wait together (see docs/benchmarks.md,
+// PostgreSQL is left alone: its transactions overlap, and a backend that
+// flushes the WAL flushes every commit record written before, so commits
+// waiting together already share an fsync (see docs/benchmarks.md,
 // "Group commit").
 
-// maxGroup bounds the writes that share one commit, so one group's
-// latency stays bounded when writers keep coming.
-const maxGroup = 64
+// maxGroup bounds the writes that share one commit, and maxGroupRun the
+// time a group takes members for, so a member waits for at most about
+// two groups' work. An fsync costs ≈ 1–3 ms on the disks measured: a
+// group that ran 10 ms of writes has spent most of its time on them.
+const (
+	maxGroup    = 64
+	maxGroupRun = 10 * time.Millisecond
+)
 
 // groupCommit is the queue of writes waiting for a group. The zero value
 // is ready and on.
@@ -62,6 +73,8 @@ type groupCommit struct {
 	mu      sync.Mutex
 	queue   []*groupWrite
 	leading bool // a write is running groups; the queue is its to take
+	// maxRun replaces maxGroupRun when set (tests).
+	maxRun time.Duration
 	// commits counts the groups committed (tests).
 	commits atomic.Int64
 }
@@ -168,12 +181,7 @@ func (s *Store) leadGroups(own *groupWrite) {
 		close(next.wake)
 	}()
 	for !own.done {
-		g.mu.Lock()
-		n := min(len(g.queue), maxGroup)
-		batch = slices.Clone(g.queue[:n])
-		g.queue = slices.Delete(g.queue, 0, n)
-		g.mu.Unlock()
-		s.commitGroup(batch)
+		s.commitGroup(&batch)
 		for _, w := range batch {
 			if w != own {
 				close(w.wake)
@@ -187,8 +195,8 @@ func (s *Store) leadGroups(own *groupWrite) {
 // without an outcome: nothing of it committed.
 var errGroupAbandoned = errors.New("store: the write transaction was abandoned")
 
-// commitGroup runs batch in one transaction and commits it; every member
-// is done when it returns.
+// commitGroup takes members from the queue into *batch, runs them in one
+// transaction and commits it; every member is done when it returns.
 //
 // A savepoint costs: SQLite copies every page the member changes to the
 // statement journal first (a sixth of a 100-resource bundle's CPU). So
@@ -196,11 +204,26 @@ var errGroupAbandoned = errors.New("store: the write transaction was abandoned")
 // transaction, which holds nothing else, is rolled back whole and the
 // next member begins another. A lone write thus costs what a transaction
 // of its own costs.
-func (s *Store) commitGroup(batch []*groupWrite) {
-	alone := len(batch) == 1
-	ctx := context.WithoutCancel(batch[0].ctx)
-	if alone {
-		ctx = batch[0].ctx
+func (s *Store) commitGroup(batch *[]*groupWrite) {
+	g := &s.group
+	maxRun := maxGroupRun
+	if g.maxRun > 0 {
+		maxRun = g.maxRun
+	}
+	var began time.Time
+	take := func() *groupWrite {
+		if n := len(*batch); n >= maxGroup || n > 0 && time.Since(began) >= maxRun {
+			return nil
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if len(g.queue) == 0 {
+			return nil
+		}
+		w := g.queue[0]
+		g.queue = slices.Delete(g.queue, 0, 1)
+		*batch = append(*batch, w)
+		return w
 	}
 	var missed []string
 	var sqlTx *sql.Tx
@@ -218,24 +241,31 @@ func (s *Store) commitGroup(batch []*groupWrite) {
 	}
 	err := func() error {
 		defer end()
-		for _, w := range batch {
+		for w := take(); w != nil; w = take() {
+			if began.IsZero() {
+				began = time.Now()
+			}
 			if err := w.ctx.Err(); err != nil {
 				w.done, w.err = true, err // cancelled while queued: dropped
 				continue
 			}
 			if sqlTx == nil {
+				// Not the member's context: database/sql rolls a
+				// transaction back when its context ends, and later
+				// members share it.
 				var err error
-				if sqlTx, err = s.writer.BeginTx(ctx, nil); err != nil {
+				if sqlTx, err = s.writer.BeginTx(context.WithoutCancel(w.ctx), nil); err != nil {
+					w.done, w.err = true, err
 					return err
 				}
 				stmts = map[string]*sql.Stmt{}
 			}
+			first := len(ran) == 0
 			mctx := w.ctx
-			if !alone {
+			if !first {
 				mctx = context.WithoutCancel(w.ctx)
 			}
 			w.t = s.newTx(sqlTx, stmts)
-			first := len(ran) == 0
 			err := s.runMember(mctx, w, !first)
 			missed = append(missed, w.t.missed...)
 			if err != nil {
@@ -262,12 +292,14 @@ func (s *Store) commitGroup(batch []*groupWrite) {
 			r.done, r.err = true, err
 		}
 		if err == nil {
-			s.group.commits.Add(1)
+			g.commits.Add(1)
 		}
 		return nil
 	}()
-	s.warmWriter(ctx, missed) // once the transaction released the writer
-	for _, w := range batch {
+	if len(*batch) > 0 {
+		s.warmWriter((*batch)[0].ctx, missed) // once the transaction released the writer
+	}
+	for _, w := range *batch {
 		if !w.done {
 			w.done = true
 			if w.err == nil && w.panicked == nil {

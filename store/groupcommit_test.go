@@ -30,31 +30,20 @@ var errMember = errors.New("the member gave up")
 func TestGroupCommitFailuresStayTheirOwn(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		proj := uuid.NewString()
-		newAuditLog(t, s, store.AuditOptions{}) // audited writes link their records in their transaction
+		store.SetGroupRun(s, time.Minute)
+		trail := newAuditLog(t, s, store.AuditOptions{}) // audited writes link their records in their transaction
 		base := as(proj)
 		audited := func(ctx context.Context) context.Context {
 			return ward.NewContextWithAccess(ctx, &ward.Access{Record: ward.AuditRecord{RequestID: uuid.NewString()}})
 		}
 		patient := create(t, s, audited(base), "Patient", `{"resourceType":"Patient"}`)
 		startSeq := lastSeq(t, s)
+		trail.Flush(context.Background()) // its projection writes nothing while the writer is held
 		sqlite := s.Dialect().Name() == "sqlite"
 
-		// The holder keeps the writer busy until every member is queued.
-		release := make(chan struct{})
-		holding := make(chan struct{})
-		holder := make(chan error, 1)
-		var held *ward.Resource
-		go func() {
-			holder <- s.Write(audited(base), func(ctx context.Context, tx ward.ResourceTx) error {
-				close(holding)
-				<-release
-				var err error
-				held, err = tx.Create(ctx, "Observation", obsOf(patient.ID, "held"))
-				return err
-			})
-		}()
-		<-holding
-
+		// The writer connection is held until every member is queued: the
+		// first write to come leads, waiting for it, the others queue.
+		release := holdWriter(t, s)
 		type outcome struct {
 			res      *ward.Resource
 			err      error
@@ -128,7 +117,7 @@ func TestGroupCommitFailuresStayTheirOwn(t *testing.T) {
 		goneErr := make(chan error, 1)
 		var goneWrote bool
 		if sqlite {
-			waitQueued(t, s, len(members))
+			waitQueued(t, s, len(members)-1)
 			go func() {
 				goneErr <- s.Write(gone, func(ctx context.Context, tx ward.ResourceTx) error {
 					goneWrote = true
@@ -136,34 +125,30 @@ func TestGroupCommitFailuresStayTheirOwn(t *testing.T) {
 					return err
 				})
 			}()
-			waitQueued(t, s, len(members)+1)
+			waitQueued(t, s, len(members))
 			leave()
 			if err := <-goneErr; !errors.Is(err, context.Canceled) {
 				t.Errorf("a write whose caller left while queued: %v, want context.Canceled", err)
 			}
-			if n := store.GroupQueued(s); n != len(members) {
-				t.Errorf("%d writes queued after the caller left, want %d", n, len(members))
+			if n := store.GroupQueued(s); n != len(members)-1 {
+				t.Errorf("%d writes queued after the caller left, want %d", n, len(members)-1)
 			}
 		} else {
 			leave()
-			time.Sleep(50 * time.Millisecond) // PostgreSQL: the members run beside the holder
 		}
 		commitsBefore := store.GroupCommits(s)
-		close(release)
-		if err := <-holder; err != nil {
-			t.Fatal(err)
-		}
+		release()
 		wg.Wait()
 		if sqlite {
-			if n := store.GroupCommits(s) - commitsBefore; n != 2 {
-				t.Errorf("%d commits for the holder and %d queued writes, want 2 (one for the group)", n, len(members))
+			if n := store.GroupCommits(s) - commitsBefore; n != 1 {
+				t.Errorf("%d commits for %d queued writes, want 1", n, len(members))
 			}
 			if goneWrote {
 				t.Error("a write dropped from the queue ran")
 			}
 		}
 
-		wantChanges := map[string]bool{"Observation/" + held.ID: true}
+		wantChanges := map[string]bool{}
 		for i, m := range members {
 			o := outcomes[i]
 			switch {
@@ -206,8 +191,8 @@ func TestGroupCommitFailuresStayTheirOwn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Matches) != 5 { // held and c1-c4; not the panicked member's
-			t.Errorf("%d Observations of the patient, want 5", len(res.Matches))
+		if len(res.Matches) != 4 { // c1-c4; not the panicked member's
+			t.Errorf("%d Observations of the patient, want 4", len(res.Matches))
 		}
 
 		changes, err := s.OutboxAfter(context.Background(), startSeq, 100)
@@ -228,19 +213,21 @@ func TestGroupCommitFailuresStayTheirOwn(t *testing.T) {
 		if len(wantChanges) > 0 {
 			t.Errorf("acknowledged writes missing from the outbox: %v", wantChanges)
 		}
-		// The patient's create, the holder's and the 5 members'.
-		if v, err := s.VerifyAudit(sysCtx(), proj); err != nil || !v.OK || v.Checked != 7 {
-			t.Errorf("audit chain = %+v %v, want 7 links OK", v, err)
+		// The patient's create and the 5 members'.
+		if v, err := s.VerifyAudit(sysCtx(), proj); err != nil || !v.OK || v.Checked != 6 {
+			t.Errorf("audit chain = %+v %v, want 6 links OK", v, err)
 		}
 	})
 }
 
-// TestGroupCommitKeepsACallerThatLeftAfterItRan: a member whose caller
-// goes away while it runs in a group still commits, and is answered as
-// committed (SQLite: an interrupted statement could roll back the other
-// members' writes with its own). A lone write keeps its context.
+// TestGroupCommitKeepsACallerThatLeftAfterItRan: a member after the
+// first of a group whose caller goes away while it runs still commits,
+// and is answered as committed (SQLite: an interrupted statement could
+// roll back the other members' writes with its own). A lone write keeps
+// its context, as a transaction of its own does.
 func TestGroupCommitKeepsACallerThatLeftAfterItRan(t *testing.T) {
 	s := storetest.OpenSQLite(t)
+	store.SetGroupRun(s, time.Minute)
 	base := as(uuid.NewString())
 	patient := create(t, s, base, "Patient", `{"resourceType":"Patient"}`)
 
@@ -254,18 +241,10 @@ func TestGroupCommitKeepsACallerThatLeftAfterItRan(t *testing.T) {
 		t.Error("a lone write whose caller left while it ran committed; want it cancelled as a transaction of its own is")
 	}
 
-	release := make(chan struct{})
-	holding := make(chan struct{})
-	holder := make(chan error, 1)
-	go func() {
-		holder <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error {
-			close(holding)
-			<-release
-			return nil
-		})
-	}()
-	<-holding
+	release := holdWriter(t, s)
 	results := make(chan error, 2)
+	go func() { results <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error { return nil }) }()
+	waitLeading(t, s)
 	var left *ward.Resource
 	leaving, leave := context.WithCancel(base)
 	go func() {
@@ -277,12 +256,7 @@ func TestGroupCommitKeepsACallerThatLeftAfterItRan(t *testing.T) {
 		})
 	}()
 	waitQueued(t, s, 1)
-	go func() { results <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error { return nil }) }()
-	waitQueued(t, s, 2)
-	close(release)
-	if err := <-holder; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	for range 2 {
 		if err := <-results; err != nil {
 			t.Errorf("a grouped write: %v, want committed", err)
@@ -301,18 +275,9 @@ func TestGroupCommitKeepsACallerThatLeftAfterItRan(t *testing.T) {
 // nothing else); the writes after it still commit, together.
 func TestGroupCommitFirstMemberFails(t *testing.T) {
 	s := storetest.OpenSQLite(t)
+	store.SetGroupRun(s, time.Minute)
 	base := as(uuid.NewString())
-	release := make(chan struct{})
-	holding := make(chan struct{})
-	holder := make(chan error, 1)
-	go func() {
-		holder <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error {
-			close(holding)
-			<-release
-			return nil
-		})
-	}()
-	<-holding
+	release := holdWriter(t, s)
 	failed := make(chan error, 1)
 	var orphan *ward.Resource
 	go func() {
@@ -324,7 +289,7 @@ func TestGroupCommitFirstMemberFails(t *testing.T) {
 			return errMember
 		})
 	}()
-	waitQueued(t, s, 1)
+	waitLeading(t, s)
 	kept := make([]*ward.Resource, 3)
 	var wg sync.WaitGroup
 	for i := range kept {
@@ -338,12 +303,9 @@ func TestGroupCommitFirstMemberFails(t *testing.T) {
 			}
 		})
 	}
-	waitQueued(t, s, 1+len(kept))
+	waitQueued(t, s, len(kept))
 	before := store.GroupCommits(s)
-	close(release)
-	if err := <-holder; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	wg.Wait()
 	if err := <-failed; !errors.Is(err, errMember) {
 		t.Errorf("the first member: %v, want its own error", err)
@@ -359,29 +321,20 @@ func TestGroupCommitFirstMemberFails(t *testing.T) {
 			t.Errorf("acknowledged Patient/%s reads %v", r.ID, err)
 		}
 	}
-	if n := store.GroupCommits(s) - before; n != 2 {
-		t.Errorf("%d commits, want 2 (the holder's, the group's)", n)
+	if n := store.GroupCommits(s) - before; n != 1 {
+		t.Errorf("%d commits, want 1", n)
 	}
 }
 
 // TestGroupCommitSurvivesAGoexit: a member's fn that ends the goroutine
 // running the group (runtime.Goexit, as a test's t.FailNow does) leaves
-// nothing of the group committed, answers the other members, and the
-// next write still commits.
+// nothing of the group committed, answers its members, and the write
+// queued behind leads the next group and commits.
 func TestGroupCommitSurvivesAGoexit(t *testing.T) {
 	s := storetest.OpenSQLite(t)
+	store.SetGroupRun(s, time.Minute)
 	base := as(uuid.NewString())
-	release := make(chan struct{})
-	holding := make(chan struct{})
-	holder := make(chan error, 1)
-	go func() {
-		holder <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error {
-			close(holding)
-			<-release
-			return nil
-		})
-	}()
-	<-holding
+	release := holdWriter(t, s)
 	var first *ward.Resource
 	leaderGone := make(chan bool, 1)
 	go func() {
@@ -394,25 +347,24 @@ func TestGroupCommitSurvivesAGoexit(t *testing.T) {
 		})
 		returned = true
 	}()
-	waitQueued(t, s, 1)
-	answers := make(chan error, 2)
+	waitLeading(t, s)
+	exited := make(chan error, 1)
 	go func() {
-		answers <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error { runtime.Goexit(); return nil })
+		exited <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error { runtime.Goexit(); return nil })
 	}()
+	waitQueued(t, s, 1)
+	after := make(chan error, 1)
+	go func() { after <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error { return nil }) }()
 	waitQueued(t, s, 2)
-	go func() { answers <- s.Write(base, func(ctx context.Context, tx ward.ResourceTx) error { return nil }) }()
-	waitQueued(t, s, 3)
-	close(release)
-	if err := <-holder; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if returned := <-leaderGone; returned {
 		t.Error("the goroutine whose group a member ended returned")
 	}
-	for range 2 {
-		if err := <-answers; err == nil {
-			t.Error("a member of the abandoned group was answered as committed")
-		}
+	if err := <-exited; err == nil {
+		t.Error("the member that ended the group was answered as committed")
+	}
+	if err := <-after; err != nil {
+		t.Errorf("the write queued after the abandoned group: %v, want committed by the next group", err)
 	}
 	if first == nil {
 		t.Fatal("the group's first member did not run")
@@ -452,4 +404,63 @@ func waitQueued(t *testing.T, s *store.Store, n int) {
 		}
 	}
 	t.Fatalf("%d writes queued, want %d", store.GroupQueued(s), n)
+}
+
+// TestGroupCommitBounds: a group takes at most 64 writes, and stops
+// taking more once it has run for its time (a long write is not held up
+// by everyone queued behind it).
+func TestGroupCommitBounds(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		run     time.Duration
+		queued  int
+		commits int64
+	}{
+		{"64 at most", time.Minute, 70, 2},
+		{"for its time at most", time.Nanosecond, 5, 5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := storetest.OpenSQLite(t)
+			store.SetGroupRun(s, c.run)
+			base := as(uuid.NewString())
+			release := holdWriter(t, s)
+			before := store.GroupCommits(s)
+			var wg sync.WaitGroup
+			for range c.queued {
+				wg.Go(func() { create(t, s, base, "Patient", `{"resourceType":"Patient"}`) })
+			}
+			waitQueued(t, s, c.queued-1) // the first leads, waiting for the writer
+			release()
+			wg.Wait()
+			if n := store.GroupCommits(s) - before; n != c.commits {
+				t.Errorf("%d commits, want %d", n, c.commits)
+			}
+		})
+	}
+}
+
+// holdWriter holds s's writer connection (SQLite's only one) until the
+// returned release: a write that comes leads, waiting for it, and the
+// writes after it queue.
+func holdWriter(t *testing.T, s *store.Store) (release func()) {
+	t.Helper()
+	held, err := s.WriterDB().BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { held.Commit() }) }
+	t.Cleanup(release) // a test that failed while holding must not hang its cleanups
+	return release
+}
+
+// waitLeading waits until a write leads s's groups with none queued.
+func waitLeading(t *testing.T, s *store.Store) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if store.GroupLeading(s) && store.GroupQueued(s) == 0 {
+			return
+		}
+	}
+	t.Fatal("no write leads")
 }
