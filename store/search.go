@@ -519,7 +519,11 @@ func (c *compiler) compartmentPage(q *ward.SearchQuery, compartment string, prob
 	others := q.Filters
 	if probe >= 0 {
 		var err error
-		if others, err = c.probe("r", q, probe); err != nil {
+		// On the compartment row's key, so the engine can check it before
+		// reading the resource row: a clinic holding 1 % of the rows walks
+		// many compartment rows per match, and reading each resource row
+		// first cost most of the page.
+		if others, err = c.probe(k+".project_id", k+".resource_type", k+".resource_id", q, probe); err != nil {
 			return "", nil, err
 		}
 	}
@@ -607,11 +611,12 @@ func (c *compiler) datePage(q *ward.SearchQuery, pl searchPlan) (string, []any, 
 	return c.sql.String(), c.args, nil
 }
 
-// probe writes " AND EXISTS (…)": q.Filters[i] checked on a's own index
-// rows (a seek of the resource's rows, not a list of every match). For a
-// date, the other bounds on the same parameter are checked on the same
-// index row, as driven does. It returns the filters left to write.
-func (c *compiler) probe(a string, q *ward.SearchQuery, i int) ([]ward.SearchFilter, error) {
+// probe writes " AND EXISTS (…)": q.Filters[i] checked on the index rows
+// of the resource whose key is in the columns project, rtype and id (a
+// seek of the resource's rows, not a list of every match). For a date, the
+// other bounds on the same parameter are checked on the same index row. It
+// returns the filters left to write.
+func (c *compiler) probe(project, rtype, id string, q *ward.SearchQuery, i int) ([]ward.SearchFilter, error) {
 	f := &q.Filters[i]
 	t := c.alias("t")
 	param := t + ".param"
@@ -620,8 +625,8 @@ func (c *compiler) probe(a string, q *ward.SearchQuery, i int) ([]ward.SearchFil
 		// may scan the whole range of the low index for every candidate.
 		param = "(" + param + " || '')"
 	}
-	c.w(" AND EXISTS (SELECT 1 FROM ", indexTable[f.Type], " ", t, " WHERE ", t, ".project_id = ", a, ".project_id AND ",
-		t, ".resource_type = ", a, ".resource_type AND ", t, ".resource_id = ", a, ".id AND ", param, " = ")
+	c.w(" AND EXISTS (SELECT 1 FROM ", indexTable[f.Type], " ", t, " WHERE ", t, ".project_id = ", project, " AND ",
+		t, ".resource_type = ", rtype, " AND ", t, ".resource_id = ", id, " AND ", param, " = ")
 	c.arg(f.Code)
 	others := make([]ward.SearchFilter, 0, len(q.Filters))
 	for j := range q.Filters {
