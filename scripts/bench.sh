@@ -39,6 +39,18 @@ base=http://127.0.0.1:8103/fhir/R4
 # The FHIR definitions load in the background after start (≈3,400 writes): measure after them.
 for _ in $(seq 600); do grep -q '"definitions: load' server.log && break; sleep 0.5; done
 
+# The ingest, read and search steps act as the admin of a project of their own (self-service sign-up,
+# as bench-mso.sh): ward gendata and ward load read the token from WARD_TOKEN.
+if step ingest || step read || step search; then
+  host=http://127.0.0.1:8103
+  email="bench-$(date +%s)@example.com"
+  l=$(curl -sf "$host/auth/newuser" -H 'Content-Type: application/json' -d "$(jq -nc --arg p "$PASSWORD" --arg e "$email" \
+    '{firstName:"Bench",lastName:"Admin",email:$e,password:$p,codeChallenge:"xyz",codeChallengeMethod:"plain"}')" | jq -r .login)
+  code=$(curl -sf "$host/auth/newproject" -H 'Content-Type: application/json' -d "{\"login\":\"$l\",\"projectName\":\"Bench\"}" | jq -r .code)
+  WARD_TOKEN=$(curl -sf "$host/oauth2/token" -d grant_type=authorization_code -d code="$code" -d code_verifier=xyz | jq -r .access_token)
+  export WARD_TOKEN
+fi
+
 if step ingest; then
 echo "== ingest: $PATIENTS Patients + $((PATIENTS*OBS)) Observations, transaction bundles of 100"
 ./ward gendata -url $base -patients "$PATIENTS" -observations "$OBS" -c 4 -seed 42
@@ -47,7 +59,7 @@ echo "== ingest: single creates at concurrency 32"
 fi
 
 if step read; then
-curl -s "$base/Patient?_count=1000&_elements=id" | grep -o '"fullUrl":"[^"]*"' | cut -d'"' -f4 >patients.txt
+curl -s -H "Authorization: Bearer $WARD_TOKEN" "$base/Patient?_count=1000&_elements=id" | grep -o '"fullUrl":"[^"]*"' | cut -d'"' -f4 >patients.txt
 echo "== read by id (1000 random Patients), with a bare net/http handler serving the same bytes"
 ./ward load -c "$C" -d "$DUR" -urls patients.txt -bare
 fi
