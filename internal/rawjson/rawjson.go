@@ -241,24 +241,159 @@ func Drop(obj []byte, drop []string) ([]byte, bool, error) {
 
 // DropFromMember returns the JSON object doc with the members named in
 // drop removed from its object-valued member name (e.g. meta), every
-// other byte as it was; doc itself when there is nothing to remove.
+// other byte as it was; doc itself when there is nothing to remove. Every
+// resource a caller is shown passes through it (the output gate's meta
+// rewrite), so it scans in place and allocates only the copy it returns.
 func DropFromMember(doc []byte, name string, drop []string) ([]byte, error) {
-	members, err := ScanMembers(doc, name)
+	start, end, err := memberValue(doc, name)
+	if err != nil || start < 0 || doc[start] != '{' {
+		return doc, err
+	}
+	var spans [16]span // the kept members of the object; more fall back to Drop
+	kept, dropped, err := keptMembers(doc[start:end], drop, spans[:0])
+	if err != nil || dropped == 0 {
+		return doc, err
+	}
+	if len(kept) > len(spans) {
+		return dropFromMemberSlow(doc, start, end, drop)
+	}
+	out := make([]byte, 0, len(doc))
+	out = append(out, doc[:start]...)
+	out = append(out, '{')
+	for i, k := range kept {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, doc[start+k.from:start+k.to]...)
+	}
+	out = append(out, '}')
+	return append(out, doc[end:]...), nil
+}
+
+// span is a byte range [from, to).
+type span struct{ from, to int }
+
+// memberValue returns the offsets of the value of doc's member name, or
+// -1, -1 when doc has none; an error when doc is not an object it can scan
+// up to that member (to its end when there is none).
+func memberValue(doc []byte, name string) (int, int, error) {
+	i := SkipSpace(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return 0, 0, ErrMalformed
+	}
+	if i = SkipSpace(doc, i+1); i < len(doc) && doc[i] == '}' {
+		return -1, -1, nil
+	}
+	for i < len(doc) {
+		keyEnd, valStart, valEnd, err := scanMember(doc, i)
+		if err != nil {
+			return 0, 0, err
+		}
+		if keyIs(doc[i:keyEnd], name) {
+			return valStart, valEnd, nil
+		}
+		more, next, err := afterMember(doc, valEnd)
+		if err != nil || !more {
+			return -1, -1, err
+		}
+		i = next
+	}
+	return 0, 0, ErrMalformed
+}
+
+// keptMembers appends to kept the spans (relative to obj) of the members
+// of the object obj not named in drop, and counts those dropped.
+func keptMembers(obj []byte, drop []string, kept []span) ([]span, int, error) {
+	dropped := 0
+	i := SkipSpace(obj, 1)
+	if i < len(obj) && obj[i] == '}' {
+		return kept, 0, nil
+	}
+	for i < len(obj) {
+		keyEnd, _, valEnd, err := scanMember(obj, i)
+		if err != nil {
+			return nil, 0, err
+		}
+		if keyIn(obj[i:keyEnd], drop) {
+			dropped++
+		} else {
+			kept = append(kept, span{i, valEnd})
+		}
+		more, next, err := afterMember(obj, valEnd)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !more {
+			return kept, dropped, nil
+		}
+		i = next
+	}
+	return nil, 0, ErrMalformed
+}
+
+// scanMember reads the member whose key starts at data[i]: the end of its
+// key and the bounds of its value.
+func scanMember(data []byte, i int) (keyEnd, valStart, valEnd int, err error) {
+	if data[i] != '"' {
+		return 0, 0, 0, ErrMalformed
+	}
+	if keyEnd, err = SkipString(data, i); err != nil {
+		return 0, 0, 0, err
+	}
+	j := SkipSpace(data, keyEnd)
+	if j >= len(data) || data[j] != ':' {
+		return 0, 0, 0, ErrMalformed
+	}
+	valStart = SkipSpace(data, j+1)
+	valEnd, err = SkipValue(data, valStart)
+	return keyEnd, valStart, valEnd, err
+}
+
+// afterMember steps over the separator after a value ending at i: true and
+// the next key's offset after a comma, false at the object's closing brace.
+func afterMember(data []byte, i int) (bool, int, error) {
+	i = SkipSpace(data, i)
+	switch {
+	case i >= len(data):
+		return false, 0, ErrMalformed
+	case data[i] == '}':
+		return false, 0, nil
+	case data[i] != ',':
+		return false, 0, ErrMalformed
+	}
+	return true, SkipSpace(data, i+1), nil
+}
+
+// keyIs reports whether the string literal key (quotes included) is name,
+// decoding it only when it holds an escape.
+func keyIs(key []byte, name string) bool {
+	raw := key[1 : len(key)-1]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == name
+	}
+	decoded, err := DecodeString(key)
+	return err == nil && decoded == name
+}
+
+func keyIn(key []byte, names []string) bool {
+	for _, n := range names {
+		if keyIs(key, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropFromMemberSlow is DropFromMember for an object of many members.
+func dropFromMemberSlow(doc []byte, start, end int, drop []string) ([]byte, error) {
+	inner, _, err := Drop(doc[start:end], drop)
 	if err != nil {
 		return nil, err
 	}
-	m := Find(members, name)
-	if m == nil || doc[m.ValStart] != '{' {
-		return doc, nil
-	}
-	inner, changed, err := Drop(doc[m.ValStart:m.End], drop)
-	if err != nil || !changed {
-		return doc, err
-	}
 	out := make([]byte, 0, len(doc))
-	out = append(out, doc[:m.ValStart]...)
+	out = append(out, doc[:start]...)
 	out = append(out, inner...)
-	return append(out, doc[m.End:]...), nil
+	return append(out, doc[end:]...), nil
 }
 
 // AppendObject appends an object made of the given members of src.
