@@ -36,7 +36,7 @@ func LoadAuditRecords(ctx context.Context, s *Store, recs []*ward.AuditRecord, w
 			for i, p := range batch {
 				linked[i] = chained{seq: p.seq, v: p.v}
 			}
-			if err := t.projectLinks(ctx, project, linked); err != nil {
+			if _, err := t.projectLinks(ctx, project, linked); err != nil {
 				return err
 			}
 		}

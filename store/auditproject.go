@@ -36,10 +36,20 @@ const projectBatch = 16
 // maxQueued bounds the records waiting for projection in memory. Past it
 // (a sustained load above what the projection writes), further records
 // are only counted: catchUp projects them from the chain, which they are
-// durable in already. Each holds its AuditEvent and index rows (≈ 3.3 KB):
-// at 100,000 an ingest the projection could not keep up with held 180 MB
-// of them (issue 16 item 4); 2,048 is ≈ 7 MB, over a hundred batches.
-const maxQueued = 2048
+// durable in already. Each holds its AuditEvent and index rows (≈ 8 KB in
+// a heap profile of an ingest): at 100,000 an ingest the projection could
+// not keep up with held 180 MB of them, at 2,048 they were half the live
+// heap during one, doubled in the peak by the collector's headroom (issue
+// 16 item 4). 512 is ≈ 4 MB, still 32 batches of burst.
+const maxQueued = 512
+
+// maxHoleFill bounds the links one projection reads back from the chain to
+// fill the holes between queued records (those left past maxQueued): the
+// hole above a mark that fell far behind once read thousands of decoded
+// AuditEvents into one transaction, megabytes of heap and the one SQLite
+// writer held for as long. The queued records above it wait for the next
+// projection.
+const maxHoleFill = 4 * projectBatch
 
 // awaitTrailLimit bounds how long a read of the trail waits for the
 // projection (it is then served as projected so far).
@@ -223,13 +233,17 @@ func (p *projector) project(ctx context.Context, batch []chained) {
 	}
 	projects := slices.Sorted(maps.Keys(byProject))
 	var err error
+	var rest []chained // records above a filled hole, not written yet
 	for attempt := range 3 {
 		err = p.s.Write(ctx, func(ctx context.Context, rtx ward.ResourceTx) error {
 			t := rtx.(*tx)
+			rest = rest[:0]
 			for _, project := range projects {
-				if err := t.projectLinks(ctx, project, byProject[project]); err != nil {
+				r, err := t.projectLinks(ctx, project, byProject[project])
+				if err != nil {
 					return err
 				}
+				rest = append(rest, r...)
 			}
 			return nil
 		})
@@ -242,7 +256,12 @@ func (p *projector) project(ctx context.Context, batch []chained) {
 		p.s.logger.ErrorContext(ctx, "store: audit projection failed; the records are in the chain and will be projected later", "records", len(batch), "error", err)
 	}
 	p.mu.Lock()
-	p.projected += int64(len(batch))
+	if err != nil {
+		rest = nil // given up on with the rest: catchUp projects them
+	} else if len(rest) > 0 {
+		p.queue = append(rest, p.queue...)
+	}
+	p.projected += int64(len(batch) - len(rest))
 	kept := p.waiters[:0]
 	for _, w := range p.waiters {
 		if w.upTo <= p.projected {
@@ -315,44 +334,48 @@ func (t *tx) projectFromChain(ctx context.Context, project string) (more bool, e
 	if err != nil || len(links) == 0 {
 		return false, err
 	}
-	return len(links) == projectBatch, t.projectLinks(ctx, project, links)
+	_, err = t.projectLinks(ctx, project, links)
+	return len(links) == projectBatch, err
 }
 
 // projectLinks writes the AuditEvents of records, links of one project,
 // that are above its mark, in seq order, reading from the chain any link
 // between them that records does not hold (another process's, or one a
-// failed projection left), and moves the mark.
-func (t *tx) projectLinks(ctx context.Context, project string, records []chained) error {
+// failed projection left), and moves the mark. It reads at most
+// maxHoleFill links back and returns the records above them, not written.
+func (t *tx) projectLinks(ctx context.Context, project string, records []chained) (rest []chained, err error) {
 	if err := t.lockAudit(ctx, "auditproj:", project); err != nil {
-		return err
+		return nil, err
 	}
 	mark, err := t.projectedMark(ctx, project)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	slices.SortFunc(records, func(a, b chained) int { return int(a.seq - b.seq) })
 	records = slices.DeleteFunc(records, func(c chained) bool { return c.seq <= mark })
 	if len(records) == 0 {
-		return nil
+		return nil, nil
 	}
 	last := records[len(records)-1].seq
 	if int64(len(records)) != last-mark { // holes: fill them from the chain
-		linked, err := t.chainLinks(ctx, project, mark, last)
-		if err != nil {
-			return err
+		if last-mark > maxHoleFill {
+			last = mark + maxHoleFill
+			rest = slices.DeleteFunc(slices.Clone(records), func(c chained) bool { return c.seq <= last })
 		}
-		records = linked
+		if records, err = t.chainLinks(ctx, project, mark, last); err != nil {
+			return nil, err
+		}
 	}
 	if records, err = t.stillStored(ctx, project, records); err != nil {
-		return err
+		return nil, err
 	}
 	for _, c := range records {
 		if err := t.insertIndex(ctx, c.v); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	_, err = t.exec(ctx, "UPDATE audit_projected SET seq = ? WHERE project_id = ?", last, project)
-	return err
+	return rest, err
 }
 
 // stillStored drops the records an erasure (expunge.go) removed before
