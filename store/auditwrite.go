@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"maps"
-	"slices"
 
 	"github.com/wardhealth/ward"
 )
@@ -41,27 +39,17 @@ func (t *tx) recordWrites(ctx context.Context) ([]*pendingAudit, error) {
 		return nil, nil
 	}
 	now := t.s.now()
-	byProject := map[string][]*pendingAudit{}
 	var all []*pendingAudit
 	for _, w := range t.writes {
 		v, err := auditVersion(w.record(), now)
 		if err != nil {
 			return nil, err
 		}
-		p := &pendingAudit{v: v}
-		byProject[v.res.ProjectID] = append(byProject[v.res.ProjectID], p)
-		all = append(all, p)
+		all = append(all, &pendingAudit{v: v})
 	}
-	projects := slices.Sorted(maps.Keys(byProject))
-	for _, project := range projects {
-		if err := t.lockAudit(ctx, "audit:", project); err != nil {
-			return nil, err
-		}
-	}
-	for _, project := range projects {
-		if err := t.appendChain(ctx, project, byProject[project]); err != nil {
-			return nil, err
-		}
+	projects, byProject := auditByProject(all)
+	if err := t.linkAudit(ctx, projects, byProject); err != nil {
+		return nil, err
 	}
 	return all, nil
 }

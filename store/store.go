@@ -60,6 +60,10 @@ type Store struct {
 	hooks egress.Policy
 	// layout is how the migrations lay out project tables (layout.go).
 	layout Layout
+	// auditInSQL: audit batches are linked by the database function
+	// ward_audit_append, one round trip each (auditchain.go). Set by
+	// Migrate: PostgreSQL, not on Citus.
+	auditInSQL bool
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -134,6 +138,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
+	s.auditInSQL = s.dialect.Name() == "postgres" && !citus
 	return nil
 }
 
