@@ -458,9 +458,9 @@ func (s *Store) storedVersion(ctx context.Context, project, typ string, content 
 	if err != nil {
 		return nil, err
 	}
-	_, uuids := index.Compartments(metaProject(project), typ, id, d.tree, rows)
+	refs, uuids := index.Compartments(metaProject(project), typ, id, d.tree, rows)
 	res := &ward.Resource{Type: typ, ID: id, VersionID: versionID, ProjectID: project, LastUpdated: lastUpdated, Content: content}
-	return &version{res: res, rows: rows, compartments: uuids}, nil
+	return &version{res: res, rows: rows, compartments: uuids, compartment: refs}, nil
 }
 
 func fmtString(v any) string {

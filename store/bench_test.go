@@ -303,3 +303,52 @@ func benchCreateObservations(b *testing.B, s *store.Store, perTx int) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "resources/s")
 }
+
+// BenchmarkIngestMSO is the write cost of an MSO project: b.N resources,
+// Patients of 100 clinics with 10 Observations each, every resource with
+// its clinic in meta.accounts (so in the compartment index), 99 a
+// transaction as loadMSO writes them.
+// Run: go test -run '^$' -bench IngestMSO -benchtime 5000x ./store/
+func BenchmarkIngestMSO(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend.name, func(b *testing.B) {
+			s := backend.open(b)
+			ctx := ward.NewContextWithPrincipal(context.Background(), ward.SystemPrincipal())
+			project := uuid.NewString()
+			rng := rand.New(rand.NewPCG(7, 7))
+			body := func(res map[string]any, clinic string) []byte {
+				res["meta"] = map[string]any{"project": project, "accounts": []any{map[string]any{"reference": clinic}}}
+				data, _ := json.Marshal(res)
+				return data
+			}
+			clinics := make([]string, 100)
+			for i := range clinics {
+				clinics[i] = "Organization/" + uuid.NewString()
+			}
+			b.ResetTimer()
+			for n := 0; n < b.N; {
+				err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
+					for k := 0; k < 9 && n < b.N; k++ {
+						clinic := clinics[rng.IntN(len(clinics))]
+						p, err := tx.Create(ctx, "Patient", body(synth.Patient(rng), clinic))
+						if err != nil {
+							return err
+						}
+						n++
+						for j := 0; j < 10 && n < b.N; j++ {
+							if _, err := tx.Create(ctx, "Observation", body(synth.Observation(rng, "Patient/"+p.ID), clinic)); err != nil {
+								return err
+							}
+							n++
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "resources/s")
+		})
+	}
+}

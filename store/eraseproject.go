@@ -22,6 +22,7 @@ var projectTables = []string{
 	"resources", "resource_history", "resource_compartments",
 	"search_token", "search_string", "search_date", "search_number",
 	"search_quantity", "search_reference", "search_uri", "search_date_width",
+	"search_token_compartment", "search_date_compartment",
 	"audit_chain", "audit_projected", "project_backup_keys", "export_files",
 	"outbox", "outbox_cursors", "feed_configs", "feed_audit_cursors", "subscription_deliveries",
 	"project_usage", "leases", "login_attempts", "job_runs", "mfa_used_steps",

@@ -219,7 +219,7 @@ func (t *tx) eraseRows(ctx context.Context, project, typ string, ids []string) e
 		return err
 	}
 	tables := append([]string{"resources", "resource_history"}, indexTables...)
-	tables = append(tables, "resource_compartments")
+	tables = append(append(tables, compartmentIndexTables...), "resource_compartments")
 	for chunk := range slices.Chunk(ids, setRowsArgs/2) {
 		for _, table := range tables {
 			col := "resource_id"

@@ -66,9 +66,11 @@ func (t *tx) deleteIndex(ctx context.Context, project, typ, id string, compartme
 	if err := t.flushIndex(ctx); err != nil {
 		return err
 	}
-	for _, table := range indexTables {
-		if _, err := t.exec(ctx, "DELETE FROM "+table+" WHERE project_id = ? AND resource_type = ? AND resource_id = ?", project, typ, id); err != nil {
-			return err
+	for _, tables := range [][]string{indexTables, compartmentIndexTables} {
+		for _, table := range tables {
+			if _, err := t.exec(ctx, "DELETE FROM "+table+" WHERE project_id = ? AND resource_type = ? AND resource_id = ?", project, typ, id); err != nil {
+				return err
+			}
 		}
 	}
 	if !compartments {
@@ -134,6 +136,8 @@ func (t *tx) flushIndex(ctx context.Context) error {
 		}
 	}
 	b.flush()
+	b.compartments = false
+	addCompartmentRows(b, pending) // compartmentindex.go
 	return b.err
 }
 

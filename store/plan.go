@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wardhealth/ward"
+	"github.com/wardhealth/ward/index"
 )
 
 // A search is planned, then compiled: planSearch decides from the query,
@@ -39,6 +40,12 @@ const (
 	driveCompartment
 	// driveOr reads the union of an or of reference equalities (_filter).
 	driveOr
+	// driveCompartmentIndex walks the compartment index (compartmentindex.
+	// go) of the caller's one compartment and the driving filter: a token
+	// equality in resource id order, a date range in date order. Its rows
+	// are the intersection of the two, so a page costs a page of index
+	// rows however sparse the clinic and the filter are in the project.
+	driveCompartmentIndex
 )
 
 func (k driverKind) String() string {
@@ -51,6 +58,8 @@ func (k driverKind) String() string {
 		return "compartment"
 	case driveOr:
 		return "or"
+	case driveCompartmentIndex:
+		return "compartment-index"
 	}
 	return "table"
 }
@@ -160,6 +169,16 @@ func planSearch(p *ward.Principal, q *ward.SearchQuery, extra Predicate, limit i
 		pl.Driver = driveTable
 		if beside := rangesBeside(q.Filters); len(beside) > 0 {
 			pl.Filter, pl.RangesBeside = i, beside
+		}
+		return pl, nil
+	}
+	if id, ok := c.compartmentIndexDriver(q.ResourceType); ok && i >= 0 && !p.System && len(pl.Projects) == 1 &&
+		compartmentIndexed(&q.Filters[i]) {
+		// The same filter and order as the plan without it (an admin's):
+		// pages differ only by the rows the policy keeps out.
+		pl.Driver, pl.Filter, pl.Compartment = driveCompartmentIndex, i, id
+		if q.Filters[i].Type == "date" {
+			pl.Order = orderDate
 		}
 		return pl, nil
 	}
@@ -331,6 +350,45 @@ func (c *compiler) compartmentDriver(typ string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// compartmentIndexDriver is compartmentDriver when the compartment is one
+// the compartment index holds: the policy's reference names its type, and
+// the type is neither Patient nor Project (indexedCompartmentType). With
+// several clinics (a clinician of 50) it is not used: a walk per clinic
+// reads a page from each, where the plans without it read ≈ 2 index rows
+// per match when the clinics hold half of the rows.
+func (c *compiler) compartmentIndexDriver(typ string) (string, bool) {
+	id, ok := c.compartmentDriver(typ)
+	if !ok {
+		return "", false
+	}
+	anyOf, _ := c.extra(typ)
+	for _, f := range anyOf[0] {
+		if f.Code != "_compartment" || f.Modifier != "" || f.Chain != nil || f.Has != nil || len(f.Values) != 1 {
+			continue
+		}
+		// Every _compartment filter of the criteria holds for every row it
+		// lets through, so any one of them can drive.
+		if rtype, rid, ok := index.ParseReference(f.Values[0].Value); ok && rid == id && indexedCompartmentType(rtype) {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// compartmentIndexed reports whether the driving filter f (driverFilter)
+// has its rows in the compartment index: a token equality with a code or
+// a date range.
+func compartmentIndexed(f *ward.SearchFilter) bool {
+	switch f.Type {
+	case "token":
+		_, code, _ := splitToken(f.Values[0].Value)
+		return f.Modifier == "" && code != ""
+	case "date":
+		return f.Modifier == ""
+	}
+	return false
 }
 
 // indexPolicy reports whether the extra predicate of typ can be checked on

@@ -41,6 +41,8 @@ func TestPlanSearch(t *testing.T) {
 		"clinic50": {clinician, compartments(clinics)},
 		"status":   {clinician, byStatus},
 		"linked1":  {linked, compartments([]ward.SearchValue{{Value: "Organization/" + clinic}})},
+		// A Patient compartment is not in the compartment index.
+		"patient1": {clinician, compartments([]ward.SearchValue{{Value: "Patient/" + clinic}})},
 	}
 	type want struct {
 		driver        driverKind
@@ -62,16 +64,26 @@ func TestPlanSearch(t *testing.T) {
 		{"admin", "_count=20", want{driver: driveTable, filter: -1, projects: pa}},
 		{"clinic1", "_count=20", want{driver: driveCompartment, filter: -1, compartment: clinic, projects: pa}},
 		{"clinic50", "_count=20", want{driver: driveTable, filter: -1, projects: pa}},
-		// code=: the token index in id order; one clinic is the alternative
-		// measurePlan weighs.
+		// code=: the token index in id order; one clinic walks the token's
+		// rows in the clinic's compartment index, in the same order; a
+		// Patient compartment has the clinic as the alternative measurePlan
+		// weighs.
 		{"admin", "code=http://loinc.org|8867-4", want{driver: driveIndex, filter: 0, projects: pa}},
-		{"clinic1", "code=http://loinc.org|8867-4", want{driver: driveIndex, filter: 0, compartment: clinic, projects: pa}},
+		{"clinic1", "code=http://loinc.org|8867-4", want{driver: driveCompartmentIndex, filter: 0, compartment: clinic, projects: pa}},
+		{"clinic1", "code=8867-4&date=ge2020-01-01", want{driver: driveCompartmentIndex, filter: 0, compartment: clinic, projects: pa}},
+		{"patient1", "code=http://loinc.org|8867-4", want{driver: driveIndex, filter: 0, compartment: clinic, projects: pa}},
+		// Not in the compartment index: a reference, a token without a code
+		// or with a modifier.
+		{"clinic1", "subject=Patient/" + clinic, want{driver: driveIndex, filter: 0, compartment: clinic, projects: pa}},
+		{"clinic1", "code=http://loinc.org|", want{driver: driveCompartment, filter: -1, compartment: clinic, projects: pa}},
+		{"clinic1", "code:not=8867-4", want{driver: driveCompartment, filter: -1, compartment: clinic, projects: pa}},
 		{"clinic50", "code=http://loinc.org|8867-4", want{driver: driveIndex, filter: 0, projects: pa}},
 		{"linked1", "code=http://loinc.org|8867-4", want{driver: driveIndex, filter: 0, projects: []string{"pa", "pb"}}},
 		// A date range: the date index in date order, the compartments
 		// checked on each index row when the policy is only compartments.
 		{"admin", "date=ge2020-01-01&date=lt2020-02-01", want{driver: driveDate, filter: 0, order: orderDate, projects: pa}},
-		{"clinic1", "date=ge2020-01-01&date=lt2020-02-01", want{driver: driveDate, filter: 0, policyOnIndex: true, order: orderDate, projects: pa}},
+		{"clinic1", "date=ge2020-01-01&date=lt2020-02-01", want{driver: driveCompartmentIndex, filter: 0, compartment: clinic, order: orderDate, projects: pa}},
+		{"patient1", "date=ge2020-01-01&date=lt2020-02-01", want{driver: driveDate, filter: 0, policyOnIndex: true, order: orderDate, projects: pa}},
 		{"clinic50", "date=ge2020-01-01&date=lt2020-02-01", want{driver: driveDate, filter: 0, policyOnIndex: true, order: orderDate, projects: pa}},
 		{"status", "date=ge2020-01-01&date=lt2020-02-01", want{driver: driveDate, filter: 0, order: orderDate, projects: pa}},
 		{"admin", "date=ge2020-01-01&_compartment=Organization/" + clinic, want{driver: driveDate, filter: 1, order: orderDate, projects: pa}},
@@ -85,7 +97,8 @@ func TestPlanSearch(t *testing.T) {
 		{"clinic50", "code=8867-4&date=ge2020-01-01&_sort=-date", want{driver: driveTable, filter: 0, beside: []int{1}, order: orderSort, projects: pa}},
 		// Page 2 keeps the plan of page 1.
 		{"admin", "code=8867-4&_count=20&_offset=20", want{driver: driveIndex, filter: 0, projects: pa, offset: 20}},
-		{"clinic1", "date=ge2020-01-01&_count=20&_offset=20", want{driver: driveDate, filter: 0, policyOnIndex: true, order: orderDate, projects: pa, offset: 20}},
+		{"clinic1", "date=ge2020-01-01&_count=20&_offset=20", want{driver: driveCompartmentIndex, filter: 0, compartment: clinic, order: orderDate, projects: pa, offset: 20}},
+		{"clinic1", "code=8867-4&_count=20&_offset=20", want{driver: driveCompartmentIndex, filter: 0, compartment: clinic, projects: pa, offset: 20}},
 		// A chain never drives: the table (or the clinic) with the chain
 		// checked on each row.
 		{"admin", "subject:Patient.name=ann", want{driver: driveTable, filter: -1, projects: pa}},

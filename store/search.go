@@ -98,7 +98,12 @@ func compilePlan(p *ward.Principal, q *ward.SearchQuery, extra Predicate, d Dial
 	case driveDate:
 		return c.datePage(q, pl)
 	case driveIndex:
-		return c.driven(q, pl.Filter, pl.Limit, d)
+		return c.driven(q, pl.Filter, pl.Limit, "", d)
+	case driveCompartmentIndex:
+		if q.Filters[pl.Filter].Type == "date" {
+			return c.datePage(q, pl)
+		}
+		return c.driven(q, pl.Filter, pl.Limit, pl.Compartment, d)
 	}
 	if len(pl.RangesBeside) > 0 {
 		c.probed, c.probedIn = map[*ward.SearchFilter]bool{}, map[*ward.SearchFilter][]*ward.SearchFilter{}
@@ -463,14 +468,13 @@ func (s *Store) SearchSQL(ctx context.Context, q *ward.SearchQuery) (string, []a
 
 // driven compiles q joined from the index rows of filters[i] (a token or
 // reference equality): the rows are read in resource id order and grouped
-// so a resource with several matching rows counts once.
-func (c *compiler) driven(q *ward.SearchQuery, i, limit int, d Dialect) (string, []any, error) {
+// so a resource with several matching rows counts once. With a
+// compartment, the rows are the token's copies in the compartment index
+// (driveCompartmentIndex).
+func (c *compiler) driven(q *ward.SearchQuery, i, limit int, compartment string, d Dialect) (string, []any, error) {
 	f := &q.Filters[i]
 	x := c.alias("d")
-	c.w("SELECT ", resourceColumns, " FROM ", indexTable[f.Type], " ", x, " JOIN resources r ON r.project_id = ", x,
-		".project_id AND r.resource_type = ", x, ".resource_type AND r.id = ", x, ".resource_id WHERE ", x, ".resource_type = ")
-	c.arg(q.ResourceType)
-	c.wall(x+".project_id", q.ResourceType)
+	c.driverRows(x, indexTable[f.Type], q.ResourceType, compartment)
 	c.w(" AND ", x, ".param = ")
 	c.arg(f.Code)
 	others := make([]ward.SearchFilter, 0, len(q.Filters))
@@ -560,10 +564,11 @@ func (c *compiler) datePage(q *ward.SearchQuery, pl searchPlan) (string, []any, 
 	f := &q.Filters[pl.Filter]
 	typ := q.ResourceType
 	x, e := c.alias("d"), c.alias("e")
-	c.w("SELECT ", resourceColumns, " FROM search_date ", x, " JOIN resources r ON r.project_id = ", x,
-		".project_id AND r.resource_type = ", x, ".resource_type AND r.id = ", x, ".resource_id WHERE ", x, ".resource_type = ")
-	c.arg(typ)
-	c.wall(x+".project_id", typ)
+	compartment := ""
+	if pl.Driver == driveCompartmentIndex {
+		compartment = pl.Compartment
+	}
+	c.driverRows(x, "search_date", typ, compartment)
 	c.w(" AND ", x, ".param = ")
 	c.arg(f.Code)
 	var bounds []*ward.SearchFilter
@@ -609,6 +614,25 @@ func (c *compiler) datePage(q *ward.SearchQuery, pl searchPlan) (string, []any, 
 	c.w(" OFFSET ")
 	c.arg(pl.Offset)
 	return c.sql.String(), c.args, nil
+}
+
+// driverRows writes the head of a page driven by the index rows x of
+// table, joined with their resources rows r, up to the wall: with a
+// compartment, the table's copy in the compartment index, narrowed to it.
+func (c *compiler) driverRows(x, table, typ, compartment string) {
+	if compartment != "" {
+		table = compartmentIndexTable[table]
+	}
+	c.w("SELECT ", resourceColumns, " FROM ", table, " ", x, " JOIN resources r ON r.project_id = ", x,
+		".project_id AND r.resource_type = ", x, ".resource_type AND r.id = ", x, ".resource_id WHERE ")
+	if compartment != "" {
+		c.w(x, ".compartment = ")
+		c.arg(compartment)
+		c.w(" AND ")
+	}
+	c.w(x, ".resource_type = ")
+	c.arg(typ)
+	c.wall(x+".project_id", typ)
 }
 
 // probe writes " AND EXISTS (…)": q.Filters[i] checked on the index rows

@@ -426,6 +426,9 @@ func (t *tx) accountsByPatient(ctx context.Context, project string, ids []string
 type changedMember struct {
 	v              *version
 	dropped, added []string
+	// indexDropped and indexAdded are those of the compartment index
+	// (compartmentindex.go): the account compartments.
+	indexDropped, indexAdded []string
 }
 
 // withAccounts returns the member's new version under Medplum's rule
@@ -469,10 +472,13 @@ func (mb *member) withAccounts(m serverMeta, additions, removed []string, kept m
 		Content: stored.withMeta(m),
 	}
 	old := compartmentIDs(stored.compartment)
+	oldIndexed, indexed := indexedCompartments(stored.compartment), indexedCompartments(refs)
 	return &changedMember{
-		v:       &version{res: res, compartments: uuids, compartment: refs},
-		dropped: subtract(old, uuids),
-		added:   subtract(uuids, old),
+		v:            &version{res: res, compartments: uuids, compartment: refs},
+		dropped:      subtract(old, uuids),
+		added:        subtract(uuids, old),
+		indexDropped: subtract(oldIndexed, indexed),
+		indexAdded:   subtract(indexed, oldIndexed),
 	}, nil
 }
 
@@ -776,7 +782,44 @@ func (t *tx) updateCompartments(ctx context.Context, changed []*changedMember) e
 	if err := setAccountsStep(ctx, "deleted-compartments"); err != nil {
 		return err
 	}
-	return t.execRows(ctx, "INSERT INTO resource_compartments (project_id, compartment, resource_type, resource_id)", added, " ON CONFLICT DO NOTHING")
+	if err := t.execRows(ctx, "INSERT INTO resource_compartments (project_id, compartment, resource_type, resource_id)", added, " ON CONFLICT DO NOTHING"); err != nil {
+		return err
+	}
+	return t.moveCompartmentIndexes(ctx, project, changed)
+}
+
+// moveCompartmentIndexes moves the compartment index rows of the changed
+// resources, one statement per table, compartment, type and direction.
+func (t *tx) moveCompartmentIndexes(ctx context.Context, project string, changed []*changedMember) error {
+	type move struct {
+		compartment, typ string
+		gained           bool
+	}
+	ids := map[move][]any{}
+	var order []move
+	note := func(k move, id string) {
+		if ids[k] == nil {
+			order = append(order, k)
+		}
+		ids[k] = append(ids[k], id)
+	}
+	for _, c := range changed {
+		r := c.v.res
+		for _, comp := range c.indexDropped {
+			note(move{comp, r.Type, false}, r.ID)
+		}
+		for _, comp := range c.indexAdded {
+			note(move{comp, r.Type, true}, r.ID)
+		}
+	}
+	for _, k := range order {
+		for chunk := range slices.Chunk(ids[k], setRowsArgs) {
+			if err := t.moveCompartmentIndex(ctx, project, k.typ, k.compartment, chunk, k.gained); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // setRowsArgs bounds the arguments of one statement, under SQLite's
