@@ -30,23 +30,10 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ifNoneExist := strings.TrimPrefix(r.Header.Get("If-None-Exist"), typ+"?")
-	content = s.canonicalAttachments(typ, content)
-	ctx := r.Context()
-	if p, ok := s.store.(createPreparer); ok {
-		ctx = p.PrepareCreate(ctx, typ, "", content)
-	}
-	res, err := s.write(ctx, func(ctx context.Context, tx ward.ResourceTx) (*result, error) {
+	res, err := s.write(r.Context(), func(ctx context.Context, tx ward.ResourceTx) (*result, error) {
 		return s.create(ctx, tx, typ, content, ifNoneExist)
 	})
 	s.respond(w, r, res, err)
-}
-
-// createPreparer is a store that does the part of a create that needs no
-// database before the write joins its transaction (the store's
-// PrepareCreate: on SQLite, off the one writer). The create itself still
-// checks everything: a preparation only saves it work.
-type createPreparer interface {
-	PrepareCreate(ctx context.Context, typ, id string, content []byte) context.Context
 }
 
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {

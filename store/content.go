@@ -24,9 +24,6 @@ type decodedResource struct {
 	meta   []field        // the client's meta members, in order
 	tree   map[string]any // the whole resource, numbers as json.Number
 	metaIn map[string]any // the client's meta as a tree (nil if absent)
-	// extracted are its index rows extracted before its transaction
-	// (prepare.go); nil once it changed.
-	extracted *extraction
 }
 
 func invalid(format string, args ...any) error { return ward.Errorf(ward.EINVALID, format, args...) }

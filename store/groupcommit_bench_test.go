@@ -32,8 +32,7 @@ import (
 // WARD_TEST_POSTGRES_URL is set. Each kind of write (single creates from
 // 32 writers; writes of 100 creates, a transaction bundle's, from 4)
 // reports resources/s, p50 and p99 of a write's latency per mode, and
-// the ratio of the second mode's throughput to the first's. Single
-// creates are prepared before the write (PrepareCreate), as a POST is.
+// the ratio of the second mode's throughput to the first's.
 // Run: go test -run '^$' -bench GroupCommit -benchtime 6400x ./store/
 func BenchmarkGroupCommit(b *testing.B) {
 	openSQLite := func(group bool) func(b *testing.B) *store.Store {
@@ -138,11 +137,7 @@ func writeTimed(b *testing.B, s *store.Store, ctx context.Context, bodies [][]by
 					return
 				}
 				began := time.Now()
-				wctx := ctx
-				if perTx == 1 { // as the http package does for a POST
-					wctx = s.PrepareCreate(ctx, "Observation", "", bodies[first%int64(len(bodies))])
-				}
-				err := s.Write(wctx, func(ctx context.Context, tx ward.ResourceTx) error {
+				err := s.Write(ctx, func(ctx context.Context, tx ward.ResourceTx) error {
 					for j := first; j < first+int64(perTx) && j < int64(n); j++ {
 						if _, err := tx.Create(ctx, "Observation", bodies[j%int64(len(bodies))]); err != nil {
 							return err

@@ -137,23 +137,11 @@ func (t *tx) Create(ctx context.Context, typ string, content []byte) (*ward.Reso
 	if err != nil {
 		return nil, err
 	}
-	if pc := takePrepared(ctx, p, typ, "", content); pc != nil {
-		return t.createPrepared(ctx, pc, rules)
-	}
-	d, err := decodeFor(typ, "", content)
+	d, err := t.decode(typ, "", content)
 	if err != nil {
 		return nil, err
 	}
 	return t.createChecks(ctx, p, typ, ward.NewID(), d, rules)
-}
-
-// createPrepared is Create's (or CreateWithID's) rest once PrepareCreate
-// did its work up to the database (prepare.go).
-func (t *tx) createPrepared(ctx context.Context, pc *preparedCreate, rules []*ward.PolicyRule) (*ward.Resource, error) {
-	if pc.err != nil {
-		return nil, pc.err
-	}
-	return t.createIn(ctx, pc.p, pc.project, pc.typ, pc.id, pc.d, rules)
 }
 
 // CreateWithID creates typ/id under an id the caller has just minted with
@@ -171,14 +159,7 @@ func (t *tx) CreateWithID(ctx context.Context, typ, id string, content []byte) (
 	if !validID(id) {
 		return nil, invalid("Invalid id: %s", id)
 	}
-	if pc := takePrepared(ctx, p, typ, id, content); pc != nil {
-		rules, err := allowedRules(p, typ, ward.InteractionCreate)
-		if err != nil {
-			return nil, err
-		}
-		return t.createPrepared(ctx, pc, rules)
-	}
-	d, err := decodeFor(typ, id, content)
+	d, err := t.decode(typ, id, content)
 	if err != nil {
 		return nil, err
 	}
@@ -202,12 +183,6 @@ func (t *tx) createChecks(ctx context.Context, p *ward.Principal, typ, id string
 	if err != nil {
 		return nil, err
 	}
-	return t.createIn(ctx, p, project, typ, id, d, rules)
-}
-
-// createIn creates typ/id in project from d, checked up to what needs
-// the database.
-func (t *tx) createIn(ctx context.Context, p *ward.Principal, project, typ, id string, d *decodedResource, rules []*ward.PolicyRule) (*ward.Resource, error) {
 	if err := t.checkReferences(ctx, p, typ, d); err != nil {
 		return nil, err
 	}
@@ -230,7 +205,7 @@ func (t *tx) Update(ctx context.Context, typ, id string, content []byte, ifMatch
 	if !validID(id) {
 		return nil, false, invalid("Invalid id: %s", id)
 	}
-	d, err := decodeFor(typ, id, content)
+	d, err := t.decode(typ, id, content)
 	if err != nil {
 		return nil, false, err
 	}
@@ -367,8 +342,8 @@ func (t *tx) foreignID(ctx context.Context, p *ward.Principal, typ, id string) e
 	return nil
 }
 
-// decodeFor parses and validates content for typ; id, when set, must match.
-func decodeFor(typ, id string, content []byte) (*decodedResource, error) {
+// decode parses and validates content for typ; id, when set, must match.
+func (t *tx) decode(typ, id string, content []byte) (*decodedResource, error) {
 	if !fhir.IsResourceType(typ) {
 		return nil, ward.Errorf(ward.ENOTFOUND, "Unknown resource type: %s", typ)
 	}
@@ -419,12 +394,8 @@ func (t *tx) build(ctx context.Context, p *ward.Principal, project, typ, id stri
 	if err := applyDefaultProfile(p, typ, d); err != nil {
 		return nil, err
 	}
-	var rows *index.Rows
-	var err error
-	if x := d.preparedRows(id, project); x != nil {
-		rows = x.rows // extracted before the transaction (prepare.go)
-		d.tree["id"] = id
-	} else if rows, err = t.s.extract(ctx, typ, id, m, d); err != nil {
+	rows, err := t.s.extract(ctx, typ, id, m, d)
+	if err != nil {
 		return nil, err
 	}
 	in := accountInput{Principal: p, Type: typ, Meta: d.metaIn, Creating: old == nil || old.Deleted}

@@ -141,7 +141,6 @@ func pathPresent(v any, path []string) bool {
 }
 
 func (d *decodedResource) removeField(key string) {
-	d.extracted = nil // rows extracted before are stale
 	delete(d.tree, key)
 	for i, f := range d.fields {
 		if f.key == key {
@@ -152,7 +151,6 @@ func (d *decodedResource) removeField(key string) {
 }
 
 func (d *decodedResource) setField(key string, raw json.RawMessage, v any) {
-	d.extracted = nil // rows extracted before are stale
 	d.tree[key] = v
 	for i, f := range d.fields {
 		if f.key == key {
