@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -183,4 +185,44 @@ func TestAuditBatchKeepsTheGoodRecords(t *testing.T) {
 			t.Errorf("search finds %v (%v), want the 5 good records", res, err)
 		}
 	})
+}
+
+// TestAuditProjectionCommitsUnflushed: on PostgreSQL a record's append
+// commits as any transaction does (its acknowledgement waits for the WAL
+// flush), and only the projection that follows it turns
+// synchronous_commit off, inside its own transaction. That a lost
+// projection is redone from the chain is TestAuditIndexCatchesUpAfterACrash.
+func TestAuditProjectionCommitsUnflushed(t *testing.T) {
+	var mu sync.Mutex
+	var stmts []string
+	trace := func(_ context.Context, query string, _ []driver.NamedValue) {
+		mu.Lock()
+		stmts = append(stmts, query)
+		mu.Unlock()
+	}
+	s := storetest.OpenPostgresWith(t, postgres.Options{Trace: trace})
+	proj := uuid.NewString()
+	l := newAuditLog(t, s, store.AuditOptions{})
+	mu.Lock()
+	stmts = nil
+	mu.Unlock()
+	record(t, l, readRecord(proj, uuid.NewString(), uuid.NewString()))
+	l.Flush(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	appended, relaxed, marked := -1, -1, -1
+	for i, q := range stmts {
+		switch {
+		case strings.Contains(q, "ward_audit_append") || strings.HasPrefix(q, "INSERT INTO audit_chain"):
+			appended = i
+		case q == "SET LOCAL synchronous_commit = off" && relaxed < 0:
+			relaxed = i
+		case strings.HasPrefix(q, "UPDATE audit_projected"):
+			marked = i
+		}
+	}
+	if appended < 0 || relaxed <= appended || marked <= relaxed {
+		t.Errorf("append at %d, synchronous_commit off at %d, mark moved at %d; want append < off < mark in\n%s",
+			appended, relaxed, marked, strings.Join(stmts, "\n"))
+	}
 }
