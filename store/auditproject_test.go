@@ -19,7 +19,7 @@ func TestAuditReadYourTrailAcrossAHole(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		proj, patient := uuid.NewString(), uuid.NewString()
 		l := newAuditLog(t, s, store.AuditOptions{})
-		const n = 150 // three steps of the hole fill
+		const n = 100 // two steps of the hole fill
 		for range n {
 			record(t, l, readRecord(proj, uuid.NewString(), patient))
 		}
