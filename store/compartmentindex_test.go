@@ -212,7 +212,7 @@ func rowStrings(t *testing.T, s *store.Store, query string) []string {
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprint(vals...))
+		out = append(out, fmt.Sprintf("%v", vals))
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
