@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -179,4 +180,35 @@ func lastSeq(t *testing.T, s *store.Store) int64 {
 		}
 		seq = changes[len(changes)-1].Seq
 	}
+}
+
+// TestOutboxWakesOnlyOnChanges: the outbox's followers are woken by a
+// commit that appended changes, not by one that linked only audit records
+// (every audited read commits one).
+func TestOutboxWakesOnlyOnChanges(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		var wakes atomic.Int64
+		s.OnOutbox(func() { wakes.Add(1) })
+		project := uuid.NewString()
+		l := newAuditLog(t, s, store.AuditOptions{})
+		tests := []struct {
+			name  string
+			do    func()
+			wakes int64
+		}{
+			{"an audited read's record", func() { record(t, l, readRecord(project, uuid.NewString(), uuid.NewString())) }, 0},
+			{"a create", func() { create(t, s, adminOf(project), "Patient", `{"resourceType":"Patient"}`) }, 1},
+			{"a create, audited", func() {
+				ctx := ward.NewContextWithAccess(adminOf(project), &ward.Access{Record: ward.AuditRecord{ProjectID: project}})
+				create(t, s, ctx, "Patient", `{"resourceType":"Patient"}`)
+			}, 1},
+		}
+		for _, tt := range tests {
+			before := wakes.Load()
+			tt.do()
+			if got := wakes.Load() - before; got != tt.wakes {
+				t.Errorf("%s: %d outbox wakes, want %d", tt.name, got, tt.wakes)
+			}
+		}
+	})
 }

@@ -41,6 +41,9 @@ type Store struct {
 	horizon outboxHorizon
 	// onCommit are called after every successful commit (see OnCommit).
 	onCommit []func(ctx context.Context, written []*ward.Resource)
+	// onOutbox are called after every commit that appended to the outbox
+	// (see OnOutbox).
+	onOutbox []func()
 	// group queues concurrent writes to share a commit on SQLite
 	// (groupcommit.go).
 	group groupCommit
@@ -94,6 +97,17 @@ func New(reader, writer *sql.DB, d Dialect, logger *slog.Logger) *Store {
 // Callers use it to drop caches keyed by resources (memberships, policies).
 func (s *Store) OnCommit(fn func(ctx context.Context, written []*ward.Resource)) {
 	s.onCommit = append(s.onCommit, fn)
+}
+
+// OnOutbox registers fn to be called after every successful commit that
+// appended changes to the outbox: what wakes the outbox's followers (the
+// change feed, the subscription dispatcher, the WebSocket follower).
+// Commits that wrote only server-written types (an audited read's
+// AuditEvent, a Login) append nothing and call no fn: under the audit
+// trail every read commits, and each such wake cost the followers an
+// outbox read that found nothing. Register at setup, like OnCommit.
+func (s *Store) OnOutbox(fn func()) {
+	s.onOutbox = append(s.onOutbox, fn)
 }
 
 // Dialect returns the engine dialect.

@@ -105,7 +105,7 @@ func (t *tx) beforeCommit(ctx context.Context) ([]*pendingAudit, error) {
 
 // afterCommit is what a write does once its transaction committed: hand
 // on its audit records, remove the bytes it erased, and announce what it
-// wrote (OnCommit).
+// wrote (OnCommit) and that the outbox grew (OnOutbox).
 func (t *tx) afterCommit(ctx context.Context, records []*pendingAudit) {
 	t.writesRecorded(ctx, append(records, t.audits...))
 	if len(t.erasedBlobs) > 0 {
@@ -114,6 +114,11 @@ func (t *tx) afterCommit(ctx context.Context, records []*pendingAudit) {
 	if len(t.written) > 0 {
 		for _, fn := range t.s.onCommit {
 			fn(ctx, t.written)
+		}
+	}
+	if len(t.changes) > 0 {
+		for _, fn := range t.s.onOutbox {
+			fn()
 		}
 	}
 }

@@ -119,7 +119,8 @@ func (w *WebSockets) init() {
 }
 
 // Notify wakes the follower: ward serve calls it after every commit of
-// this process (other processes' commits are read within Poll).
+// this process that appended to the outbox (other processes' commits are
+// read within Poll).
 func (w *WebSockets) Notify() {
 	w.init()
 	select {

@@ -114,10 +114,11 @@ func publish(ctx context.Context, s *store.Store, open func(context.Context) (fe
 	both.Wait()
 }
 
-// commitWake is a channel signalled after every commit of s.
+// commitWake is a channel signalled after every commit of s that appended
+// to the outbox.
 func commitWake(s *store.Store) <-chan struct{} {
 	wake := make(chan struct{}, 1)
-	s.OnCommit(func(context.Context, []*ward.Resource) {
+	s.OnOutbox(func() {
 		select {
 		case wake <- struct{}{}:
 		default: // a wake is pending already

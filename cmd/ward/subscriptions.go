@@ -23,7 +23,7 @@ import (
 func startSubscriptions(ctx context.Context, s *store.Store, identity *auth.Service, trail ward.AuditLog, baseURL string, privateHooks bool, logger *slog.Logger) (routes, operations []wardhttp.Route, metrics *subscription.Metrics, wait func()) {
 	wake := make(chan struct{}, 1)
 	sockets := &subscription.WebSockets{Store: s, Principals: identity, Tokens: identity, BaseURL: baseURL, Logger: logger}
-	s.OnCommit(func(context.Context, []*ward.Resource) {
+	s.OnOutbox(func() {
 		select {
 		case wake <- struct{}{}:
 		default:

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/auth"
 	wardhttp "github.com/wardhealth/ward/http"
 	"github.com/wardhealth/ward/store"
@@ -19,7 +18,7 @@ func startWebSockets(t testing.TB, st *store.Store, svc *auth.Service, baseURL s
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	w := &subscription.WebSockets{Store: st, Principals: svc, Tokens: svc, BaseURL: baseURL, Poll: 10 * time.Millisecond, Logger: logger}
-	st.OnCommit(func(context.Context, []*ward.Resource) { w.Notify() })
+	st.OnOutbox(w.Notify)
 	go func() { defer close(done); _ = w.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return w.Routes()
