@@ -152,7 +152,7 @@ func loadMSO(b testing.TB, s *store.Store, patients int) *msoWorld {
 	}
 	if s.Dialect().Name() == "postgres" {
 		// As scripts/bench-mso.sh does after loading.
-		if _, err := s.WriterDB().Exec("ANALYZE resources; ANALYZE resource_compartments; ANALYZE search_token; ANALYZE search_date"); err != nil {
+		if _, err := s.WriterDB().Exec("ANALYZE resources; ANALYZE resource_compartments; ANALYZE search_token; ANALYZE search_date; ANALYZE search_token_compartment; ANALYZE search_date_compartment"); err != nil {
 			b.Fatal(err)
 		}
 	}
