@@ -116,7 +116,8 @@ func (l *AuditLog) Flush(ctx context.Context) { l.proj.await(ctx, time.Hour) }
 func (l *AuditLog) Commits() int64 { return l.commits.Load() }
 
 // Close stops taking records, commits those queued and returns once they
-// are durable and projected.
+// are durable and those queued in memory are projected (a backlog beyond
+// them is projected from the chain by the next start: projector.close).
 func (l *AuditLog) Close() {
 	l.mu.Lock()
 	already := l.closing

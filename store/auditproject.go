@@ -139,7 +139,11 @@ func (p *projector) await(ctx context.Context, limit time.Duration) {
 	}
 }
 
-// close projects what is queued and stops.
+// close projects what is queued in memory and stops. A backlog beyond it
+// (records past maxQueued, links another process left) stays to the next
+// start's catchUp: the records are durable in the chain already, and a
+// server told to stop must not spend minutes indexing them first (seen
+// after an ingest on PostgreSQL: 47–248 s past SIGTERM).
 func (p *projector) close() {
 	p.mu.Lock()
 	p.closing = true
@@ -162,10 +166,10 @@ func (p *projector) run() {
 		switch {
 		case len(batch) > 0:
 			p.project(ctx, batch)
-		case p.takeOverflow():
-			p.catchUp(ctx)
 		case closing:
 			return
+		case p.takeOverflow():
+			p.catchUp(ctx)
 		default:
 			select {
 			case <-p.wake:
@@ -319,11 +323,20 @@ func (p *projector) catchUp(ctx context.Context) {
 				p.s.logger.ErrorContext(ctx, "store: audit projection catch-up", "project", project, "error", err)
 				break
 			}
+			if p.isClosing() {
+				return
+			}
 			if !more {
 				break
 			}
 		}
 	}
+}
+
+func (p *projector) isClosing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing
 }
 
 // projectsBehind lists the projects with links above their mark.

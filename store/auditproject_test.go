@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/wardhealth/ward"
 	"github.com/wardhealth/ward/store"
 	"github.com/wardhealth/ward/store/storetest"
 )
@@ -45,6 +47,47 @@ func TestAuditReadYourTrailAcrossAHole(t *testing.T) {
 		}
 		if other, err := trySearch(s, adminOf(uuid.NewString()), "AuditEvent", "patient=Patient/"+patient); err != nil || len(other.Matches) != 0 {
 			t.Errorf("another project's admin finds %d of the records (%v), want none", len(other.Matches), err)
+		}
+	})
+}
+
+// TestAuditCloseLeavesTheBacklog: a log told to close does not index a
+// backlog of links first (a server past SIGTERM spent minutes on one);
+// the next log on the database projects it, and every record is found.
+func TestAuditCloseLeavesTheBacklog(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		proj, patient := uuid.NewString(), uuid.NewString()
+		const n = 2000 // about 30 catch-up transactions
+		recs := make([]*ward.AuditRecord, n)
+		for i := range recs {
+			recs[i] = readRecord(proj, uuid.NewString(), patient)
+		}
+		if err := store.LoadAuditRecords(context.Background(), s, recs, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WriterDB().Exec(s.Dialect().Rebind(`UPDATE audit_projected SET seq = 0 WHERE project_id = ?`), proj); err != nil {
+			t.Fatal(err)
+		}
+		s.NewAuditLog(store.AuditOptions{}).Close() // its start-up catch-up sees the whole backlog
+		var mark int64
+		if err := s.WriterDB().QueryRow(s.Dialect().Rebind(`SELECT seq FROM audit_projected WHERE project_id = ?`), proj).Scan(&mark); err != nil {
+			t.Fatal(err)
+		}
+		if mark >= n {
+			t.Errorf("Close returned after projecting the whole backlog (mark %d of %d)", mark, n)
+		}
+		l := newAuditLog(t, s, store.AuditOptions{})
+		l.Flush(context.Background())
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := s.WriterDB().QueryRow(s.Dialect().Rebind(`SELECT seq FROM audit_projected WHERE project_id = ?`), proj).Scan(&mark)
+			if err == nil && mark == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the next log projected the backlog up to %d of %d (%v)", mark, n, err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }
