@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -98,9 +99,19 @@ func explain(t *testing.T, s *store.Store, q store.LookupQuery) string {
 	if err != nil {
 		t.Fatalf("%s: %v", q.SQL, err)
 	}
+	var lines []string
+	for _, vals := range scanAll(t, rows) {
+		lines = append(lines, asString(vals[col]))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// scanAll reads every row of rows as its columns' values and closes it.
+func scanAll(t *testing.T, rows *sql.Rows) [][]any {
+	t.Helper()
 	defer rows.Close()
 	cols, _ := rows.Columns()
-	var lines []string
+	var out [][]any
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -110,12 +121,12 @@ func explain(t *testing.T, s *store.Store, q store.LookupQuery) string {
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		lines = append(lines, asString(vals[col]))
+		out = append(out, vals)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return strings.Join(lines, "\n")
+	return out
 }
 
 func asString(v any) string {
