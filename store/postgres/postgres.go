@@ -73,7 +73,23 @@ func Open(ctx context.Context, url string, opts Options) (*store.Store, error) {
 		logger = slog.Default()
 	}
 	notifyIdentityWrites(s, logger)
+	warnWithoutAutovacuum(ctx, pool, logger)
 	return s, nil
+}
+
+// warnWithoutAutovacuum logs a warning when the server runs with
+// autovacuum off: nothing then gathers statistics as the tables grow, and
+// the planner, guessing, picks indexes that read a project's every row
+// (seen on such a server: the audit projection's id lookups scanned every
+// AuditEvent of the project, one shutdown took minutes; searches of a
+// fresh database took 20–50× longer until ANALYZE).
+func warnWithoutAutovacuum(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) {
+	var setting string
+	if err := pool.QueryRow(ctx, "SHOW autovacuum").Scan(&setting); err != nil || setting != "off" {
+		return
+	}
+	logger.WarnContext(ctx, "postgres: autovacuum is off, so no table statistics are gathered as the data grows; "+
+		"turn it on, or run ANALYZE after large loads and regularly, or searches and the audit projection slow down")
 }
 
 // poolConfig is the pool's configuration for url on a machine of cores.
