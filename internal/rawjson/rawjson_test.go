@@ -31,6 +31,21 @@ func TestDropFromMember(t *testing.T) {
 			"{ \"meta\" : {\"versionId\" : \"v\"} , \"a\" : [ 1 , 2 ] }",
 		},
 		{"no meta", `{"resourceType":"Patient"}`, `{"resourceType":"Patient"}`},
+		{
+			"a member named twice is dropped twice",
+			`{"meta":{"project":"p1","versionId":"v","project":"p2"}}`,
+			`{"meta":{"versionId":"v"}}`,
+		},
+		{
+			"a key spelled with an escape is still dropped",
+			`{"meta":{"pro\u006aect":"p1","versionId":"v"}}`,
+			`{"meta":{"versionId":"v"}}`,
+		},
+		{
+			"many kept members (past the fixed spans)",
+			`{"meta":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"project":"p"}}`,
+			`{"meta":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17}}`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
